@@ -1,0 +1,99 @@
+// The validated configuration: plain values, built once by config/ and never mutated after.
+// Workers see it only through an immutable Snapshot (router/snapshot.hpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace YAML {
+class Node;
+}
+
+namespace switchyard {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  unsigned workers = 0;  // 0: one per core
+  std::uint64_t max_body_bytes = 4 * 1024 * 1024;
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint32_t header_timeout_ms = 10'000;
+  std::uint32_t body_timeout_ms = 30'000;
+  std::uint32_t idle_timeout_ms = 60'000;
+  std::uint32_t max_concurrent_requests = 1024;
+  std::uint32_t drain_timeout_s = 30;
+  std::vector<std::string> api_keys;  // empty: no client authentication
+  bool log_prompts = false;
+  std::uint32_t reload_poll_ms = 1000;  // 0: reload on SIGHUP only
+};
+
+struct PriceUsdPerMtok {
+  double input = 0;
+  double output = 0;
+};
+
+struct ModelConfig {
+  std::string name;  // what clients send as "model"
+  std::string id;    // what the upstream is sent; defaults to name
+  PriceUsdPerMtok price_usd_per_mtok;
+};
+
+struct TlsConfig {
+  std::string ca_file;  // empty: the system CAs
+  bool insecure_skip_verify = false;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string base_url;  // http(s)://host[:port][/prefix], e.g. https://api.openai.com/v1
+  std::string api_key;   // already expanded from ${ENV}; never logged
+  std::vector<ModelConfig> models;
+  std::uint32_t max_concurrent = 256;
+  std::uint32_t pool_size = 32;  // idle keep-alive connections kept per worker
+  std::uint32_t pool_idle_timeout_ms = 30'000;
+  std::uint32_t connect_timeout_ms = 3'000;
+  std::uint32_t first_token_timeout_ms = 30'000;
+  std::uint32_t total_timeout_ms = 300'000;
+  std::uint32_t idle_stream_timeout_ms = 30'000;
+  TlsConfig tls;
+};
+
+// One element of a route's chain: a stage or the dispatcher, with its own YAML subtree that the
+// registered factory of `type` parses and validates.
+struct StageConfig {
+  std::string type;
+  std::string path;                    // e.g. "routes.auto.stages[0]", for error messages
+  std::shared_ptr<const YAML::Node> node;  // the whole mapping, type included
+};
+
+struct RouteConfig {
+  std::string name;
+  std::vector<StageConfig> stages;
+  StageConfig dispatcher;
+};
+
+struct Config {
+  std::string source_path;  // the file it came from, for reload
+  ServerConfig server;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+};
+
+// Outcome of loading: a Config, or one message that starts with the YAML path at fault, e.g.
+// "upstreams[1].models[0].price_usd_per_mtok: expected a mapping with input and output".
+struct ConfigLoad {
+  std::optional<Config> config;
+  std::string error;
+};
+
+// Parses YAML text strictly: unknown keys, wrong types, missing ${ENV} variables and dangling
+// model references are errors. Route stages are only checked for shape here; their factories
+// validate their own subtrees when a Snapshot is built.
+ConfigLoad parse_config(const std::string& yaml_text, std::string source_path);
+
+// Reads and parses a file; a missing or unreadable file is an error naming the path.
+ConfigLoad load_config_file(const std::string& path);
+
+}  // namespace switchyard

@@ -1,0 +1,119 @@
+// The router chain: selection stages narrow or reorder candidates without I/O, then exactly one
+// dispatcher calls upstreams and writes the response.
+#pragma once
+
+#include "switchyard/config.hpp"
+#include "switchyard/error.hpp"
+#include "switchyard/upstream.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace switchyard {
+
+struct ModelMetrics;  // metrics/metrics.hpp: handles resolved once per snapshot
+struct Snapshot;      // router/snapshot.hpp: the immutable compiled config
+
+enum class Endpoint : std::uint8_t { chat_completions, completions, embeddings };
+
+// The client's request, parsed once. Owned by the session for the whole request.
+struct ApiRequest {
+  Endpoint endpoint = Endpoint::chat_completions;
+  nlohmann::json body;  // the parsed body; `model` is rewritten per attempt
+  std::string model;    // as the client sent it
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  std::string request_id;
+};
+
+// One (upstream, model) pair a request can be sent to. Points into the Snapshot, which outlives
+// every request that uses it.
+struct Target {
+  std::uint32_t upstream = 0;  // index into Snapshot::upstreams and the worker's UpstreamSet
+  const UpstreamConfig* upstream_config = nullptr;
+  const ModelConfig* model = nullptr;
+  const ModelMetrics* metrics = nullptr;  // for (route, model)
+};
+
+struct Usage {
+  std::uint64_t input_tokens = 0;
+  std::uint64_t output_tokens = 0;
+  bool reported = false;  // false: estimated by the gateway
+};
+
+// One upstream call, in order, for the access log, metrics and x-switchyard-attempts.
+struct AttemptRecord {
+  const Target* target = nullptr;
+  int status = 0;  // the upstream's HTTP status, 0 if none
+  bool ok = false;
+  Reason reason = Reason::internal;  // when !ok
+  std::chrono::nanoseconds duration{0};
+};
+
+// The worker's upstreams for the snapshot a request runs on. Owned by the worker.
+class UpstreamSet {
+ public:
+  virtual ~UpstreamSet() = default;
+  virtual Upstream& at(std::uint32_t index) = 0;
+};
+
+// Per-request routing state, owned by the session for the request's lifetime.
+struct RouteContext {
+  RouteContext(const Snapshot& s, ApiRequest& r, UpstreamSet& u)
+      : snapshot(s), request(r), upstreams(u) {}
+
+  const Snapshot& snapshot;
+  ApiRequest& request;
+  UpstreamSet& upstreams;
+  std::string_view route;          // a route name, or "passthrough" for a concrete model
+  std::vector<const Target*> candidates;  // in preference order
+  std::vector<AttemptRecord> attempts;
+  const Target* chosen = nullptr;  // the target whose answer reached the client
+  Usage usage;
+  double cost_usd = 0;
+  std::chrono::nanoseconds time_to_first_token{-1};
+  std::string upstream_request_id;
+};
+
+// Writes the response to the client. Implemented by the HTTP session; not thread-safe; every call
+// completes on the worker's executor. After begin_stream or send, headers can no longer change.
+// A call returns Reason::cancelled once the client has gone away.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  virtual void set_header(std::string_view name, std::string_view value) = 0;
+  // A trailer sent with the end of a stream (declared in a `trailer` header beforehand).
+  virtual void set_trailer(std::string_view name, std::string_view value) = 0;
+  virtual Task<Result<void>> send(int status, std::string_view content_type,
+                                  std::string_view body) = 0;
+  virtual Task<Result<void>> begin_stream() = 0;
+  virtual Task<Result<void>> write_event(std::string_view event) = 0;
+  virtual Task<Result<void>> end_stream() = 0;
+  virtual bool started() const = 0;
+};
+
+// Narrows or reorders RouteContext::candidates, or fails the request. Does no I/O; shared by all
+// workers, so apply() must not mutate the stage.
+class RouterStage {
+ public:
+  virtual ~RouterStage() = default;
+  virtual Result<void> apply(RouteContext& ctx) const = 0;
+};
+
+// The only part of the chain that calls upstreams. Shared by all workers and immutable; all
+// per-request state lives in the RouteContext and the coroutine frame. On success it has written
+// a complete response. On error, if nothing was written the session sends the error; if a stream
+// had started the dispatcher has already ended it with an error event. Cancellation (the client
+// hung up) propagates into the upstream call, which drops its connection.
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  virtual Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const = 0;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,66 @@
+// The upstream side of a request: one endpoint serving models over pooled HTTP(S) connections.
+#pragma once
+
+#include "switchyard/error.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace switchyard {
+
+template <class T>
+using Task = boost::asio::awaitable<T>;
+
+// What goes to the upstream: the path under its base_url and the body with `model` already
+// rewritten to the upstream's id. Owned by the caller for the duration of the call.
+struct OutboundRequest {
+  std::string_view path;  // "/chat/completions", "/completions", "/embeddings"
+  std::string_view body;
+  std::string_view request_id;
+  bool stream = false;
+};
+
+// The upstream's answer. For a stream that started (status 200, text/event-stream) `body` is
+// empty: the events went to the ChunkSink.
+struct UpstreamReply {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+  std::string upstream_request_id;
+  std::uint32_t retry_after_ms = 0;   // parsed from a 429/503's retry-after, if any
+  std::chrono::nanoseconds first_byte{0};  // request sent → first response byte (TTFT for streams)
+};
+
+// Receives SSE events, each a complete "data: ...\n\n" block including its terminator, in order,
+// on the worker's executor. An error return (the client went away) stops the stream: the upstream
+// connection is closed, not returned to the pool.
+class ChunkSink {
+ public:
+  virtual ~ChunkSink() = default;
+  virtual Task<Result<void>> on_event(std::string_view event) = 0;
+};
+
+// One upstream endpoint as seen by one worker. Not thread-safe: used only on the owning worker's
+// io_context. Both calls honour cancellation (a race loser, a client that hung up): the in-flight
+// socket operation is aborted, the connection is dropped and Reason::cancelled is returned.
+// Timeouts (connect, first token, total, idle stream) come from the upstream's config and are
+// reported as the matching Reason.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+
+  // Sends a non-streaming request and reads the whole response. Any HTTP status is a value;
+  // only transport failures and timeouts are errors.
+  virtual Task<Result<UpstreamReply>> complete(const OutboundRequest& request) = 0;
+
+  // Sends a streaming request. On a 200 event stream each event goes to `sink` as it arrives and
+  // the reply has an empty body; on any other status the reply carries the upstream's body and
+  // the sink is never called.
+  virtual Task<Result<UpstreamReply>> stream(const OutboundRequest& request, ChunkSink& sink) = 0;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every build, test and demo dependency from Debian 12 packages (and the
+# official `openai` npm client for the end-to-end test). Idempotent; run as root or with sudo.
+set -euo pipefail
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PKGS=(build-essential cmake ninja-build ccache pkg-config git curl openssl ca-certificates
+      libboost1.81-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+      prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev prometheus nodejs npm)
+missing=()
+for p in "${PKGS[@]}"; do
+  # node may come from another source on dev machines; only install Debian's when absent.
+  if [ "$p" = nodejs ] && command -v node >/dev/null; then continue; fi
+  if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The official OpenAI SDK, for tests/e2e (pinned in tests/e2e/package.json).
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -d "$here/tests/e2e/node_modules/openai" ]; then
+  (cd "$here/tests/e2e" && npm install --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,21 @@
+#pragma once
+
+#include "switchyard/router.hpp"
+
+#include <optional>
+#include <string_view>
+
+namespace switchyard {
+
+// Reads prompt_tokens / completion_tokens from an OpenAI response body or stream chunk without
+// building a DOM: the data plane sees every chunk, so this must be a scan, not a parse. Returns
+// nullopt when the text has no (non-null) usage object.
+std::optional<Usage> extract_usage(std::string_view json);
+
+// True for the usage-only chunk a stream ends with when include_usage is set ("choices": []).
+bool is_usage_only_chunk(std::string_view event);
+
+// Dollars for the given usage at the model's configured prices.
+double cost_usd(const Usage& usage, const ModelConfig& model) noexcept;
+
+}  // namespace switchyard

@@ -1,0 +1,204 @@
+// YAML → Config. yaml-cpp throws; every exception is caught here and turned into a message that
+// starts with the path of the offending node.
+#include "switchyard/config.hpp"
+
+#include "config/yaml_map.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace switchyard {
+
+namespace {
+
+std::string idx(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+void require_positive(std::uint32_t v, const std::string& path) {
+  if (v == 0) fail(path, "must be greater than 0");
+}
+
+ServerConfig read_server(const YAML::Node& n) {
+  ServerConfig s;
+  if (!n) return s;
+  Map m(n, "server");
+  m.opt("listen", s.listen);
+  m.opt("workers", s.workers);
+  m.opt("max_body_bytes", s.max_body_bytes);
+  m.opt("max_header_bytes", s.max_header_bytes);
+  m.opt("header_timeout_ms", s.header_timeout_ms);
+  m.opt("body_timeout_ms", s.body_timeout_ms);
+  m.opt("idle_timeout_ms", s.idle_timeout_ms);
+  m.opt("max_concurrent_requests", s.max_concurrent_requests);
+  m.opt("drain_timeout_s", s.drain_timeout_s);
+  m.opt("api_keys", s.api_keys);
+  m.opt("log_prompts", s.log_prompts);
+  m.opt("reload_poll_ms", s.reload_poll_ms);
+  m.finish();
+  if (s.listen.rfind(':') == std::string::npos) fail("server.listen", "expected HOST:PORT");
+  require_positive(s.max_header_bytes, "server.max_header_bytes");
+  require_positive(s.header_timeout_ms, "server.header_timeout_ms");
+  require_positive(s.body_timeout_ms, "server.body_timeout_ms");
+  require_positive(s.idle_timeout_ms, "server.idle_timeout_ms");
+  require_positive(s.max_concurrent_requests, "server.max_concurrent_requests");
+  if (s.max_body_bytes == 0) fail("server.max_body_bytes", "must be greater than 0");
+  for (std::size_t i = 0; i < s.api_keys.size(); ++i)
+    if (s.api_keys[i].empty()) fail(idx("server.api_keys", i), "is empty");
+  return s;
+}
+
+// Secrets must come from the environment so that config files can be committed and logged.
+void require_env_reference(const YAML::Node& n, const std::string& path) {
+  if (!n || n.IsNull()) return;
+  if (!n.IsScalar()) fail(path, "expected a string");
+  const auto& raw = n.Scalar();
+  if (raw.rfind("${", 0) != 0 || raw.back() != '}')
+    fail(path, "must be an ${ENV} reference, not a literal secret");
+}
+
+UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
+  UpstreamConfig u;
+  Map m(n, path);
+  m.req("name", u.name);
+  m.req("base_url", u.base_url);
+  require_env_reference(m.get("api_key"), m.at("api_key"));
+  m.opt("api_key", u.api_key);
+  m.opt("max_concurrent", u.max_concurrent);
+  m.opt("pool_size", u.pool_size);
+  m.opt("pool_idle_timeout_ms", u.pool_idle_timeout_ms);
+  m.opt("connect_timeout_ms", u.connect_timeout_ms);
+  m.opt("first_token_timeout_ms", u.first_token_timeout_ms);
+  m.opt("total_timeout_ms", u.total_timeout_ms);
+  m.opt("idle_stream_timeout_ms", u.idle_stream_timeout_ms);
+  if (auto t = m.get("tls"); t && !t.IsNull()) {
+    Map tm(t, m.at("tls"));
+    tm.opt("ca_file", u.tls.ca_file);
+    tm.opt("insecure_skip_verify", u.tls.insecure_skip_verify);
+    tm.finish();
+  }
+  auto models = m.get("models");
+  if (!models || !models.IsSequence() || models.size() == 0)
+    fail(m.at("models"), "expected a non-empty list of models");
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    std::string mp = idx(m.at("models"), i);
+    ModelConfig mc;
+    Map mm(models[i], mp);
+    mm.req("name", mc.name);
+    mm.opt("id", mc.id);
+    if (mc.id.empty()) mc.id = mc.name;
+    auto price = mm.get("price_usd_per_mtok");
+    if (price && !price.IsNull()) {
+      if (!price.IsMap())
+        fail(mm.at("price_usd_per_mtok"), "expected a mapping with input and output");
+      Map pm(price, mm.at("price_usd_per_mtok"));
+      pm.req("input", mc.price_usd_per_mtok.input);
+      pm.req("output", mc.price_usd_per_mtok.output);
+      pm.finish();
+    }
+    mm.finish();
+    u.models.push_back(std::move(mc));
+  }
+  m.finish();
+  if (!(u.base_url.rfind("http://", 0) == 0 || u.base_url.rfind("https://", 0) == 0))
+    fail(m.at("base_url"), "must start with http:// or https://");
+  require_positive(u.max_concurrent, m.at("max_concurrent"));
+  require_positive(u.connect_timeout_ms, m.at("connect_timeout_ms"));
+  require_positive(u.first_token_timeout_ms, m.at("first_token_timeout_ms"));
+  require_positive(u.total_timeout_ms, m.at("total_timeout_ms"));
+  require_positive(u.idle_stream_timeout_ms, m.at("idle_stream_timeout_ms"));
+  return u;
+}
+
+StageConfig read_stage(const YAML::Node& n, const std::string& path) {
+  if (!n.IsMap()) fail(path, "expected a mapping with a type");
+  auto t = n["type"];
+  if (!t || !t.IsScalar()) fail(path + ".type", "is required");
+  return StageConfig{t.Scalar(), path, std::make_shared<const YAML::Node>(YAML::Clone(n))};
+}
+
+RouteConfig read_route(const std::string& name, const YAML::Node& n, const std::string& path) {
+  RouteConfig r;
+  r.name = name;
+  Map m(n, path);
+  auto stages = m.get("stages");
+  if (stages && !stages.IsNull()) {
+    if (!stages.IsSequence()) fail(m.at("stages"), "expected a list");
+    for (std::size_t i = 0; i < stages.size(); ++i)
+      r.stages.push_back(read_stage(stages[i], idx(m.at("stages"), i)));
+  }
+  auto d = m.get("dispatcher");
+  if (!d || d.IsNull()) {
+    YAML::Node def;
+    def["type"] = "single";
+    r.dispatcher = read_stage(def, m.at("dispatcher"));
+  } else {
+    r.dispatcher = read_stage(d, m.at("dispatcher"));
+  }
+  m.finish();
+  return r;
+}
+
+Config read_config(const YAML::Node& root, std::string source_path) {
+  Config c;
+  c.source_path = std::move(source_path);
+  if (!root || root.IsNull()) fail("(root)", "the file is empty");
+  Map m(root, "");
+  c.server = read_server(m.get("server"));
+  auto ups = m.get("upstreams");
+  if (!ups || !ups.IsSequence() || ups.size() == 0)
+    fail("upstreams", "expected a non-empty list");
+  std::set<std::string> upstream_names, model_names;
+  for (std::size_t i = 0; i < ups.size(); ++i) {
+    auto u = read_upstream(ups[i], idx("upstreams", i));
+    if (!upstream_names.insert(u.name).second)
+      fail(idx("upstreams", i) + ".name", "duplicate upstream \"" + u.name + "\"");
+    std::set<std::string> here;
+    for (std::size_t k = 0; k < u.models.size(); ++k) {
+      if (!here.insert(u.models[k].name).second)
+        fail(idx(idx("upstreams", i) + ".models", k) + ".name",
+             "model \"" + u.models[k].name + "\" listed twice");
+      model_names.insert(u.models[k].name);
+    }
+    c.upstreams.push_back(std::move(u));
+  }
+  auto routes = m.get("routes");
+  if (routes && !routes.IsNull()) {
+    if (!routes.IsMap()) fail("routes", "expected a mapping of route name to route");
+    for (const auto& kv : routes) {
+      auto name = kv.first.as<std::string>();
+      if (model_names.count(name))
+        fail("routes." + name, "route name collides with a model of the same name");
+      c.routes.push_back(read_route(name, kv.second, "routes." + name));
+    }
+  }
+  m.finish();
+  return c;
+}
+
+}  // namespace
+
+ConfigLoad parse_config(const std::string& yaml_text, std::string source_path) {
+  ConfigLoad out;
+  read_guarded(out.error,
+               [&] { out.config = read_config(YAML::Load(yaml_text), std::move(source_path)); });
+  return out;
+}
+
+ConfigLoad load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {std::nullopt, path + ": cannot open file"};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  auto out = parse_config(ss.str(), path);
+  if (!out.config) out.error = path + ": " + out.error;
+  return out;
+}
+
+}  // namespace switchyard

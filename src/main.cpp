@@ -1,0 +1,130 @@
+// switchyard: the gateway daemon. Flags, --validate-config, signals and the config watcher; the
+// rest lives in server/.
+#include "router/snapshot.hpp"
+#include "server/access_log.hpp"
+#include "server/gateway.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: switchyard [options]
+
+  --config FILE        YAML config (default: config/switchyard.yaml)
+  --listen HOST:PORT   override server.listen
+  --workers N          override server.workers (0: one per core)
+  --validate-config    check the config and exit 0 (valid) or 1 (invalid)
+  --log-format FORMAT  access log as "text" (default) or "json"
+  --version            print the version and exit
+
+Signals: SIGHUP reloads the config (so does a change to the file); SIGTERM and SIGINT drain
+in-flight requests for up to server.drain_timeout_s, then exit 0.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  switchyard::GatewayOptions opts;
+  opts.config_path = "config/switchyard.yaml";
+  bool validate_only = false;
+  bool json_log = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "switchyard: %s needs a value\n%s", a.c_str(), kUsage);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--config") opts.config_path = value();
+    else if (a == "--listen") opts.listen_override = value();
+    else if (a == "--workers") opts.workers = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--validate-config") validate_only = true;
+    else if (a == "--log-format") {
+      auto f = value();
+      if (f != "json" && f != "text") {
+        std::fprintf(stderr, "switchyard: --log-format must be json or text\n");
+        return 2;
+      }
+      json_log = f == "json";
+    } else if (a == "--version") {
+      std::printf("switchyard %s\n", SWITCHYARD_VERSION);
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else {
+      std::fprintf(stderr, "switchyard: unknown option %s\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+
+  if (validate_only) {
+    auto loaded = switchyard::load_config_file(opts.config_path);
+    if (!loaded.config) {
+      std::fprintf(stderr, "invalid: %s\n", loaded.error.c_str());
+      return 1;
+    }
+    switchyard::Metrics metrics;
+    auto built = switchyard::build_snapshot(std::move(*loaded.config), metrics);
+    if (!built.snapshot) {
+      std::fprintf(stderr, "invalid: %s: %s\n", opts.config_path.c_str(), built.error.c_str());
+      return 1;
+    }
+    std::printf("valid: %s\n", opts.config_path.c_str());
+    return 0;
+  }
+
+  switchyard::init_access_log(json_log);
+  std::string error;
+  auto gateway = switchyard::Gateway::start(opts, error);
+  if (!gateway) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+
+  boost::asio::io_context control(1);
+  boost::asio::signal_set signals(control, SIGHUP, SIGTERM, SIGINT);
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        spdlog::info("SIGHUP: reloading {}", opts.config_path);
+        gateway->reload();
+        wait_signal();
+        return;
+      }
+      spdlog::info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      gateway->drain();
+      control.stop();
+    });
+  };
+  wait_signal();
+
+  boost::asio::steady_timer poll(control);
+  std::function<void()> arm_poll = [&] {
+    auto every = gateway->snapshot()->config.server.reload_poll_ms;
+    if (every == 0) every = 1000;  // re-checked each tick, so turning polling on works too
+    poll.expires_after(std::chrono::milliseconds(every));
+    poll.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (gateway->snapshot()->config.server.reload_poll_ms) gateway->poll_config_file();
+      arm_poll();
+    });
+  };
+  arm_poll();
+
+  control.run();
+  gateway.reset();
+  spdlog::info("stopped");
+  spdlog::shutdown();
+  return 0;
+}

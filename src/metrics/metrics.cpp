@@ -1,0 +1,188 @@
+#include "metrics/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace switchyard {
+
+namespace prom = prometheus;
+
+void HistogramFamily::Cell::observe(double v) noexcept {
+  std::size_t i = 0;
+  while (i < bounds->size() && v > (*bounds)[i]) ++i;
+  counts[i].fetch_add(1, std::memory_order_relaxed);
+  double cur = sum.load(std::memory_order_relaxed);
+  while (!sum.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+  }
+}
+
+HistogramFamily::HistogramFamily(std::string name, std::string help, std::vector<double> bounds)
+    : name_(std::move(name)), help_(std::move(help)), bounds_(std::move(bounds)) {}
+
+HistogramFamily::Cell& HistogramFamily::cell(const std::map<std::string, std::string>& labels) {
+  std::lock_guard lock(mutex_);
+  auto& c = cells_[labels];
+  if (!c) {
+    c = std::make_unique<Cell>(bounds_.size());
+    c->bounds = &bounds_;
+  }
+  return *c;
+}
+
+std::vector<prom::MetricFamily> HistogramFamily::Collect() const {
+  prom::MetricFamily fam;
+  fam.name = name_;
+  fam.help = help_;
+  fam.type = prom::MetricType::Histogram;
+  std::lock_guard lock(mutex_);
+  for (const auto& [labels, cell] : cells_) {
+    prom::ClientMetric m;
+    for (const auto& [k, v] : labels) m.label.push_back({k, v});
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+      cumulative += cell->counts[i].load(std::memory_order_relaxed);
+      prom::ClientMetric::Bucket b;
+      b.cumulative_count = cumulative;
+      b.upper_bound = i < bounds_.size() ? bounds_[i] : std::numeric_limits<double>::infinity();
+      m.histogram.bucket.push_back(b);
+    }
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = cell->sum.load(std::memory_order_relaxed);
+    fam.metric.push_back(std::move(m));
+  }
+  return {std::move(fam)};
+}
+
+void LazyCounters::inc(std::uint64_t key, std::string_view value, double by) const {
+  for (std::size_t i = 0; i < kSlots; ++i) {
+    auto k = keys_[i].load(std::memory_order_acquire);
+    if (k == key + 1) {
+      slots_[i].load(std::memory_order_relaxed)->Increment(by);
+      return;
+    }
+    if (k == 0) break;
+  }
+  std::lock_guard lock(mutex_);
+  auto labels = labels_;
+  labels[varying_] = std::string(value);
+  auto& counter = family_->Add(labels);
+  for (std::size_t i = 0; i < kSlots; ++i) {
+    auto k = keys_[i].load(std::memory_order_relaxed);
+    if (k == key + 1) break;
+    if (k == 0) {
+      slots_[i].store(&counter, std::memory_order_relaxed);
+      keys_[i].store(key + 1, std::memory_order_release);
+      break;
+    }
+  }
+  counter.Increment(by);
+}
+
+namespace {
+
+// OpenTelemetry GenAI semantic conventions: the recommended explicit bucket boundaries.
+std::vector<double> token_buckets() {
+  return {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+          67108864};
+}
+std::vector<double> duration_buckets() {
+  return {0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+}
+std::vector<double> ttft_buckets() {
+  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+          10.0};
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prom::Registry>()),
+      requests_(prom::BuildCounter()
+                    .Name("switchyard_requests_total")
+                    .Help("Client requests by route, served model and HTTP status")
+                    .Register(*registry_)),
+      attempts_(prom::BuildCounter()
+                    .Name("switchyard_upstream_attempts_total")
+                    .Help("Upstream calls by upstream, model and outcome (ok or failure reason)")
+                    .Register(*registry_)),
+      upstream_errors_(prom::BuildCounter()
+                           .Name("switchyard_upstream_errors_total")
+                           .Help("Failed upstream calls by upstream and reason")
+                           .Register(*registry_)),
+      cost_(prom::BuildCounter()
+                .Name("switchyard_cost_usd_total")
+                .Help("Cost of answered requests in US dollars, from configured prices")
+                .Register(*registry_)),
+      reloads_(prom::BuildCounter()
+                   .Name("switchyard_config_reloads_total")
+                   .Help("Configuration reloads by result")
+                   .Register(*registry_)),
+      in_flight_(&prom::BuildGauge()
+                      .Name("switchyard_requests_in_flight")
+                      .Help("Client requests being processed")
+                      .Register(*registry_)
+                      .Add({})),
+      tokens_("gen_ai_client_token_usage", "Number of input and output tokens used",
+              token_buckets()),
+      duration_("gen_ai_client_operation_duration_seconds", "GenAI operation duration",
+                duration_buckets()),
+      ttft_("gen_ai_server_time_to_first_token_seconds",
+            "Time to generate the first token for successful responses", ttft_buckets()) {
+  prom::BuildGauge()
+      .Name("switchyard_build_info")
+      .Help("Build information; the value is always 1")
+      .Register(*registry_)
+      .Add({{"version", SWITCHYARD_VERSION}})
+      .Set(1);
+  unrouted_ = std::make_unique<LazyCounters>(
+      requests_, std::map<std::string, std::string>{{"route", "none"}, {"model", "none"}}, "code");
+  // Both results exist from the start so that rate() works from the first reload.
+  reloads_.Add({{"result", "success"}});
+  reloads_.Add({{"result", "failure"}});
+}
+
+const ModelMetrics& Metrics::model(const std::string& route, const std::string& model,
+                                   const std::string& upstream) {
+  std::lock_guard lock(mutex_);
+  auto& slot = models_[route + '\0' + model + '\0' + upstream];
+  if (!slot) {
+    slot = std::make_unique<ModelMetrics>(requests_, attempts_, route, model, upstream);
+    std::map<std::string, std::string> rm{{"route", route}, {"model", model}};
+    slot->cost_usd = &cost_.Add(rm);
+    auto in = rm, out = rm;
+    in["token_type"] = "input";
+    out["token_type"] = "output";
+    slot->input_tokens = &tokens_.cell(in);
+    slot->output_tokens = &tokens_.cell(out);
+    slot->duration = &duration_.cell(rm);
+    slot->ttft = &ttft_.cell(rm);
+  }
+  return *slot;
+}
+
+void Metrics::count_unrouted(int status) {
+  unrouted_->inc(static_cast<std::uint64_t>(status), std::to_string(status));
+}
+
+LazyCounters& Metrics::upstream_errors(const std::string& upstream) {
+  std::lock_guard lock(mutex_);
+  auto& slot = upstream_errors_by_upstream_[upstream];
+  if (!slot)
+    slot = std::make_unique<LazyCounters>(
+        upstream_errors_, std::map<std::string, std::string>{{"upstream", upstream}}, "reason");
+  return *slot;
+}
+
+void Metrics::config_reload(bool ok) {
+  reloads_.Add({{"result", ok ? "success" : "failure"}}).Increment();
+}
+
+std::string Metrics::serialize() const {
+  auto families = registry_->Collect();
+  for (const auto* h : {&tokens_, &duration_, &ttft_})
+    for (auto& f : h->Collect()) families.push_back(std::move(f));
+  return prom::TextSerializer().Serialize(families);
+}
+
+}  // namespace switchyard

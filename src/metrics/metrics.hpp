@@ -1,0 +1,120 @@
+// Prometheus metrics. One Metrics object per process; a Snapshot resolves the handles its routes
+// and models need once, so the data plane only touches atomics.
+#pragma once
+
+#include "switchyard/error.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace switchyard {
+
+// A histogram whose observe() is lock-free (prometheus-cpp's Histogram takes a mutex).
+// Cells are created on the control plane and live as long as the family.
+class HistogramFamily : public prometheus::Collectable {
+ public:
+  struct Cell {
+    explicit Cell(std::size_t buckets) : counts(buckets + 1) {}
+    void observe(double v) noexcept;
+    const std::vector<double>* bounds = nullptr;
+    std::vector<std::atomic<std::uint64_t>> counts;  // per bucket, last = +Inf
+    std::atomic<double> sum{0};
+  };
+
+  HistogramFamily(std::string name, std::string help, std::vector<double> bounds);
+  // Returns the cell for these labels, creating it once. Control plane only (takes a lock).
+  Cell& cell(const std::map<std::string, std::string>& labels);
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::string name_, help_;
+  std::vector<double> bounds_;
+  mutable std::mutex mutex_;
+  std::map<std::map<std::string, std::string>, std::unique_ptr<Cell>> cells_;
+};
+
+// A counter whose label set is created on first use (e.g. one per HTTP status), then cached.
+// inc() is lock-free once the series exists.
+class LazyCounters {
+ public:
+  LazyCounters(prometheus::Family<prometheus::Counter>& family,
+               std::map<std::string, std::string> labels, std::string varying_label)
+      : family_(&family), labels_(std::move(labels)), varying_(std::move(varying_label)) {}
+  // `key` identifies `value` (e.g. the status code for "503"); the first inc of a key creates
+  // the series under a lock, later ones are a lock-free scan and an atomic add.
+  void inc(std::uint64_t key, std::string_view value, double by = 1) const;
+
+ private:
+  static constexpr std::size_t kSlots = 24;
+  prometheus::Family<prometheus::Counter>* family_;
+  std::map<std::string, std::string> labels_;
+  std::string varying_;
+  mutable std::array<std::atomic<prometheus::Counter*>, kSlots> slots_{};
+  mutable std::array<std::atomic<std::uint64_t>, kSlots> keys_{};  // key + 1; 0 = free
+  mutable std::mutex mutex_;
+};
+
+// The handles of one (route, model) pair, owned by a Snapshot.
+struct ModelMetrics {
+  ModelMetrics(prometheus::Family<prometheus::Counter>& requests,
+               prometheus::Family<prometheus::Counter>& attempts,
+               const std::string& route, const std::string& model, const std::string& upstream)
+      : requests_by_code(requests, {{"route", route}, {"model", model}}, "code"),
+        attempts_by_outcome(attempts, {{"upstream", upstream}, {"model", model}}, "outcome") {}
+  LazyCounters requests_by_code;
+  LazyCounters attempts_by_outcome;
+  prometheus::Counter* cost_usd = nullptr;
+  HistogramFamily::Cell* input_tokens = nullptr;
+  HistogramFamily::Cell* output_tokens = nullptr;
+  HistogramFamily::Cell* duration = nullptr;
+  HistogramFamily::Cell* ttft = nullptr;
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  // Handles for (route, model served by upstream). Control plane; cached, so snapshots that
+  // reuse the same triple share the same series.
+  const ModelMetrics& model(const std::string& route, const std::string& model,
+                            const std::string& upstream);
+
+  void count_unrouted(int status);  // requests that never reached a route (404, 400, 401, …)
+  // Failed-call counters of one upstream, keyed by Reason. Control plane; cached.
+  LazyCounters& upstream_errors(const std::string& upstream);
+  void config_reload(bool ok);
+
+  prometheus::Gauge& in_flight() { return *in_flight_; }
+
+  // The text exposition of every metric.
+  std::string serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Counter>& attempts_;
+  prometheus::Family<prometheus::Counter>& upstream_errors_;
+  prometheus::Family<prometheus::Counter>& cost_;
+  prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Gauge* in_flight_;
+  HistogramFamily tokens_, duration_, ttft_;
+  std::unique_ptr<LazyCounters> unrouted_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
+  std::map<std::string, std::unique_ptr<LazyCounters>> upstream_errors_by_upstream_;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,52 @@
+// `single`: try the candidates in order; fall back to the next on connect errors, timeouts, 5xx
+// and 429 as long as nothing has reached the client.
+//
+//   dispatcher:
+//     type: single
+//     max_attempts: 3        # optional; default: every candidate
+#include "router/dispatch/single.hpp"
+
+#include "config/yaml_map.hpp"
+#include "router/dispatch/attempt.hpp"
+
+namespace switchyard {
+
+namespace {
+
+class SingleDispatcher final : public Dispatcher {
+ public:
+  explicit SingleDispatcher(std::uint32_t max_attempts) : max_attempts_(max_attempts) {}
+
+  Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const override {
+    Error last = make_error(Reason::upstream_saturated, "route has no candidates");
+    std::uint32_t tried = 0;
+    for (const Target* t : ctx.candidates) {
+      if (max_attempts_ && tried++ >= max_attempts_) break;
+      auto r = co_await attempt(ctx, *t, out);
+      if (r || out.started() || !is_retryable(r.error())) co_return r;
+      last = std::move(r.error());
+    }
+    co_return ctx.attempts.empty() ? Result<void>(last) : Result<void>(aggregate_error(ctx, last));
+  }
+
+ private:
+  std::uint32_t max_attempts_;
+};
+
+}  // namespace
+
+std::unique_ptr<const Dispatcher> make_single_dispatcher(const StageConfig& sc, BuildContext&,
+                                                         std::string& error) {
+  std::uint32_t max_attempts = 0;
+  bool ok = read_guarded(error, [&] {
+    Map m(*sc.node, sc.path);
+    std::string type;
+    m.req("type", type);
+    m.opt("max_attempts", max_attempts);
+    m.finish();
+  });
+  if (!ok) return nullptr;
+  return std::make_unique<SingleDispatcher>(max_attempts);
+}
+
+}  // namespace switchyard

@@ -1,0 +1,160 @@
+#include "router/snapshot.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <mutex>
+
+namespace switchyard {
+
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, StageFactory> stages;
+  std::map<std::string, DispatcherFactory> dispatchers;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+template <class Map>
+std::string known_names(const Map& m) {
+  std::string out;
+  for (const auto& [name, _] : m) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+std::shared_ptr<boost::asio::ssl::context> make_tls(const UpstreamConfig& u, std::string& error,
+                                                   const std::string& path) {
+  namespace ssl = boost::asio::ssl;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (u.tls.insecure_skip_verify) {
+    spdlog::warn("{}.tls.insecure_skip_verify is set: the certificate of {} is NOT verified", path,
+                 u.base_url);
+    ctx->set_verify_mode(ssl::verify_none);
+    return ctx;
+  }
+  ctx->set_verify_mode(ssl::verify_peer, ec);
+  if (u.tls.ca_file.empty())
+    ctx->set_default_verify_paths(ec);
+  else
+    ctx->load_verify_file(u.tls.ca_file, ec);
+  if (ec) {
+    error = path + (u.tls.ca_file.empty() ? ": cannot load the system CAs: "
+                                          : ".tls.ca_file: cannot load \"" + u.tls.ca_file +
+                                                "\": ") +
+            ec.message();
+    return nullptr;
+  }
+  return ctx;
+}
+
+}  // namespace
+
+void register_stage(std::string type, StageFactory factory) {
+  std::lock_guard lock(registry().mutex);
+  registry().stages[std::move(type)] = std::move(factory);
+}
+
+void register_dispatcher(std::string type, DispatcherFactory factory) {
+  std::lock_guard lock(registry().mutex);
+  registry().dispatchers[std::move(type)] = std::move(factory);
+}
+
+std::vector<const Target*> BuildContext::targets_for(const std::string& model) {
+  std::vector<const Target*> out;
+  for (std::uint32_t i = 0; i < snap_.upstreams.size(); ++i) {
+    const auto& u = *snap_.upstreams[i]->config;
+    for (const auto& m : u.models) {
+      if (m.name != model) continue;
+      auto t = std::make_unique<Target>();
+      t->upstream = i;
+      t->upstream_config = &u;
+      t->model = &m;
+      t->metrics = &snap_.metrics->model(route_, m.name, u.name);
+      out.push_back(t.get());
+      snap_.targets.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+SnapshotBuild build_snapshot(Config config, Metrics& metrics) {
+  register_builtins();
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = std::move(config);
+  snap->metrics = &metrics;
+  snap->api_keys = snap->config.server.api_keys;
+  std::string error;
+
+  for (std::size_t i = 0; i < snap->config.upstreams.size(); ++i) {
+    const auto& u = snap->config.upstreams[i];
+    const std::string path = "upstreams[" + std::to_string(i) + "]";
+    auto rt = std::make_unique<UpstreamRuntime>();
+    rt->config = &u;
+    auto url = parse_url(u.base_url);
+    if (!url) return {nullptr, path + ".base_url: not a valid http(s) URL: \"" + u.base_url + "\""};
+    rt->url = std::move(*url);
+    if (rt->url.tls && !(rt->tls = make_tls(u, error, path))) return {nullptr, error};
+    if (!u.api_key.empty()) rt->authorization = "Bearer " + u.api_key;
+    rt->errors = &metrics.upstream_errors(u.name);
+    snap->upstreams.push_back(std::move(rt));
+  }
+
+  // Passthrough: every model name, served by each upstream that lists it, in config order.
+  BuildContext passthrough(*snap, "passthrough");
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& u : snap->config.upstreams)
+    for (const auto& m : u.models) {
+      if (snap->models.count(m.name)) continue;
+      snap->models[m.name] = passthrough.targets_for(m.name);
+      data.push_back({{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", u.name}});
+      snap->model_list += (snap->model_list.empty() ? "" : ", ") + m.name;
+    }
+
+  std::lock_guard lock(registry().mutex);
+  for (const auto& rc : snap->config.routes) {
+    CompiledRoute route;
+    route.name = rc.name;
+    BuildContext ctx(*snap, rc.name);
+    if (rc.stages.empty())
+      return {nullptr, "routes." + rc.name + ".stages: needs at least one stage that selects models"};
+    for (const auto& sc : rc.stages) {
+      auto it = registry().stages.find(sc.type);
+      if (it == registry().stages.end())
+        return {nullptr, sc.path + ": unknown stage type \"" + sc.type + "\" (known: " +
+                             known_names(registry().stages) + ")"};
+      auto stage = it->second(sc, ctx, error);
+      if (!stage) return {nullptr, error};
+      route.stages.push_back(std::move(stage));
+    }
+    auto it = registry().dispatchers.find(rc.dispatcher.type);
+    if (it == registry().dispatchers.end())
+      return {nullptr, rc.dispatcher.path + ": unknown dispatcher type \"" + rc.dispatcher.type +
+                           "\" (known: " + known_names(registry().dispatchers) + ")"};
+    if (!(route.dispatcher = it->second(rc.dispatcher, ctx, error))) return {nullptr, error};
+    data.push_back({{"id", rc.name}, {"object", "model"}, {"created", 0}, {"owned_by", "switchyard"}});
+    snap->model_list += (snap->model_list.empty() ? "" : ", ") + rc.name;
+    snap->routes.emplace(rc.name, std::move(route));
+  }
+  {
+    YAML::Node single;
+    single["type"] = "single";
+    StageConfig sc{"single", "(passthrough)", std::make_shared<const YAML::Node>(single)};
+    snap->passthrough = registry().dispatchers.at("single")(sc, passthrough, error);
+    if (!snap->passthrough) return {nullptr, error};
+  }
+  snap->models_json = nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump();
+  return {std::move(snap), {}};
+}
+
+}  // namespace switchyard

@@ -1,0 +1,28 @@
+// One structured line per API request, written by a background thread (spdlog's async logger)
+// so the worker only formats and enqueues. Never carries prompt text or secrets.
+#pragma once
+
+#include "switchyard/router.hpp"
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace switchyard {
+
+struct AccessRecord {
+  std::string_view request_id, route, model, upstream, error;
+  int status = 0;
+  unsigned attempts = 0;
+  Usage usage;
+  double cost_usd = 0;
+  std::chrono::nanoseconds duration{0};
+  std::chrono::nanoseconds ttft{-1};
+};
+
+// Sets up the async "access" logger (stdout); `json` picks one JSON object per line over
+// key=value text. Call once at startup; without it, log_access() is a no-op.
+void init_access_log(bool json);
+void log_access(const AccessRecord& record);
+
+}  // namespace switchyard

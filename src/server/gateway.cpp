@@ -1,0 +1,159 @@
+#include "server/gateway.hpp"
+
+#include "core/clock.hpp"
+#include "server/session.hpp"
+#include "server/workers.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <thread>
+
+#include <sys/stat.h>
+
+namespace switchyard {
+
+namespace net = boost::asio;
+
+namespace {
+
+// What identifies the file's current content cheaply: stat() follows the ConfigMap's `..data`
+// symlink, so a swap shows up as a new inode even when the mtime is the same.
+std::string file_signature(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
+std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::string& error) {
+  std::unique_ptr<Gateway> g(new Gateway());
+  g->options_ = options;
+  g->state_ = std::make_unique<ServerState>();
+  g->file_signature_ = file_signature(options.config_path);
+  auto loaded = load_config_file(options.config_path);
+  if (!loaded.config) {
+    error = loaded.error;
+    return nullptr;
+  }
+  auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics);
+  if (!built.snapshot) {
+    error = options.config_path + ": " + built.error;
+    return nullptr;
+  }
+  g->snapshot_ = built.snapshot;
+  const auto& sc = g->snapshot_->config.server;
+  g->workers_ = std::make_unique<Workers>(options.workers ? options.workers : sc.workers);
+  for (unsigned i = 0; i < g->workers_->size(); ++i) {
+    g->worker_states_.push_back(std::make_unique<WorkerState>(g->workers_->at(i), i));
+    g->worker_states_.back()->install(g->snapshot_);
+  }
+  ServerState* st = g->state_.get();
+  auto* states = &g->worker_states_;
+  g->listener_ = std::make_unique<Listener>(
+      *g->workers_, [st, states](net::ip::tcp::socket s, unsigned w) {
+        return run_session(std::move(s), *st, *(*states)[w]);
+      });
+  auto listen = options.listen_override.empty() ? sc.listen : options.listen_override;
+  auto port = g->listener_->open(listen);
+  if (!port) {
+    error = port.error().message;
+    return nullptr;
+  }
+  g->port_ = *port;
+  g->workers_->start();
+  g->listener_->start();
+  spdlog::info("switchyard {} listening on {} ({} workers, {} upstreams, {} routes)",
+               SWITCHYARD_VERSION, listen.substr(0, listen.rfind(':')) + ":" +
+                                       std::to_string(g->port_),
+               g->workers_->size(), g->snapshot_->upstreams.size(), g->snapshot_->routes.size());
+  return g;
+}
+
+Gateway::~Gateway() {
+  if (listener_) listener_->close();
+  if (workers_) workers_->stop_and_join();
+  listener_.reset();
+  worker_states_.clear();
+}
+
+std::shared_ptr<const Snapshot> Gateway::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
+}
+
+void Gateway::install(std::shared_ptr<const Snapshot> snap) {
+  for (auto& ws : worker_states_)
+    net::post(ws->io, [w = ws.get(), snap] { w->install(snap); });
+}
+
+bool Gateway::reload() {
+  std::lock_guard lock(mutex_);
+  file_signature_ = file_signature(options_.config_path);
+  auto loaded = load_config_file(options_.config_path);
+  std::string error = loaded.error;
+  std::shared_ptr<const Snapshot> next;
+  if (loaded.config) {
+    auto built = build_snapshot(std::move(*loaded.config), state_->metrics);
+    next = built.snapshot;
+    if (!next) error = options_.config_path + ": " + built.error;
+  }
+  state_->metrics.config_reload(next != nullptr);
+  if (!next) {
+    spdlog::error("config reload failed, keeping the running config: {}", error);
+    return false;
+  }
+  const auto& old_server = snapshot_->config.server;
+  const auto& new_server = next->config.server;
+  if (old_server.listen != new_server.listen || old_server.workers != new_server.workers)
+    spdlog::warn("server.listen and server.workers take effect only on restart");
+  snapshot_ = next;
+  install(std::move(next));
+  spdlog::info("config reloaded from {}", options_.config_path);
+  return true;
+}
+
+void Gateway::poll_config_file() {
+  std::string sig = file_signature(options_.config_path);
+  {
+    std::lock_guard lock(mutex_);
+    if (sig.empty() || sig == file_signature_) return;
+  }
+  reload();
+}
+
+std::uint32_t Gateway::drain() {
+  state_->draining.store(true);
+  listener_->close();
+  const auto timeout = std::chrono::seconds(snapshot()->config.server.drain_timeout_s);
+  const auto until = steady_now() + timeout;
+  while (state_->in_flight.load() > 0 && steady_now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto left = state_->in_flight.load();
+  if (left) spdlog::warn("drain timeout: {} request(s) still running are cut off", left);
+  workers_->stop_and_join();
+  return left;
+}
+
+std::uint64_t Gateway::upstream_connects(const std::string& name) {
+  std::uint64_t total = 0;
+  auto snap = snapshot();
+  for (std::size_t i = 0; i < snap->upstreams.size(); ++i) {
+    if (snap->upstreams[i]->config->name != name) continue;
+    for (auto& ws : worker_states_) {
+      std::promise<std::uint64_t> p;
+      auto f = p.get_future();
+      net::post(ws->io, [&, i] {
+        auto set = ws->upstreams;
+        p.set_value(i < set->pools_.size() ? pool_stats(*set->pools_[i]).connects : 0);
+      });
+      total += f.get();
+    }
+  }
+  return total;
+}
+
+}  // namespace switchyard

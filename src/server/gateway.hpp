@@ -1,0 +1,76 @@
+// The gateway process minus main(): config, workers, listener, reload and drain. Tests run it
+// in-process on port 0; main() adds flags and signals.
+#pragma once
+
+#include "metrics/metrics.hpp"
+#include "router/snapshot.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace switchyard {
+
+class Workers;
+class Listener;
+struct WorkerState;
+
+struct GatewayOptions {
+  std::string config_path;
+  std::string listen_override;  // --listen; empty: server.listen from the config
+  unsigned workers = 0;         // 0: server.workers from the config, then the number of cores
+};
+
+// Shared by all workers; everything here is atomic or immutable.
+struct ServerState {
+  Metrics metrics;
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint32_t> in_flight{0};
+};
+
+class Gateway {
+ public:
+  // Loads and validates the config, binds the listener and starts the workers. On failure
+  // returns null and sets `error` (a config error names the YAML path).
+  static std::unique_ptr<Gateway> start(const GatewayOptions& options, std::string& error);
+  ~Gateway();
+
+  unsigned short port() const { return port_; }
+
+  // Re-reads the config file; on success swaps the snapshot on every worker (requests in flight
+  // finish on the old one), on failure keeps the old one and logs why. Thread-safe.
+  bool reload();
+
+  // Watches the config file (following symlinks, as Kubernetes ConfigMaps swap `..data`) and
+  // reloads on change, every server.reload_poll_ms. Called from the control thread's loop.
+  void poll_config_file();
+
+  // SIGTERM: /readyz turns 503, the listener closes, in-flight requests drain for up to
+  // server.drain_timeout_s, then the workers stop. Blocks; returns the number of requests that
+  // were still running when the timeout cut them off.
+  std::uint32_t drain();
+
+  std::shared_ptr<const Snapshot> snapshot() const;
+  ServerState& state() { return *state_; }
+  // Pool statistics of worker `w` for upstream `name` (tests: connection reuse).
+  std::uint64_t upstream_connects(const std::string& name);
+
+ private:
+  Gateway() = default;
+  void install(std::shared_ptr<const Snapshot> snap);
+
+  GatewayOptions options_;
+  std::unique_ptr<ServerState> state_;
+  std::unique_ptr<Workers> workers_;
+  std::vector<std::unique_ptr<WorkerState>> worker_states_;
+  std::unique_ptr<Listener> listener_;
+  unsigned short port_ = 0;
+
+  mutable std::mutex mutex_;  // control plane: reload vs. snapshot()
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::string file_signature_;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,480 @@
+#include "server/session.hpp"
+
+#include "api/request.hpp"
+#include "core/clock.hpp"
+#include "router/dispatch/attempt.hpp"
+#include "server/access_log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+
+#include <random>
+
+#include <sys/socket.h>
+
+namespace switchyard {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using ms = std::chrono::milliseconds;
+using namespace net::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+std::string pool_key(const UpstreamRuntime& u) {
+  return u.config->name + '\n' + u.config->base_url + '\n' + u.config->tls.ca_file + '\n' +
+         (u.config->tls.insecure_skip_verify ? "1" : "0") + '\n' +
+         std::to_string(u.config->pool_size) + '\n' + std::to_string(u.config->pool_idle_timeout_ms);
+}
+
+// A request id: the client's if it is sane, else 32 hex digits.
+std::string request_id_for(std::string_view client, WorkerState& w) {
+  if (!client.empty() && client.size() <= 128 &&
+      std::all_of(client.begin(), client.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+               c == ':';
+      }))
+    return std::string(client);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{:016x}{:016x}", rng(), ++w.request_counter);
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return d == 0;
+}
+
+bool authorized(const Snapshot& snap, std::string_view header) {
+  if (snap.api_keys.empty()) return true;
+  if (!header.starts_with("Bearer ")) return false;
+  auto key = header.substr(7);
+  bool ok = false;
+  for (const auto& k : snap.api_keys) ok |= constant_time_equal(k, key);
+  return ok;
+}
+
+// The client side of one HTTP exchange. Every write is bounded by the write timeout so a client
+// that stops reading cannot hold a worker's memory forever.
+class SessionWriter final : public ResponseWriter {
+ public:
+  SessionWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, ms write_timeout)
+      : stream_(stream), version_(version), keep_alive_(keep_alive), timeout_(write_timeout) {}
+
+  void set_header(std::string_view name, std::string_view value) override {
+    fields_.set(name, value);
+  }
+  void set_trailer(std::string_view name, std::string_view value) override {
+    trailers_.set(name, value);
+  }
+
+  Task<Result<void>> send(int status, std::string_view content_type,
+                          std::string_view body) override {
+    http::response<http::span_body<const char>> res{static_cast<http::status>(status), version_};
+    for (const auto& f : fields_) res.set(f.name_string(), f.value());
+    res.set(http::field::content_type, content_type);
+    res.keep_alive(keep_alive_);
+    res.body() = beast::span<const char>(body.data(), body.size());
+    res.prepare_payload();
+    status_ = status;
+    started_ = true;
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+    co_return check(ec);
+  }
+
+  Task<Result<void>> begin_stream() override {
+    http::response<http::empty_body> res{http::status::ok, version_};
+    for (const auto& f : fields_) res.set(f.name_string(), f.value());
+    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::cache_control, "no-cache");
+    res.keep_alive(keep_alive_);
+    res.chunked(true);
+    status_ = 200;
+    started_ = true;
+    http::response_serializer<http::empty_body> sr{res};
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await http::async_write_header(stream_, sr, use_tuple);
+    co_return check(ec);
+  }
+
+  Task<Result<void>> write_event(std::string_view event) override {
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await net::async_write(
+        stream_, http::make_chunk(net::const_buffer(event.data(), event.size())), use_tuple);
+    co_return check(ec);
+  }
+
+  Task<Result<void>> end_stream() override {
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(trailers_), use_tuple);
+    co_return check(ec);
+  }
+
+  bool started() const override { return started_; }
+  int status() const { return status_; }
+  bool broken() const { return broken_; }
+
+ private:
+  Result<void> check(const beast::error_code& ec) {
+    stream_.expires_never();
+    if (!ec) return {};
+    broken_ = true;
+    return make_error(Reason::cancelled, "client connection lost: " + ec.message());
+  }
+
+  beast::tcp_stream& stream_;
+  unsigned version_;
+  bool keep_alive_;
+  ms timeout_;
+  http::fields fields_, trailers_;
+  bool started_ = false;
+  bool broken_ = false;
+  int status_ = 0;
+};
+
+Task<Result<void>> send_error(SessionWriter& out, const Error& e) {
+  if (e.retry_after_ms) {
+    auto ms_value = std::min<std::uint32_t>(e.retry_after_ms, 60'000);
+    out.set_header("retry-after", std::to_string((ms_value + 999) / 1000));
+    out.set_header("retry-after-ms", std::to_string(ms_value));
+  }
+  co_return co_await out.send(e.status, "application/json", to_openai_json(e));
+}
+
+// Completes when the client hangs up (EOF or reset) while its request is being served. Data
+// from a pipelined next request is not consumed; then this simply waits to be cancelled.
+Task<void> wait_peer_gone(tcp::socket& socket) {
+  co_await net::this_coro::throw_if_cancelled(false);
+  auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+  if (ec) co_return;
+  char c;
+  auto n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
+  net::steady_timer forever(co_await net::this_coro::executor, SteadyTime::max());
+  co_await forever.async_wait(use_tuple);
+}
+
+// Runs a read with a deadline that, unlike beast::tcp_stream's expiry, leaves the socket open,
+// so that the client can still be told 408. Returns beast::error::timeout when time ran out.
+template <class ReadOp>
+Task<beast::error_code> read_within(ms limit, ReadOp read) {
+  net::steady_timer timer(co_await net::this_coro::executor, limit);
+  auto r = co_await (read() || timer.async_wait(use_tuple));
+  if (r.index() == 1) co_return beast::error::timeout;
+  co_return std::get<0>(std::get<0>(r));
+}
+
+// Close politely after an error: stop sending, then read and drop what the client is still
+// sending (bounded), so that it sees our answer rather than a reset.
+Task<void> lingering_close(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  char sink[16 * 1024];
+  std::size_t total = 0;
+  while (total < (4u << 20)) {
+    stream.expires_after(ms(500));
+    auto [rec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
+    if (rec) break;
+    total += n;
+  }
+  stream.socket().close(ec);
+}
+
+struct Exchange {
+  http::request<http::string_body> request;
+  SteadyTime start;
+};
+
+class ApiCall {
+ public:
+  ApiCall(ServerState& st, WorkerState& w, std::shared_ptr<const Snapshot> snap,
+          SessionWriter& out, Endpoint endpoint, std::string request_id)
+      : st_(st), w_(w), snap_(std::move(snap)), out_(out), endpoint_(endpoint),
+        request_id_(std::move(request_id)) {}
+
+  // Serves the request; the result is for the access log and metrics only, since every outcome
+  // has been written to the client (or the client is gone).
+  Task<void> run(const std::string& body, std::string_view authorization) {
+    co_await net::this_coro::throw_if_cancelled(false);
+    if (!authorized(*snap_, authorization)) {
+      co_return co_await fail(make_error(Reason::unauthorized,
+                                         "Incorrect API key provided. Pass a key configured in "
+                                         "server.api_keys as 'Authorization: Bearer <key>'."));
+    }
+    auto parsed = parse_api_request(endpoint_, body);
+    if (!parsed) co_return co_await fail(parsed.error());
+    request_ = std::move(*parsed);
+    request_.request_id = request_id_;
+
+    const Dispatcher* dispatcher = nullptr;
+    upstreams_ = w_.upstreams;
+    ctx_.emplace(*snap_, request_, *upstreams_);
+    if (auto r = snap_->routes.find(request_.model); r != snap_->routes.end()) {
+      ctx_->route = r->second.name;
+      for (const auto& stage : r->second.stages)
+        if (auto res = stage->apply(*ctx_); !res) co_return co_await fail(res.error());
+      dispatcher = r->second.dispatcher.get();
+    } else if (auto m = snap_->models.find(request_.model); m != snap_->models.end()) {
+      ctx_->route = "passthrough";
+      ctx_->candidates = m->second;
+      dispatcher = snap_->passthrough.get();
+    } else {
+      co_return co_await fail(make_error(
+          Reason::not_found,
+          "The model '" + request_.model + "' does not exist. Available models and routes: " +
+              snap_->model_list + ".",
+          "model"));
+    }
+    auto r = co_await dispatcher->dispatch(*ctx_, out_);
+    if (!r) {
+      error_ = r.error();
+      if (!out_.started() && r.error().reason != Reason::cancelled) {
+        set_decision_headers(*ctx_, out_);
+        (void)co_await send_error(out_, r.error());
+      }
+    }
+  }
+
+  void record(SteadyTime start) {
+    const auto elapsed = steady_now() - start;
+    const int status = out_.started() ? out_.status() : 499;
+    const int logged = out_.broken() || (error_ && error_->reason == Reason::cancelled) ? 499 : status;
+    AccessRecord rec;
+    rec.request_id = request_id_;
+    rec.status = logged;
+    rec.duration = elapsed;
+    if (ctx_) {
+      rec.route = ctx_->route;
+      rec.attempts = static_cast<unsigned>(ctx_->attempts.size());
+      if (const Target* t = ctx_->chosen) {
+        rec.model = t->model->name;
+        rec.upstream = t->upstream_config->name;
+        rec.usage = ctx_->usage;
+        rec.cost_usd = ctx_->cost_usd;
+        rec.ttft = ctx_->time_to_first_token;
+        const ModelMetrics& mm = *t->metrics;
+        mm.requests_by_code.inc(static_cast<std::uint64_t>(logged), std::to_string(logged));
+        if (logged < 400) {
+          mm.cost_usd->Increment(ctx_->cost_usd);
+          mm.input_tokens->observe(static_cast<double>(ctx_->usage.input_tokens));
+          mm.output_tokens->observe(static_cast<double>(ctx_->usage.output_tokens));
+          mm.duration->observe(seconds(elapsed));
+          if (request_.stream && ctx_->time_to_first_token.count() >= 0)
+            mm.ttft->observe(seconds(ctx_->time_to_first_token));
+        }
+      } else if (!ctx_->candidates.empty()) {
+        // Every candidate failed: count it against the route's first choice.
+        ctx_->candidates.front()->metrics->requests_by_code.inc(
+            static_cast<std::uint64_t>(logged), std::to_string(logged));
+      } else {
+        st_.metrics.count_unrouted(logged);
+      }
+    } else {
+      st_.metrics.count_unrouted(logged);
+    }
+    if (error_) rec.error = reason_name(error_->reason);
+    log_access(rec);
+  }
+
+ private:
+  Task<void> fail(Error e) {
+    error_ = e;
+    (void)co_await send_error(out_, e);
+  }
+
+  ServerState& st_;
+  WorkerState& w_;
+  std::shared_ptr<const Snapshot> snap_;
+  SessionWriter& out_;
+  Endpoint endpoint_;
+  std::string request_id_;
+  ApiRequest request_;
+  std::shared_ptr<WorkerUpstreams> upstreams_;
+  std::optional<RouteContext> ctx_;
+  std::optional<Error> error_;
+};
+
+// Admin and discovery endpoints: cheap, no routing.
+Task<bool> serve_admin(std::string_view target, ServerState& st, const Snapshot& snap,
+                       SessionWriter& out, std::string_view authorization) {
+  if (target == "/healthz") {
+    (void)co_await out.send(200, "application/json", R"({"status":"ok"})");
+  } else if (target == "/readyz") {
+    if (st.draining.load(std::memory_order_relaxed))
+      (void)co_await send_error(out, make_error(Reason::draining, "draining: shutting down"));
+    else
+      (void)co_await out.send(200, "application/json", R"({"status":"ready"})");
+  } else if (target == "/metrics") {
+    auto text = st.metrics.serialize();
+    (void)co_await out.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
+  } else if (target == "/v1/models") {
+    if (!authorized(snap, authorization))
+      (void)co_await send_error(out, make_error(Reason::unauthorized, "Incorrect API key provided."));
+    else
+      (void)co_await out.send(200, "application/json", snap.models_json);
+  } else {
+    co_return false;
+  }
+  co_return true;
+}
+
+std::optional<Endpoint> api_endpoint(std::string_view target) {
+  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  if (target == "/v1/chat/completions") return Endpoint::chat_completions;
+  if (target == "/v1/completions") return Endpoint::completions;
+  if (target == "/v1/embeddings") return Endpoint::embeddings;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void WorkerState::install(std::shared_ptr<const Snapshot> snap) {
+  auto set = std::make_shared<WorkerUpstreams>();
+  std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> next;
+  for (const auto& u : snap->upstreams) {
+    auto key = pool_key(*u);
+    auto it = pools.find(key);
+    auto pool = it != pools.end() ? it->second : make_connection_pool(*u);
+    next[key] = pool;
+    set->pools_.push_back(pool);
+    set->upstreams_.push_back(make_http_upstream(io, *u, pool));
+  }
+  pools = std::move(next);
+  upstreams = std::move(set);
+  snapshot = std::move(snap);
+}
+
+net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w) {
+  co_await net::this_coro::throw_if_cancelled(false);
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    // Idle between requests: the keep-alive timeout. Once a byte arrives, the header timeout.
+    if (buffer.size() == 0) {
+      stream.expires_after(ms(w.snapshot->config.server.idle_timeout_ms));
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      if (ec) co_return;
+      buffer.commit(n);
+    }
+    const auto start = steady_now();
+    auto snap = w.snapshot;  // this request's config, whatever reloads happen meanwhile
+    const auto& sc = snap->config.server;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(sc.max_header_bytes);
+    parser.body_limit(sc.max_body_bytes);
+
+    auto hec = co_await read_within(ms(sc.header_timeout_ms), [&] {
+      return http::async_read_header(stream, buffer, parser, use_tuple);
+    });
+    Error early;
+    bool failed = true;
+    if (hec == http::error::header_limit)
+      early = make_error(Reason::headers_too_large, fmt::format(
+          "Request headers exceed server.max_header_bytes ({} bytes).", sc.max_header_bytes));
+    else if (hec == beast::error::timeout)
+      early = make_error(Reason::client_timeout, fmt::format(
+          "Request headers not received within server.header_timeout_ms ({} ms).",
+          sc.header_timeout_ms));
+    else if (hec == http::error::body_limit)
+      early = make_error(Reason::body_too_large, fmt::format(
+          "Request body of {} bytes exceeds server.max_body_bytes ({} bytes).",
+          parser.content_length().value_or(0), sc.max_body_bytes));
+    else if (hec == http::error::end_of_stream || hec == net::error::eof ||
+             hec == net::error::connection_reset)
+      co_return;
+    else if (hec)
+      early = make_error(Reason::bad_request, "Malformed HTTP request: " + hec.message());
+    else
+      failed = false;
+
+    if (!failed) {
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, 11};
+        (void)co_await http::async_write(stream, cont, use_tuple);
+      }
+      auto bec = co_await read_within(ms(sc.body_timeout_ms), [&] {
+        return http::async_read(stream, buffer, parser, use_tuple);
+      });
+      failed = true;
+      if (bec == http::error::body_limit)
+        early = make_error(Reason::body_too_large, fmt::format(
+            "Request body exceeds server.max_body_bytes ({} bytes).", sc.max_body_bytes));
+      else if (bec == beast::error::timeout)
+        early = make_error(Reason::client_timeout, fmt::format(
+            "Request body not received within server.body_timeout_ms ({} ms).",
+            sc.body_timeout_ms));
+      else if (bec)
+        co_return;  // the client hung up mid-body: nobody to answer
+      else
+        failed = false;
+    }
+    stream.expires_never();
+    const ms write_timeout(sc.body_timeout_ms);
+
+    if (failed) {
+      SessionWriter out(stream, 11, false, write_timeout);
+      out.set_header("x-request-id", request_id_for({}, w));
+      (void)co_await send_error(out, early);
+      st.metrics.count_unrouted(early.status);
+      co_await lingering_close(stream);
+      co_return;
+    }
+
+    auto req = parser.release();
+    const bool draining = st.draining.load(std::memory_order_relaxed);
+    const bool keep_alive = req.keep_alive() && !draining;
+    SessionWriter out(stream, req.version(), keep_alive, write_timeout);
+    const auto target = req.target();
+    const auto authorization = req[http::field::authorization];
+    auto id = request_id_for(req["x-request-id"], w);
+    out.set_header("x-request-id", id);
+
+    if (req.method() == http::verb::get &&
+        co_await serve_admin(target, st, *snap, out, authorization)) {
+    } else if (auto endpoint = api_endpoint(target)) {
+      if (req.method() != http::verb::post) {
+        (void)co_await send_error(
+            out, make_error(Reason::method_not_allowed, "Use POST for " + std::string(target)));
+      } else if (st.in_flight.load(std::memory_order_relaxed) >= sc.max_concurrent_requests) {
+        (void)co_await send_error(
+            out, make_error(Reason::too_many_requests,
+                            fmt::format("The gateway is at server.max_concurrent_requests ({}).",
+                                        sc.max_concurrent_requests)));
+        st.metrics.count_unrouted(429);
+      } else {
+        st.in_flight.fetch_add(1, std::memory_order_relaxed);
+        st.metrics.in_flight().Increment();
+        ApiCall call(st, w, snap, out, *endpoint, std::move(id));
+        // Whichever finishes first wins: serving the request, or the client hanging up, which
+        // cancels the upstream call.
+        co_await (call.run(req.body(), authorization) || wait_peer_gone(stream.socket()));
+        call.record(start);
+        st.metrics.in_flight().Decrement();
+        st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      }
+    } else {
+      auto e = make_error(Reason::not_found, "Unknown path: " + std::string(target));
+      (void)co_await send_error(out, e);
+    }
+
+    if (!out.started() || out.broken() || !keep_alive) {
+      beast::error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+  }
+}
+
+}  // namespace switchyard

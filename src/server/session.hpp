@@ -1,0 +1,46 @@
+// One client connection: HTTP/1.1 keep-alive, limits and timeouts, the API and admin endpoints.
+#pragma once
+
+#include "router/snapshot.hpp"
+#include "server/gateway.hpp"
+#include "upstream/http_upstream.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <unordered_map>
+
+namespace switchyard {
+
+// The upstreams of one worker for one snapshot. Built and used on that worker only.
+class WorkerUpstreams final : public UpstreamSet {
+ public:
+  Upstream& at(std::uint32_t index) override { return *upstreams_[index]; }
+  std::vector<std::unique_ptr<Upstream>> upstreams_;
+  std::vector<std::shared_ptr<ConnectionPool>> pools_;
+};
+
+// Per-worker state. Only the worker's own thread reads or writes it (install() is posted there).
+struct WorkerState {
+  WorkerState(boost::asio::io_context& io, unsigned index) : io(io), index(index) {}
+
+  // Switches new requests to `snap`, building this worker's upstreams for it. Connection pools
+  // carry over for upstreams whose name, URL and TLS settings did not change.
+  void install(std::shared_ptr<const Snapshot> snap);
+
+  boost::asio::io_context& io;
+  unsigned index;
+  std::shared_ptr<const Snapshot> snapshot;
+  std::shared_ptr<WorkerUpstreams> upstreams;
+  std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> pools;  // by identity
+  std::uint64_t request_counter = 0;
+};
+
+// Serves one connection until the peer closes it, a limit or timeout ends it, or the gateway
+// drains. Owns the socket. Each request runs on the snapshot current when its headers arrived.
+boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, ServerState& state,
+                                         WorkerState& worker);
+
+}  // namespace switchyard

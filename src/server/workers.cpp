@@ -1,0 +1,100 @@
+#include "server/workers.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace switchyard {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+Workers::Workers(unsigned count) {
+  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < count; ++i)
+    contexts_.push_back(std::make_unique<net::io_context>(1));  // one thread each: no locking
+}
+
+Workers::~Workers() { stop_and_join(); }
+
+void Workers::start() {
+  running_ = true;
+  for (auto& ctx : contexts_) {
+    threads_.emplace_back([c = ctx.get()] {
+      auto guard = net::make_work_guard(*c);
+      c->run();
+    });
+  }
+}
+
+void Workers::stop_and_join() {
+  if (!running_) return;
+  running_ = false;
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+Listener::Listener(Workers& workers, SessionFn session)
+    : workers_(workers), session_(std::move(session)), acceptor_(workers.at(0)) {}
+
+Result<unsigned short> Listener::open(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  if (colon == std::string::npos)
+    return make_error(Reason::internal, "listen address must be HOST:PORT: " + host_port);
+  std::string host = host_port.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (ec) return make_error(Reason::internal, "bad listen host \"" + host + "\": " + ec.message());
+  unsigned port = 0;
+  try {
+    port = static_cast<unsigned>(std::stoul(host_port.substr(colon + 1)));
+  } catch (const std::exception&) {
+    return make_error(Reason::internal, "bad listen port in " + host_port);
+  }
+  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(Reason::internal, "cannot listen on " + host_port + ": " + ec.message());
+  return acceptor_.local_endpoint().port();
+}
+
+void Listener::start() { net::co_spawn(workers_.at(0), accept_loop(), net::detached); }
+
+void Listener::close() {
+  net::post(workers_.at(0), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+}
+
+net::awaitable<void> Listener::accept_loop() {
+  co_await net::this_coro::throw_if_cancelled(false);
+  unsigned next = 0;
+  while (acceptor_.is_open()) {
+    unsigned w = next++ % workers_.size();
+    auto [ec, socket] =
+        co_await acceptor_.async_accept(workers_.at(w), net::as_tuple(net::use_awaitable));
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
+      // EMFILE and friends: back off briefly rather than spin.
+      spdlog::warn("accept failed: {}", ec.message());
+      net::steady_timer t(workers_.at(0), std::chrono::milliseconds(50));
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      continue;
+    }
+    boost::system::error_code oec;
+    socket.set_option(tcp::no_delay(true), oec);
+    net::co_spawn(workers_.at(w), session_(std::move(socket), w), net::detached);
+  }
+}
+
+}  // namespace switchyard

@@ -1,0 +1,339 @@
+#include "upstream/http_upstream.hpp"
+
+#include "core/clock.hpp"
+#include "router/snapshot.hpp"
+#include "upstream/sse.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <charconv>
+#include <deque>
+#include <variant>
+
+#include <sys/socket.h>
+
+namespace switchyard {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;
+
+struct Connection {
+  using Plain = beast::tcp_stream;
+  using Tls = beast::ssl_stream<beast::tcp_stream>;
+
+  explicit Connection(net::io_context& io) : stream(std::in_place_type<Plain>, io) {}
+  Connection(net::io_context& io, ssl::context& ctx) : stream(std::in_place_type<Tls>, io, ctx) {}
+
+  beast::tcp_stream& lowest() {
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
+                      stream);
+  }
+
+  // False if the peer closed the idle connection or sent something unsolicited.
+  bool still_usable() {
+    auto& sock = lowest().socket();
+    if (!sock.is_open()) return false;
+    char c;
+    ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  std::variant<Plain, Tls> stream;
+  beast::flat_buffer buffer;
+  SteadyTime idle_since{};
+};
+
+}  // namespace
+
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(const UpstreamRuntime& u)
+      : max_idle_(u.config->pool_size),
+        idle_timeout_(std::chrono::milliseconds(u.config->pool_idle_timeout_ms)) {}
+
+  std::unique_ptr<Connection> take() {
+    auto now = steady_now();
+    while (!idle_.empty()) {
+      auto c = std::move(idle_.back());  // most recently used: warmest, least likely closed
+      idle_.pop_back();
+      if (now - c->idle_since < idle_timeout_ && c->still_usable()) {
+        ++stats_.reuses;
+        return c;
+      }
+    }
+    return nullptr;
+  }
+
+  void give(std::unique_ptr<Connection> c) {
+    if (max_idle_ == 0) return;
+    c->idle_since = steady_now();
+    if (idle_.size() >= max_idle_) idle_.pop_front();  // drop the coldest
+    idle_.push_back(std::move(c));
+  }
+
+  void count_connect() { ++stats_.connects; }
+  PoolStats stats() const {
+    auto s = stats_;
+    s.idle = idle_.size();
+    return s;
+  }
+
+ private:
+  std::size_t max_idle_;
+  std::chrono::nanoseconds idle_timeout_;
+  std::deque<std::unique_ptr<Connection>> idle_;
+  PoolStats stats_;
+};
+
+std::shared_ptr<ConnectionPool> make_connection_pool(const UpstreamRuntime& upstream) {
+  return std::make_shared<ConnectionPool>(upstream);
+}
+
+PoolStats pool_stats(const ConnectionPool& pool) { return pool.stats(); }
+
+namespace {
+
+// Which timeout a phase runs under: its own limit, cut short by the total deadline.
+struct Phase {
+  std::chrono::nanoseconds limit;
+  Reason reason;
+};
+
+class HttpUpstream final : public Upstream {
+ public:
+  HttpUpstream(net::io_context& io, const UpstreamRuntime& rt, std::shared_ptr<ConnectionPool> p)
+      : io_(io), rt_(rt), cfg_(*rt.config), pool_(std::move(p)) {}
+
+  Task<Result<UpstreamReply>> complete(const OutboundRequest& req) override {
+    return call(req, nullptr);
+  }
+  Task<Result<UpstreamReply>> stream(const OutboundRequest& req, ChunkSink& sink) override {
+    return call(req, &sink);
+  }
+
+ private:
+  using ms = std::chrono::milliseconds;
+
+  Phase phase(ms limit, Reason reason, SteadyTime deadline) const {
+    auto left = deadline - steady_now();
+    if (left <= limit) return {std::max(left, std::chrono::nanoseconds(1ms)), Reason::timeout_total};
+    return {limit, reason};
+  }
+
+  Error fail(const beast::error_code& ec, Reason timeout_reason, Reason other) const {
+    Reason r = ec == beast::error::timeout ? timeout_reason
+               : ec == net::error::operation_aborted ? Reason::cancelled
+                                                     : other;
+    std::string what = std::string(reason_name(r)) + " (" + cfg_.name + " " + rt_.url.host + ":" +
+                       rt_.url.port + "): " + ec.message();
+    return make_error(r, std::move(what));
+  }
+
+  Task<Result<std::unique_ptr<Connection>>> connect(SteadyTime deadline) {
+    std::unique_ptr<Connection> c = rt_.tls ? std::make_unique<Connection>(io_, *rt_.tls)
+                                            : std::make_unique<Connection>(io_);
+    auto ph = phase(ms(cfg_.connect_timeout_ms), Reason::timeout_connect, deadline);
+    tcp::resolver resolver(io_);
+    auto [rec, endpoints] = co_await resolver.async_resolve(rt_.url.host, rt_.url.port, use_tuple);
+    if (rec) co_return fail(rec, ph.reason, Reason::connect);
+    c->lowest().expires_after(ph.limit);
+    auto [cec, ep] = co_await c->lowest().async_connect(endpoints, use_tuple);
+    if (cec) co_return fail(cec, ph.reason, Reason::connect);
+    c->lowest().socket().set_option(tcp::no_delay(true));
+    pool_->count_connect();
+    if (auto* tls = std::get_if<Connection::Tls>(&c->stream)) {
+      beast::error_code ec;
+      net::ip::make_address(rt_.url.host, ec);
+      bool is_ip = !ec;
+      // SNI for name-based virtual hosts, and verification that the certificate is for this host.
+      if (!is_ip && !SSL_set_tlsext_host_name(tls->native_handle(), rt_.url.host.c_str()))
+        co_return make_error(Reason::tls, "cannot set SNI for " + rt_.url.host);
+      if (!cfg_.tls.insecure_skip_verify)
+        tls->set_verify_callback(ssl::host_name_verification(rt_.url.host));
+      auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
+      if (hec) co_return fail(hec, ph.reason, Reason::tls);
+    }
+    co_return std::move(c);
+  }
+
+  template <class Stream>
+  Task<beast::error_code> write(Stream& s, const OutboundRequest& req) {
+    http::request<http::span_body<const char>> r{http::verb::post,
+                                                 rt_.url.prefix + std::string(req.path), 11};
+    r.set(http::field::host, rt_.url.host_header);
+    r.set(http::field::user_agent, "switchyard/" SWITCHYARD_VERSION);
+    r.set(http::field::content_type, "application/json");
+    r.set(http::field::accept, req.stream ? "text/event-stream" : "application/json");
+    if (!rt_.authorization.empty()) r.set(http::field::authorization, rt_.authorization);
+    if (!req.request_id.empty()) r.set("x-request-id", req.request_id);
+    r.body() = beast::span<const char>(req.body.data(), req.body.size());
+    r.prepare_payload();
+    auto [ec, n] = co_await http::async_write(s, r, use_tuple);
+    co_return ec;
+  }
+
+  static std::uint32_t retry_after_ms(const http::fields& h) {
+    auto ms_field = h["retry-after-ms"];
+    std::uint32_t v = 0;
+    if (!ms_field.empty() &&
+        std::from_chars(ms_field.data(), ms_field.data() + ms_field.size(), v).ec == std::errc())
+      return v;
+    auto s = h[http::field::retry_after];
+    if (!s.empty() && std::from_chars(s.data(), s.data() + s.size(), v).ec == std::errc())
+      return v * 1000;
+    return 0;
+  }
+
+  static void fill_head(UpstreamReply& reply, const http::fields& h, unsigned status) {
+    reply.status = static_cast<int>(status);
+    reply.content_type = std::string(h[http::field::content_type]);
+    auto id = h["x-request-id"];
+    reply.upstream_request_id = std::string(id);
+    reply.retry_after_ms = retry_after_ms(h);
+  }
+
+  Task<Result<UpstreamReply>> call(const OutboundRequest& req, ChunkSink* sink) {
+    co_await net::this_coro::throw_if_cancelled(false);
+    const auto start = steady_now();
+    const auto deadline = start + ms(cfg_.total_timeout_ms);
+    // A pooled connection may have been closed by the peer while we wrote; one retry on a fresh
+    // connection covers that race, as long as no response byte came back.
+    for (int round = 0;; ++round) {
+      std::unique_ptr<Connection> conn = round == 0 ? pool_->take() : nullptr;
+      const bool reused = conn != nullptr;
+      if (!conn) {
+        auto c = co_await connect(deadline);
+        if (!c) co_return c.error();
+        conn = std::move(*c);
+      }
+      auto r = co_await std::visit(
+          [&](auto& s) { return exchange(s, *conn, req, sink, start, deadline, reused); },
+          conn->stream);
+      if (r.retry_on_fresh && round == 0) continue;
+      if (r.result && r.keep_alive) pool_->give(std::move(conn));
+      co_return std::move(r.result);
+    }
+  }
+
+  struct Exchange {
+    Result<UpstreamReply> result;
+    bool keep_alive = false;
+    bool retry_on_fresh = false;
+  };
+
+  template <class Stream>
+  Task<Exchange> exchange(Stream& s, Connection& conn, const OutboundRequest& req, ChunkSink* sink,
+                          SteadyTime start, SteadyTime deadline, bool reused) {
+    auto& lowest = conn.lowest();
+    auto ph = phase(ms(cfg_.first_token_timeout_ms), Reason::timeout_first_token, deadline);
+    lowest.expires_after(ph.limit);
+    if (auto ec = co_await write(s, req)) {
+      bool stale = reused && ec != beast::error::timeout && ec != net::error::operation_aborted;
+      co_return Exchange{fail(ec, ph.reason, Reason::connect), false, stale};
+    }
+
+    UpstreamReply reply;
+    if (!sink) {
+      http::response_parser<http::string_body> p;
+      p.body_limit(kMaxResponseBytes);
+      auto [hec, hn] = co_await http::async_read_header(s, conn.buffer, p, use_tuple);
+      if (hec) {
+        bool stale = reused && (hec == http::error::end_of_stream || hec == net::error::eof ||
+                                hec == net::error::connection_reset);
+        co_return Exchange{fail(hec, ph.reason, Reason::connect), false, stale};
+      }
+      reply.first_byte = steady_now() - start;
+      auto body_phase = phase(ms(cfg_.total_timeout_ms), Reason::timeout_total, deadline);
+      lowest.expires_after(body_phase.limit);
+      auto [bec, bn] = co_await http::async_read(s, conn.buffer, p, use_tuple);
+      if (bec) co_return Exchange{fail(bec, body_phase.reason, Reason::protocol)};
+      lowest.expires_never();
+      fill_head(reply, p.get(), p.get().result_int());
+      reply.body = std::move(p.get().body());
+      co_return Exchange{std::move(reply), p.get().keep_alive()};
+    }
+
+    http::response_parser<http::buffer_body> p;
+    p.body_limit(boost::none);  // streams are bounded by time, not size
+    auto [hec, hn] = co_await http::async_read_header(s, conn.buffer, p, use_tuple);
+    if (hec) {
+      bool stale = reused && (hec == http::error::end_of_stream || hec == net::error::eof ||
+                              hec == net::error::connection_reset);
+      co_return Exchange{fail(hec, ph.reason, Reason::connect), false, stale};
+    }
+    fill_head(reply, p.get(), p.get().result_int());
+    const bool is_sse = reply.status == 200 &&
+                        p.get()[http::field::content_type].starts_with("text/event-stream");
+    std::string body;  // only for a non-SSE answer (an error), bounded
+    SseSplitter sse;
+    char buf[16 * 1024];
+    bool first_event = true;
+    while (!p.is_done()) {
+      auto step = first_event ? ph
+                              : phase(ms(cfg_.idle_stream_timeout_ms), Reason::timeout_idle_stream,
+                                      deadline);
+      lowest.expires_after(step.limit);
+      p.get().body().data = buf;
+      p.get().body().size = sizeof buf;
+      auto [ec, n] = co_await http::async_read_some(s, conn.buffer, p, use_tuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return Exchange{fail(ec, step.reason, Reason::protocol)};
+      std::string_view got(buf, sizeof buf - p.get().body().size);
+      if (got.empty()) continue;
+      if (!is_sse) {
+        if (body.size() + got.size() > kMaxResponseBytes)
+          co_return Exchange{make_error(Reason::protocol, "upstream error body too large")};
+        body.append(got);
+        continue;
+      }
+      sse.feed(got);
+      for (auto ev = sse.next(); !ev.empty(); ev = sse.next()) {
+        if (first_event) {
+          reply.first_byte = steady_now() - start;
+          first_event = false;
+        }
+        if (auto r = co_await sink->on_event(ev); !r) co_return Exchange{r.error()};
+      }
+      if (sse.overflowed())
+        co_return Exchange{make_error(Reason::protocol, "upstream sent an SSE event over 1 MiB")};
+    }
+    lowest.expires_never();
+    if (is_sse && sse.pending() > 0) {
+      // A stream that ends inside an event was cut, not finished.
+      co_return Exchange{make_error(Reason::protocol, "upstream stream ended mid-event")};
+    }
+    reply.body = std::move(body);
+    co_return Exchange{std::move(reply), p.get().keep_alive()};
+  }
+
+  net::io_context& io_;
+  const UpstreamRuntime& rt_;
+  const UpstreamConfig& cfg_;
+  std::shared_ptr<ConnectionPool> pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Upstream> make_http_upstream(net::io_context& io, const UpstreamRuntime& runtime,
+                                             std::shared_ptr<ConnectionPool> pool) {
+  return std::make_unique<HttpUpstream>(io, runtime, std::move(pool));
+}
+
+}  // namespace switchyard

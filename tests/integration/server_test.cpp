@@ -1,0 +1,286 @@
+// The gateway's own behaviour: limits, client errors, auth, admin endpoints, reload and drain.
+#include "support/fixture.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+namespace switchyard::test {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string config(unsigned short sim_port, const std::string& server = {},
+                   const std::string& model = "m", const std::string& id = "m") {
+  return fmt::format(R"(server:
+  reload_poll_ms: 50
+{}
+upstreams:
+  - name: sim
+    base_url: http://127.0.0.1:{}/v1
+    models:
+      - name: {}
+        id: "{}"
+        price_usd_per_mtok: {{input: 1, output: 1}}
+routes:
+  auto:
+    stages:
+      - type: static
+        models: [{}]
+)",
+                     server, sim_port, model, id, model);
+}
+
+void expect_openai_error(const HttpResponse& r, int status, const std::string& type) {
+  EXPECT_EQ(r.status, status) << r.body;
+  auto j = json::parse(r.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.body;
+  ASSERT_TRUE(j.contains("error")) << r.body;
+  EXPECT_EQ(j["error"]["type"], type) << r.body;
+  EXPECT_TRUE(j["error"]["message"].is_string());
+  EXPECT_TRUE(j["error"].contains("param"));
+  EXPECT_TRUE(j["error"].contains("code"));
+  EXPECT_FALSE(r.header("x-request-id").empty());
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { sim_ = start_sim(); }
+  std::unique_ptr<SimServer> sim_;
+};
+
+TEST_F(ServerTest, RouteGoesThroughChain) {
+  GatewayUnderTest gw(config(sim_->port()));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-switchyard-route"), "auto");
+  EXPECT_EQ(r.header("x-switchyard-model"), "m");
+}
+
+TEST_F(ServerTest, BadJsonIs400) {
+  GatewayUnderTest gw(config(sim_->port()));
+  expect_openai_error(post_json(gw.port(), "/v1/chat/completions", "{not json"), 400,
+                      "invalid_request_error");
+  auto missing = post_json(gw.port(), "/v1/chat/completions", R"({"messages":[]})");
+  expect_openai_error(missing, 400, "invalid_request_error");
+  EXPECT_EQ(json::parse(missing.body)["error"]["param"], "model");
+  auto no_messages = post_json(gw.port(), "/v1/chat/completions", R"({"model":"m"})");
+  EXPECT_EQ(json::parse(no_messages.body)["error"]["param"], "messages");
+  auto bad_stream = post_json(gw.port(), "/v1/chat/completions", chat_body("m", R"("stream":"yes")"));
+  EXPECT_EQ(json::parse(bad_stream.body)["error"]["param"], "stream");
+}
+
+TEST_F(ServerTest, UnknownModelIs404ListingWhatExists) {
+  GatewayUnderTest gw(config(sim_->port()));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("gpt-9"));
+  expect_openai_error(r, 404, "invalid_request_error");
+  auto msg = json::parse(r.body)["error"]["message"].get<std::string>();
+  EXPECT_NE(msg.find("gpt-9"), std::string::npos);
+  EXPECT_NE(msg.find("m, auto"), std::string::npos) << msg;
+  expect_openai_error(http_request(gw.port(), "GET", "/v2/nothing"), 404, "invalid_request_error");
+}
+
+TEST_F(ServerTest, ModelsListsModelsAndRoutes) {
+  GatewayUnderTest gw(config(sim_->port()));
+  auto r = http_request(gw.port(), "GET", "/v1/models");
+  ASSERT_EQ(r.status, 200);
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["object"], "list");
+  std::vector<std::string> ids;
+  for (const auto& m : j["data"]) ids.push_back(m["id"]);
+  EXPECT_EQ(ids, (std::vector<std::string>{"m", "auto"}));
+}
+
+TEST_F(ServerTest, OversizedBodyIs413) {
+  GatewayUnderTest gw(config(sim_->port(), "  max_body_bytes: 1000"));
+  std::string big(5000, 'x');
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m", R"("pad":")" + big + "\""));
+  expect_openai_error(r, 413, "invalid_request_error");
+  EXPECT_NE(r.body.find("max_body_bytes"), std::string::npos);
+}
+
+TEST_F(ServerTest, OversizedChunkedBodyIs413) {
+  GatewayUnderTest gw(config(sim_->port(), "  max_body_bytes: 1000"));
+  std::string chunk(3000, 'x');
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n" +
+                    fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", chunk.size(), chunk);
+  auto out = raw_exchange(gw.port(), req, std::chrono::milliseconds(2000));
+  EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out.substr(0, 200);
+}
+
+TEST_F(ServerTest, OversizedHeadersAre431) {
+  GatewayUnderTest gw(config(sim_->port(), "  max_header_bytes: 2048"));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"),
+                     {{"x-padding", std::string(4096, 'a')}});
+  expect_openai_error(r, 431, "invalid_request_error");
+}
+
+TEST_F(ServerTest, SlowClientGets408AndIsDisconnected) {
+  GatewayUnderTest gw(config(sim_->port(), "  header_timeout_ms: 200"));
+  auto start = std::chrono::steady_clock::now();
+  // Half a request line, then nothing: the header timeout must end it.
+  auto out = raw_exchange(gw.port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n",
+                          std::chrono::milliseconds(3000));
+  EXPECT_EQ(out.rfind("HTTP/1.1 408", 0), 0u) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2000));
+}
+
+TEST_F(ServerTest, SlowBodyGets408) {
+  GatewayUnderTest gw(config(sim_->port(), "  body_timeout_ms: 200"));
+  auto out = raw_exchange(gw.port(),
+                          "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                          "100\r\n\r\n{\"model\":",
+                          std::chrono::milliseconds(3000));
+  EXPECT_EQ(out.rfind("HTTP/1.1 408", 0), 0u) << out;
+}
+
+TEST_F(ServerTest, IdleKeepAliveConnectionIsClosedQuietly) {
+  GatewayUnderTest gw(config(sim_->port(), "  idle_timeout_ms: 200"));
+  auto start = std::chrono::steady_clock::now();
+  auto out = raw_exchange(gw.port(), "", std::chrono::milliseconds(3000));
+  EXPECT_EQ(out, "");  // closed without a response
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2000));
+}
+
+TEST_F(ServerTest, ConcurrencyLimitIs429WithRetryAfter) {
+  GatewayUnderTest gw(config(sim_->port(), "  max_concurrent_requests: 1", "m", "m;delay_ms=600"));
+  auto slow = std::async(std::launch::async, [&] {
+    return post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+  });
+  ASSERT_TRUE(eventually([&] { return gw.gateway().state().in_flight.load() == 1; }));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+  expect_openai_error(r, 429, "rate_limit_error");
+  EXPECT_EQ(r.header("retry-after"), "1");
+  EXPECT_EQ(r.header("retry-after-ms"), "1000");
+  EXPECT_EQ(slow.get().status, 200);
+}
+
+TEST_F(ServerTest, ClientKeysAreEnforcedWhenConfigured) {
+  ::setenv("SWITCHYARD_TEST_CLIENT_KEY", "sk-test-123", 1);
+  GatewayUnderTest gw(config(sim_->port(), "  api_keys: [\"${SWITCHYARD_TEST_CLIENT_KEY}\"]"));
+  expect_openai_error(post_json(gw.port(), "/v1/chat/completions", chat_body("m")), 401,
+                      "authentication_error");
+  expect_openai_error(post_json(gw.port(), "/v1/chat/completions", chat_body("m"),
+                                {{"authorization", "Bearer wrong"}}),
+                      401, "authentication_error");
+  auto ok = post_json(gw.port(), "/v1/chat/completions", chat_body("m"),
+                      {{"authorization", "Bearer sk-test-123"}});
+  EXPECT_EQ(ok.status, 200);
+}
+
+TEST_F(ServerTest, HealthReadyAndMetrics) {
+  GatewayUnderTest gw(config(sim_->port()));
+  EXPECT_EQ(http_request(gw.port(), "GET", "/healthz").status, 200);
+  EXPECT_EQ(http_request(gw.port(), "GET", "/readyz").status, 200);
+  ASSERT_EQ(post_json(gw.port(), "/v1/chat/completions", chat_body("auto")).status, 200);
+  auto m = http_request(gw.port(), "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  for (const char* needle :
+       {R"(switchyard_requests_total{code="200",model="m",route="auto"} 1)",
+        R"(switchyard_upstream_attempts_total{model="m",outcome="ok",upstream="sim"} 1)",
+        "switchyard_cost_usd_total{model=\"m\",route=\"auto\"}", "switchyard_requests_in_flight 0",
+        "switchyard_build_info{version=", "switchyard_config_reloads_total{result=\"success\"} 0",
+        "gen_ai_client_token_usage_bucket{model=\"m\",route=\"auto\",token_type=\"output\",le=\"16\"} 1",
+        "gen_ai_client_operation_duration_seconds_count{model=\"m\",route=\"auto\"} 1",
+        "# TYPE gen_ai_server_time_to_first_token_seconds histogram"})
+    EXPECT_NE(m.body.find(needle), std::string::npos) << needle;
+}
+
+TEST_F(ServerTest, HotReloadSwapsConfig) {
+  GatewayUnderTest gw(config(sim_->port()));
+  EXPECT_EQ(post_json(gw.port(), "/v1/chat/completions", chat_body("new")).status, 404);
+  gw.dir().write("switchyard.yaml", config(sim_->port(), {}, "new", "new"));
+  ASSERT_TRUE(gw.gateway().reload());
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("new"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(post_json(gw.port(), "/v1/chat/completions", chat_body("m")).status, 404);
+  EXPECT_NE(http_request(gw.port(), "GET", "/metrics")
+                .body.find(R"(switchyard_config_reloads_total{result="success"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(ServerTest, BadReloadKeepsRunningConfig) {
+  GatewayUnderTest gw(config(sim_->port()));
+  gw.dir().write("switchyard.yaml", config(sim_->port()) + "bogus_key: 1\n");
+  EXPECT_FALSE(gw.gateway().reload());
+  EXPECT_EQ(post_json(gw.port(), "/v1/chat/completions", chat_body("m")).status, 200);
+  EXPECT_NE(http_request(gw.port(), "GET", "/metrics")
+                .body.find(R"(switchyard_config_reloads_total{result="failure"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(ServerTest, InFlightRequestFinishesOnItsOwnSnapshot) {
+  GatewayUnderTest gw(config(sim_->port(), {}, "m", "m;tokens=5;token_interval_ms=100"));
+  auto stream = std::async(std::launch::async, [&] {
+    return read_sse(gw.port(), chat_body("m", R"("stream":true)"));
+  });
+  ASSERT_TRUE(eventually([&] { return gw.gateway().state().in_flight.load() == 1; }));
+  gw.dir().write("switchyard.yaml", config(sim_->port(), {}, "other", "other"));
+  ASSERT_TRUE(gw.gateway().reload());
+  auto s = stream.get();
+  EXPECT_TRUE(s.complete);
+  EXPECT_EQ(s.events.back(), "[DONE]");
+}
+
+// Kubernetes mounts a ConfigMap as symlinks into a `..data` directory that it swaps atomically.
+TEST_F(ServerTest, FileWatchFollowsConfigMapSymlinkSwap) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "v1");
+  dir.write("v1/switchyard.yaml", config(sim_->port()));
+  fs::create_directory_symlink("v1", dir.path() / "..data");
+  fs::create_symlink("..data/switchyard.yaml", dir.path() / "switchyard.yaml");
+  GatewayOptions o;
+  o.config_path = (dir.path() / "switchyard.yaml").string();
+  o.listen_override = "127.0.0.1:0";
+  o.workers = 1;
+  std::string error;
+  auto gw = Gateway::start(o, error);
+  ASSERT_TRUE(gw) << error;
+
+  fs::create_directories(dir.path() / "v2");
+  dir.write("v2/switchyard.yaml", config(sim_->port(), {}, "swapped", "swapped"));
+  fs::create_directory_symlink("v2", dir.path() / "..data_tmp");
+  fs::rename(dir.path() / "..data_tmp", dir.path() / "..data");  // the atomic swap
+
+  gw->poll_config_file();
+  EXPECT_EQ(post_json(gw->port(), "/v1/chat/completions", chat_body("swapped")).status, 200);
+}
+
+TEST_F(ServerTest, DrainFinishesStreamInFlightThenStops) {
+  GatewayUnderTest gw(config(sim_->port(), {}, "m", "m;tokens=8;token_interval_ms=100"));
+  auto port = gw.port();
+  auto stream = std::async(std::launch::async, [&] {
+    return read_sse(port, chat_body("m", R"("stream":true)"));
+  });
+  ASSERT_TRUE(eventually([&] { return gw.gateway().state().in_flight.load() == 1; }));
+  auto drained = std::async(std::launch::async, [&] { return gw.gateway().drain(); });
+  ASSERT_TRUE(eventually([&] { return gw.gateway().state().draining.load(); }));
+  auto s = stream.get();
+  EXPECT_TRUE(s.complete);
+  ASSERT_FALSE(s.events.empty());
+  EXPECT_EQ(s.events.back(), "[DONE]");
+  EXPECT_EQ(drained.get(), 0u);  // nothing was cut off
+  EXPECT_EQ(http_request(port, "GET", "/healthz").status, 0);  // no longer accepting
+}
+
+TEST_F(ServerTest, ReadyzIs503WhileDraining) {
+  GatewayUnderTest gw(config(sim_->port(), {}, "m", "m;tokens=4;token_interval_ms=150"));
+  // Keep one keep-alive connection open so /readyz can still be asked during the drain.
+  auto stream = std::async(std::launch::async, [&] {
+    return read_sse(gw.port(), chat_body("m", R"("stream":true)"));
+  });
+  ASSERT_TRUE(eventually([&] { return gw.gateway().state().in_flight.load() == 1; }));
+  gw.gateway().state().draining.store(true);
+  auto r = http_request(gw.port(), "GET", "/readyz");
+  expect_openai_error(r, 503, "service_unavailable_error");
+  EXPECT_FALSE(r.header("retry-after").empty());
+  stream.get();
+}
+
+}  // namespace
+}  // namespace switchyard::test
