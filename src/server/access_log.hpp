@@ -1,5 +1,6 @@
 // One structured line per API request, written by a background thread (spdlog's async logger)
-// so the worker only formats and enqueues. Never carries prompt text or secrets.
+// so the worker only formats and enqueues. Never carries secrets, nor prompt text unless
+// server.log_prompts is set.
 #pragma once
 
 #include "switchyard/router.hpp"
@@ -12,6 +13,7 @@ namespace switchyard {
 
 struct AccessRecord {
   std::string_view request_id, route, model, upstream, error;
+  std::string_view prompt;  // JSON text; empty unless server.log_prompts
   int status = 0;
   unsigned attempts = 0;
   Usage usage;

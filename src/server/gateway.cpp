@@ -4,10 +4,11 @@
 #include "server/session.hpp"
 #include "server/workers.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include <future>
 #include <thread>
 
 #include <sys/stat.h>
@@ -64,6 +65,8 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
     return nullptr;
   }
   g->port_ = *port;
+  for (auto& ws : g->worker_states_)
+    net::co_spawn(ws->io, sweep_idle_connections(*ws), net::detached);
   g->workers_->start();
   g->listener_->start();
   spdlog::info("switchyard {} listening on {} ({} workers, {} upstreams, {} routes)",
@@ -136,24 +139,6 @@ std::uint32_t Gateway::drain() {
   if (left) spdlog::warn("drain timeout: {} request(s) still running are cut off", left);
   workers_->stop_and_join();
   return left;
-}
-
-std::uint64_t Gateway::upstream_connects(const std::string& name) {
-  std::uint64_t total = 0;
-  auto snap = snapshot();
-  for (std::size_t i = 0; i < snap->upstreams.size(); ++i) {
-    if (snap->upstreams[i]->config->name != name) continue;
-    for (auto& ws : worker_states_) {
-      std::promise<std::uint64_t> p;
-      auto f = p.get_future();
-      net::post(ws->io, [&, i] {
-        auto set = ws->upstreams;
-        p.set_value(i < set->pools_.size() ? pool_stats(*set->pools_[i]).connects : 0);
-      });
-      total += f.get();
-    }
-  }
-  return total;
 }
 
 }  // namespace switchyard

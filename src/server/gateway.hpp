@@ -54,8 +54,6 @@ class Gateway {
 
   std::shared_ptr<const Snapshot> snapshot() const;
   ServerState& state() { return *state_; }
-  // Pool statistics of worker `w` for upstream `name` (tests: connection reuse).
-  std::uint64_t upstream_connects(const std::string& name);
 
  private:
   Gateway() = default;

@@ -197,6 +197,17 @@ struct Exchange {
   SteadyTime start;
 };
 
+// What the user last said: the final message's content, or the prompt / input. Only read when
+// server.log_prompts is on.
+const nlohmann::json& last_input(const nlohmann::json& body) {
+  static const nlohmann::json none;
+  if (auto m = body.find("messages"); m != body.end() && m->is_array() && !m->empty())
+    if (auto c = m->back().find("content"); c != m->back().end()) return *c;
+  for (const char* key : {"prompt", "input"})
+    if (auto p = body.find(key); p != body.end()) return *p;
+  return none;
+}
+
 class ApiCall {
  public:
   ApiCall(ServerState& st, WorkerState& w, std::shared_ptr<const Snapshot> snap,
@@ -285,6 +296,12 @@ class ApiCall {
       st_.metrics.count_unrouted(logged);
     }
     if (error_) rec.error = reason_name(error_->reason);
+    std::string prompt;
+    if (snap_->config.server.log_prompts && ctx_) {
+      prompt = last_input(request_.body).dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace);
+      rec.prompt = prompt;
+    }
     log_access(rec);
   }
 
@@ -354,6 +371,16 @@ void WorkerState::install(std::shared_ptr<const Snapshot> snap) {
   pools = std::move(next);
   upstreams = std::move(set);
   snapshot = std::move(snap);
+}
+
+net::awaitable<void> sweep_idle_connections(WorkerState& w) {
+  co_await net::this_coro::throw_if_cancelled(false);
+  net::steady_timer timer(w.io);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    if (auto [ec] = co_await timer.async_wait(use_tuple); ec) co_return;
+    for (auto& [key, pool] : w.pools) evict_idle_connections(*pool);
+  }
 }
 
 net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w) {

@@ -38,6 +38,10 @@ struct WorkerState {
   std::uint64_t request_counter = 0;
 };
 
+// Closes idle upstream connections past their pool_idle_timeout_ms, once a second, for as long
+// as the worker runs. Spawned once per worker; destroyed with the worker's io_context.
+boost::asio::awaitable<void> sweep_idle_connections(WorkerState& worker);
+
 // Serves one connection until the peer closes it, a limit or timeout ends it, or the gateway
 // drains. Owns the socket. Each request runs on the snapshot current when its headers arrived.
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, ServerState& state,

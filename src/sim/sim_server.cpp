@@ -342,6 +342,11 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const SimOptions& o) {
       *s->workers_, [stats, tls](tcp::socket sock, unsigned) -> net::awaitable<void> {
         co_await net::this_coro::throw_if_cancelled(false);
         stats->connections.fetch_add(1, std::memory_order_relaxed);
+        stats->open_connections.fetch_add(1, std::memory_order_relaxed);
+        struct Closed {
+          SimStats* s;
+          ~Closed() { s->open_connections.fetch_sub(1, std::memory_order_relaxed); }
+        } closed{stats};
         if (!tls) {
           beast::tcp_stream stream(std::move(sock));
           co_await serve_connection(stream, *stats);

@@ -28,7 +28,8 @@ class Workers;
 class Listener;
 
 struct SimStats {
-  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> connections{0};       // accepted, ever
+  std::atomic<std::int64_t> open_connections{0};   // accepted and not yet closed
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> cancelled_streams{0};  // streams whose client went away mid-way
   std::atomic<std::uint64_t> completed_streams{0};

@@ -73,10 +73,7 @@ class ConnectionPool {
     while (!idle_.empty()) {
       auto c = std::move(idle_.back());  // most recently used: warmest, least likely closed
       idle_.pop_back();
-      if (now - c->idle_since < idle_timeout_ && c->still_usable()) {
-        ++stats_.reuses;
-        return c;
-      }
+      if (now - c->idle_since < idle_timeout_ && c->still_usable()) return c;
     }
     return nullptr;
   }
@@ -88,25 +85,23 @@ class ConnectionPool {
     idle_.push_back(std::move(c));
   }
 
-  void count_connect() { ++stats_.connects; }
-  PoolStats stats() const {
-    auto s = stats_;
-    s.idle = idle_.size();
-    return s;
+  void evict_expired() {
+    auto now = steady_now();
+    // Oldest first: stop at the first connection that is still fresh.
+    while (!idle_.empty() && now - idle_.front()->idle_since >= idle_timeout_) idle_.pop_front();
   }
 
  private:
   std::size_t max_idle_;
   std::chrono::nanoseconds idle_timeout_;
-  std::deque<std::unique_ptr<Connection>> idle_;
-  PoolStats stats_;
+  std::deque<std::unique_ptr<Connection>> idle_;  // oldest at the front
 };
 
 std::shared_ptr<ConnectionPool> make_connection_pool(const UpstreamRuntime& upstream) {
   return std::make_shared<ConnectionPool>(upstream);
 }
 
-PoolStats pool_stats(const ConnectionPool& pool) { return pool.stats(); }
+void evict_idle_connections(ConnectionPool& pool) { pool.evict_expired(); }
 
 namespace {
 
@@ -157,7 +152,6 @@ class HttpUpstream final : public Upstream {
     auto [cec, ep] = co_await c->lowest().async_connect(endpoints, use_tuple);
     if (cec) co_return fail(cec, ph.reason, Reason::connect);
     c->lowest().socket().set_option(tcp::no_delay(true));
-    pool_->count_connect();
     if (auto* tls = std::get_if<Connection::Tls>(&c->stream)) {
       beast::error_code ec;
       net::ip::make_address(rt_.url.host, ec);

@@ -21,14 +21,11 @@ struct UpstreamRuntime;
 // upstream's name, URL and TLS settings are unchanged.
 class ConnectionPool;
 
-struct PoolStats {
-  std::uint64_t connects = 0;  // new connections opened
-  std::uint64_t reuses = 0;    // requests sent on a pooled connection
-  std::size_t idle = 0;
-};
-
 std::shared_ptr<ConnectionPool> make_connection_pool(const UpstreamRuntime& upstream);
-PoolStats pool_stats(const ConnectionPool& pool);
+
+// Closes the pool's connections that have been idle longer than pool_idle_timeout_ms, so that
+// quiet upstreams do not hold sockets open. Called periodically on the owning worker.
+void evict_idle_connections(ConnectionPool& pool);
 
 // An Upstream for `runtime` that runs on `io` and draws connections from `pool`. The runtime
 // (owned by a Snapshot) and the pool must outlive it.

@@ -261,5 +261,15 @@ TEST_F(ProxyTest, ReusesUpstreamConnections) {
   EXPECT_EQ(sim_->stats().requests.load(), 80u);
 }
 
+TEST_F(ProxyTest, IdleUpstreamConnectionsAreEvicted) {
+  GatewayUnderTest gw("upstreams:\n" + upstream_yaml("a", url(sim_->port()), {{"m", "m"}},
+                                                     "    pool_idle_timeout_ms: 100\n"));
+  ASSERT_EQ(post_json(gw.port(), "/v1/chat/completions", chat_body("m")).status, 200);
+  EXPECT_EQ(sim_->stats().open_connections.load(), 1);  // kept alive in the pool
+  // The once-a-second sweep closes it without any further traffic.
+  EXPECT_TRUE(eventually([&] { return sim_->stats().open_connections.load() == 0; },
+                         std::chrono::milliseconds(3000)));
+}
+
 }  // namespace
 }  // namespace switchyard::test

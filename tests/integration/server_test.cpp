@@ -103,6 +103,17 @@ TEST_F(ServerTest, OversizedBodyIs413) {
   EXPECT_NE(r.body.find("max_body_bytes"), std::string::npos);
 }
 
+TEST_F(ServerTest, ExpectContinueIsHonoured) {
+  GatewayUnderTest gw(config(sim_->port()));
+  auto body = chat_body("m");
+  auto out = raw_exchange(gw.port(),
+                          "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                          "Expect: 100-continue\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body,
+                          std::chrono::milliseconds(3000));
+  EXPECT_EQ(out.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK", 0), 0u) << out;
+}
+
 TEST_F(ServerTest, OversizedChunkedBodyIs413) {
   GatewayUnderTest gw(config(sim_->port(), "  max_body_bytes: 1000"));
   std::string chunk(3000, 'x');
