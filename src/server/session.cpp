@@ -417,7 +417,7 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
     else if (hec == http::error::body_limit)
       early = make_error(Reason::body_too_large, fmt::format(
           "Request body of {} bytes exceeds server.max_body_bytes ({} bytes).",
-          parser.content_length().value_or(0), sc.max_body_bytes));
+          std::string_view(parser.get()[http::field::content_length]), sc.max_body_bytes));
     else if (hec == http::error::end_of_stream || hec == net::error::eof ||
              hec == net::error::connection_reset)
       co_return;
