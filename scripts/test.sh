@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs dependencies (Debian packages, the openai
-# npm client), builds with -Werror, runs the GoogleTest suite through ctest, then the end-to-end
-# tests (real binaries, the official OpenAI SDK, promtool).
-#   PRESET=asan-ubsan scripts/test.sh   # the same under AddressSanitizer + UBSan
+# npm client), builds with -Werror, runs the GoogleTest suite through ctest, the end-to-end tests
+# (real binaries, the official OpenAI SDK, promtool), then the GoogleTest suite again under
+# AddressSanitizer + UBSan (+ LeakSanitizer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PRESET="${PRESET:-release}"
+export CCACHE_BASEDIR="$PWD"  # cache hits across clones in different folders
 
 scripts/install-deps.sh
-cmake --preset "$PRESET" >/dev/null
-cmake --build --preset "$PRESET"
 
-echo "== unit and integration tests (ctest) =="
-ctest --preset "$PRESET" -j2 --timeout 180
+for preset in release asan-ubsan; do
+  echo "== build: $preset =="
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+done
+
+echo "== unit and integration tests (ctest, release) =="
+ctest --preset release -j2 --timeout 180
 
 echo "== end-to-end tests (openai SDK, promtool) =="
-SWITCHYARD_BUILD="build/$PRESET" node --test tests/e2e/
+SWITCHYARD_BUILD=build/release node --test tests/e2e/
+
+echo "== unit and integration tests (ctest, asan-ubsan) =="
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --preset asan-ubsan -j2 --timeout 300
