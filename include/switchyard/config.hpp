@@ -57,6 +57,9 @@ struct UpstreamConfig {
   std::uint32_t first_token_timeout_ms = 30'000;
   std::uint32_t total_timeout_ms = 300'000;
   std::uint32_t idle_stream_timeout_ms = 30'000;
+  // Ask for usage on every stream (stream_options.include_usage), for cost accounting; turn off
+  // for upstreams that reject stream_options (the gateway then estimates).
+  bool stream_include_usage = true;
   TlsConfig tls;
 };
 

@@ -50,9 +50,6 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, const std::string& body)
       r.include_usage = iu->get<bool>();
     }
   }
-  // Cost accounting needs the upstream's usage on every stream; the relay strips the usage chunk
-  // again when the client did not ask for it.
-  if (r.stream) r.body["stream_options"]["include_usage"] = true;
   return r;
 }
 

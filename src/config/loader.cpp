@@ -77,6 +77,7 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   m.opt("first_token_timeout_ms", u.first_token_timeout_ms);
   m.opt("total_timeout_ms", u.total_timeout_ms);
   m.opt("idle_stream_timeout_ms", u.idle_stream_timeout_ms);
+  m.opt("stream_include_usage", u.stream_include_usage);
   if (auto t = m.get("tls"); t && !t.IsNull()) {
     Map tm(t, m.at("tls"));
     tm.opt("ca_file", u.tls.ca_file);

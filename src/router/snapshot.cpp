@@ -88,7 +88,7 @@ std::vector<const Target*> BuildContext::targets_for(const std::string& model) {
   return out;
 }
 
-SnapshotBuild build_snapshot(Config config, Metrics& metrics) {
+SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* previous) {
   register_builtins();
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
@@ -107,6 +107,10 @@ SnapshotBuild build_snapshot(Config config, Metrics& metrics) {
     if (rt->url.tls && !(rt->tls = make_tls(u, error, path))) return {nullptr, error};
     if (!u.api_key.empty()) rt->authorization = "Bearer " + u.api_key;
     rt->errors = &metrics.upstream_errors(u.name);
+    if (previous)
+      for (const auto& old : previous->upstreams)
+        if (old->config->name == u.name) rt->in_flight = old->in_flight;
+    if (!rt->in_flight) rt->in_flight = std::make_shared<std::atomic<std::uint32_t>>(0);
     snap->upstreams.push_back(std::move(rt));
   }
 
@@ -153,6 +157,7 @@ SnapshotBuild build_snapshot(Config config, Metrics& metrics) {
     snap->passthrough = registry().dispatchers.at("single")(sc, passthrough, error);
     if (!snap->passthrough) return {nullptr, error};
   }
+  for (const auto& m : data) snap->model_objects[m["id"].get<std::string>()] = m.dump();
   snap->models_json = nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump();
   return {std::move(snap), {}};
 }

@@ -28,8 +28,9 @@ struct UpstreamRuntime {
   std::shared_ptr<boost::asio::ssl::context> tls;  // null for http://
   std::string authorization;                       // "Bearer <key>", or empty
   LazyCounters* errors = nullptr;                   // by Reason
-  // Calls in flight across all workers, against config->max_concurrent.
-  mutable std::atomic<std::uint32_t> in_flight{0};
+  // Calls in flight across all workers, against config->max_concurrent. Shared with the next
+  // snapshot's runtime of the same name, so calls still running on an old config are counted.
+  std::shared_ptr<std::atomic<std::uint32_t>> in_flight;
 };
 
 struct CompiledRoute {
@@ -48,6 +49,7 @@ struct Snapshot {
   std::unordered_map<std::string, std::vector<const Target*>> models;
   std::unordered_map<std::string, CompiledRoute> routes;
   std::string models_json;  // the /v1/models body, rendered once
+  std::unordered_map<std::string, std::string> model_objects;  // /v1/models/{id} bodies
   std::string model_list;   // "a, b, auto" for 404 messages
   std::vector<std::string> api_keys;
 
@@ -88,7 +90,8 @@ struct SnapshotBuild {
   std::string error;
 };
 
-// Compiles a validated Config: URLs, TLS contexts, routes and metric handles. Control plane only.
-SnapshotBuild build_snapshot(Config config, Metrics& metrics);
+// Compiles a validated Config: URLs, TLS contexts, routes and metric handles. `previous` (the
+// running snapshot, on reload) lends its per-upstream concurrency counters. Control plane only.
+SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* previous = nullptr);
 
 }  // namespace switchyard

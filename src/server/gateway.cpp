@@ -100,7 +100,7 @@ bool Gateway::reload() {
   std::string error = loaded.error;
   std::shared_ptr<const Snapshot> next;
   if (loaded.config) {
-    auto built = build_snapshot(std::move(*loaded.config), state_->metrics);
+    auto built = build_snapshot(std::move(*loaded.config), state_->metrics, snapshot_.get());
     next = built.snapshot;
     if (!next) error = options_.config_path + ": " + built.error;
   }

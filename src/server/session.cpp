@@ -58,7 +58,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool authorized(const Snapshot& snap, std::string_view header) {
   if (snap.api_keys.empty()) return true;
-  if (!header.starts_with("Bearer ")) return false;
+  // The scheme is case-insensitive (RFC 7235); the key is not.
+  if (header.size() < 7 || !beast::iequals(header.substr(0, 7), "bearer ")) return false;
   auto key = header.substr(7);
   bool ok = false;
   for (const auto& k : snap.api_keys) ok |= constant_time_equal(k, key);
@@ -69,8 +70,10 @@ bool authorized(const Snapshot& snap, std::string_view header) {
 // that stops reading cannot hold a worker's memory forever.
 class SessionWriter final : public ResponseWriter {
  public:
+  // HTTP/1.0 clients get no chunked framing and no keep-alive: a stream ends at close.
   SessionWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, ms write_timeout)
-      : stream_(stream), version_(version), keep_alive_(keep_alive), timeout_(write_timeout) {}
+      : stream_(stream), version_(version), keep_alive_(keep_alive && version >= 11),
+        chunked_(version >= 11), timeout_(write_timeout) {}
 
   void set_header(std::string_view name, std::string_view value) override {
     fields_.set(name, value);
@@ -100,7 +103,7 @@ class SessionWriter final : public ResponseWriter {
     res.set(http::field::content_type, "text/event-stream");
     res.set(http::field::cache_control, "no-cache");
     res.keep_alive(keep_alive_);
-    res.chunked(true);
+    res.chunked(chunked_);
     status_ = 200;
     started_ = true;
     http::response_serializer<http::empty_body> sr{res};
@@ -111,16 +114,24 @@ class SessionWriter final : public ResponseWriter {
 
   Task<Result<void>> write_event(std::string_view event) override {
     stream_.expires_after(timeout_);
-    auto [ec, n] = co_await net::async_write(
-        stream_, http::make_chunk(net::const_buffer(event.data(), event.size())), use_tuple);
+    net::const_buffer data(event.data(), event.size());
+    beast::error_code ec;
+    if (chunked_)
+      std::tie(ec, std::ignore) =
+          co_await net::async_write(stream_, http::make_chunk(data), use_tuple);
+    else
+      std::tie(ec, std::ignore) = co_await net::async_write(stream_, data, use_tuple);
     co_return check(ec);
   }
 
   Task<Result<void>> end_stream() override {
+    if (!chunked_) co_return Result<void>{};
     stream_.expires_after(timeout_);
     auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(trailers_), use_tuple);
     co_return check(ec);
   }
+
+  bool keep_alive() const { return keep_alive_; }
 
   bool started() const override { return started_; }
   int status() const { return status_; }
@@ -137,6 +148,7 @@ class SessionWriter final : public ResponseWriter {
   beast::tcp_stream& stream_;
   unsigned version_;
   bool keep_alive_;
+  bool chunked_;
   ms timeout_;
   http::fields fields_, trailers_;
   bool started_ = false;
@@ -153,15 +165,21 @@ Task<Result<void>> send_error(SessionWriter& out, const Error& e) {
   co_return co_await out.send(e.status, "application/json", to_openai_json(e));
 }
 
-// Completes when the client hangs up (EOF or reset) while its request is being served. Data
-// from a pipelined next request is not consumed; then this simply waits to be cancelled.
-Task<void> wait_peer_gone(tcp::socket& socket) {
+// Completes when the client hangs up (EOF or reset) while its request is being served. Bytes
+// that arrive meanwhile (a pipelined next request) are kept in the session's buffer, bounded;
+// past that bound this stops watching and waits to be cancelled.
+Task<void> wait_peer_gone(tcp::socket& socket, beast::flat_buffer& buffer) {
   co_await net::this_coro::throw_if_cancelled(false);
-  auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
-  if (ec) co_return;
-  char c;
-  auto n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
+  constexpr std::size_t kMaxPipelined = 64 * 1024;
+  while (buffer.size() < kMaxPipelined) {
+    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+    if (ec == net::error::operation_aborted) co_return;
+    if (ec) co_return;
+    auto space = buffer.prepare(kMaxPipelined - buffer.size());
+    auto n = ::recv(socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) co_return;
+    if (n > 0) buffer.commit(static_cast<std::size_t>(n));
+  }
   net::steady_timer forever(co_await net::this_coro::executor, SteadyTime::max());
   co_await forever.async_wait(use_tuple);
 }
@@ -183,19 +201,14 @@ Task<void> lingering_close(beast::tcp_stream& stream) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   char sink[16 * 1024];
   std::size_t total = 0;
+  stream.expires_after(std::chrono::seconds(2));  // for the whole drain, not per read
   while (total < (4u << 20)) {
-    stream.expires_after(ms(500));
     auto [rec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
     if (rec) break;
     total += n;
   }
   stream.socket().close(ec);
 }
-
-struct Exchange {
-  http::request<http::string_body> request;
-  SteadyTime start;
-};
 
 // What the user last said: the final message's content, or the prompt / input. Only read when
 // server.log_prompts is on.
@@ -210,10 +223,10 @@ const nlohmann::json& last_input(const nlohmann::json& body) {
 
 class ApiCall {
  public:
-  ApiCall(ServerState& st, WorkerState& w, std::shared_ptr<const Snapshot> snap,
-          SessionWriter& out, Endpoint endpoint, std::string request_id)
-      : st_(st), w_(w), snap_(std::move(snap)), out_(out), endpoint_(endpoint),
-        request_id_(std::move(request_id)) {}
+  ApiCall(ServerState& st, std::shared_ptr<WorkerUpstreams> view, SessionWriter& out,
+          Endpoint endpoint, std::string request_id)
+      : st_(st), upstreams_(std::move(view)), snap_(upstreams_->snapshot.get()), out_(out),
+        endpoint_(endpoint), request_id_(std::move(request_id)) {}
 
   // Serves the request; the result is for the access log and metrics only, since every outcome
   // has been written to the client (or the client is gone).
@@ -230,7 +243,6 @@ class ApiCall {
     request_.request_id = request_id_;
 
     const Dispatcher* dispatcher = nullptr;
-    upstreams_ = w_.upstreams;
     ctx_.emplace(*snap_, request_, *upstreams_);
     if (auto r = snap_->routes.find(request_.model); r != snap_->routes.end()) {
       ctx_->route = r->second.name;
@@ -252,7 +264,7 @@ class ApiCall {
     if (!r) {
       error_ = r.error();
       if (!out_.started() && r.error().reason != Reason::cancelled) {
-        set_decision_headers(*ctx_, out_);
+        set_decision_headers(*ctx_, out_, ctx_->attempts.size());
         (void)co_await send_error(out_, r.error());
       }
     }
@@ -312,13 +324,12 @@ class ApiCall {
   }
 
   ServerState& st_;
-  WorkerState& w_;
-  std::shared_ptr<const Snapshot> snap_;
+  std::shared_ptr<WorkerUpstreams> upstreams_;  // keeps the snapshot alive, too
+  const Snapshot* snap_;
   SessionWriter& out_;
   Endpoint endpoint_;
   std::string request_id_;
   ApiRequest request_;
-  std::shared_ptr<WorkerUpstreams> upstreams_;
   std::optional<RouteContext> ctx_;
   std::optional<Error> error_;
 };
@@ -336,11 +347,22 @@ Task<bool> serve_admin(std::string_view target, ServerState& st, const Snapshot&
   } else if (target == "/metrics") {
     auto text = st.metrics.serialize();
     (void)co_await out.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
-  } else if (target == "/v1/models") {
-    if (!authorized(snap, authorization))
+  } else if (target == "/v1/models" || target.starts_with("/v1/models/")) {
+    if (!authorized(snap, authorization)) {
       (void)co_await send_error(out, make_error(Reason::unauthorized, "Incorrect API key provided."));
-    else
+    } else if (target == "/v1/models") {
       (void)co_await out.send(200, "application/json", snap.models_json);
+    } else {
+      auto id = target.substr(11);
+      auto it = snap.model_objects.find(std::string(id));
+      if (it != snap.model_objects.end()) {
+        (void)co_await out.send(200, "application/json", it->second);
+      } else {
+        auto e = make_error(Reason::not_found, "The model '" + std::string(id) + "' does not exist.",
+                            "model");
+        (void)co_await send_error(out, e);
+      }
+    }
   } else {
     co_return false;
   }
@@ -358,19 +380,18 @@ std::optional<Endpoint> api_endpoint(std::string_view target) {
 }  // namespace
 
 void WorkerState::install(std::shared_ptr<const Snapshot> snap) {
-  auto set = std::make_shared<WorkerUpstreams>();
+  auto view = std::make_shared<WorkerUpstreams>();
   std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> next;
   for (const auto& u : snap->upstreams) {
     auto key = pool_key(*u);
     auto it = pools.find(key);
     auto pool = it != pools.end() ? it->second : make_connection_pool(*u);
     next[key] = pool;
-    set->pools_.push_back(pool);
-    set->upstreams_.push_back(make_http_upstream(io, *u, pool));
+    view->upstreams_.push_back(make_http_upstream(io, *u, pool));
   }
+  view->snapshot = std::move(snap);
   pools = std::move(next);
-  upstreams = std::move(set);
-  snapshot = std::move(snap);
+  current = std::move(view);
 }
 
 net::awaitable<void> sweep_idle_connections(WorkerState& w) {
@@ -390,13 +411,15 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
   for (;;) {
     // Idle between requests: the keep-alive timeout. Once a byte arrives, the header timeout.
     if (buffer.size() == 0) {
-      stream.expires_after(ms(w.snapshot->config.server.idle_timeout_ms));
+      stream.expires_after(ms(w.current->snapshot->config.server.idle_timeout_ms));
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       if (ec) co_return;
       buffer.commit(n);
+      stream.expires_never();  // the header and body limits take over (read_within)
     }
     const auto start = steady_now();
-    auto snap = w.snapshot;  // this request's config, whatever reloads happen meanwhile
+    auto view = w.current;  // this request's config and upstreams, whatever reloads happen
+    const Snapshot* snap = view->snapshot.get();
     const auto& sc = snap->config.server;
     http::request_parser<http::string_body> parser;
     parser.header_limit(sc.max_header_bytes);
@@ -427,7 +450,8 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
       failed = false;
 
     if (!failed) {
-      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      if (parser.get().version() >= 11 &&
+          beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, 11};
         (void)co_await http::async_write(stream, cont, use_tuple);
       }
@@ -451,7 +475,8 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
     const ms write_timeout(sc.body_timeout_ms);
 
     if (failed) {
-      SessionWriter out(stream, 11, false, write_timeout);
+      SessionWriter out(stream, parser.get().version() ? parser.get().version() : 11, false,
+                        write_timeout);
       out.set_header("x-request-id", request_id_for({}, w));
       (void)co_await send_error(out, early);
       st.metrics.count_unrouted(early.status);
@@ -474,19 +499,20 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
       if (req.method() != http::verb::post) {
         (void)co_await send_error(
             out, make_error(Reason::method_not_allowed, "Use POST for " + std::string(target)));
-      } else if (st.in_flight.load(std::memory_order_relaxed) >= sc.max_concurrent_requests) {
-        (void)co_await send_error(
-            out, make_error(Reason::too_many_requests,
+      } else if (st.in_flight.fetch_add(1, std::memory_order_relaxed) >=
+                 sc.max_concurrent_requests) {
+        st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+        auto e = make_error(Reason::too_many_requests,
                             fmt::format("The gateway is at server.max_concurrent_requests ({}).",
-                                        sc.max_concurrent_requests)));
+                                        sc.max_concurrent_requests));
+        (void)co_await send_error(out, e);
         st.metrics.count_unrouted(429);
       } else {
-        st.in_flight.fetch_add(1, std::memory_order_relaxed);
         st.metrics.in_flight().Increment();
-        ApiCall call(st, w, snap, out, *endpoint, std::move(id));
+        ApiCall call(st, view, out, *endpoint, std::move(id));
         // Whichever finishes first wins: serving the request, or the client hanging up, which
         // cancels the upstream call.
-        co_await (call.run(req.body(), authorization) || wait_peer_gone(stream.socket()));
+        co_await (call.run(req.body(), authorization) || wait_peer_gone(stream.socket(), buffer));
         call.record(start);
         st.metrics.in_flight().Decrement();
         st.in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -496,7 +522,7 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
       (void)co_await send_error(out, e);
     }
 
-    if (!out.started() || out.broken() || !keep_alive) {
+    if (!out.started() || out.broken() || !out.keep_alive()) {
       beast::error_code ec;
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;

@@ -14,12 +14,14 @@
 
 namespace switchyard {
 
-// The upstreams of one worker for one snapshot. Built and used on that worker only.
+// One worker's view of one snapshot: the snapshot and the upstreams built for it, always taken
+// together, so that a Target's upstream index always means the same upstream. A request holds
+// it for its whole life. Built and used on that worker only.
 class WorkerUpstreams final : public UpstreamSet {
  public:
   Upstream& at(std::uint32_t index) override { return *upstreams_[index]; }
+  std::shared_ptr<const Snapshot> snapshot;
   std::vector<std::unique_ptr<Upstream>> upstreams_;
-  std::vector<std::shared_ptr<ConnectionPool>> pools_;
 };
 
 // Per-worker state. Only the worker's own thread reads or writes it (install() is posted there).
@@ -32,8 +34,7 @@ struct WorkerState {
 
   boost::asio::io_context& io;
   unsigned index;
-  std::shared_ptr<const Snapshot> snapshot;
-  std::shared_ptr<WorkerUpstreams> upstreams;
+  std::shared_ptr<WorkerUpstreams> current;  // the snapshot new requests start on
   std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> pools;  // by identity
   std::uint64_t request_counter = 0;
 };

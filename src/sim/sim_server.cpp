@@ -42,7 +42,7 @@ struct Script {
   std::string name;
   std::uint32_t delay_ms = 0, status = 0, retry_after_s = 0, tokens = 8, token_interval_ms = 0;
   std::int64_t cut_after = -1, stall_after = -1;
-  bool garbage = false, reset = false, no_usage = false;
+  bool garbage = false, reset = false, no_usage = false, ignore_stream = false;
 };
 
 Script parse_script(std::string_view model) {
@@ -75,6 +75,7 @@ Script parse_script(std::string_view model) {
     else if (key == "garbage") s.garbage = true;
     else if (key == "reset") s.reset = true;
     else if (key == "no_usage") s.no_usage = true;
+    else if (key == "ignore_stream") s.ignore_stream = true;
   }
   return s;
 }
@@ -178,7 +179,7 @@ class SimSession {
     }
 
     auto words = answer_words(prompt, sc.tokens);
-    const bool stream = body.value("stream", false);
+    const bool stream = body.value("stream", false) && !sc.ignore_stream;
     const auto id = fmt::format("{}-sim-{}", chat ? "chatcmpl" : "cmpl", ++counter_);
     json usage = {{"prompt_tokens", in_tokens},
                   {"completion_tokens", words.size()},

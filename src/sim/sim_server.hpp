@@ -13,6 +13,7 @@
 //   garbage              reply with bytes that are not HTTP, then close
 //   reset                close the connection without answering
 //   no_usage             never report usage (the gateway must estimate)
+//   ignore_stream        answer a stream request with a plain JSON body
 #pragma once
 
 #include "switchyard/error.hpp"

@@ -16,6 +16,7 @@
 
 #include <charconv>
 #include <deque>
+#include <optional>
 #include <variant>
 
 #include <sys/socket.h>
@@ -79,7 +80,8 @@ class ConnectionPool {
   }
 
   void give(std::unique_ptr<Connection> c) {
-    if (max_idle_ == 0) return;
+    // Unread bytes would be answered to the next request: never pool such a connection.
+    if (max_idle_ == 0 || c->buffer.size() != 0) return;
     c->idle_since = steady_now();
     if (idle_.size() >= max_idle_) idle_.pop_front();  // drop the coldest
     idle_.push_back(std::move(c));
@@ -91,10 +93,22 @@ class ConnectionPool {
     while (!idle_.empty() && now - idle_.front()->idle_since >= idle_timeout_) idle_.pop_front();
   }
 
+  // Resolved addresses, reused for a while so that DNS is off the per-request path.
+  const tcp::resolver::results_type* cached_endpoints() const {
+    return endpoints_ && steady_now() - resolved_at_ < kDnsTtl ? &*endpoints_ : nullptr;
+  }
+  void cache_endpoints(tcp::resolver::results_type r) {
+    endpoints_ = std::move(r);
+    resolved_at_ = steady_now();
+  }
+
  private:
+  static constexpr std::chrono::seconds kDnsTtl{30};
   std::size_t max_idle_;
   std::chrono::nanoseconds idle_timeout_;
   std::deque<std::unique_ptr<Connection>> idle_;  // oldest at the front
+  std::optional<tcp::resolver::results_type> endpoints_;
+  SteadyTime resolved_at_{};
 };
 
 std::shared_ptr<ConnectionPool> make_connection_pool(const UpstreamRuntime& upstream) {
@@ -105,11 +119,25 @@ void evict_idle_connections(ConnectionPool& pool) { pool.evict_expired(); }
 
 namespace {
 
-// Which timeout a phase runs under: its own limit, cut short by the total deadline.
+// The absolute end of one phase: its own limit, cut short by the call's total deadline.
 struct Phase {
-  std::chrono::nanoseconds limit;
+  SteadyTime until;
   Reason reason;
 };
+
+// True once the coroutine has been asked to stop (the client hung up, a race was lost). Checked
+// after every step, because an operation started after the cancellation signal, or one that had
+// already completed when it came, would otherwise run on.
+Task<bool> cancelled() {
+  auto state = co_await net::this_coro::cancellation_state;
+  co_return state.cancelled() != net::cancellation_type::none;
+}
+
+bool stale_connection_error(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::ssl::error::stream_truncated;
+}
 
 class HttpUpstream final : public Upstream {
  public:
@@ -126,10 +154,9 @@ class HttpUpstream final : public Upstream {
  private:
   using ms = std::chrono::milliseconds;
 
-  Phase phase(ms limit, Reason reason, SteadyTime deadline) const {
-    auto left = deadline - steady_now();
-    if (left <= limit) return {std::max(left, std::chrono::nanoseconds(1ms)), Reason::timeout_total};
-    return {limit, reason};
+  static Phase phase(SteadyTime own_end, Reason reason, SteadyTime deadline) {
+    if (deadline <= own_end) return {deadline, Reason::timeout_total};
+    return {own_end, reason};
   }
 
   Error fail(const beast::error_code& ec, Reason timeout_reason, Reason other) const {
@@ -141,27 +168,46 @@ class HttpUpstream final : public Upstream {
     return make_error(r, std::move(what));
   }
 
+  Error cancelled_error() const {
+    return make_error(Reason::cancelled, "cancelled (" + cfg_.name + ")");
+  }
+
   Task<Result<std::unique_ptr<Connection>>> connect(SteadyTime deadline) {
     std::unique_ptr<Connection> c = rt_.tls ? std::make_unique<Connection>(io_, *rt_.tls)
                                             : std::make_unique<Connection>(io_);
-    auto ph = phase(ms(cfg_.connect_timeout_ms), Reason::timeout_connect, deadline);
-    tcp::resolver resolver(io_);
-    auto [rec, endpoints] = co_await resolver.async_resolve(rt_.url.host, rt_.url.port, use_tuple);
-    if (rec) co_return fail(rec, ph.reason, Reason::connect);
-    c->lowest().expires_after(ph.limit);
+    auto ph = phase(steady_now() + ms(cfg_.connect_timeout_ms), Reason::timeout_connect, deadline);
+    beast::error_code ec;
+    auto ip = net::ip::make_address(rt_.url.host, ec);
+    const bool is_ip = !ec;
+    tcp::resolver::results_type endpoints;
+    if (is_ip) {
+      endpoints = tcp::resolver::results_type::create(
+          tcp::endpoint(ip, static_cast<unsigned short>(std::stoul(rt_.url.port))), rt_.url.host,
+          rt_.url.port);
+    } else if (auto* cached = pool_->cached_endpoints()) {
+      endpoints = *cached;
+    } else {
+      // getaddrinfo cannot be interrupted; connect_timeout_ms applies from here on.
+      tcp::resolver resolver(io_);
+      auto [rec, found] = co_await resolver.async_resolve(rt_.url.host, rt_.url.port, use_tuple);
+      if (co_await cancelled()) co_return cancelled_error();
+      if (rec) co_return fail(rec, ph.reason, Reason::connect);
+      pool_->cache_endpoints(found);
+      endpoints = std::move(found);
+    }
+    c->lowest().expires_at(ph.until);
     auto [cec, ep] = co_await c->lowest().async_connect(endpoints, use_tuple);
+    if (co_await cancelled()) co_return cancelled_error();
     if (cec) co_return fail(cec, ph.reason, Reason::connect);
-    c->lowest().socket().set_option(tcp::no_delay(true));
+    c->lowest().socket().set_option(tcp::no_delay(true), ec);
     if (auto* tls = std::get_if<Connection::Tls>(&c->stream)) {
-      beast::error_code ec;
-      net::ip::make_address(rt_.url.host, ec);
-      bool is_ip = !ec;
       // SNI for name-based virtual hosts, and verification that the certificate is for this host.
       if (!is_ip && !SSL_set_tlsext_host_name(tls->native_handle(), rt_.url.host.c_str()))
         co_return make_error(Reason::tls, "cannot set SNI for " + rt_.url.host);
       if (!cfg_.tls.insecure_skip_verify)
         tls->set_verify_callback(ssl::host_name_verification(rt_.url.host));
       auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
+      if (co_await cancelled()) co_return cancelled_error();
       if (hec) co_return fail(hec, ph.reason, Reason::tls);
     }
     co_return std::move(c);
@@ -220,7 +266,10 @@ class HttpUpstream final : public Upstream {
       auto r = co_await std::visit(
           [&](auto& s) { return exchange(s, *conn, req, sink, start, deadline, reused); },
           conn->stream);
-      if (r.retry_on_fresh && round == 0) continue;
+      if (r.retry_on_fresh && round == 0) {
+        const bool stop = co_await cancelled();  // not inside &&: GCC 12 and co_await
+        if (!stop) continue;
+      }
       if (r.result && r.keep_alive) pool_->give(std::move(conn));
       co_return std::move(r.result);
     }
@@ -232,64 +281,86 @@ class HttpUpstream final : public Upstream {
     bool retry_on_fresh = false;
   };
 
+  // Reads response headers, skipping interim 1xx answers (e.g. 103 Early Hints).
+  template <class Stream, class Parser>
+  Task<beast::error_code> read_head(Stream& s, Connection& conn, std::optional<Parser>& p) {
+    for (;;) {
+      p.emplace();
+      p->body_limit(kMaxResponseBytes);
+      auto [ec, n] = co_await http::async_read_header(s, conn.buffer, *p, use_tuple);
+      if (ec) co_return ec;
+      auto status = p->get().result_int();
+      if (status < 100 || status >= 200 || status == 101) co_return beast::error_code{};
+    }
+  }
+
   template <class Stream>
   Task<Exchange> exchange(Stream& s, Connection& conn, const OutboundRequest& req, ChunkSink* sink,
                           SteadyTime start, SteadyTime deadline, bool reused) {
     auto& lowest = conn.lowest();
-    auto ph = phase(ms(cfg_.first_token_timeout_ms), Reason::timeout_first_token, deadline);
-    lowest.expires_after(ph.limit);
+    // Until the first token: the response headers, and for a stream its first complete event.
+    const auto first = phase(start + ms(cfg_.first_token_timeout_ms),
+                             Reason::timeout_first_token, deadline);
+    lowest.expires_at(first.until);
     if (auto ec = co_await write(s, req)) {
-      bool stale = reused && ec != beast::error::timeout && ec != net::error::operation_aborted;
-      co_return Exchange{fail(ec, ph.reason, Reason::connect), false, stale};
+      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      co_return Exchange{fail(ec, first.reason, Reason::connect), false,
+                         reused && ec != beast::error::timeout};
     }
+    if (co_await cancelled()) co_return Exchange{cancelled_error()};
 
     UpstreamReply reply;
     if (!sink) {
-      http::response_parser<http::string_body> p;
-      p.body_limit(kMaxResponseBytes);
-      auto [hec, hn] = co_await http::async_read_header(s, conn.buffer, p, use_tuple);
-      if (hec) {
-        bool stale = reused && (hec == http::error::end_of_stream || hec == net::error::eof ||
-                                hec == net::error::connection_reset);
-        co_return Exchange{fail(hec, ph.reason, Reason::connect), false, stale};
-      }
+      std::optional<http::response_parser<http::string_body>> p;
+      auto hec = co_await read_head(s, conn, p);
+      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      if (hec)
+        co_return Exchange{fail(hec, first.reason, Reason::connect), false,
+                           reused && stale_connection_error(hec)};
       reply.first_byte = steady_now() - start;
-      auto body_phase = phase(ms(cfg_.total_timeout_ms), Reason::timeout_total, deadline);
-      lowest.expires_after(body_phase.limit);
-      auto [bec, bn] = co_await http::async_read(s, conn.buffer, p, use_tuple);
-      if (bec) co_return Exchange{fail(bec, body_phase.reason, Reason::protocol)};
+      lowest.expires_at(deadline);
+      auto [bec, bn] = co_await http::async_read(s, conn.buffer, *p, use_tuple);
+      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      if (bec) co_return Exchange{fail(bec, Reason::timeout_total, Reason::protocol)};
       lowest.expires_never();
-      fill_head(reply, p.get(), p.get().result_int());
-      reply.body = std::move(p.get().body());
-      co_return Exchange{std::move(reply), p.get().keep_alive()};
+      fill_head(reply, p->get(), p->get().result_int());
+      reply.body = std::move(p->get().body());
+      co_return Exchange{std::move(reply), p->get().keep_alive()};
     }
 
-    http::response_parser<http::buffer_body> p;
-    p.body_limit(boost::none);  // streams are bounded by time, not size
-    auto [hec, hn] = co_await http::async_read_header(s, conn.buffer, p, use_tuple);
-    if (hec) {
-      bool stale = reused && (hec == http::error::end_of_stream || hec == net::error::eof ||
-                              hec == net::error::connection_reset);
-      co_return Exchange{fail(hec, ph.reason, Reason::connect), false, stale};
+    std::optional<http::response_parser<http::buffer_body>> p;
+    auto hec = co_await read_head(s, conn, p);
+    if (co_await cancelled()) co_return Exchange{cancelled_error()};
+    if (hec)
+      co_return Exchange{fail(hec, first.reason, Reason::connect), false,
+                         reused && stale_connection_error(hec)};
+    p->body_limit(boost::none);  // streams are bounded by time, not size
+    fill_head(reply, p->get(), p->get().result_int());
+    const bool is_sse = reply.status / 100 == 2 &&
+                        p->get()[http::field::content_type].starts_with("text/event-stream");
+    if (reply.status / 100 == 2 && !is_sse) {
+      // A stream was asked for and a body came back: the client's SDK would see no events and
+      // end silently. Treat it as a bad answer so that another candidate can be tried.
+      co_return Exchange{make_error(
+          Reason::protocol, "upstream " + cfg_.name + " answered a stream request without SSE (" +
+                                reply.content_type + ")")};
     }
-    fill_head(reply, p.get(), p.get().result_int());
-    const bool is_sse = reply.status == 200 &&
-                        p.get()[http::field::content_type].starts_with("text/event-stream");
-    std::string body;  // only for a non-SSE answer (an error), bounded
+    std::string body;  // only for a non-2xx answer (an error), bounded
     SseSplitter sse;
     char buf[16 * 1024];
     bool first_event = true;
-    while (!p.is_done()) {
-      auto step = first_event ? ph
-                              : phase(ms(cfg_.idle_stream_timeout_ms), Reason::timeout_idle_stream,
-                                      deadline);
-      lowest.expires_after(step.limit);
-      p.get().body().data = buf;
-      p.get().body().size = sizeof buf;
-      auto [ec, n] = co_await http::async_read_some(s, conn.buffer, p, use_tuple);
+    while (!p->is_done()) {
+      auto step = first_event ? first
+                              : phase(steady_now() + ms(cfg_.idle_stream_timeout_ms),
+                                      Reason::timeout_idle_stream, deadline);
+      lowest.expires_at(step.until);
+      p->get().body().data = buf;
+      p->get().body().size = sizeof buf;
+      auto [ec, n] = co_await http::async_read_some(s, conn.buffer, *p, use_tuple);
+      if (co_await cancelled()) co_return Exchange{cancelled_error()};
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return Exchange{fail(ec, step.reason, Reason::protocol)};
-      std::string_view got(buf, sizeof buf - p.get().body().size);
+      std::string_view got(buf, sizeof buf - p->get().body().size);
       if (got.empty()) continue;
       if (!is_sse) {
         if (body.size() + got.size() > kMaxResponseBytes)
@@ -314,7 +385,7 @@ class HttpUpstream final : public Upstream {
       co_return Exchange{make_error(Reason::protocol, "upstream stream ended mid-event")};
     }
     reply.body = std::move(body);
-    co_return Exchange{std::move(reply), p.get().keep_alive()};
+    co_return Exchange{std::move(reply), p->get().keep_alive()};
   }
 
   net::io_context& io_;

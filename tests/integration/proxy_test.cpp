@@ -154,6 +154,7 @@ TEST_F(ProxyTest, AllAttemptsFailingGivesAggregateOpenAiError) {
                     "    first_token_timeout_ms: 100\n"));
   auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
   EXPECT_EQ(r.status, 504);  // the last attempt's failure decides
+  EXPECT_EQ(r.header("x-switchyard-attempts"), "2");
   auto e = json::parse(r.body)["error"];
   EXPECT_EQ(e["type"], "timeout_error");
   auto msg = e["message"].get<std::string>();
@@ -204,6 +205,30 @@ TEST_F(ProxyTest, UpstreamCutMidStreamEndsWithErrorEvent) {
   EXPECT_EQ(last["error"]["code"], "protocol");
   // No fallback once bytes reached the client: every content event came from upstream a.
   EXPECT_EQ(s.headers["x-switchyard-upstream"], "a");
+}
+
+TEST_F(ProxyTest, StreamAnsweredWithoutSseFallsBack) {
+  GatewayUnderTest gw("upstreams:\n" +
+                      upstream_yaml("plain", url(sim_->port()), {{"m", "m;ignore_stream"}}) +
+                      upstream_yaml("good", url(sim_->port()), {{"m", "m"}}));
+  auto s = read_sse(gw.port(), chat_body("m", R"("stream":true)"));
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(s.headers["x-switchyard-upstream"], "good");
+  EXPECT_EQ(s.events.back(), "[DONE]");
+}
+
+TEST_F(ProxyTest, StreamToHttp10ClientIsUnframedAndCloses) {
+  GatewayUnderTest gw("upstreams:\n" +
+                      upstream_yaml("a", url(sim_->port()), {{"m", "m;tokens=3"}}));
+  auto body = chat_body("m", R"("stream":true)");
+  auto out = raw_exchange(gw.port(),
+                          "POST /v1/chat/completions HTTP/1.0\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body,
+                          std::chrono::milliseconds(3000));
+  EXPECT_EQ(out.rfind("HTTP/1.0 200 OK", 0), 0u) << out;
+  EXPECT_EQ(out.find("chunked"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\n\r\ndata: {"), std::string::npos) << out;
+  EXPECT_NE(out.find("data: [DONE]\n\n"), std::string::npos) << out;
 }
 
 TEST_F(ProxyTest, IdleStreamTimeoutEndsWithErrorEvent) {

@@ -93,6 +93,11 @@ TEST_F(ServerTest, ModelsListsModelsAndRoutes) {
   std::vector<std::string> ids;
   for (const auto& m : j["data"]) ids.push_back(m["id"]);
   EXPECT_EQ(ids, (std::vector<std::string>{"m", "auto"}));
+  auto one = http_request(gw.port(), "GET", "/v1/models/auto");
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(json::parse(one.body)["id"], "auto");
+  expect_openai_error(http_request(gw.port(), "GET", "/v1/models/nope"), 404,
+                      "invalid_request_error");
 }
 
 TEST_F(ServerTest, OversizedBodyIs413) {
@@ -182,6 +187,9 @@ TEST_F(ServerTest, ClientKeysAreEnforcedWhenConfigured) {
   auto ok = post_json(gw.port(), "/v1/chat/completions", chat_body("m"),
                       {{"authorization", "Bearer sk-test-123"}});
   EXPECT_EQ(ok.status, 200);
+  auto lower = post_json(gw.port(), "/v1/chat/completions", chat_body("m"),
+                         {{"authorization", "bearer sk-test-123"}});
+  EXPECT_EQ(lower.status, 200);  // the scheme is case-insensitive
 }
 
 TEST_F(ServerTest, HealthReadyAndMetrics) {
@@ -189,7 +197,13 @@ TEST_F(ServerTest, HealthReadyAndMetrics) {
   EXPECT_EQ(http_request(gw.port(), "GET", "/healthz").status, 200);
   EXPECT_EQ(http_request(gw.port(), "GET", "/readyz").status, 200);
   ASSERT_EQ(post_json(gw.port(), "/v1/chat/completions", chat_body("auto")).status, 200);
-  auto m = http_request(gw.port(), "GET", "/metrics");
+  HttpResponse m;
+  // Metrics are recorded just after the response is written: poll for them.
+  ASSERT_TRUE(eventually([&] {
+    m = http_request(gw.port(), "GET", "/metrics");
+    return m.body.find("switchyard_requests_in_flight 0") != std::string::npos &&
+           m.body.find(R"(code="200",model="m",route="auto")") != std::string::npos;
+  }));
   ASSERT_EQ(m.status, 200);
   for (const char* needle :
        {R"(switchyard_requests_total{code="200",model="m",route="auto"} 1)",

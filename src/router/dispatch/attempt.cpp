@@ -22,10 +22,10 @@ std::string_view path_of(Endpoint e) {
 class ConcurrencySlot {
  public:
   explicit ConcurrencySlot(const UpstreamRuntime& u) : u_(u) {
-    auto n = u_.in_flight.fetch_add(1, std::memory_order_relaxed);
+    auto n = u_.in_flight->fetch_add(1, std::memory_order_relaxed);
     ok_ = n < u_.config->max_concurrent;
   }
-  ~ConcurrencySlot() { u_.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  ~ConcurrencySlot() { u_.in_flight->fetch_sub(1, std::memory_order_relaxed); }
   ConcurrencySlot(const ConcurrencySlot&) = delete;
   ConcurrencySlot& operator=(const ConcurrencySlot&) = delete;
   bool ok() const { return ok_; }
@@ -47,7 +47,7 @@ class RelaySink final : public ChunkSink {
     if (!out_.started()) {
       ctx_.chosen = &target_;
       ctx_.time_to_first_token = steady_now() - start_;
-      set_decision_headers(ctx_, out_);
+      set_decision_headers(ctx_, out_, ctx_.attempts.size() + 1);
       out_.set_header("trailer", "x-switchyard-cost-usd");
       if (auto r = co_await out_.begin_stream(); !r) co_return r;
     }
@@ -82,13 +82,13 @@ std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
 
 }  // namespace
 
-void set_decision_headers(const RouteContext& ctx, ResponseWriter& out) {
+void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts) {
   out.set_header("x-switchyard-route", ctx.route);
   if (ctx.chosen) {
     out.set_header("x-switchyard-model", ctx.chosen->model->name);
     out.set_header("x-switchyard-upstream", ctx.chosen->upstream_config->name);
   }
-  out.set_header("x-switchyard-attempts", std::to_string(ctx.attempts.size() + 1));
+  out.set_header("x-switchyard-attempts", std::to_string(attempts));
   if (!ctx.upstream_request_id.empty())
     out.set_header("x-upstream-request-id", ctx.upstream_request_id);
 }
@@ -118,6 +118,18 @@ Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWrit
   // The only per-attempt copy of the body: the upstream's model id differs per target.
   auto& body = ctx.request.body;
   body["model"] = target.model->id;
+  if (ctx.request.stream) {
+    // Cost accounting wants the upstream's usage on every stream; RelaySink strips the usage
+    // chunk again if the client did not ask for it. Some upstreams reject stream_options.
+    if (target.upstream_config->stream_include_usage) {
+      body["stream_options"]["include_usage"] = true;
+    } else if (!ctx.request.include_usage) {
+      if (auto so = body.find("stream_options"); so != body.end() && so->is_object()) {
+        so->erase("include_usage");
+        if (so->empty()) body.erase(so);
+      }
+    }
+  }
   std::string wire = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   OutboundRequest req{path_of(ctx.request.endpoint), wire, ctx.request.request_id, ctx.request.stream};
 
@@ -180,7 +192,7 @@ Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWrit
       ctx.usage = Usage{wire.size() / 4, reply->body.size() / 4, false};
     ctx.cost_usd = cost_usd(ctx.usage, *target.model);
   }
-  set_decision_headers(ctx, out);
+  set_decision_headers(ctx, out, ctx.attempts.size() + 1);
   out.set_header("x-switchyard-cost-usd", fmt_cost(ctx.cost_usd));
   std::string_view content_type = reply->content_type;
   if (content_type.empty()) content_type = "application/json";

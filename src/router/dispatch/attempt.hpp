@@ -15,8 +15,9 @@ namespace switchyard {
 // executor; cancellation aborts the upstream call and returns Reason::cancelled.
 Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWriter& out);
 
-// The x-switchyard-* decision headers, set just before the first byte goes out.
-void set_decision_headers(const RouteContext& ctx, ResponseWriter& out);
+// The x-switchyard-* decision headers, set just before the first byte goes out; `attempts` counts
+// the upstream calls made for this response, the current one included.
+void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts);
 
 // One error for a request whose every attempt failed: the last attempt's status and reason,
 // with each attempt listed in order in the message.

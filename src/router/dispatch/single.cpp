@@ -9,6 +9,8 @@
 #include "config/yaml_map.hpp"
 #include "router/dispatch/attempt.hpp"
 
+#include <boost/asio/this_coro.hpp>
+
 namespace switchyard {
 
 namespace {
@@ -22,6 +24,10 @@ class SingleDispatcher final : public Dispatcher {
     std::uint32_t tried = 0;
     for (const Target* t : ctx.candidates) {
       if (max_attempts_ && tried++ >= max_attempts_) break;
+      // A client that hung up during the last attempt does not get another one.
+      auto state = co_await boost::asio::this_coro::cancellation_state;
+      if (state.cancelled() != boost::asio::cancellation_type::none)
+        co_return make_error(Reason::cancelled, "client went away");
       auto r = co_await attempt(ctx, *t, out);
       if (r || out.started() || !is_retryable(r.error())) co_return r;
       last = std::move(r.error());
