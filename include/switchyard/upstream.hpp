@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace switchyard {
 
@@ -32,6 +34,9 @@ struct UpstreamReply {
   std::string content_type;
   std::string upstream_request_id;
   std::uint32_t retry_after_ms = 0;   // parsed from a 429/503's retry-after, if any
+  // The upstream's other end-to-end headers (rate-limit state, processing time, …), relayed to
+  // the client as a reverse proxy does; hop-by-hop and framing headers are left out.
+  std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::nanoseconds first_byte{0};  // request sent → first response byte (TTFT for streams)
 };
 
@@ -41,6 +46,8 @@ struct UpstreamReply {
 class ChunkSink {
  public:
   virtual ~ChunkSink() = default;
+  // The head of a 2xx event stream, before its first event. `head.body` is empty.
+  virtual void on_head(const UpstreamReply& head) = 0;
   virtual Task<Result<void>> on_event(std::string_view event) = 0;
 };
 

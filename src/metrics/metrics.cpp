@@ -128,7 +128,11 @@ Metrics::Metrics()
       duration_("gen_ai_client_operation_duration_seconds", "GenAI operation duration",
                 duration_buckets()),
       ttft_("gen_ai_server_time_to_first_token_seconds",
-            "Time to generate the first token for successful responses", ttft_buckets()) {
+            "Time to generate the first token for successful responses", ttft_buckets()),
+      overhead_("switchyard_gateway_overhead_seconds",
+                "Time a request spent in the gateway outside upstream calls",
+                {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1}),
+      overhead_cell_(&overhead_.cell({})) {
   prom::BuildGauge()
       .Name("switchyard_build_info")
       .Help("Build information; the value is always 1")
@@ -180,7 +184,7 @@ void Metrics::config_reload(bool ok) {
 
 std::string Metrics::serialize() const {
   auto families = registry_->Collect();
-  for (const auto* h : {&tokens_, &duration_, &ttft_})
+  for (const auto* h : {&tokens_, &duration_, &ttft_, &overhead_})
     for (auto& f : h->Collect()) families.push_back(std::move(f));
   return prom::TextSerializer().Serialize(families);
 }

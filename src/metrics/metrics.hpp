@@ -98,6 +98,8 @@ class Metrics {
   void config_reload(bool ok);
 
   prometheus::Gauge& in_flight() { return *in_flight_; }
+  // Time a request spent in the gateway outside upstream calls (parsing, routing, relaying).
+  HistogramFamily::Cell& overhead() { return *overhead_cell_; }
 
   // The text exposition of every metric.
   std::string serialize() const;
@@ -110,7 +112,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& cost_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Gauge* in_flight_;
-  HistogramFamily tokens_, duration_, ttft_;
+  HistogramFamily tokens_, duration_, ttft_, overhead_;
+  HistogramFamily::Cell* overhead_cell_;
   std::unique_ptr<LazyCounters> unrouted_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_;

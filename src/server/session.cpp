@@ -281,6 +281,10 @@ class ApiCall {
     if (ctx_) {
       rec.route = ctx_->route;
       rec.attempts = static_cast<unsigned>(ctx_->attempts.size());
+      auto upstream_time = std::chrono::nanoseconds(0);
+      for (const auto& a : ctx_->attempts) upstream_time += a.duration;
+      if (!ctx_->attempts.empty())
+        st_.metrics.overhead().observe(seconds(elapsed - upstream_time));
       if (const Target* t = ctx_->chosen) {
         rec.model = t->model->name;
         rec.upstream = t->upstream_config->name;

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "server/workers.hpp"
+#include "sim/generate.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl.hpp>
@@ -25,7 +26,8 @@ namespace http = beast::http;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using json = nlohmann::json;
-using ms = std::chrono::milliseconds;
+using sim::Fleet;
+using sim::SimModel;
 
 struct SimServer::Tls {
   ssl::context ctx{ssl::context::tls_server};
@@ -39,110 +41,261 @@ constexpr std::string_view kGarbage = "\x01\x02garbage\r\n\r\n";
 constexpr std::string_view kDone = "data: [DONE]\n\n";
 
 struct Script {
-  std::string name;
-  std::uint32_t delay_ms = 0, status = 0, retry_after_s = 0, tokens = 8, token_interval_ms = 0;
+  std::uint32_t delay_ms = 0, status = 0, retry_after_s = 0, tokens = 0, token_interval_ms = 0;
   std::int64_t cut_after = -1, stall_after = -1;
-  bool garbage = false, reset = false, no_usage = false, ignore_stream = false;
+  bool garbage = false, reset = false, no_usage = false, ignore_stream = false,
+       stall_first_byte = false, has_interval = false;
+
+  // Reads `key=value` / `flag` directives separated by any of `seps`.
+  void apply(std::string_view text, char sep) {
+    auto take = [](std::string_view v, auto& out) {
+      std::from_chars(v.data(), v.data() + v.size(), out);
+    };
+    while (!text.empty()) {
+      auto end = text.find(sep);
+      auto part = text.substr(0, end);
+      text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+      auto eq = part.find('=');
+      auto key = part.substr(0, eq);
+      auto val = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+      if (key == "delay_ms") take(val, delay_ms);
+      else if (key == "status") take(val, status);
+      else if (key == "retry_after_s") take(val, retry_after_s);
+      else if (key == "tokens") take(val, tokens);
+      else if (key == "token_interval_ms") take(val, token_interval_ms), has_interval = true;
+      else if (key == "cut_after") take(val, cut_after);
+      else if (key == "stall_after") take(val, stall_after);
+      else if (key == "garbage") garbage = true;
+      else if (key == "reset") reset = true;
+      else if (key == "no_usage") no_usage = true;
+      else if (key == "ignore_stream") ignore_stream = true;
+      else if (key == "stall_first_byte") stall_first_byte = true;
+    }
+  }
 };
 
-Script parse_script(std::string_view model) {
-  Script s;
-  auto take = [&](std::string_view v, auto& out) {
-    std::from_chars(v.data(), v.data() + v.size(), out);
-  };
-  std::size_t i = 0;
-  bool first = true;
-  while (i <= model.size()) {
-    auto end = model.find(';', i);
-    if (end == std::string_view::npos) end = model.size();
-    auto part = model.substr(i, end - i);
-    i = end + 1;
-    if (first) {
-      s.name = std::string(part);
-      first = false;
-      continue;
-    }
-    auto eq = part.find('=');
-    auto key = part.substr(0, eq);
-    auto val = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
-    if (key == "delay_ms") take(val, s.delay_ms);
-    else if (key == "status") take(val, s.status);
-    else if (key == "retry_after_s") take(val, s.retry_after_s);
-    else if (key == "tokens") take(val, s.tokens);
-    else if (key == "token_interval_ms") take(val, s.token_interval_ms);
-    else if (key == "cut_after") take(val, s.cut_after);
-    else if (key == "stall_after") take(val, s.stall_after);
-    else if (key == "garbage") s.garbage = true;
-    else if (key == "reset") s.reset = true;
-    else if (key == "no_usage") s.no_usage = true;
-    else if (key == "ignore_stream") s.ignore_stream = true;
-  }
-  return s;
+// Recorded answers may hold invalid UTF-8; replace it rather than throw.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string error_body(std::string_view msg, std::string_view type, std::string_view code = {}) {
+  return json{{"error",
+               {{"message", msg},
+                {"type", type},
+                {"param", nullptr},
+                {"code", code.empty() ? json(nullptr) : json(code)}}}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// Deterministic words derived from the prompt, so the same request gets the same answer.
-std::vector<std::string> answer_words(const std::string& prompt, std::uint32_t n) {
-  static const char* kWords[] = {"the",     "gateway", "routes",  "each",   "request", "to",
-                                 "a",       "model",   "that",    "fits",   "cost",    "and",
-                                 "quality", "while",   "latency", "stays",  "low",     "for",
-                                 "every",   "answer",  "streams", "back",   "quickly", "here"};
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : prompt) h = (h ^ c) * 1099511628211ull;
-  std::vector<std::string> out;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-    out.push_back((i ? " " : "") + std::string(kWords[h % std::size(kWords)]));
-  }
+std::string content_text(const json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  std::string out;
+  if (content.is_array())
+    for (const auto& part : content)
+      if (part.is_object() && part.value("type", "") == "text") out += part.value("text", "");
   return out;
 }
 
-std::string prompt_text(const json& body) {
-  std::string text;
+// The prompt a dataset is keyed by (the last user message), and all input text for usage.
+struct Prompt {
+  std::string last_user;
+  std::size_t input_chars = 0;
+};
+
+Prompt read_prompt(const json& body) {
+  Prompt p;
   if (auto m = body.find("messages"); m != body.end() && m->is_array()) {
-    for (const auto& msg : *m)
-      if (auto c = msg.find("content"); c != msg.end() && c->is_string())
-        text += c->get_ref<const std::string&>() + "\n";
-  } else if (auto p = body.find("prompt"); p != body.end() && p->is_string()) {
-    text = p->get<std::string>();
-  } else if (auto in = body.find("input"); in != body.end()) {
-    text = in->is_string() ? in->get<std::string>() : in->dump();
+    for (const auto& msg : *m) {
+      if (!msg.is_object()) continue;
+      auto text = content_text(msg.value("content", json()));
+      p.input_chars += text.size() + 4;
+      if (msg.value("role", "") == "user") p.last_user = std::move(text);
+    }
+  } else if (auto pr = body.find("prompt"); pr != body.end()) {
+    p.last_user = pr->is_string() ? pr->get<std::string>()
+                  : pr->is_array() && !pr->empty() && (*pr)[0].is_string()
+                      ? (*pr)[0].get<std::string>()
+                      : dump(*pr);
+    p.input_chars = p.last_user.size();
   }
-  return text;
+  if (auto tools = body.find("tools"); tools != body.end()) p.input_chars += dump(*tools).size();
+  return p;
 }
 
-std::uint64_t approx_tokens(std::string_view text) { return std::max<std::uint64_t>(1, text.size() / 4); }
+std::uint64_t tokens_for(std::size_t chars) { return std::max<std::uint64_t>(1, chars / 4); }
 
-// Deterministic unit vector: similar texts share trigrams, so they get similar vectors.
-std::vector<float> embed(std::string_view text, std::size_t dims) {
-  std::vector<float> v(dims, 0.f);
-  for (std::size_t i = 0; i + 3 <= text.size() || (i == 0 && !text.empty()); ++i) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (char c : text.substr(i, 3)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    v[h % dims] += (h >> 63) ? 1.f : -1.f;
-    if (i + 3 > text.size()) break;
+struct ChoicePlan {
+  std::vector<std::string> pieces;  // stream events' text (content or tool arguments)
+  std::string text;
+  json tool_call;  // null, or {id, type, function: {name, arguments}}
+  std::string finish = "stop";
+  std::vector<double> logprobs;
+  std::uint64_t tokens = 0;  // completion tokens reported for this choice
+};
+
+struct Plan {
+  std::vector<ChoicePlan> choices;
+  std::uint64_t prompt_tokens = 0, completion_tokens = 0;
+  double quality = 0;
+};
+
+json logprob_entry(const std::string& token, double lp, int top, std::mt19937_64& rng) {
+  auto bytes = [](const std::string& t) {
+    json b = json::array();
+    for (unsigned char c : t) b.push_back(c);
+    return b;
+  };
+  json e = {{"token", token}, {"logprob", lp}, {"bytes", bytes(token)}, {"top_logprobs", json::array()}};
+  for (int k = 0; k < top; ++k) {
+    std::string alt = k == 0 ? token : sim::answer_words(rng(), 1)[0];
+    double alp = k == 0 ? lp : lp - 1.0 - k;
+    e["top_logprobs"].push_back({{"token", alt}, {"logprob", alp}, {"bytes", bytes(alt)}});
   }
-  float norm = 0;
-  for (float x : v) norm += x * x;
-  norm = std::sqrt(norm);
-  if (norm > 0)
-    for (float& x : v) x /= norm;
-  return v;
+  return e;
 }
+
+// Decides the whole answer before any time passes, so that streaming and non-streaming give
+// the same content.
+Plan make_plan(const json& body, const SimModel& model, const Fleet& fleet, const Script& sc,
+               bool chat) {
+  Plan plan;
+  const Prompt prompt = read_prompt(body);
+  plan.prompt_tokens = tokens_for(prompt.input_chars);
+  const sim::Outcome* recorded = nullptr;
+  if (fleet.dataset)
+    if (const auto* entry = fleet.dataset->find(prompt.last_user))
+      if (auto it = entry->outcomes.find(model.name); it != entry->outcomes.end())
+        recorded = &it->second;
+  plan.quality = recorded ? recorded->quality : sim::simulated_quality(model, prompt.last_user);
+
+  const std::uint64_t seed = sim::hash_text(prompt.last_user, sim::hash_text(model.name));
+  std::uint32_t n = 1;
+  if (auto nn = body.find("n"); nn != body.end() && nn->is_number_unsigned())
+    n = std::clamp<std::uint32_t>(nn->get<std::uint32_t>(), 1, 16);
+  std::uint64_t max_tokens = 0;
+  for (const char* k : {"max_completion_tokens", "max_tokens"})
+    if (auto mt = body.find(k); mt != body.end() && mt->is_number_unsigned())
+      max_tokens = mt->get<std::uint64_t>();
+  std::vector<std::string> stops;
+  if (auto st = body.find("stop"); st != body.end()) {
+    if (st->is_string()) stops.push_back(st->get<std::string>());
+    if (st->is_array())
+      for (const auto& x : *st)
+        if (x.is_string() && !x.get_ref<const std::string&>().empty()) stops.push_back(x);
+  }
+  const json* tools = nullptr;
+  if (auto t = body.find("tools"); chat && t != body.end() && t->is_array() && !t->empty())
+    tools = &*t;
+  const json tool_choice = body.value("tool_choice", json("auto"));
+  const json response_format = body.value("response_format", json::object());
+  const bool want_logprobs = chat ? body.value("logprobs", false)
+                                  : body.contains("logprobs") && body["logprobs"].is_number();
+
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::mt19937_64 rng(seed + i);
+    ChoicePlan c;
+    // Tools: forced by tool_choice, or (auto) when the prompt names a tool, or half the time.
+    const json* call = nullptr;
+    if (tools && tool_choice != "none") {
+      if (tool_choice.is_object()) {
+        auto want = tool_choice.value("function", json::object()).value("name", "");
+        for (const auto& t : *tools)
+          if (t.value("function", json::object()).value("name", "") == want) call = &t;
+      } else if (tool_choice == "required" || sim::hash_text(prompt.last_user) % 2 == 0) {
+        call = &(*tools)[0];
+      }
+      if (tool_choice == "auto")
+        for (const auto& t : *tools) {
+          auto name = t.value("function", json::object()).value("name", "");
+          if (!name.empty() && prompt.last_user.find(name) != std::string::npos) call = &t;
+        }
+    }
+    if (call) {
+      const json fn = call->value("function", json::object());
+      const json params = fn.value("parameters", json{{"type", "object"}});
+      std::string args = dump(sim::instance_of(params, rng, params));
+      c.tool_call = {{"id", fmt::format("call_{:016x}", rng())},
+                     {"type", "function"},
+                     {"function", {{"name", fn.value("name", "")}, {"arguments", args}}}};
+      c.pieces = sim::token_pieces(args);
+      c.finish = "tool_calls";
+    } else {
+      bool exact_tokens = false;
+      if (recorded && i == 0 && !recorded->response.empty()) {
+        c.text = recorded->response;
+        c.pieces = sim::token_pieces(c.text);
+        exact_tokens = recorded->output_tokens > 0;
+      } else {
+        auto count = sc.tokens ? sc.tokens
+                               : static_cast<std::uint32_t>(std::clamp(
+                                     std::lround(model.output_tokens.sample(rng)), 1L, 4096L));
+        c.pieces = sim::answer_words(rng(), count);
+        for (const auto& p : c.pieces) c.text += p;
+      }
+      auto format = response_format.value("type", "text");
+      if (format == "json_object") {
+        c.text = dump(json{{"answer", c.text}});
+        c.pieces = sim::token_pieces(c.text);
+        exact_tokens = false;
+      } else if (format == "json_schema") {
+        const json schema = response_format.value("json_schema", json::object())
+                                .value("schema", json{{"type", "object"}});
+        c.text = dump(sim::instance_of(schema, rng, schema));
+        c.pieces = sim::token_pieces(c.text);
+        exact_tokens = false;
+      }
+      for (const auto& s : stops) {
+        auto at = c.text.find(s);
+        if (at == std::string::npos) continue;
+        c.text.resize(at);
+        c.pieces = sim::token_pieces(c.text);
+        exact_tokens = false;
+      }
+      c.tokens = exact_tokens ? recorded->output_tokens : c.pieces.size();
+    }
+    if (c.tokens == 0) c.tokens = c.pieces.size();
+    if (max_tokens && c.tokens > max_tokens) {
+      // Cut the visible text in proportion: recorded answers count tokens their own way.
+      auto keep = static_cast<std::size_t>(c.pieces.size() * max_tokens / c.tokens);
+      c.pieces.resize(std::max<std::size_t>(keep, std::min<std::size_t>(1, c.pieces.size())));
+      c.tokens = max_tokens;
+      c.finish = "length";
+      std::string joined;
+      for (const auto& p : c.pieces) joined += p;
+      if (c.tool_call.is_null()) c.text = joined;
+      else c.tool_call["function"]["arguments"] = joined;
+    }
+    if (want_logprobs) c.logprobs = sim::token_logprobs(plan.quality, c.pieces.size(), rng);
+    plan.completion_tokens += c.tokens;
+    plan.choices.push_back(std::move(c));
+  }
+  return plan;
+}
+
+// Which model, which faults, and how fast, for one request.
+struct Timing {
+  double ttft_ms = 0;
+  double token_ms = 0;  // per reported completion token
+};
 
 template <class Stream>
 class SimSession {
  public:
-  SimSession(Stream& s, SimStats& stats) : s_(s), stats_(stats) {}
+  SimSession(Stream& s, SimStats& stats, const Fleet& fleet, SteadyTime started)
+      : s_(s), stats_(stats), fleet_(fleet), started_(started) {}
 
   // Returns false when the connection must close.
   net::awaitable<bool> serve(http::request<http::string_body>& req) {
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
     auto target = req.target();
+    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     if (req.method() == http::verb::get && target == "/v1/models") {
-      std::string empty_list = R"({"object":"list","data":[]})";
-      co_return co_await reply(req, 200, std::move(empty_list));
+      json data = json::array();
+      for (const auto& m : fleet_.models)
+        data.push_back({{"id", m->name}, {"object", "model"}, {"created", 0},
+                        {"owned_by", "switchyard-sim"}});
+      auto out = dump(json{{"object", "list"}, {"data", data}});
+      co_return co_await reply(req, 200, std::move(out));
     }
     if (req.method() == http::verb::get && target == "/healthz") {
       std::string ok = R"({"status":"ok"})";
@@ -150,100 +303,190 @@ class SimSession {
     }
     json body = json::parse(req.body(), nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("model") ||
-        !body["model"].is_string())
-    {
-      auto err = error_body("invalid body", "invalid_request_error");
+        !body["model"].is_string()) {
+      auto err = error_body("the body must be a JSON object with a string model",
+                            "invalid_request_error");
       co_return co_await reply(req, 400, std::move(err));
     }
-    const auto model = body["model"].get<std::string>();
-    Script sc = parse_script(model);
+    const auto model_id = body["model"].get<std::string>();
+    Script sc;
+    auto semi = model_id.find(';');
+    if (semi != std::string::npos) sc.apply(std::string_view(model_id).substr(semi + 1), ';');
+    sc.apply(req["x-sim-fault"], ',');
+    const SimModel* model = fleet_.find(std::string_view(model_id).substr(0, semi));
+    if (!model) {
+      auto err = error_body("The model '" + model_id + "' does not exist", "invalid_request_error",
+                            "model_not_found");
+      co_return co_await reply(req, 404, std::move(err));
+    }
     if (sc.reset) co_return false;
     if (sc.garbage) {
       co_await net::async_write(s_, net::buffer(kGarbage), use_tuple);
       co_return false;
     }
-    if (sc.delay_ms) co_await sleep(ms(sc.delay_ms));
-    if (sc.status) {
-      http::response<http::string_body> res{static_cast<http::status>(sc.status), 11};
-      if (sc.retry_after_s) res.set(http::field::retry_after, std::to_string(sc.retry_after_s));
-      auto err = error_body("simulated failure", "api_error");
+    if (sc.stall_first_byte) {
+      co_await sleep_real(std::chrono::hours(1));
+      co_return false;
+    }
+
+    // The concurrency limit counts requests being answered, like a provider's rate limit.
+    struct Slot {
+      const SimModel& m;
+      ~Slot() { m.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+    } slot{*model};
+    if (model->in_flight.fetch_add(1, std::memory_order_relaxed) >= model->max_concurrent) {
+      http::response<http::string_body> res{http::status::too_many_requests, 11};
+      res.set(http::field::retry_after, "1");
+      auto err = error_body("Rate limit reached for " + model->name, "requests",
+                            "rate_limit_exceeded");
       co_return co_await send(req, std::move(res), std::move(err));
     }
-    const std::string prompt = prompt_text(body);
-    const auto in_tokens = approx_tokens(prompt);
+
+    const double t = seconds(steady_now() - started_) / fleet_.time_scale;
+    std::uint32_t status = sc.status;
+    if (!status && model->episode(sim::Episode::Kind::outage, t)) status = 503;
+    if (!status) {
+      double p = model->error_rate;
+      if (auto* e = model->episode(sim::Episode::Kind::error_burst, t)) p = std::max(p, e->error_rate);
+      if (p > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < p) status = 500;
+    }
+    double factor = 1;
+    if (auto* e = model->episode(sim::Episode::Kind::latency_spike, t)) factor = e->factor;
+    Timing timing;
+    timing.ttft_ms = model->ttft_ms.sample(rng_) * factor;
+    const double tps = model->tokens_per_s.sample(rng_);
+    timing.token_ms = tps > 0 ? 1000.0 / tps * factor : 0;
+    if (sc.delay_ms) co_await sleep_real(std::chrono::milliseconds(sc.delay_ms));
+
+    if (status) {
+      co_await sleep_sim(timing.ttft_ms);
+      http::response<http::string_body> res{static_cast<http::status>(status), 11};
+      if (sc.retry_after_s) res.set(http::field::retry_after, std::to_string(sc.retry_after_s));
+      auto err = error_body("simulated failure (HTTP " + std::to_string(status) + ")",
+                            status == 429 ? "requests" : "server_error");
+      co_return co_await send(req, std::move(res), std::move(err));
+    }
+
+    if (target == "/v1/embeddings") {
+      co_await sleep_sim(timing.ttft_ms);
+      co_return co_await embeddings(req, body, *model, model_id);
+    }
     const bool chat = target == "/v1/chat/completions";
-    if (target == "/v1/embeddings") co_return co_await embeddings(req, body, model, in_tokens);
     if (!chat && target != "/v1/completions") {
       auto err = error_body("unknown path", "invalid_request_error");
       co_return co_await reply(req, 404, std::move(err));
     }
+    if (model->embedding) {
+      auto err = error_body(model->name + " is an embedding model", "invalid_request_error");
+      co_return co_await reply(req, 400, std::move(err));
+    }
 
-    auto words = answer_words(prompt, sc.tokens);
+    Plan plan = make_plan(body, *model, fleet_, sc, chat);
     const bool stream = body.value("stream", false) && !sc.ignore_stream;
-    const auto id = fmt::format("{}-sim-{}", chat ? "chatcmpl" : "cmpl", ++counter_);
-    json usage = {{"prompt_tokens", in_tokens},
-                  {"completion_tokens", words.size()},
-                  {"total_tokens", in_tokens + words.size()}};
+    const auto id = fmt::format("{}-sim-{:x}", chat ? "chatcmpl" : "cmpl", rng_());
+    json usage = {{"prompt_tokens", plan.prompt_tokens},
+                  {"completion_tokens", plan.completion_tokens},
+                  {"total_tokens", plan.prompt_tokens + plan.completion_tokens}};
+    const int top = chat ? body.value("top_logprobs", 0) : body.value("logprobs", 0);
     if (!stream) {
-      std::string text;
-      for (const auto& w : words) text += w;
-      json choice = chat ? json{{"index", 0},
-                                {"message", {{"role", "assistant"}, {"content", text}}},
-                                {"finish_reason", "stop"}}
-                         : json{{"index", 0}, {"text", text}, {"finish_reason", "stop"}};
+      co_await sleep_sim(timing.ttft_ms + timing.token_ms * plan.completion_tokens);
+      json choices = json::array();
+      for (std::size_t i = 0; i < plan.choices.size(); ++i)
+        choices.push_back(choice_json(plan.choices[i], i, chat, top));
       json out = {{"id", id},
                   {"object", chat ? "chat.completion" : "text_completion"},
                   {"created", unix_seconds()},
-                  {"model", model},
-                  {"choices", json::array({choice})}};
+                  {"model", model_id},
+                  {"system_fingerprint", "switchyard-sim"},
+                  {"choices", std::move(choices)}};
       if (!sc.no_usage) out["usage"] = usage;
-      co_return co_await reply(req, 200, out.dump());
+      http::response<http::string_body> res{http::status::ok, req.version()};
+      res.set("x-sim-quality", fmt::format("{}", plan.quality));
+      auto text = dump(out);
+      co_return co_await send(req, std::move(res), std::move(text));
     }
 
+    co_await sleep_sim(timing.ttft_ms);
     http::response<http::empty_body> head{http::status::ok, req.version()};
     head.set(http::field::content_type, "text/event-stream");
+    head.set(http::field::cache_control, "no-cache");
     head.set("x-request-id", id);
+    head.set("x-sim-quality", fmt::format("{}", plan.quality));
     head.chunked(true);
     head.keep_alive(req.keep_alive());
     http::response_serializer<http::empty_body> sr{head};
     if (auto [ec, n] = co_await http::async_write_header(s_, sr, use_tuple); ec) co_return false;
 
-    const bool include_usage =
-        body.contains("stream_options") && body["stream_options"].value("include_usage", false);
-    auto chunk = [&](json delta_or_text, const json& finish) {
-      json c = chat ? json{{"index", 0}, {"delta", delta_or_text}, {"finish_reason", finish}}
-                    : json{{"index", 0}, {"text", delta_or_text}, {"finish_reason", finish}};
+    auto chunk = [&](std::size_t index, json delta, json finish, json logprobs) {
+      json c = chat ? json{{"index", index}, {"delta", std::move(delta)}, {"logprobs", logprobs},
+                           {"finish_reason", finish}}
+                    : json{{"index", index}, {"text", std::move(delta)}, {"logprobs", logprobs},
+                           {"finish_reason", finish}};
       json ev = {{"id", id},
                  {"object", chat ? "chat.completion.chunk" : "text_completion"},
                  {"created", unix_seconds()},
-                 {"model", model},
-                 {"choices", json::array({c})}};
-      return "data: " + ev.dump() + "\n\n";
+                 {"model", model_id},
+                 {"system_fingerprint", "switchyard-sim"},
+                 {"choices", json::array({std::move(c)})}};
+      return "data: " + dump(ev) + "\n\n";
     };
-    if (chat) {
-      auto first = chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr);
-      if (!co_await event(first)) co_return false;
-    }
-    for (std::size_t i = 0; i < words.size(); ++i) {
-      if (sc.cut_after >= 0 && static_cast<std::int64_t>(i) == sc.cut_after) co_return false;
-      if (sc.stall_after >= 0 && static_cast<std::int64_t>(i) == sc.stall_after) {
-        co_await sleep(ms(3'600'000));
-        co_return false;
+    std::int64_t sent = 0;
+    for (std::size_t i = 0; i < plan.choices.size(); ++i) {
+      const auto& c = plan.choices[i];
+      const bool tool = !c.tool_call.is_null();
+      if (chat) {
+        json delta = {{"role", "assistant"}, {"content", tool ? json(nullptr) : json("")}};
+        if (tool) {
+          json call = c.tool_call;
+          call["index"] = 0;
+          call["function"]["arguments"] = "";
+          delta["tool_calls"] = json::array({call});
+        }
+        auto first = chunk(i, std::move(delta), nullptr, nullptr);
+        if (!co_await event(first)) co_return false;
       }
-      if (sc.token_interval_ms) co_await sleep(ms(sc.token_interval_ms));
-      auto ev = chunk(chat ? json{{"content", words[i]}} : json(words[i]), nullptr);
-      if (!co_await event(ev)) {
-        stats_.cancelled_streams.fetch_add(1, std::memory_order_relaxed);
-        co_return false;
+      // Spread the reported tokens' time over the pieces actually sent.
+      const double piece_ms =
+          sc.has_interval ? sc.token_interval_ms / fleet_.time_scale
+          : c.pieces.empty() ? 0
+                             : timing.token_ms * static_cast<double>(c.tokens) / c.pieces.size();
+      for (std::size_t k = 0; k < c.pieces.size(); ++k, ++sent) {
+        if (sc.cut_after >= 0 && sent == sc.cut_after) co_return false;
+        if (sc.stall_after >= 0 && sent == sc.stall_after) {
+          co_await sleep_real(std::chrono::hours(1));
+          co_return false;
+        }
+        co_await sleep_sim(piece_ms);
+        json delta = !chat  ? json(c.pieces[k])
+                     : tool ? json{{"tool_calls", json::array({{{"index", 0},
+                                                                {"function",
+                                                                 {{"arguments", c.pieces[k]}}}}})}}
+                            : json{{"content", c.pieces[k]}};
+        json lp = nullptr;
+        if (!c.logprobs.empty())
+          lp = chat ? json{{"content", json::array({logprob_entry(c.pieces[k], c.logprobs[k], top,
+                                                                  rng_)})}}
+                    : json{{"tokens", {c.pieces[k]}}, {"token_logprobs", {c.logprobs[k]}}};
+        auto ev = chunk(i, std::move(delta), nullptr, std::move(lp));
+        if (!co_await event(ev)) {
+          stats_.cancelled_streams.fetch_add(1, std::memory_order_relaxed);
+          co_return false;
+        }
       }
+      auto last = chunk(i, chat ? json::object() : json(std::string()), json(c.finish), nullptr);
+      if (!co_await event(last)) co_return false;
     }
-    auto last = chunk(chat ? json::object() : json(std::string()), json(std::string("stop")));
-    if (!co_await event(last)) co_return false;
+    const bool include_usage =
+        body.contains("stream_options") && body["stream_options"].is_object() &&
+        body["stream_options"].value("include_usage", false);
     if (include_usage && !sc.no_usage) {
-      json ev = {{"id", id},         {"object", chat ? "chat.completion.chunk" : "text_completion"},
-                 {"created", unix_seconds()}, {"model", model},
-                 {"choices", json::array()},  {"usage", usage}};
-      auto usage_event = "data: " + ev.dump() + "\n\n";
+      json ev = {{"id", id},
+                 {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                 {"created", unix_seconds()},
+                 {"model", model_id},
+                 {"choices", json::array()},
+                 {"usage", usage}};
+      auto usage_event = "data: " + dump(ev) + "\n\n";
       if (!co_await event(usage_event)) co_return false;
     }
     const std::string done(kDone);
@@ -254,12 +497,39 @@ class SimSession {
   }
 
  private:
-  static std::string error_body(std::string_view msg, std::string_view type) {
-    return json{{"error", {{"message", msg}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}}
-        .dump();
+  json choice_json(const ChoicePlan& c, std::size_t index, bool chat, int top) {
+    json lp = nullptr;
+    if (!c.logprobs.empty()) {
+      if (chat) {
+        lp = {{"content", json::array()}, {"refusal", nullptr}};
+        for (std::size_t k = 0; k < c.pieces.size(); ++k)
+          lp["content"].push_back(logprob_entry(c.pieces[k], c.logprobs[k], top, rng_));
+      } else {
+        lp = {{"tokens", c.pieces}, {"token_logprobs", c.logprobs}, {"top_logprobs", nullptr},
+              {"text_offset", json::array()}};
+      }
+    }
+    if (!chat)
+      return {{"index", index}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish}};
+    json message = {{"role", "assistant"}, {"refusal", nullptr}};
+    if (c.tool_call.is_null()) {
+      message["content"] = c.text;
+    } else {
+      message["content"] = nullptr;
+      message["tool_calls"] = json::array({c.tool_call});
+    }
+    return {{"index", index}, {"message", message}, {"logprobs", lp}, {"finish_reason", c.finish}};
   }
 
-  net::awaitable<void> sleep(ms d) {
+  // Simulated milliseconds, scaled by the fleet's time_scale.
+  net::awaitable<void> sleep_sim(double sim_ms) {
+    const double real_ms = sim_ms * fleet_.time_scale;
+    if (real_ms < 0.05) co_return;
+    co_await sleep_real(std::chrono::microseconds(static_cast<long long>(real_ms * 1000)));
+  }
+
+  template <class Duration>
+  net::awaitable<void> sleep_real(Duration d) {
     net::steady_timer t(co_await net::this_coro::executor, d);
     co_await t.async_wait(use_tuple);
   }
@@ -271,20 +541,37 @@ class SimSession {
   }
 
   net::awaitable<bool> embeddings(const http::request<http::string_body>& req, const json& body,
-                                  const std::string& model, std::uint64_t in_tokens) {
-    const auto& input = body["input"];
+                                  const SimModel& model, const std::string& model_id) {
+    const auto& input = body.contains("input") ? body["input"] : json();
     std::vector<std::string> texts;
     if (input.is_string()) texts.push_back(input.get<std::string>());
     else if (input.is_array())
-      for (const auto& x : input) texts.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+      for (const auto& x : input) texts.push_back(x.is_string() ? x.get<std::string>() : dump(x));
+    if (texts.empty()) {
+      auto err = error_body("'input' must be a string or a list", "invalid_request_error");
+      co_return co_await reply(req, 400, std::move(err));
+    }
+    std::size_t dims = model.embedding ? model.dims : 256;
+    if (auto d = body.find("dimensions"); d != body.end() && d->is_number_unsigned())
+      dims = std::clamp<std::size_t>(d->get<std::size_t>(), 1, dims);
+    const bool base64 = body.value("encoding_format", "float") == "base64";
     json data = json::array();
-    for (std::size_t i = 0; i < texts.size(); ++i)
-      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", embed(texts[i], 64)}});
+    std::size_t chars = 0;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      auto v = sim::embed(texts[i], dims);
+      chars += texts[i].size();
+      json e = {{"object", "embedding"}, {"index", i}};
+      if (base64) e["embedding"] = sim::base64_floats(v);
+      else e["embedding"] = v;
+      data.push_back(std::move(e));
+    }
+    const auto tokens = tokens_for(chars);
     json out = {{"object", "list"},
-                {"data", data},
-                {"model", model},
-                {"usage", {{"prompt_tokens", in_tokens}, {"total_tokens", in_tokens}}}};
-    co_return co_await reply(req, 200, out.dump());
+                {"data", std::move(data)},
+                {"model", model_id},
+                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
+    auto text = dump(out);
+    co_return co_await reply(req, 200, std::move(text));
   }
 
   net::awaitable<bool> reply(const http::request<http::string_body>& req, int status,
@@ -296,7 +583,7 @@ class SimSession {
   net::awaitable<bool> send(const http::request<http::string_body>& req,
                             http::response<http::string_body> res, std::string body) {
     res.set(http::field::content_type, "application/json");
-    res.set("x-request-id", fmt::format("sim-{}", ++counter_));
+    res.set("x-request-id", fmt::format("sim-{:x}", rng_()));
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
@@ -306,20 +593,22 @@ class SimSession {
 
   Stream& s_;
   SimStats& stats_;
-  std::uint64_t counter_ = 0;
+  const Fleet& fleet_;
+  SteadyTime started_;
+  std::mt19937_64 rng_{std::random_device{}()};
 };
 
 template <class Stream>
-net::awaitable<void> serve_connection(Stream& stream, SimStats& stats) {
+net::awaitable<void> serve_connection(Stream& stream, SimStats& stats, const Fleet& fleet,
+                                      SteadyTime started) {
   beast::flat_buffer buffer;
-  SimSession<Stream> session(stream, stats);
+  SimSession<Stream> session(stream, stats, fleet, started);
   for (;;) {
-    http::request<http::string_body> req;
     http::request_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
     if (ec) co_return;
-    req = parser.release();
+    auto req = parser.release();
     if (!co_await session.serve(req)) co_return;
   }
 }
@@ -329,6 +618,7 @@ net::awaitable<void> serve_connection(Stream& stream, SimStats& stats) {
 Result<std::unique_ptr<SimServer>> SimServer::start(const SimOptions& o) {
   std::unique_ptr<SimServer> s(new SimServer());
   s->stats_ = std::make_unique<SimStats>();
+  s->fleet_ = o.fleet ? o.fleet : std::shared_ptr<Fleet>(sim::open_fleet());
   if (!o.tls_cert_file.empty()) {
     s->tls_ = std::make_unique<Tls>();
     boost::system::error_code ec;
@@ -339,8 +629,11 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const SimOptions& o) {
   s->workers_ = std::make_unique<Workers>(o.workers);
   SimStats* stats = s->stats_.get();
   Tls* tls = s->tls_.get();
+  const Fleet* fleet = s->fleet_.get();
+  const SteadyTime started = steady_now();
   s->listener_ = std::make_unique<Listener>(
-      *s->workers_, [stats, tls](tcp::socket sock, unsigned) -> net::awaitable<void> {
+      *s->workers_,
+      [stats, tls, fleet, started](tcp::socket sock, unsigned) -> net::awaitable<void> {
         co_await net::this_coro::throw_if_cancelled(false);
         stats->connections.fetch_add(1, std::memory_order_relaxed);
         stats->open_connections.fetch_add(1, std::memory_order_relaxed);
@@ -350,13 +643,13 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const SimOptions& o) {
         } closed{stats};
         if (!tls) {
           beast::tcp_stream stream(std::move(sock));
-          co_await serve_connection(stream, *stats);
+          co_await serve_connection(stream, *stats, *fleet, started);
           co_return;
         }
         beast::ssl_stream<beast::tcp_stream> stream(std::move(sock), tls->ctx);
         auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
         if (ec) co_return;
-        co_await serve_connection(stream, *stats);
+        co_await serve_connection(stream, *stats, *fleet, started);
       });
   auto port = s->listener_->open(o.listen);
   if (!port) return port.error();

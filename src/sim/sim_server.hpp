@@ -1,21 +1,26 @@
-// switchyard-sim: an OpenAI-compatible upstream that generates deterministic answers, for the
-// embedded demo and as the fake upstream of the integration tests.
+// switchyard-sim: an OpenAI-compatible model fleet for the demo, benchmarks and tests. Each
+// model has a price, log-normal time to first token and token rate, an error rate, a
+// concurrency limit and scheduled episodes (config/sim-fleet.yaml). With a dataset it replays
+// real recorded answers and reports their quality in `x-sim-quality`.
 //
-// Behaviour is steered by directives in the model id, `name;key=value;flag`, so a gateway config
-// can map a client model to a scripted upstream (the gateway rewrites `model` to the id):
-//   delay_ms=N           wait before the response headers
+// Faults can be forced per request, by directives after the model name (`model;key=value;flag`,
+// which a gateway config can put in an upstream model id) or in an `x-sim-fault` header
+// (`key=value,flag`):
+//   delay_ms=N           wait N ms (unscaled) before the response headers
+//   stall_first_byte     never answer (the connection stays open)
 //   status=N             answer with this HTTP status and an OpenAI error body
 //   retry_after_s=N      with status: add retry-after
-//   tokens=N             output tokens (default 8)
-//   token_interval_ms=N  pause between stream events (default 0)
+//   tokens=N             generate N output tokens
+//   token_interval_ms=N  pause between stream events (unscaled), instead of the model's rate
 //   cut_after=N          stream: drop the connection after N content events
-//   stall_after=N        stream: stop sending (but keep the connection) after N content events
+//   stall_after=N        stream: stop sending (keep the connection) after N content events
 //   garbage              reply with bytes that are not HTTP, then close
 //   reset                close the connection without answering
-//   no_usage             never report usage (the gateway must estimate)
+//   no_usage             never report usage
 //   ignore_stream        answer a stream request with a plain JSON body
 #pragma once
 
+#include "sim/fleet.hpp"
 #include "switchyard/error.hpp"
 
 #include <atomic>
@@ -41,6 +46,8 @@ struct SimOptions {
   unsigned workers = 1;
   std::string tls_cert_file;  // PEM; with tls_key_file, serve HTTPS instead of HTTP
   std::string tls_key_file;
+  // Null: an open fleet that serves any model name instantly (the tests' fake upstream).
+  std::shared_ptr<sim::Fleet> fleet;
 };
 
 class SimServer {
@@ -56,6 +63,7 @@ class SimServer {
   struct Tls;
   std::unique_ptr<Tls> tls_;
   std::unique_ptr<SimStats> stats_;
+  std::shared_ptr<sim::Fleet> fleet_;
   std::unique_ptr<Workers> workers_;
   std::unique_ptr<Listener> listener_;
   unsigned short port_ = 0;

@@ -247,6 +247,26 @@ class HttpUpstream final : public Upstream {
     auto id = h["x-request-id"];
     reply.upstream_request_id = std::string(id);
     reply.retry_after_ms = retry_after_ms(h);
+    for (const auto& f : h) {
+      switch (f.name()) {
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::transfer_encoding:
+        case http::field::content_length:
+        case http::field::content_type:
+        case http::field::trailer:
+        case http::field::upgrade:
+        case http::field::proxy_authenticate:
+        case http::field::te:
+        case http::field::date:
+        case http::field::server:
+        case http::field::set_cookie:
+          continue;
+        default:
+          if (beast::iequals(f.name_string(), "x-request-id")) continue;
+          reply.headers.emplace_back(f.name_string(), f.value());
+      }
+    }
   }
 
   Task<Result<UpstreamReply>> call(const OutboundRequest& req, ChunkSink* sink) {
@@ -345,6 +365,7 @@ class HttpUpstream final : public Upstream {
           Reason::protocol, "upstream " + cfg_.name + " answered a stream request without SSE (" +
                                 reply.content_type + ")")};
     }
+    if (is_sse) sink->on_head(reply);
     std::string body;  // only for a non-2xx answer (an error), bounded
     SseSplitter sse;
     char buf[16 * 1024];

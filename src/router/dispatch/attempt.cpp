@@ -43,6 +43,11 @@ class RelaySink final : public ChunkSink {
   RelaySink(RouteContext& ctx, const Target& target, ResponseWriter& out, SteadyTime start)
       : ctx_(ctx), target_(target), out_(out), start_(start) {}
 
+  void on_head(const UpstreamReply& head) override {
+    relay_upstream_headers(head, out_);
+    ctx_.upstream_request_id = head.upstream_request_id;
+  }
+
   Task<Result<void>> on_event(std::string_view event) override {
     if (!out_.started()) {
       ctx_.chosen = &target_;
@@ -81,6 +86,10 @@ class RelaySink final : public ChunkSink {
 std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
 
 }  // namespace
+
+void relay_upstream_headers(const UpstreamReply& reply, ResponseWriter& out) {
+  for (const auto& [name, value] : reply.headers) out.set_header(name, value);
+}
 
 void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts) {
   out.set_header("x-switchyard-route", ctx.route);
@@ -192,6 +201,7 @@ Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWrit
       ctx.usage = Usage{wire.size() / 4, reply->body.size() / 4, false};
     ctx.cost_usd = cost_usd(ctx.usage, *target.model);
   }
+  relay_upstream_headers(*reply, out);
   set_decision_headers(ctx, out, ctx.attempts.size() + 1);
   out.set_header("x-switchyard-cost-usd", fmt_cost(ctx.cost_usd));
   std::string_view content_type = reply->content_type;

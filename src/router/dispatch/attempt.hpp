@@ -19,6 +19,9 @@ Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWrit
 // the upstream calls made for this response, the current one included.
 void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts);
 
+// Copies the upstream's end-to-end response headers (rate limits, x-sim-quality, …) to `out`.
+void relay_upstream_headers(const UpstreamReply& reply, ResponseWriter& out);
+
 // One error for a request whose every attempt failed: the last attempt's status and reason,
 // with each attempt listed in order in the message.
 Error aggregate_error(const RouteContext& ctx, Error last);

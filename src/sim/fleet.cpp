@@ -1,0 +1,207 @@
+#include "sim/fleet.hpp"
+
+#include "config/yaml_map.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+
+namespace switchyard::sim {
+
+double LogNormal::sample(std::mt19937_64& rng) const {
+  if (sigma <= 0) return median;
+  std::normal_distribution<double> z(0.0, 1.0);
+  return median * std::exp(sigma * z(rng));
+}
+
+double LogNormal::mean() const { return median * std::exp(sigma * sigma / 2); }
+
+const Episode* SimModel::episode(Episode::Kind kind, double t) const {
+  for (const auto& e : episodes)
+    if (e.kind == kind && t >= e.start_s && t < e.end_s) return &e;
+  return nullptr;
+}
+
+const SimModel* Fleet::find(std::string_view name) const {
+  for (const auto& m : models)
+    if (m->name == name) return m.get();
+  return open ? &default_model : nullptr;
+}
+
+std::unique_ptr<Fleet> open_fleet() {
+  auto f = std::make_unique<Fleet>();
+  f->open = true;
+  f->default_model.name = "default";
+  f->default_model.ttft_ms = {0, 0};
+  f->default_model.tokens_per_s = {0, 0};  // 0: no pacing
+  f->default_model.output_tokens = {8, 0};
+  return f;
+}
+
+namespace {
+
+void read_lognormal(Map& m, const std::string& key, LogNormal& out) {
+  auto n = m.get(key);
+  if (!n || n.IsNull()) return;
+  Map d(n, m.at(key));
+  d.req("median", out.median);
+  d.opt("sigma", out.sigma);
+  d.finish();
+}
+
+Episode read_episode(const YAML::Node& n, const std::string& path) {
+  Episode e;
+  Map m(n, path);
+  std::string type;
+  m.req("type", type);
+  if (type == "latency_spike") e.kind = Episode::Kind::latency_spike;
+  else if (type == "outage") e.kind = Episode::Kind::outage;
+  else if (type == "error_burst") e.kind = Episode::Kind::error_burst;
+  else fail(m.at("type"), "expected latency_spike, outage or error_burst, got \"" + type + "\"");
+  m.req("start_s", e.start_s);
+  m.req("end_s", e.end_s);
+  if (e.kind == Episode::Kind::latency_spike) m.req("factor", e.factor);
+  if (e.kind == Episode::Kind::error_burst) m.req("error_rate", e.error_rate);
+  m.finish();
+  if (e.end_s <= e.start_s) fail(path + ".end_s", "must be after start_s");
+  return e;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Fleet>> load_fleet(const std::string& path) {
+  auto fleet = std::make_unique<Fleet>();
+  std::string error;
+  bool ok = read_guarded(error, [&] {
+    YAML::Node root = YAML::LoadFile(path);
+    Map m(root, "");
+    m.opt("time_scale", fleet->time_scale);
+    auto models = m.get("models");
+    if (!models || !models.IsSequence() || models.size() == 0)
+      fail("models", "expected a non-empty list");
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      const std::string p = "models[" + std::to_string(i) + "]";
+      auto sm = std::make_unique<SimModel>();
+      Map mm(models[i], p);
+      mm.req("name", sm->name);
+      std::string kind = "chat";
+      mm.opt("kind", kind);
+      if (kind != "chat" && kind != "embedding")
+        fail(mm.at("kind"), "expected chat or embedding");
+      sm->embedding = kind == "embedding";
+      mm.opt("dims", sm->dims);
+      if (auto price = mm.get("price_usd_per_mtok"); price && !price.IsNull()) {
+        Map pm(price, mm.at("price_usd_per_mtok"));
+        pm.req("input", sm->price.input);
+        pm.req("output", sm->price.output);
+        pm.finish();
+      }
+      read_lognormal(mm, "ttft_ms", sm->ttft_ms);
+      read_lognormal(mm, "tokens_per_s", sm->tokens_per_s);
+      read_lognormal(mm, "output_tokens", sm->output_tokens);
+      mm.opt("error_rate", sm->error_rate);
+      mm.opt("max_concurrent", sm->max_concurrent);
+      mm.opt("skill", sm->skill);
+      if (auto eps = mm.get("episodes"); eps && !eps.IsNull()) {
+        if (!eps.IsSequence()) fail(mm.at("episodes"), "expected a list");
+        for (std::size_t k = 0; k < eps.size(); ++k)
+          sm->episodes.push_back(read_episode(eps[k], mm.at("episodes") + "[" + std::to_string(k) + "]"));
+      }
+      mm.finish();
+      if (sm->error_rate > 1) fail(mm.at("error_rate"), "must be between 0 and 1");
+      if (sm->skill > 1) fail(mm.at("skill"), "must be between 0 and 1");
+      if (sm->embedding && sm->dims == 0) fail(mm.at("dims"), "must be greater than 0");
+      fleet->models.push_back(std::move(sm));
+    }
+    m.finish();
+    if (fleet->time_scale <= 0) fail("time_scale", "must be greater than 0");
+  });
+  if (!ok) return make_error(Reason::internal, path + ": " + error);
+  return fleet;
+}
+
+Result<std::shared_ptr<const Dataset>> Dataset::load(const std::string& path,
+                                                      const std::string& split) {
+  std::ifstream in(path);
+  if (!in) return make_error(Reason::internal, path + ": cannot open file");
+  auto ds = std::make_shared<Dataset>();
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    auto bad = [&](const std::string& why) {
+      return make_error(Reason::internal, path + ":" + std::to_string(line_no) + ": " + why);
+    };
+    if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+    if (!split.empty() && j.value("split", "") != split) continue;
+    auto msgs = j.find("messages");
+    if (msgs == j.end() || !msgs->is_array() || msgs->empty() || !msgs->back().is_object() ||
+        !msgs->back().contains("content") || !msgs->back()["content"].is_string())
+      return bad("messages must be a non-empty list ending in a message with string content");
+    DatasetEntry e;
+    e.id = j.value("id", "");
+    e.split = j.value("split", "");
+    auto outs = j.find("outcomes");
+    if (outs == j.end() || !outs->is_object()) return bad("outcomes must be an object");
+    for (auto it = outs->begin(); it != outs->end(); ++it) {
+      const auto& o = it.value();
+      if (!o.is_object() || !o.contains("quality") || !o["quality"].is_number())
+        return bad("outcomes." + it.key() + ".quality must be a number");
+      Outcome oc;
+      oc.quality = o["quality"].get<double>();
+      oc.cost_usd = o.value("cost_usd", 0.0);
+      oc.output_tokens = o.value("output_tokens", 0u);
+      oc.response = o.value("response", "");
+      if (std::find(ds->models_.begin(), ds->models_.end(), it.key()) == ds->models_.end())
+        ds->models_.push_back(it.key());
+      e.outcomes.emplace(it.key(), std::move(oc));
+    }
+    ds->by_prompt_.try_emplace(msgs->back()["content"].get<std::string>(), std::move(e));
+  }
+  return std::shared_ptr<const Dataset>(std::move(ds));
+}
+
+const DatasetEntry* Dataset::find(std::string_view prompt) const {
+  auto it = by_prompt_.find(std::string(prompt));
+  return it == by_prompt_.end() ? nullptr : &it->second;
+}
+
+Result<void> add_dataset_models(Fleet& fleet, const std::string& models_json_path) {
+  if (!fleet.dataset) return {};
+  nlohmann::json catalogue;
+  if (!models_json_path.empty()) {
+    std::ifstream in(models_json_path);
+    if (in) {
+      catalogue = nlohmann::json::parse(in, nullptr, false);
+      if (catalogue.is_discarded())
+        return make_error(Reason::internal, models_json_path + ": not valid JSON");
+    }
+  }
+  for (const auto& name : fleet.dataset->models()) {
+    bool known = false;
+    for (const auto& m : fleet.models) known |= m->name == name;
+    if (known) continue;
+    auto sm = std::make_unique<SimModel>();
+    sm->name = name;
+    sm->max_concurrent = 256;
+    if (catalogue.is_object() && catalogue.contains("models") &&
+        catalogue["models"].contains(name)) {
+      const auto& c = catalogue["models"][name];
+      if (c.contains("price_usd_per_mtok") && c["price_usd_per_mtok"].size() == 2) {
+        sm->price.input = c["price_usd_per_mtok"][0].get<double>();
+        sm->price.output = c["price_usd_per_mtok"][1].get<double>();
+      }
+      if (c.contains("latency")) {
+        sm->ttft_ms = {c["latency"].value("ttft_ms", 250.0), 0.3};
+        sm->tokens_per_s = {c["latency"].value("tokens_per_s", 80.0), 0.2};
+      }
+    }
+    fleet.models.push_back(std::move(sm));
+  }
+  return {};
+}
+
+}  // namespace switchyard::sim
