@@ -67,7 +67,16 @@ const client = new OpenAI({ baseURL: `${gateway}/v1`, apiKey: 'not-needed-for-th
 const concurrency = Number(args.concurrency ?? 8);
 let strongest = args.strongest;
 if (!strongest && args['models-json']) strongest = datasetFacts(args.workload, args['models-json']).strongest;
-const workload = readJsonl(args.workload, args.split);
+const usage = 'usage: node scripts/demo.mjs --workload FILE.jsonl (--strongest MODEL | --models-json FILE) [--split NAME] [--concurrency N] [--route NAME] [--gateway URL]';
+if (typeof args.workload !== 'string' || typeof strongest !== 'string' || !(concurrency >= 1)) {
+  console.error(usage);
+  process.exit(2);
+}
+const workload = readJsonl(args.workload, typeof args.split === 'string' ? args.split : undefined);
+if (workload.length === 0) {
+  console.error(`no prompts in ${args.workload}${args.split ? ` (split ${args.split})` : ''}`);
+  process.exit(1);
+}
 
 async function run(model) {
   const results = [];
@@ -96,23 +105,26 @@ async function run(model) {
   return results;
 }
 
+// Nearest-rank percentile.
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : 0;
+  return s.length ? s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)] : 0;
 };
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 const mean = (xs) => (xs.length ? sum(xs) / xs.length : 0);
 const usd = (x) => `$${x.toFixed(6)}`;
 
-function summarise(rows, label) {
+// Latency and quality over answered requests only; errors are counted, not averaged in.
+function summarise(all, label) {
+  const rows = all.filter((r) => !r.error);
   return {
     policy: label,
-    requests: rows.length,
+    requests: all.length,
     cost_usd: usd(sum(rows.map((r) => r.cost))),
     mean_quality: mean(rows.map((r) => r.quality)).toFixed(3),
     p50_ms: pct(rows.map((r) => r.ms), 50).toFixed(0),
     p95_ms: pct(rows.map((r) => r.ms), 95).toFixed(0),
-    errors: rows.filter((r) => r.error).length,
+    errors: all.length - rows.length,
   };
 }
 
@@ -130,7 +142,7 @@ const after = await overheadSeconds();
 const baseline = await run(strongest);
 
 const perModel = {};
-for (const r of routed) (perModel[r.model] ??= []).push(r);
+for (const r of routed.filter((r) => !r.error)) (perModel[r.model] ??= []).push(r);
 console.log(`Route "${route}": requests per model`);
 console.table(Object.entries(perModel).map(([model, rows]) => ({
   model, requests: rows.length, share: `${((100 * rows.length) / routed.length).toFixed(1)}%`,

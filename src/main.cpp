@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -46,7 +47,14 @@ int main(int argc, char** argv) {
     };
     if (a == "--config") opts.config_path = value();
     else if (a == "--listen") opts.listen_override = value();
-    else if (a == "--workers") opts.workers = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--workers") {
+      auto v = value();
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), opts.workers);
+      if (ec != std::errc() || p != v.data() + v.size()) {
+        std::fprintf(stderr, "switchyard: --workers expects a number, got \"%s\"\n", v.c_str());
+        return 2;
+      }
+    }
     else if (a == "--validate-config") validate_only = true;
     else if (a == "--log-format") {
       auto f = value();

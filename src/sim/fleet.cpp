@@ -123,6 +123,15 @@ Result<std::unique_ptr<Fleet>> load_fleet(const std::string& path) {
 
 Result<std::shared_ptr<const Dataset>> Dataset::load(const std::string& path,
                                                       const std::string& split) {
+  try {
+    return load_lines(path, split);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(Reason::internal, path + ": a field has the wrong type: " + e.what());
+  }
+}
+
+Result<std::shared_ptr<const Dataset>> Dataset::load_lines(const std::string& path,
+                                                           const std::string& split) {
   std::ifstream in(path);
   if (!in) return make_error(Reason::internal, path + ": cannot open file");
   auto ds = std::make_shared<Dataset>();
@@ -153,7 +162,7 @@ Result<std::shared_ptr<const Dataset>> Dataset::load(const std::string& path,
       Outcome oc;
       oc.quality = o["quality"].get<double>();
       oc.cost_usd = o.value("cost_usd", 0.0);
-      oc.output_tokens = o.value("output_tokens", 0u);
+      oc.output_tokens = std::min(o.value("output_tokens", 0u), 1u << 20);
       oc.response = o.value("response", "");
       if (std::find(ds->models_.begin(), ds->models_.end(), it.key()) == ds->models_.end())
         ds->models_.push_back(it.key());
@@ -161,6 +170,9 @@ Result<std::shared_ptr<const Dataset>> Dataset::load(const std::string& path,
     }
     ds->by_prompt_.try_emplace(msgs->back()["content"].get<std::string>(), std::move(e));
   }
+  if (ds->by_prompt_.empty())
+    return make_error(Reason::internal, path + ": no prompts" +
+                                            (split.empty() ? "" : " in split \"" + split + "\""));
   return std::shared_ptr<const Dataset>(std::move(ds));
 }
 
@@ -190,13 +202,16 @@ Result<void> add_dataset_models(Fleet& fleet, const std::string& models_json_pat
     if (catalogue.is_object() && catalogue.contains("models") &&
         catalogue["models"].contains(name)) {
       const auto& c = catalogue["models"][name];
-      if (c.contains("price_usd_per_mtok") && c["price_usd_per_mtok"].size() == 2) {
+      const auto& p = c.value("price_usd_per_mtok", nlohmann::json());
+      if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number()) {
         sm->price.input = c["price_usd_per_mtok"][0].get<double>();
         sm->price.output = c["price_usd_per_mtok"][1].get<double>();
       }
-      if (c.contains("latency")) {
-        sm->ttft_ms = {c["latency"].value("ttft_ms", 250.0), 0.3};
-        sm->tokens_per_s = {c["latency"].value("tokens_per_s", 80.0), 0.2};
+      const auto& l = c.value("latency", nlohmann::json());
+      if (l.is_object() && l.value("ttft_ms", nlohmann::json()).is_number() &&
+          l.value("tokens_per_s", nlohmann::json()).is_number()) {
+        sm->ttft_ms = {l["ttft_ms"].get<double>(), 0.3};
+        sm->tokens_per_s = {l["tokens_per_s"].get<double>(), 0.2};
       }
     }
     fleet.models.push_back(std::move(sm));

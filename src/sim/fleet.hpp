@@ -78,6 +78,8 @@ class Dataset {
   std::size_t size() const { return by_prompt_.size(); }
 
  private:
+  static Result<std::shared_ptr<const Dataset>> load_lines(const std::string& path,
+                                                           const std::string& split);
   std::unordered_map<std::string, DatasetEntry> by_prompt_;
   std::vector<std::string> models_;  // every model seen, in first-seen order
 };

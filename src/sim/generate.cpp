@@ -54,6 +54,13 @@ const json* resolve_ref(const json& schema, const json& root) {
   return &schema;
 }
 
+// A non-negative integer keyword, clamped, or `def` when absent or of another type.
+std::size_t bound(const json& s, const char* key, std::size_t def, std::size_t max) {
+  auto it = s.find(key);
+  if (it == s.end() || !it->is_number_unsigned()) return def;
+  return std::min<std::size_t>(it->get<std::size_t>(), max);
+}
+
 json string_for(const json& s, std::mt19937_64& rng) {
   auto format = s.value("format", "");
   if (format == "date") return "2024-05-17";
@@ -61,7 +68,7 @@ json string_for(const json& s, std::mt19937_64& rng) {
   if (format == "email") return "ada@example.com";
   if (format == "uri") return "https://example.com/item";
   if (format == "uuid") return "123e4567-e89b-12d3-a456-426614174000";
-  std::size_t min_len = s.value("minLength", 0u), max_len = s.value("maxLength", 0u);
+  std::size_t min_len = bound(s, "minLength", 0, 4096), max_len = bound(s, "maxLength", 0, 1 << 20);
   std::string out = word(rng);
   while (out.size() < min_len) out += " " + word(rng);
   if (max_len && out.size() > max_len) out.resize(max_len);
@@ -70,18 +77,18 @@ json string_for(const json& s, std::mt19937_64& rng) {
 
 json number_for(const json& s, std::mt19937_64& rng, bool integer) {
   double lo = 0, hi = 100;
-  if (s.contains("minimum")) lo = s["minimum"].get<double>();
+  if (s.contains("minimum") && s["minimum"].is_number()) lo = s["minimum"].get<double>();
   if (s.contains("exclusiveMinimum") && s["exclusiveMinimum"].is_number())
     lo = s["exclusiveMinimum"].get<double>() + (integer ? 1 : 1e-6);
-  if (s.contains("maximum")) hi = s["maximum"].get<double>();
+  if (s.contains("maximum") && s["maximum"].is_number()) hi = s["maximum"].get<double>();
   if (s.contains("exclusiveMaximum") && s["exclusiveMaximum"].is_number())
     hi = s["exclusiveMaximum"].get<double>() - (integer ? 1 : 1e-6);
   if (!s.contains("maximum") && !s.contains("exclusiveMaximum")) hi = std::max(hi, lo + 100);
   if (hi < lo) hi = lo;
   if (integer) {
-    auto a = static_cast<long long>(std::ceil(lo)), b = static_cast<long long>(std::floor(hi));
-    if (b < a) b = a;
-    return a + static_cast<long long>(rng() % static_cast<std::uint64_t>(b - a + 1));
+    // In doubles, then clamped into a range every JSON parser reads exactly.
+    const double a = std::max(std::ceil(lo), -9e15), b = std::max(a, std::min(std::floor(hi), 9e15));
+    return static_cast<long long>(std::min(b, a + std::floor(unit(rng()) * (b - a + 1))));
   }
   return lo + (hi - lo) * unit(rng());
 }
@@ -130,15 +137,21 @@ json instance_of(const json& schema_in, std::mt19937_64& rng, const json& root, 
   } else if (s.contains("items")) {
     type = "array";
   }
+  // Deep in a (possibly recursive) schema, generate the least that validates: required
+  // properties only, and as few array items as allowed.
+  const bool deep = depth > 3;
   if (type == "object") {
     json out = json::object();
+    const json required = s.value("required", json::array());
     if (auto props = s.find("properties"); props != s.end() && props->is_object())
       for (auto it = props->begin(); it != props->end(); ++it)
-        out[it.key()] = instance_of(it.value(), rng, root, depth + 1);
+        if (!deep || std::find(required.begin(), required.end(), it.key()) != required.end())
+          out[it.key()] = instance_of(it.value(), rng, root, depth + 1);
     return out;
   }
   if (type == "array") {
-    std::size_t lo = s.value("minItems", 1u), hi = s.value("maxItems", std::max<std::size_t>(lo, 3));
+    std::size_t lo = bound(s, "minItems", deep ? 0 : 1, 32);
+    std::size_t hi = deep ? lo : bound(s, "maxItems", std::max<std::size_t>(lo, 3), 32);
     if (hi < lo) hi = lo;
     std::size_t n = lo + rng() % (hi - lo + 1);
     json out = json::array();

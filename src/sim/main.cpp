@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +25,19 @@ constexpr const char* kUsage = R"(usage: switchyard-sim [options]
   --tls-cert PEM --tls-key PEM   serve HTTPS
 )";
 
+// A numeric flag value, or exit 2 naming the flag.
+template <class T>
+T number(const std::string& text, const std::string& flag) {
+  T v{};
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) {
+    std::fprintf(stderr, "switchyard-sim: %s expects a number, got \"%s\"\n", flag.c_str(),
+                 text.c_str());
+    std::exit(2);
+  }
+  return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,12 +55,12 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--listen") o.listen = value();
-    else if (a == "--workers") o.workers = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--workers") o.workers = number<unsigned>(value(), a);
     else if (a == "--fleet") fleet_path = value();
     else if (a == "--dataset") dataset_path = value();
     else if (a == "--split") split = value();
     else if (a == "--models-json") models_json = value();
-    else if (a == "--time-scale") time_scale = std::stod(value());
+    else if (a == "--time-scale") time_scale = number<double>(value(), a);
     else if (a == "--tls-cert") o.tls_cert_file = value();
     else if (a == "--tls-key") o.tls_key_file = value();
     else {

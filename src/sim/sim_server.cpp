@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <optional>
 #include <cmath>
 
 namespace switchyard {
@@ -62,7 +63,7 @@ struct Script {
       if (key == "delay_ms") take(val, delay_ms);
       else if (key == "status") take(val, status);
       else if (key == "retry_after_s") take(val, retry_after_s);
-      else if (key == "tokens") take(val, tokens);
+      else if (key == "tokens") take(val, tokens), tokens = std::min(tokens, 1u << 16);
       else if (key == "token_interval_ms") take(val, token_interval_ms), has_interval = true;
       else if (key == "cut_after") take(val, cut_after);
       else if (key == "stall_after") take(val, stall_after);
@@ -100,6 +101,7 @@ std::string content_text(const json& content) {
 struct Prompt {
   std::string last_user;
   std::size_t input_chars = 0;
+  bool after_tool_result = false;  // the last message is a tool's answer
 };
 
 Prompt read_prompt(const json& body) {
@@ -109,7 +111,9 @@ Prompt read_prompt(const json& body) {
       if (!msg.is_object()) continue;
       auto text = content_text(msg.value("content", json()));
       p.input_chars += text.size() + 4;
-      if (msg.value("role", "") == "user") p.last_user = std::move(text);
+      const auto role = msg.value("role", "");
+      p.after_tool_result = role == "tool" || role == "function";
+      if (role == "user") p.last_user = std::move(text);
     }
   } else if (auto pr = body.find("prompt"); pr != body.end()) {
     p.last_user = pr->is_string() ? pr->get<std::string>()
@@ -171,21 +175,27 @@ Plan make_plan(const json& body, const SimModel& model, const Fleet& fleet, cons
   const std::uint64_t seed = sim::hash_text(prompt.last_user, sim::hash_text(model.name));
   std::uint32_t n = 1;
   if (auto nn = body.find("n"); nn != body.end() && nn->is_number_unsigned())
-    n = std::clamp<std::uint32_t>(nn->get<std::uint32_t>(), 1, 16);
+    n = nn->get<std::uint32_t>();
   std::uint64_t max_tokens = 0;
   for (const char* k : {"max_completion_tokens", "max_tokens"})
     if (auto mt = body.find(k); mt != body.end() && mt->is_number_unsigned())
       max_tokens = mt->get<std::uint64_t>();
   std::vector<std::string> stops;
   if (auto st = body.find("stop"); st != body.end()) {
-    if (st->is_string()) stops.push_back(st->get<std::string>());
+    if (st->is_string() && !st->get_ref<const std::string&>().empty())
+      stops.push_back(st->get<std::string>());
     if (st->is_array())
       for (const auto& x : *st)
         if (x.is_string() && !x.get_ref<const std::string&>().empty()) stops.push_back(x);
   }
-  const json* tools = nullptr;
-  if (auto t = body.find("tools"); chat && t != body.end() && t->is_array() && !t->empty())
-    tools = &*t;
+  // Only function tools can be called; other kinds (custom, …) are ignored.
+  json function_tools = json::array();
+  if (auto t = body.find("tools"); chat && t != body.end() && t->is_array())
+    for (const auto& tool : *t)
+      if (tool.is_object() && tool.value("type", "function") == "function" &&
+          tool.contains("function") && tool["function"].is_object())
+        function_tools.push_back(tool);
+  const json* tools = function_tools.empty() ? nullptr : &function_tools;
   const json tool_choice = body.value("tool_choice", json("auto"));
   const json response_format = body.value("response_format", json::object());
   const bool want_logprobs = chat ? body.value("logprobs", false)
@@ -194,17 +204,19 @@ Plan make_plan(const json& body, const SimModel& model, const Fleet& fleet, cons
   for (std::uint32_t i = 0; i < n; ++i) {
     std::mt19937_64 rng(seed + i);
     ChoicePlan c;
-    // Tools: forced by tool_choice, or (auto) when the prompt names a tool, or half the time.
+    // Tools: forced by tool_choice, or (auto) when the prompt names a tool, or half the time,
+    // but never right after a tool result: an agent loop must end.
     const json* call = nullptr;
     if (tools && tool_choice != "none") {
       if (tool_choice.is_object()) {
         auto want = tool_choice.value("function", json::object()).value("name", "");
         for (const auto& t : *tools)
           if (t.value("function", json::object()).value("name", "") == want) call = &t;
-      } else if (tool_choice == "required" || sim::hash_text(prompt.last_user) % 2 == 0) {
+      } else if (tool_choice == "required" ||
+                 (!prompt.after_tool_result && sim::hash_text(prompt.last_user) % 2 == 0)) {
         call = &(*tools)[0];
       }
-      if (tool_choice == "auto")
+      if (tool_choice == "auto" && !prompt.after_tool_result)
         for (const auto& t : *tools) {
           auto name = t.value("function", json::object()).value("name", "");
           if (!name.empty() && prompt.last_user.find(name) != std::string::npos) call = &t;
@@ -218,7 +230,8 @@ Plan make_plan(const json& body, const SimModel& model, const Fleet& fleet, cons
                      {"type", "function"},
                      {"function", {{"name", fn.value("name", "")}, {"arguments", args}}}};
       c.pieces = sim::token_pieces(args);
-      c.finish = "tool_calls";
+      // OpenAI reports "stop" when tool_choice named the function, "tool_calls" otherwise.
+      c.finish = tool_choice.is_object() ? "stop" : "tool_calls";
     } else {
       bool exact_tokens = false;
       if (recorded && i == 0 && !recorded->response.empty()) {
@@ -256,8 +269,8 @@ Plan make_plan(const json& body, const SimModel& model, const Fleet& fleet, cons
     if (c.tokens == 0) c.tokens = c.pieces.size();
     if (max_tokens && c.tokens > max_tokens) {
       // Cut the visible text in proportion: recorded answers count tokens their own way.
-      auto keep = static_cast<std::size_t>(c.pieces.size() * max_tokens / c.tokens);
-      c.pieces.resize(std::max<std::size_t>(keep, std::min<std::size_t>(1, c.pieces.size())));
+      auto keep = static_cast<std::size_t>((c.pieces.size() * max_tokens + c.tokens - 1) / c.tokens);
+      c.pieces.resize(std::min(keep, c.pieces.size()));
       c.tokens = max_tokens;
       c.finish = "length";
       std::string joined;
@@ -270,6 +283,67 @@ Plan make_plan(const json& body, const SimModel& model, const Fleet& fleet, cons
     plan.choices.push_back(std::move(c));
   }
   return plan;
+}
+
+// A request's answer and the flags that shape its delivery, read from the body before any byte
+// is sent. Wrong types are a 400 with the parameter's name, as from OpenAI.
+struct Prepared {
+  Plan plan;
+  bool stream = false;
+  bool include_usage = false;
+  int top_logprobs = 0;
+};
+
+std::optional<Prepared> prepare(const json& body, const SimModel& model, const Fleet& fleet,
+                                const Script& sc, bool chat, std::string& error) {
+  auto is = [&](const char* key, auto check) {
+    auto it = body.find(key);
+    return it == body.end() || it->is_null() || check(*it);
+  };
+  auto bounded = [](int lo, int hi) {
+    return [=](const json& v) {
+      return v.is_number_integer() && v.get<long long>() >= lo && v.get<long long>() <= hi;
+    };
+  };
+  const auto boolean = [](const json& v) { return v.is_boolean(); };
+  const auto object = [](const json& v) { return v.is_object(); };
+  struct Check {
+    const char* key;
+    bool ok;
+    const char* expected;
+  };
+  const Check checks[] = {
+      {"stream", is("stream", boolean), "a boolean"},
+      {"n", is("n", bounded(1, 128)), "an integer from 1 to 128"},
+      {"logprobs", chat ? is("logprobs", boolean) : is("logprobs", bounded(0, 5)),
+       chat ? "a boolean" : "an integer from 0 to 5"},
+      {"top_logprobs", is("top_logprobs", bounded(0, 20)), "an integer from 0 to 20"},
+      {"max_tokens", is("max_tokens", bounded(1, 1 << 20)), "a positive integer"},
+      {"max_completion_tokens", is("max_completion_tokens", bounded(1, 1 << 20)),
+       "a positive integer"},
+      {"response_format", is("response_format", object), "an object"},
+      {"stream_options", is("stream_options", object), "an object"},
+      {"tools", is("tools", [](const json& v) { return v.is_array(); }), "an array"},
+      {"stop", is("stop", [](const json& v) { return v.is_string() || v.is_array(); }),
+       "a string or an array"},
+  };
+  for (const auto& c : checks)
+    if (!c.ok) {
+      error = std::string("Invalid type for '") + c.key + "': expected " + c.expected + ".";
+      return std::nullopt;
+    }
+  try {
+    Prepared p;
+    p.stream = body.value("stream", false) && !sc.ignore_stream;
+    if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
+      p.include_usage = so->value("include_usage", false);
+    p.top_logprobs = chat ? body.value("top_logprobs", 0) : body.value("logprobs", 0);
+    p.plan = make_plan(body, model, fleet, sc, chat);
+    return p;
+  } catch (const json::exception& e) {
+    error = std::string("Invalid request: ") + e.what();
+    return std::nullopt;
+  }
 }
 
 // Which model, which faults, and how fast, for one request.
@@ -332,9 +406,15 @@ class SimSession {
     // The concurrency limit counts requests being answered, like a provider's rate limit.
     struct Slot {
       const SimModel& m;
-      ~Slot() { m.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+      bool held = true;
+      void release() {
+        if (held) m.in_flight.fetch_sub(1, std::memory_order_relaxed);
+        held = false;
+      }
+      ~Slot() { release(); }
     } slot{*model};
     if (model->in_flight.fetch_add(1, std::memory_order_relaxed) >= model->max_concurrent) {
+      slot.release();  // a rejected request must not count while its 429 is written
       http::response<http::string_body> res{http::status::too_many_requests, 11};
       res.set(http::field::retry_after, "1");
       auto err = error_body("Rate limit reached for " + model->name, "requests",
@@ -381,13 +461,19 @@ class SimSession {
       co_return co_await reply(req, 400, std::move(err));
     }
 
-    Plan plan = make_plan(body, *model, fleet_, sc, chat);
-    const bool stream = body.value("stream", false) && !sc.ignore_stream;
+    std::string invalid;
+    auto prepared = prepare(body, *model, fleet_, sc, chat, invalid);
+    if (!prepared) {
+      auto err = error_body(invalid, "invalid_request_error");
+      co_return co_await reply(req, 400, std::move(err));
+    }
+    const Plan& plan = prepared->plan;
+    const bool stream = prepared->stream;
     const auto id = fmt::format("{}-sim-{:x}", chat ? "chatcmpl" : "cmpl", rng_());
     json usage = {{"prompt_tokens", plan.prompt_tokens},
                   {"completion_tokens", plan.completion_tokens},
                   {"total_tokens", plan.prompt_tokens + plan.completion_tokens}};
-    const int top = chat ? body.value("top_logprobs", 0) : body.value("logprobs", 0);
+    const int top = prepared->top_logprobs;
     if (!stream) {
       co_await sleep_sim(timing.ttft_ms + timing.token_ms * plan.completion_tokens);
       json choices = json::array();
@@ -431,6 +517,7 @@ class SimSession {
       return "data: " + dump(ev) + "\n\n";
     };
     std::int64_t sent = 0;
+    SteadyTime due = steady_now();
     for (std::size_t i = 0; i < plan.choices.size(); ++i) {
       const auto& c = plan.choices[i];
       const bool tool = !c.tool_call.is_null();
@@ -445,7 +532,8 @@ class SimSession {
         auto first = chunk(i, std::move(delta), nullptr, nullptr);
         if (!co_await event(first)) co_return false;
       }
-      // Spread the reported tokens' time over the pieces actually sent.
+      // Spread the reported tokens' time over the pieces actually sent, on absolute deadlines
+      // so that timer overhead does not add up over a long answer.
       const double piece_ms =
           sc.has_interval ? sc.token_interval_ms / fleet_.time_scale
           : c.pieces.empty() ? 0
@@ -453,10 +541,12 @@ class SimSession {
       for (std::size_t k = 0; k < c.pieces.size(); ++k, ++sent) {
         if (sc.cut_after >= 0 && sent == sc.cut_after) co_return false;
         if (sc.stall_after >= 0 && sent == sc.stall_after) {
+          slot.release();
           co_await sleep_real(std::chrono::hours(1));
           co_return false;
         }
-        co_await sleep_sim(piece_ms);
+        due += std::chrono::nanoseconds(std::llround(piece_ms * fleet_.time_scale * 1e6));
+        co_await sleep_until(due);
         json delta = !chat  ? json(c.pieces[k])
                      : tool ? json{{"tool_calls", json::array({{{"index", 0},
                                                                 {"function",
@@ -476,10 +566,7 @@ class SimSession {
       auto last = chunk(i, chat ? json::object() : json(std::string()), json(c.finish), nullptr);
       if (!co_await event(last)) co_return false;
     }
-    const bool include_usage =
-        body.contains("stream_options") && body["stream_options"].is_object() &&
-        body["stream_options"].value("include_usage", false);
-    if (include_usage && !sc.no_usage) {
+    if (prepared->include_usage && !sc.no_usage) {
       json ev = {{"id", id},
                  {"object", chat ? "chat.completion.chunk" : "text_completion"},
                  {"created", unix_seconds()},
@@ -528,6 +615,12 @@ class SimSession {
     co_await sleep_real(std::chrono::microseconds(static_cast<long long>(real_ms * 1000)));
   }
 
+  net::awaitable<void> sleep_until(SteadyTime due) {
+    if (due <= steady_now()) co_return;
+    net::steady_timer t(co_await net::this_coro::executor, due);
+    co_await t.async_wait(use_tuple);
+  }
+
   template <class Duration>
   net::awaitable<void> sleep_real(Duration d) {
     net::steady_timer t(co_await net::this_coro::executor, d);
@@ -544,9 +637,13 @@ class SimSession {
                                   const SimModel& model, const std::string& model_id) {
     const auto& input = body.contains("input") ? body["input"] : json();
     std::vector<std::string> texts;
-    if (input.is_string()) texts.push_back(input.get<std::string>());
-    else if (input.is_array())
+    if (input.is_string()) {
+      texts.push_back(input.get<std::string>());
+    } else if (input.is_array() && !input.empty() && input[0].is_number()) {
+      texts.push_back(dump(input));  // one input given as token ids
+    } else if (input.is_array()) {
       for (const auto& x : input) texts.push_back(x.is_string() ? x.get<std::string>() : dump(x));
+    }
     if (texts.empty()) {
       auto err = error_body("'input' must be a string or a list", "invalid_request_error");
       co_return co_await reply(req, 400, std::move(err));
@@ -554,7 +651,8 @@ class SimSession {
     std::size_t dims = model.embedding ? model.dims : 256;
     if (auto d = body.find("dimensions"); d != body.end() && d->is_number_unsigned())
       dims = std::clamp<std::size_t>(d->get<std::size_t>(), 1, dims);
-    const bool base64 = body.value("encoding_format", "float") == "base64";
+    auto format = body.find("encoding_format");
+    const bool base64 = format != body.end() && *format == "base64";
     json data = json::array();
     std::size_t chars = 0;
     for (std::size_t i = 0; i < texts.size(); ++i) {

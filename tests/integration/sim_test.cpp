@@ -234,6 +234,39 @@ TEST(Sim, ToolCallsWithConformingArguments) {
   EXPECT_TRUE(json::parse(streamed).contains("city")) << streamed;
 }
 
+TEST(Sim, WrongTypesAre400NotDroppedConnections) {
+  auto sim = start_sim();
+  for (const char* extra : {R"("logprobs":"yes")", R"("top_logprobs":1000)", R"("n":0)",
+                            R"("response_format":"x")", R"("stream":"true")",
+                            R"("tools":[{"type":"function","function":{"name":5}}],"tool_choice":"required")"}) {
+    auto r = post_json(sim->port(), "/v1/chat/completions", chat_body("m", extra));
+    EXPECT_EQ(r.status, 400) << extra << ": " << r.body;
+    EXPECT_EQ(json::parse(r.body)["error"]["type"], "invalid_request_error") << extra;
+  }
+}
+
+TEST(Sim, ToolLoopsEndAfterAToolResult) {
+  auto sim = start_sim();
+  const json tools = json::parse(R"([{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}])");
+  json first = {{"model", "m"}, {"tools", tools}, {"tool_choice", "auto"},
+                {"messages", {{{"role", "user"}, {"content", "please lookup the answer"}}}}};
+  auto a = json::parse(post_json(sim->port(), "/v1/chat/completions", first.dump()).body);
+  ASSERT_EQ(a["choices"][0]["finish_reason"], "tool_calls");  // the prompt names the tool
+  const auto call = a["choices"][0]["message"]["tool_calls"][0];
+  json second = first;
+  second["messages"].push_back(a["choices"][0]["message"]);
+  second["messages"].push_back({{"role", "tool"}, {"tool_call_id", call["id"]}, {"content", "42"}});
+  auto b = json::parse(post_json(sim->port(), "/v1/chat/completions", second.dump()).body);
+  EXPECT_EQ(b["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(b["choices"][0]["message"]["content"].is_string());
+  // A named function is forced, and OpenAI reports that as "stop".
+  json named = first;
+  named["tool_choice"] = {{"type", "function"}, {"function", {{"name", "lookup"}}}};
+  auto c = json::parse(post_json(sim->port(), "/v1/chat/completions", named.dump()).body);
+  EXPECT_EQ(c["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(c["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "lookup");
+}
+
 TEST(Sim, LogprobsPerToken) {
   auto sim = start_sim();
   auto j = chat(sim->port(), "m;tokens=6", R"("logprobs":true,"top_logprobs":2)");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 namespace switchyard::sim {
 namespace {
@@ -118,6 +119,28 @@ TEST(Schema, InstancesConform) {
     auto v = instance_of(schema, rng, schema);
     ASSERT_TRUE(conforms(v, schema, schema)) << v.dump();
   }
+}
+
+TEST(Schema, RecursiveAndHostileSchemasStayBounded) {
+  const json tree = json::parse(R"({"type":"object","required":["name","children"],
+    "properties":{"name":{"type":"string"},"children":{"type":"array","items":{"$ref":"#"}}}})");
+  std::function<bool(const json&)> valid = [&](const json& n) {
+    if (!n.is_object() || !n["name"].is_string() || !n["children"].is_array()) return false;
+    for (const auto& c : n["children"])
+      if (!valid(c)) return false;
+    return true;
+  };
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    EXPECT_TRUE(valid(instance_of(tree, rng, tree)));
+  }
+  const json hostile = json::parse(R"({"type":"object","properties":{
+    "s":{"type":"string","minLength":99999999},
+    "a":{"type":"array","minItems":99999999,"items":{"type":"integer","minimum":-9e18,"maximum":9e18}}}})");
+  std::mt19937_64 rng(1);
+  auto v = instance_of(hostile, rng, hostile);
+  EXPECT_LE(v["s"].get<std::string>().size(), 4200u);
+  EXPECT_LE(v["a"].size(), 32u);
 }
 
 TEST(Embeddings, DeterministicUnitVectorsSimilarForSimilarText) {

@@ -43,15 +43,16 @@ class RelaySink final : public ChunkSink {
   RelaySink(RouteContext& ctx, const Target& target, ResponseWriter& out, SteadyTime start)
       : ctx_(ctx), target_(target), out_(out), start_(start) {}
 
-  void on_head(const UpstreamReply& head) override {
-    relay_upstream_headers(head, out_);
-    ctx_.upstream_request_id = head.upstream_request_id;
-  }
+  // Kept until the first event: an attempt that fails before it must leave no trace on the
+  // response another candidate will give.
+  void on_head(const UpstreamReply& head) override { head_ = head; }
 
   Task<Result<void>> on_event(std::string_view event) override {
     if (!out_.started()) {
       ctx_.chosen = &target_;
       ctx_.time_to_first_token = steady_now() - start_;
+      ctx_.upstream_request_id = head_.upstream_request_id;
+      relay_upstream_headers(head_, out_);
       set_decision_headers(ctx_, out_, ctx_.attempts.size() + 1);
       out_.set_header("trailer", "x-switchyard-cost-usd");
       if (auto r = co_await out_.begin_stream(); !r) co_return r;
@@ -79,6 +80,7 @@ class RelaySink final : public ChunkSink {
   const Target& target_;
   ResponseWriter& out_;
   SteadyTime start_;
+  UpstreamReply head_;
   Usage usage_;
   std::uint64_t content_events_ = 0;
 };
