@@ -157,6 +157,34 @@ test('--validate-config exits 0 for a good file and 1 naming the path for a bad 
   assert.match(bad.stderr, /upstreams\[0\]\.models\[0\]\.pirce: unknown key/);
 });
 
+test('SIGHUP and a changed file both reload the config', async () => {
+  const port = await freePort();
+  const simPort = await freePort();
+  start(simBin, ['--listen', `127.0.0.1:${simPort}`]);
+  const path = join(dir, 'reload.yaml');
+  writeFileSync(path, config(simPort, `127.0.0.1:${port}`));
+  const gw = start(gatewayBin, ['--config', path]);
+  await waitHttp(`http://127.0.0.1:${simPort}/healthz`);
+  await waitHttp(`http://127.0.0.1:${port}/readyz`);
+  const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const ids = async () => { const out = []; for await (const m of c.models.list()) out.push(m.id); return out; };
+  assert.ok(!(await ids()).includes('extra'));
+
+  // SIGHUP: rename a model, signal, and it is served at once.
+  writeFileSync(path, config(simPort, `127.0.0.1:${port}`).replace('- name: embed', '- name: extra'));
+  gw.kill('SIGHUP');
+  const until = Date.now() + 5000;
+  while (!(await ids()).includes('extra') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.ok((await ids()).includes('extra'), gw.output);
+
+  // No signal: the file watcher (server.reload_poll_ms, default 1 s) picks the change up.
+  writeFileSync(path, config(simPort, `127.0.0.1:${port}`).replace('- name: embed', '- name: watched'));
+  const until2 = Date.now() + 5000;
+  while (!(await ids()).includes('watched') && Date.now() < until2) await new Promise((r) => setTimeout(r, 100));
+  assert.ok((await ids()).includes('watched'), gw.output);
+  gw.kill('SIGTERM');
+});
+
 test('SIGTERM drains and exits 0', async () => {
   const port = await freePort();
   const simPort = await freePort();
