@@ -50,6 +50,10 @@ TEST_F(TlsTest, VerifiesAgainstConfiguredCaWithSniAndHostName) {
   auto s = read_sse(gw.port(), chat_body("m", R"("stream":true)"));
   EXPECT_TRUE(s.complete);
   EXPECT_EQ(s.events.back(), "[DONE]");
+  // TLS connections are pooled too: a handshake per request would cost milliseconds each.
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(post_json(gw.port(), "/v1/chat/completions", chat_body("m")).status, 200);
+  EXPECT_LE(sim_->stats().connections.load(), 4u);  // two workers, a couple each at most
 }
 
 TEST_F(TlsTest, UntrustedCertificateIsRejected) {
