@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: installs dependencies (Debian packages, the openai
 # npm client), builds with -Werror, runs the GoogleTest suite through ctest, the end-to-end tests
 # (real binaries, the official OpenAI SDK, promtool), then the GoogleTest suite again under
-# AddressSanitizer + UBSan (+ LeakSanitizer).
+# AddressSanitizer + UBSan (+ LeakSanitizer), and a bounded soak of the sanitized gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD"  # cache hits across clones in different folders
@@ -23,3 +23,6 @@ SWITCHYARD_BUILD=build/release node --test tests/e2e/
 
 echo "== unit and integration tests (ctest, asan-ubsan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --preset asan-ubsan -j2 --timeout 300
+
+echo "== soak: 3000 mixed requests, client aborts, flaky upstream (asan-ubsan) =="
+bench/soak.sh build/asan-ubsan
