@@ -241,8 +241,8 @@ class HttpUpstream final : public Upstream {
     return 0;
   }
 
-  static void fill_head(UpstreamReply& reply, const http::fields& h, unsigned status) {
-    reply.status = static_cast<int>(status);
+  static void fill_head(UpstreamReply& reply, const http::response_header<>& h) {
+    reply.status = static_cast<int>(h.result_int());
     reply.content_type = std::string(h[http::field::content_type]);
     auto id = h["x-request-id"];
     reply.upstream_request_id = std::string(id);
@@ -301,16 +301,22 @@ class HttpUpstream final : public Upstream {
     bool retry_on_fresh = false;
   };
 
-  // Reads response headers, skipping interim 1xx answers (e.g. 103 Early Hints).
+  // Reads response headers, skipping interim 1xx answers (e.g. 103 Early Hints). Returns the
+  // failed exchange, or nullopt once `p` holds a final head. A failure that looks like a pooled
+  // connection the peer had closed asks for one retry on a fresh connection.
   template <class Stream, class Parser>
-  Task<beast::error_code> read_head(Stream& s, Connection& conn, std::optional<Parser>& p) {
+  Task<std::optional<Exchange>> read_head(Stream& s, Connection& conn, std::optional<Parser>& p,
+                                          const Phase& first, bool reused) {
     for (;;) {
       p.emplace();
       p->body_limit(kMaxResponseBytes);
       auto [ec, n] = co_await http::async_read_header(s, conn.buffer, *p, use_tuple);
-      if (ec) co_return ec;
+      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      if (ec)
+        co_return Exchange{fail(ec, first.reason, Reason::connect), false,
+                           reused && stale_connection_error(ec)};
       auto status = p->get().result_int();
-      if (status < 100 || status >= 200 || status == 101) co_return beast::error_code{};
+      if (status < 100 || status >= 200 || status == 101) co_return std::nullopt;
     }
   }
 
@@ -332,30 +338,22 @@ class HttpUpstream final : public Upstream {
     UpstreamReply reply;
     if (!sink) {
       std::optional<http::response_parser<http::string_body>> p;
-      auto hec = co_await read_head(s, conn, p);
-      if (co_await cancelled()) co_return Exchange{cancelled_error()};
-      if (hec)
-        co_return Exchange{fail(hec, first.reason, Reason::connect), false,
-                           reused && stale_connection_error(hec)};
+      if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
       reply.first_byte = steady_now() - start;
       lowest.expires_at(deadline);
       auto [bec, bn] = co_await http::async_read(s, conn.buffer, *p, use_tuple);
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       if (bec) co_return Exchange{fail(bec, Reason::timeout_total, Reason::protocol)};
       lowest.expires_never();
-      fill_head(reply, p->get(), p->get().result_int());
+      fill_head(reply, p->get());
       reply.body = std::move(p->get().body());
       co_return Exchange{std::move(reply), p->get().keep_alive()};
     }
 
     std::optional<http::response_parser<http::buffer_body>> p;
-    auto hec = co_await read_head(s, conn, p);
-    if (co_await cancelled()) co_return Exchange{cancelled_error()};
-    if (hec)
-      co_return Exchange{fail(hec, first.reason, Reason::connect), false,
-                         reused && stale_connection_error(hec)};
+    if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
     p->body_limit(boost::none);  // streams are bounded by time, not size
-    fill_head(reply, p->get(), p->get().result_int());
+    fill_head(reply, p->get());
     const bool is_sse = reply.status / 100 == 2 &&
                         p->get()[http::field::content_type].starts_with("text/event-stream");
     if (reply.status / 100 == 2 && !is_sse) {
