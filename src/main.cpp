@@ -14,6 +14,8 @@
 #include <cstring>
 #include <string>
 
+#include <sys/resource.h>
+
 namespace {
 
 constexpr const char* kUsage = R"(usage: switchyard [options]
@@ -28,6 +30,16 @@ constexpr const char* kUsage = R"(usage: switchyard [options]
 Signals: SIGHUP reloads the config (so does a change to the file); SIGTERM and SIGINT drain
 in-flight requests for up to server.drain_timeout_s, then exit 0.
 )";
+
+// Raises the soft descriptor limit to the hard one, as nginx's worker_rlimit_nofile and Go's
+// runtime do: a gateway holds two descriptors per request, and 1024 is the usual soft default.
+void raise_descriptor_limit() {
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+}
 
 }  // namespace
 
@@ -93,6 +105,7 @@ int main(int argc, char** argv) {
 
   switchyard::init_access_log(json_log);
   std::string error;
+  raise_descriptor_limit();
   auto gateway = switchyard::Gateway::start(opts, error);
   if (!gateway) {
     spdlog::error("{}", error);

@@ -23,6 +23,7 @@ struct ServerConfig {
   std::uint32_t body_timeout_ms = 30'000;
   std::uint32_t idle_timeout_ms = 60'000;
   std::uint32_t max_concurrent_requests = 1024;
+  std::uint32_t max_connections = 0;  // 0: half the descriptor limit, less a reserve
   std::uint32_t drain_timeout_s = 30;
   std::vector<std::string> api_keys;  // empty: no client authentication
   bool log_prompts = false;
@@ -60,6 +61,11 @@ struct UpstreamConfig {
   // Ask for usage on every stream (stream_options.include_usage), for cost accounting; turn off
   // for upstreams that reject stream_options (the gateway then estimates).
   bool stream_include_usage = true;
+  // The largest non-streamed answer held in memory for one call; larger is a 502.
+  std::uint64_t max_response_bytes = 64ull << 20;
+  // Response headers relayed to the client besides the built-in allowlist (x-ratelimit-*,
+  // openai-*, x-sim-*, request ids). A trailing '*' matches a prefix. Case-insensitive.
+  std::vector<std::string> relay_headers;
   TlsConfig tls;
 };
 
@@ -91,12 +97,14 @@ struct ConfigLoad {
   std::string error;
 };
 
-// Parses YAML text strictly: unknown keys, wrong types, missing ${ENV} variables and dangling
-// model references are errors. Route stages are only checked for shape here; their factories
-// validate their own subtrees when a Snapshot is built.
+// Parses YAML text strictly: unknown or repeated keys, wrong types, missing ${ENV} variables,
+// secrets that are not exactly one ${VAR} and dangling model references are errors. Route stages
+// are only checked for shape here, except for repeated keys; their factories validate their own
+// subtrees when a Snapshot is built.
 ConfigLoad parse_config(const std::string& yaml_text, std::string source_path);
 
-// Reads and parses a file; a missing or unreadable file is an error naming the path.
+// Reads and parses a file; a missing or unreadable file, or one over 1 MiB, is an error naming
+// the path.
 ConfigLoad load_config_file(const std::string& path);
 
 }  // namespace switchyard

@@ -24,7 +24,9 @@ enum class Reason : std::uint8_t {
   upstream_saturated,   // 503: every candidate is at its max_concurrent
   connect,              // 502: DNS, refused, reset before the response
   tls,                  // 502: handshake or verification failed
-  protocol,             // 502: the upstream sent something that is not HTTP / SSE
+  protocol,             // 502: the upstream sent something that is not HTTP / SSE / JSON
+  response_too_large,   // 502: the upstream's answer exceeds its max_response_bytes
+  upstream_auth,        // 502: the upstream refused the gateway's own key (its 401 / 403)
   upstream_status,      // the upstream's own 5xx / 429 (status kept in Error::status)
   timeout_connect,      // 504
   timeout_first_token,  // 504

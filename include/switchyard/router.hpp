@@ -6,12 +6,11 @@
 #include "switchyard/error.hpp"
 #include "switchyard/upstream.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace switchyard {
@@ -21,13 +20,27 @@ struct Snapshot;      // router/snapshot.hpp: the immutable compiled config
 
 enum class Endpoint : std::uint8_t { chat_completions, completions, embeddings };
 
-// The client's request, parsed once. Owned by the session for the whole request.
+// A byte range [begin, end) of ApiRequest::body.
+struct BodySpan {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  bool empty() const { return begin == end; }
+};
+
+// The client's request, parsed once (api/request.hpp). Owned by the session for the whole
+// request. The body is kept as the client's bytes; dispatchers forward it with forward_body().
 struct ApiRequest {
   Endpoint endpoint = Endpoint::chat_completions;
-  nlohmann::json body;  // the parsed body; `model` is rewritten per attempt
+  std::string body;     // as received
   std::string model;    // as the client sent it
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  BodySpan model_value;            // the JSON string after "model":
+  BodySpan stream_options_member;  // "stream_options": {...}, key to value end; empty if absent
+  BodySpan stream_options_value;   // the {...}
+  std::string last_input;  // the last user input, JSON-encoded; only when server.log_prompts
+  // Client headers the OpenAI API defines that are forwarded upstream (OpenAI-Beta, …).
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string request_id;
 };
 

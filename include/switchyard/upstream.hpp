@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,8 @@ struct OutboundRequest {
   std::string_view body;
   std::string_view request_id;
   bool stream = false;
+  // Client headers to pass on (the OpenAI-* headers the API defines), already vetted.
+  std::span<const std::pair<std::string, std::string>> headers;
 };
 
 // The upstream's answer. For a stream that started (status 200, text/event-stream) `body` is

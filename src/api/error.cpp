@@ -24,6 +24,8 @@ int status_of(Reason r) noexcept {
     case Reason::connect:
     case Reason::tls:
     case Reason::protocol:
+    case Reason::response_too_large:
+    case Reason::upstream_auth:
     case Reason::upstream_status: return 502;
     case Reason::timeout_connect:
     case Reason::timeout_first_token:
@@ -52,6 +54,8 @@ std::string_view reason_name(Reason r) noexcept {
     case Reason::connect: return "connect";
     case Reason::tls: return "tls";
     case Reason::protocol: return "protocol";
+    case Reason::response_too_large: return "response_too_large";
+    case Reason::upstream_auth: return "upstream_auth";
     case Reason::upstream_status: return "upstream_status";
     case Reason::timeout_connect: return "timeout_connect";
     case Reason::timeout_first_token: return "timeout_first_token";
@@ -112,6 +116,8 @@ bool is_retryable(const Error& e) noexcept {
     case Reason::connect:
     case Reason::tls:
     case Reason::protocol:
+    case Reason::response_too_large:
+    case Reason::upstream_auth:
     case Reason::upstream_status:
     case Reason::upstream_saturated:
     case Reason::timeout_connect:

@@ -1,56 +1,335 @@
 #include "api/request.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <unordered_set>
+
 namespace switchyard {
 
-Result<ApiRequest> parse_api_request(Endpoint endpoint, const std::string& body) {
+namespace {
+
+using json = nlohmann::json;
+
+enum class Kind : std::uint8_t { null, boolean, number, string, object, array };
+
+// A nlohmann SAX handler: validates in constant stack (nlohmann's SAX parser is iterative), stops
+// at the depth limit, and keeps only what the gateway reads. Keys nested below the top level are
+// never stored.
+class BodySax {
+ public:
+  BodySax(Endpoint endpoint, const BodyLimits& limits) : limits_(limits) {
+    input_key_ = endpoint == Endpoint::chat_completions ? "messages"
+                 : endpoint == Endpoint::completions    ? "prompt"
+                                                        : "input";
+  }
+
+  bool null() { return value(Kind::null); }
+  bool boolean(bool v) {
+    if (depth_ == 1 && member_ == Member::stream) stream_ = v;
+    if (depth_ == 2 && member_ == Member::stream_options && include_usage_key_)
+      include_usage_ = v;
+    return value(Kind::boolean);
+  }
+  bool number_integer(json::number_integer_t) { return value(Kind::number); }
+  bool number_unsigned(json::number_unsigned_t) { return value(Kind::number); }
+  bool number_float(json::number_float_t, const std::string&) { return value(Kind::number); }
+  bool binary(json::binary_t&) { return value(Kind::string); }
+  bool string(std::string& v) {
+    if (depth_ == 1 && member_ == Member::model) model_ = std::move(v);
+    else if (capturing(v)) last_input_ = std::move(v);
+    return value(Kind::string);
+  }
+
+  bool start_object(std::size_t) {
+    if (depth_ == 2 && member_ == Member::input) last_input_.clear();  // a new message
+    return value(Kind::object) && open();
+  }
+  bool start_array(std::size_t) { return value(Kind::array) && open(); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(std::string& k) {
+    if (depth_ == 2) include_usage_key_ = member_ == Member::stream_options && k == "include_usage";
+    if (depth_ == 3) content_key_ = k == "content";
+    if (depth_ == 5) content_key_ = k == "text";
+    if (depth_ != 1) return true;
+    if (++members_ > limits_.max_top_level_members) return fail(Stop::too_many_members);
+    member_ = k == "model"            ? Member::model
+              : k == "stream"         ? Member::stream
+              : k == "stream_options" ? Member::stream_options
+              : k == input_key_       ? Member::input
+                                      : Member::other;
+    if (member_ == Member::model) model_index_ = members_ - 1;
+    if (member_ == Member::stream_options) stream_options_index_ = members_ - 1;
+    auto [it, inserted] = keys_.insert(std::move(k));
+    if (!inserted) {
+      duplicate_ = it->substr(0, 64);
+      return fail(Stop::duplicate_key);
+    }
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return fail(Stop::syntax);
+  }
+
+  enum class Stop : std::uint8_t { none, syntax, too_deep, too_many_members, duplicate_key };
+  enum class Member : std::uint8_t { other, model, stream, stream_options, input };
+
+  Stop stop_ = Stop::none;
+  std::string duplicate_;  // the duplicated key, for the message
+  Kind root_ = Kind::null;
+  const char* input_key_;
+  // Per top-level member, by the kind of its value (null when absent).
+  Kind model_kind_ = Kind::null, stream_kind_ = Kind::null, stream_options_kind_ = Kind::null,
+       input_kind_ = Kind::null, include_usage_kind_ = Kind::null;
+  std::string model_;
+  bool stream_ = false, include_usage_ = false, input_empty_ = true;
+  std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
+  std::string last_input_;
+
+ private:
+  // Every value passes here before its own handling: records the kinds of top-level members.
+  bool value(Kind k) {
+    if (depth_ == 0) root_ = k;
+    if (depth_ == 1) {
+      switch (member_) {
+        case Member::model: model_kind_ = k; break;
+        case Member::stream: stream_kind_ = k; break;
+        case Member::stream_options: stream_options_kind_ = k; break;
+        case Member::input: input_kind_ = k; break;
+        case Member::other: break;
+      }
+    }
+    if (depth_ == 2 && member_ == Member::input) input_empty_ = false;
+    if (depth_ == 2 && member_ == Member::stream_options && include_usage_key_)
+      include_usage_kind_ = k;
+    return true;
+  }
+  bool open() {
+    if (++depth_ > limits_.max_depth) return fail(Stop::too_deep);
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+  bool fail(Stop s) {
+    if (stop_ == Stop::none) stop_ = s;
+    return false;
+  }
+  // Whether a string is (part of) the last user input worth logging: a message's string content
+  // or a content part's text, or a prompt / input string.
+  bool capturing(const std::string&) const {
+    if (!limits_.capture_last_input || member_ != Member::input) return false;
+    if (input_key_[0] == 'm') return (depth_ == 3 || depth_ == 5) && content_key_;
+    return depth_ <= 2;
+  }
+
+  const BodyLimits& limits_;
+  std::uint32_t depth_ = 0;
+  std::uint32_t members_ = 0;
+  Member member_ = Member::other;
+  bool include_usage_key_ = false;
+  bool content_key_ = false;
+  std::unordered_set<std::string> keys_;
+};
+
+// Depth-bounded validation without a DOM: the SAX events are counted, nothing is kept.
+class DepthSax {
+ public:
+  explicit DepthSax(std::uint32_t max_depth) : max_(max_depth) {}
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const std::string&) { return true; }
+  bool string(std::string&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(std::size_t) { return ++depth_ <= max_; }
+  bool start_array(std::size_t) { return ++depth_ <= max_; }
+  bool end_object() { return --depth_, true; }
+  bool end_array() { return --depth_, true; }
+  bool key(std::string&) { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+ private:
+  std::uint32_t max_;
+  std::uint32_t depth_ = 0;
+};
+
+struct MemberSpans {
+  BodySpan member;  // from the key's opening quote to the end of the value
+  BodySpan value;
+};
+
+// The position just past the string whose opening quote is at `i`.
+std::size_t skip_string(std::string_view s, std::size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') ++i;
+    else if (s[i] == '"') return i + 1;
+  }
+  return s.size();
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The spans of the `index`th member of the top-level object in `s`, which must be valid JSON
+// (checked by the SAX pass first, so this scan only has to find boundaries).
+MemberSpans member_spans(std::string_view s, std::size_t index) {
+  std::size_t i = s.find('{') + 1;
+  for (std::size_t m = 0;; ++m) {
+    while (is_space(s[i]) || s[i] == ',') ++i;
+    MemberSpans out;
+    out.member.begin = i;
+    i = skip_string(s, i);
+    while (is_space(s[i]) || s[i] == ':') ++i;
+    out.value.begin = i;
+    for (int depth = 0; i < s.size(); ++i) {
+      const char c = s[i];
+      if (c == '"') {
+        i = skip_string(s, i) - 1;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']' || c == ',') {
+        if (depth == 0) break;
+        if (c != ',') --depth;
+      }
+    }
+    std::size_t end = i;
+    while (is_space(s[end - 1])) --end;
+    out.value.end = out.member.end = end;
+    if (m == index) return out;
+  }
+}
+
+Error bad(std::string message, std::string param = {}) {
+  return make_error(Reason::bad_request, std::move(message), std::move(param));
+}
+
+}  // namespace
+
+bool is_bounded_json(std::string_view text, std::uint32_t max_depth) {
+  DepthSax sax(max_depth);
+  return json::sax_parse(text.begin(), text.end(), &sax);
+}
+
+Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits) {
+  BodySax sax(endpoint, limits);
+  json::sax_parse(body.begin(), body.end(), &sax);
+  switch (sax.stop_) {
+    case BodySax::Stop::none: break;
+    case BodySax::Stop::syntax:
+      return bad("We could not parse the JSON body of your request. The body must be valid JSON.");
+    case BodySax::Stop::too_deep:
+      return bad("The JSON body of your request is nested more than " +
+                 std::to_string(limits.max_depth) + " levels deep.");
+    case BodySax::Stop::too_many_members:
+      return bad("The request body has more than " +
+                 std::to_string(limits.max_top_level_members) + " top-level parameters.");
+    case BodySax::Stop::duplicate_key:
+      return bad("The request body names the parameter '" + sax.duplicate_ + "' more than once.",
+                 sax.duplicate_);
+  }
+  if (sax.root_ != Kind::object) return bad("The request body must be a JSON object.");
+  if (sax.model_kind_ != Kind::string || sax.model_.empty())
+    return bad("you must provide a model parameter", "model");
+
+  const std::string input = sax.input_key_;
+  if (sax.input_kind_ == Kind::null)
+    return bad("Missing required parameter: '" + input + "'.", input);
+  if (endpoint == Endpoint::chat_completions &&
+      (sax.input_kind_ != Kind::array || sax.input_empty_))
+    return bad("'messages' must be a non-empty array.", "messages");
+
+  if (sax.stream_kind_ != Kind::null && sax.stream_kind_ != Kind::boolean)
+    return bad("'stream' must be a boolean.", "stream");
+  const bool stream = sax.stream_kind_ == Kind::boolean && sax.stream_;
+  if (stream && endpoint == Endpoint::embeddings)
+    return bad("Embeddings do not support streaming.", "stream");
+  if (sax.stream_options_kind_ != Kind::null) {
+    if (sax.stream_options_kind_ != Kind::object)
+      return bad("'stream_options' must be an object.", "stream_options");
+    if (!stream)
+      return bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                 "stream_options");
+    if (sax.include_usage_kind_ != Kind::null && sax.include_usage_kind_ != Kind::boolean)
+      return bad("'include_usage' must be a boolean.", "stream_options.include_usage");
+  }
+
   ApiRequest r;
   r.endpoint = endpoint;
-  r.body = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (r.body.is_discarded())
-    return make_error(Reason::bad_request,
-                      "We could not parse the JSON body of your request. The body must be valid "
-                      "JSON.");
-  if (!r.body.is_object())
-    return make_error(Reason::bad_request, "The request body must be a JSON object.");
-  auto model = r.body.find("model");
-  if (model == r.body.end() || !model->is_string() || model->get_ref<const std::string&>().empty())
-    return make_error(Reason::bad_request, "you must provide a model parameter", "model");
-  r.model = model->get<std::string>();
-
-  const char* input = endpoint == Endpoint::chat_completions ? "messages"
-                      : endpoint == Endpoint::completions    ? "prompt"
-                                                             : "input";
-  auto in = r.body.find(input);
-  if (in == r.body.end() || in->is_null())
-    return make_error(Reason::bad_request, std::string("Missing required parameter: '") + input +
-                                               "'.",
-                      input);
-  if (endpoint == Endpoint::chat_completions && (!in->is_array() || in->empty()))
-    return make_error(Reason::bad_request, "'messages' must be a non-empty array.", "messages");
-
-  if (auto s = r.body.find("stream"); s != r.body.end() && !s->is_null()) {
-    if (!s->is_boolean())
-      return make_error(Reason::bad_request, "'stream' must be a boolean.", "stream");
-    r.stream = s->get<bool>();
+  r.model = std::move(sax.model_);
+  r.stream = stream;
+  r.include_usage = sax.include_usage_kind_ == Kind::boolean && sax.include_usage_;
+  r.model_value = member_spans(body, sax.model_index_).value;
+  if (sax.stream_options_index_ != SIZE_MAX) {
+    auto so = member_spans(body, sax.stream_options_index_);
+    r.stream_options_member = so.member;
+    r.stream_options_value = so.value;
   }
-  if (r.stream && endpoint == Endpoint::embeddings)
-    return make_error(Reason::bad_request, "Embeddings do not support streaming.", "stream");
-  if (auto so = r.body.find("stream_options"); so != r.body.end() && !so->is_null()) {
-    if (!so->is_object())
-      return make_error(Reason::bad_request, "'stream_options' must be an object.",
-                        "stream_options");
-    if (!r.stream)
-      return make_error(Reason::bad_request,
-                        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                        "stream_options");
-    if (auto iu = so->find("include_usage"); iu != so->end() && !iu->is_null()) {
-      if (!iu->is_boolean())
-        return make_error(Reason::bad_request, "'include_usage' must be a boolean.",
-                          "stream_options.include_usage");
-      r.include_usage = iu->get<bool>();
+  if (limits.capture_last_input)
+    r.last_input = json(std::move(sax.last_input_)).dump(-1, ' ', false,
+                                                          json::error_handler_t::replace);
+  r.body = std::move(body);
+  return r;
+}
+
+std::string forward_body(const ApiRequest& req, std::string_view model_id, UsageOption usage) {
+  const std::string_view in = req.body;
+  // At most two edits, in body order: the model's value, and stream_options.
+  struct Edit {
+    BodySpan span;
+    std::string text;
+  };
+  Edit model{req.model_value, json(model_id).dump(-1, ' ', false, json::error_handler_t::replace)};
+  std::optional<Edit> options;
+  if (req.stream && usage != UsageOption::as_sent) {
+    if (req.stream_options_member.empty()) {
+      if (usage == UsageOption::request) model.text += R"(,"stream_options":{"include_usage":true})";
+    } else {
+      // stream_options is small and depth-bounded: re-serialising just it is cheap.
+      const BodySpan v = req.stream_options_value;
+      auto so = json::parse(in.substr(v.begin, v.end - v.begin), nullptr, false);
+      if (usage == UsageOption::request) so["include_usage"] = true;
+      else so.erase("include_usage");
+      if (!so.empty()) {
+        options = Edit{v, so.dump(-1, ' ', false, json::error_handler_t::replace)};
+      } else {
+        // Remove the member with one of its commas: the one after it, else the one before.
+        BodySpan m = req.stream_options_member;
+        std::size_t after = m.end;
+        while (is_space(in[after])) ++after;
+        if (in[after] == ',') {
+          m.end = after + 1;
+        } else {
+          while (is_space(in[m.begin - 1])) --m.begin;
+          if (in[m.begin - 1] == ',') --m.begin;
+        }
+        options = Edit{m, {}};
+      }
     }
   }
-  return r;
+  std::string out;
+  out.reserve(in.size() + 64);
+  std::size_t at = 0;
+  auto apply = [&](const Edit& e) {
+    out.append(in.substr(at, e.span.begin - at));
+    out.append(e.text);
+    at = e.span.end;
+  };
+  if (options && options->span.begin < model.span.begin) {
+    apply(*options);
+    apply(model);
+  } else {
+    apply(model);
+    if (options) apply(*options);
+  }
+  out.append(in.substr(at));
+  return out;
 }
 
 }  // namespace switchyard

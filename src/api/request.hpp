@@ -1,14 +1,44 @@
+// The client's JSON body: validated once, in one pass that builds no DOM, and forwarded as the
+// client's own bytes with only what the gateway must change spliced in.
 #pragma once
 
 #include "switchyard/router.hpp"
 
 #include <string>
+#include <string_view>
 
 namespace switchyard {
 
-// Parses and validates a client body once (no exceptions): a JSON object with a string `model`,
+// What a client body may make the gateway do. Nesting is bounded so that no walk of client data
+// (ours, the upstream's, a log line's) can exhaust a worker's stack; top-level members are
+// bounded because the duplicate check remembers each key.
+struct BodyLimits {
+  std::uint32_t max_depth = 64;
+  std::uint32_t max_top_level_members = 256;
+  bool capture_last_input = false;  // fill ApiRequest::last_input (server.log_prompts)
+};
+
+// Parses and validates a client body once, without exceptions and without a DOM: valid JSON (at
+// most `limits.max_depth` deep), an object with no duplicate top-level key, a string `model`,
 // the endpoint's required input (`messages`, `prompt` or `input`), and well-typed `stream` and
-// `stream_options`. Errors name the offending param, as OpenAI does.
-Result<ApiRequest> parse_api_request(Endpoint endpoint, const std::string& body);
+// `stream_options`. Takes the body by value: the request owns the bytes it will forward. Errors
+// name the offending param, as OpenAI does.
+Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits = {});
+
+// Checks that `text` is one JSON value nested at most `max_depth` deep, in constant stack and
+// without building a DOM. For upstream answers, and for anything that must be checked before a
+// DOM is built from it.
+bool is_bounded_json(std::string_view text, std::uint32_t max_depth);
+
+// How the forwarded body treats stream_options.include_usage.
+enum class UsageOption : std::uint8_t {
+  as_sent,  // leave the client's stream_options alone
+  request,  // make sure include_usage is true (the gateway needs usage for cost)
+  strip,    // remove include_usage (and an emptied stream_options): the upstream rejects it
+};
+
+// The body to send upstream: the client's bytes with `model` replaced by `model_id` and
+// stream_options adjusted as `usage` says. Key order, number precision and whitespace are kept.
+std::string forward_body(const ApiRequest& request, std::string_view model_id, UsageOption usage);
 
 }  // namespace switchyard

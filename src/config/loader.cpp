@@ -10,12 +10,13 @@
 #include <fstream>
 #include <limits>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 namespace switchyard {
 
 namespace {
+
+constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 
 std::string idx(const std::string& path, std::size_t i) {
   return path + "[" + std::to_string(i) + "]";
@@ -37,8 +38,13 @@ ServerConfig read_server(const YAML::Node& n) {
   m.opt("body_timeout_ms", s.body_timeout_ms);
   m.opt("idle_timeout_ms", s.idle_timeout_ms);
   m.opt("max_concurrent_requests", s.max_concurrent_requests);
+  m.opt("max_connections", s.max_connections);
   m.opt("drain_timeout_s", s.drain_timeout_s);
-  m.opt("api_keys", s.api_keys);
+  if (auto keys = m.get("api_keys"); keys && !keys.IsNull()) {
+    if (!keys.IsSequence()) fail(m.at("api_keys"), "expected a list of strings");
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      s.api_keys.push_back(read_secret(keys[i], idx(m.at("api_keys"), i)));
+  }
   m.opt("log_prompts", s.log_prompts);
   m.opt("reload_poll_ms", s.reload_poll_ms);
   m.finish();
@@ -49,18 +55,7 @@ ServerConfig read_server(const YAML::Node& n) {
   require_positive(s.idle_timeout_ms, "server.idle_timeout_ms");
   require_positive(s.max_concurrent_requests, "server.max_concurrent_requests");
   if (s.max_body_bytes == 0) fail("server.max_body_bytes", "must be greater than 0");
-  for (std::size_t i = 0; i < s.api_keys.size(); ++i)
-    if (s.api_keys[i].empty()) fail(idx("server.api_keys", i), "is empty");
   return s;
-}
-
-// Secrets must come from the environment so that config files can be committed and logged.
-void require_env_reference(const YAML::Node& n, const std::string& path) {
-  if (!n || n.IsNull()) return;
-  if (!n.IsScalar()) fail(path, "expected a string");
-  const auto& raw = n.Scalar();
-  if (raw.rfind("${", 0) != 0 || raw.back() != '}')
-    fail(path, "must be an ${ENV} reference, not a literal secret");
 }
 
 UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
@@ -68,8 +63,7 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   Map m(n, path);
   m.req("name", u.name);
   m.req("base_url", u.base_url);
-  require_env_reference(m.get("api_key"), m.at("api_key"));
-  m.opt("api_key", u.api_key);
+  if (auto k = m.get("api_key"); k && !k.IsNull()) u.api_key = read_secret(k, m.at("api_key"));
   m.opt("max_concurrent", u.max_concurrent);
   m.opt("pool_size", u.pool_size);
   m.opt("pool_idle_timeout_ms", u.pool_idle_timeout_ms);
@@ -78,6 +72,8 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   m.opt("total_timeout_ms", u.total_timeout_ms);
   m.opt("idle_stream_timeout_ms", u.idle_stream_timeout_ms);
   m.opt("stream_include_usage", u.stream_include_usage);
+  m.opt("max_response_bytes", u.max_response_bytes);
+  m.opt("relay_headers", u.relay_headers);
   if (auto t = m.get("tls"); t && !t.IsNull()) {
     Map tm(t, m.at("tls"));
     tm.opt("ca_file", u.tls.ca_file);
@@ -114,6 +110,14 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   require_positive(u.first_token_timeout_ms, m.at("first_token_timeout_ms"));
   require_positive(u.total_timeout_ms, m.at("total_timeout_ms"));
   require_positive(u.idle_stream_timeout_ms, m.at("idle_stream_timeout_ms"));
+  if (u.max_response_bytes == 0) fail(m.at("max_response_bytes"), "must be greater than 0");
+  for (std::size_t i = 0; i < u.relay_headers.size(); ++i) {
+    const auto& h = u.relay_headers[i];
+    const auto name = h.ends_with('*') ? h.substr(0, h.size() - 1) : h;
+    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                               "0123456789-_") != std::string::npos)
+      fail(idx(m.at("relay_headers"), i), "expected a header name, optionally ending in *");
+  }
   return u;
 }
 
@@ -158,13 +162,14 @@ Config read_config(const YAML::Node& root, std::string source_path) {
   std::set<std::string> upstream_names, model_names;
   for (std::size_t i = 0; i < ups.size(); ++i) {
     auto u = read_upstream(ups[i], idx("upstreams", i));
+    // Names echo the raw text: an expanded ${VAR} might be a secret.
     if (!upstream_names.insert(u.name).second)
-      fail(idx("upstreams", i) + ".name", "duplicate upstream \"" + u.name + "\"");
+      fail(idx("upstreams", i) + ".name", "duplicate upstream \"" + ups[i]["name"].Scalar() + "\"");
     std::set<std::string> here;
     for (std::size_t k = 0; k < u.models.size(); ++k) {
       if (!here.insert(u.models[k].name).second)
         fail(idx(idx("upstreams", i) + ".models", k) + ".name",
-             "model \"" + u.models[k].name + "\" listed twice");
+             "model \"" + ups[i]["models"][k]["name"].Scalar() + "\" listed twice");
       model_names.insert(u.models[k].name);
     }
     c.upstreams.push_back(std::move(u));
@@ -187,17 +192,27 @@ Config read_config(const YAML::Node& root, std::string source_path) {
 
 ConfigLoad parse_config(const std::string& yaml_text, std::string source_path) {
   ConfigLoad out;
-  read_guarded(out.error,
-               [&] { out.config = read_config(YAML::Load(yaml_text), std::move(source_path)); });
+  read_guarded(out.error, [&] {
+    auto root = YAML::Load(yaml_text);
+    check_document(root);
+    out.config = read_config(root, std::move(source_path));
+  });
   return out;
 }
 
 ConfigLoad load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {std::nullopt, path + ": cannot open file"};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  auto out = parse_config(ss.str(), path);
+  // Read one byte past the cap rather than trust a size asked for first: the file may grow
+  // meanwhile, or be a pipe. A config is a few KiB; the cap only stops a wrong or hostile file.
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return {std::nullopt, path + ": cannot read file"};
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes)
+    return {std::nullopt,
+            path + ": file is larger than " + std::to_string(kMaxConfigBytes) + " bytes"};
+  auto out = parse_config(text, path);
   if (!out.config) out.error = path + ": " + out.error;
   return out;
 }

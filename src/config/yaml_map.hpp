@@ -25,17 +25,35 @@ struct ConfigFailure : std::runtime_error {
   throw ConfigFailure(path + ": " + what);
 }
 
+inline std::string child_path(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
 // Expands ${VAR} and ${VAR:-default}. A missing variable without default is an error.
 std::string expand_env(const std::string& in, const std::string& path);
+
+// Reads a secret: the raw value must be exactly one ${VAR} reference (no default, no other
+// text), so that no key is ever written into a config file. The value may not be empty or hold a
+// control character, as it is sent in a header; errors name the variable, never the value.
+std::string read_secret(const YAML::Node& n, const std::string& path);
+
+// yaml-cpp keeps every entry of a mapping with a repeated key while node[key] returns the first,
+// so `api_keys: []` followed by a real list would silently turn auth off: a repeat is an error.
+void check_keys(const YAML::Node& map, const std::string& path);
+
+// Checks the whole document before anything reads it: repeated keys in every mapping (stage
+// subtrees are read later by factories), nesting depth, and the size once aliases are expanded.
+void check_document(const YAML::Node& root);
 
 // A mapping being read: remembers which keys were used so that leftovers are reported.
 class Map {
  public:
   Map(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
     if (!node_.IsMap()) fail(path_, "expected a mapping");
+    check_keys(node_, path_);
   }
 
-  std::string at(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string at(const std::string& key) const { return child_path(path_, key); }
 
   // Returns the child node or an undefined node, marking the key as known.
   YAML::Node get(const std::string& key) {
@@ -71,6 +89,7 @@ class Map {
   static void read(const YAML::Node& n, const std::string& path, bool& out) {
     if (!n.IsScalar() || !YAML::convert<bool>::decode(n, out)) fail(path, "expected true or false");
   }
+  // Type errors echo the raw text (n.Scalar()), never the expanded one: it may hold a secret.
   static void read(const YAML::Node& n, const std::string& path, double& out) {
     if (!n.IsScalar()) fail(path, "expected a number");
     try {
@@ -94,7 +113,7 @@ class Map {
         throw std::out_of_range(s);
       out = static_cast<U>(v);
     } catch (const std::exception&) {
-      fail(path, "expected a non-negative integer, got \"" + s + "\"");
+      fail(path, "expected a non-negative integer, got \"" + n.Scalar() + "\"");
     }
   }
   static void read(const YAML::Node& n, const std::string& path, std::vector<std::string>& out) {

@@ -123,6 +123,11 @@ Metrics::Metrics()
                       .Help("Client requests being processed")
                       .Register(*registry_)
                       .Add({})),
+      connections_(&prom::BuildGauge()
+                        .Name("switchyard_connections")
+                        .Help("Open client connections")
+                        .Register(*registry_)
+                        .Add({})),
       tokens_("gen_ai_client_token_usage", "Number of input and output tokens used",
               token_buckets()),
       duration_("gen_ai_client_operation_duration_seconds", "GenAI operation duration",
@@ -141,6 +146,23 @@ Metrics::Metrics()
       .Set(1);
   unrouted_ = std::make_unique<LazyCounters>(
       requests_, std::map<std::string, std::string>{{"route", "none"}, {"model", "none"}}, "code");
+  auto& closed = prom::BuildCounter()
+                     .Name("switchyard_connections_closed_total")
+                     .Help("Client connections closed to stay under server.max_connections")
+                     .Register(*registry_);
+  shed_idle_ = &closed.Add({{"reason", "shed_idle"}});
+  refused_ = &closed.Add({{"reason", "refused"}});
+  accept_errors_ = &prom::BuildCounter()
+                        .Name("switchyard_accept_errors_total")
+                        .Help("Failed accept() calls (e.g. out of file descriptors)")
+                        .Register(*registry_)
+                        .Add({});
+  protocol_errors_ = std::make_unique<LazyCounters>(
+      prom::BuildCounter()
+          .Name("switchyard_client_protocol_errors_total")
+          .Help("Requests rejected at the HTTP layer, by kind")
+          .Register(*registry_),
+      std::map<std::string, std::string>{}, "kind");
   // Both results exist from the start so that rate() works from the first reload.
   reloads_.Add({{"result", "success"}});
   reloads_.Add({{"result", "failure"}});
@@ -167,6 +189,12 @@ const ModelMetrics& Metrics::model(const std::string& route, const std::string& 
 
 void Metrics::count_unrouted(int status) {
   unrouted_->inc(static_cast<std::uint64_t>(status), std::to_string(status));
+}
+
+void Metrics::count_protocol_error(ProtocolError kind) {
+  static constexpr std::string_view kNames[] = {"transfer_encoding", "chunked_body", "host",
+                                                "malformed"};
+  protocol_errors_->inc(static_cast<std::uint64_t>(kind), kNames[static_cast<int>(kind)]);
 }
 
 LazyCounters& Metrics::upstream_errors(const std::string& upstream) {

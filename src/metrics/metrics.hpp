@@ -97,6 +97,17 @@ class Metrics {
   void config_reload(bool ok);
 
   prometheus::Gauge& in_flight() { return *in_flight_; }
+
+  // Client connections: open now, and those the gateway closed to stay under
+  // server.max_connections ("shed_idle": an idle keep-alive connection made room; "refused": a
+  // new one found no room).
+  prometheus::Gauge& connections() { return *connections_; }
+  prometheus::Counter& connections_shed_idle() { return *shed_idle_; }
+  prometheus::Counter& connections_refused() { return *refused_; }
+  prometheus::Counter& accept_errors() { return *accept_errors_; }
+  // Requests rejected at the HTTP layer. Lock-free after the first use of a kind.
+  enum class ProtocolError : std::uint8_t { transfer_encoding, chunked_body, host, malformed };
+  void count_protocol_error(ProtocolError kind);
   // Time a request spent in the gateway outside upstream calls (parsing, routing, relaying).
   HistogramFamily::Cell& overhead() { return *overhead_cell_; }
 
@@ -111,6 +122,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& cost_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Gauge* in_flight_;
+  prometheus::Gauge* connections_;
+  prometheus::Counter *shed_idle_, *refused_, *accept_errors_;
+  std::unique_ptr<LazyCounters> protocol_errors_;
   HistogramFamily tokens_, duration_, ttft_, overhead_;
   HistogramFamily::Cell* overhead_cell_;
   std::unique_ptr<LazyCounters> unrouted_;

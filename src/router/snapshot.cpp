@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 
+#include <sys/resource.h>
+
 namespace switchyard {
 
 namespace {
@@ -94,6 +96,15 @@ SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* pr
   snap->config = std::move(config);
   snap->metrics = &metrics;
   snap->api_keys = snap->config.server.api_keys;
+  snap->max_connections = snap->config.server.max_connections;
+  if (snap->max_connections == 0) {
+    // Each client connection may hold an upstream connection too; keep a reserve for pools,
+    // the config file, logs and the listener.
+    rlimit nofile{};
+    ::getrlimit(RLIMIT_NOFILE, &nofile);
+    const auto fds = std::min<rlim_t>(nofile.rlim_cur, 1u << 30);
+    snap->max_connections = static_cast<std::uint32_t>(fds > 160 ? (fds - 128) / 2 : 16);
+  }
   std::string error;
 
   for (std::size_t i = 0; i < snap->config.upstreams.size(); ++i) {

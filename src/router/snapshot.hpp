@@ -52,6 +52,7 @@ struct Snapshot {
   std::unordered_map<std::string, std::string> model_objects;  // /v1/models/{id} bodies
   std::string model_list;   // "a, b, auto" for 404 messages
   std::vector<std::string> api_keys;
+  std::uint32_t max_connections = 0;  // server.max_connections, or derived from RLIMIT_NOFILE
 
   // The dispatcher for passthrough requests (single, with fallback across upstreams).
   std::unique_ptr<const Dispatcher> passthrough;

@@ -55,9 +55,11 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   ServerState* st = g->state_.get();
   auto* states = &g->worker_states_;
   g->listener_ = std::make_unique<Listener>(
-      *g->workers_, [st, states](net::ip::tcp::socket s, unsigned w) {
+      *g->workers_,
+      [st, states](net::ip::tcp::socket s, unsigned w) {
         return run_session(std::move(s), *st, *(*states)[w]);
-      });
+      },
+      [st] { st->metrics.accept_errors().Increment(); });
   auto listen = options.listen_override.empty() ? sc.listen : options.listen_override;
   auto port = g->listener_->open(listen);
   if (!port) {
@@ -80,6 +82,13 @@ Gateway::~Gateway() {
   if (listener_) listener_->close();
   if (workers_) workers_->stop_and_join();
   listener_.reset();
+  // Pooled sockets must go while their io_context lives; the io_contexts then destroy unfinished
+  // sessions, which still unlink themselves from their WorkerState.
+  for (auto& ws : worker_states_) {
+    ws->current.reset();
+    ws->pools.clear();
+  }
+  workers_.reset();
   worker_states_.clear();
 }
 

@@ -28,6 +28,7 @@ struct ServerState {
   Metrics metrics;
   std::atomic<bool> draining{false};
   std::atomic<std::uint32_t> in_flight{0};
+  std::atomic<std::uint32_t> connections{0};  // open client connections
 };
 
 class Gateway {

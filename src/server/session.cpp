@@ -4,6 +4,7 @@
 #include "core/clock.hpp"
 #include "router/dispatch/attempt.hpp"
 #include "server/access_log.hpp"
+#include "core/log_limiter.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <random>
 
@@ -49,6 +51,11 @@ std::string request_id_for(std::string_view client, WorkerState& w) {
   return fmt::format("{:016x}{:016x}", rng(), ++w.request_counter);
 }
 
+// Client headers the OpenAI API defines, passed on to the upstream; every other client header
+// stays at the gateway.
+constexpr std::string_view kForwardedClientHeaders[] = {"OpenAI-Beta", "OpenAI-Organization",
+                                                        "OpenAI-Project"};
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char d = 0;
@@ -70,10 +77,12 @@ bool authorized(const Snapshot& snap, std::string_view header) {
 // that stops reading cannot hold a worker's memory forever.
 class SessionWriter final : public ResponseWriter {
  public:
-  // HTTP/1.0 clients get no chunked framing and no keep-alive: a stream ends at close.
-  SessionWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, ms write_timeout)
+  // HTTP/1.0 clients get no chunked framing and no keep-alive: a stream ends at close. A HEAD
+  // request gets the headers a GET would, and no body.
+  SessionWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, ms write_timeout,
+                bool head_only = false)
       : stream_(stream), version_(version), keep_alive_(keep_alive && version >= 11),
-        chunked_(version >= 11), timeout_(write_timeout) {}
+        chunked_(version >= 11), head_only_(head_only), timeout_(write_timeout) {}
 
   void set_header(std::string_view name, std::string_view value) override {
     fields_.set(name, value);
@@ -84,15 +93,28 @@ class SessionWriter final : public ResponseWriter {
 
   Task<Result<void>> send(int status, std::string_view content_type,
                           std::string_view body) override {
+    status_ = status;
+    started_ = true;
+    stream_.expires_after(timeout_);
+    // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 §8.6, §15.3.5).
+    const bool bodiless = status < 200 || status == 204 || status == 304;
+    if (bodiless || head_only_) {
+      http::response<http::empty_body> res{static_cast<http::status>(status), version_};
+      for (const auto& f : fields_) res.set(f.name_string(), f.value());
+      if (!bodiless) {
+        res.set(http::field::content_type, content_type);
+        res.content_length(body.size());
+      }
+      res.keep_alive(keep_alive_);
+      auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+      co_return check(ec);
+    }
     http::response<http::span_body<const char>> res{static_cast<http::status>(status), version_};
     for (const auto& f : fields_) res.set(f.name_string(), f.value());
     res.set(http::field::content_type, content_type);
     res.keep_alive(keep_alive_);
     res.body() = beast::span<const char>(body.data(), body.size());
     res.prepare_payload();
-    status_ = status;
-    started_ = true;
-    stream_.expires_after(timeout_);
     auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
     co_return check(ec);
   }
@@ -149,6 +171,7 @@ class SessionWriter final : public ResponseWriter {
   unsigned version_;
   bool keep_alive_;
   bool chunked_;
+  bool head_only_;
   ms timeout_;
   http::fields fields_, trailers_;
   bool started_ = false;
@@ -210,17 +233,6 @@ Task<void> lingering_close(beast::tcp_stream& stream) {
   stream.socket().close(ec);
 }
 
-// What the user last said: the final message's content, or the prompt / input. Only read when
-// server.log_prompts is on.
-const nlohmann::json& last_input(const nlohmann::json& body) {
-  static const nlohmann::json none;
-  if (auto m = body.find("messages"); m != body.end() && m->is_array() && !m->empty())
-    if (auto c = m->back().find("content"); c != m->back().end()) return *c;
-  for (const char* key : {"prompt", "input"})
-    if (auto p = body.find(key); p != body.end()) return *p;
-  return none;
-}
-
 class ApiCall {
  public:
   ApiCall(ServerState& st, std::shared_ptr<WorkerUpstreams> view, SessionWriter& out,
@@ -230,17 +242,21 @@ class ApiCall {
 
   // Serves the request; the result is for the access log and metrics only, since every outcome
   // has been written to the client (or the client is gone).
-  Task<void> run(const std::string& body, std::string_view authorization) {
+  Task<void> run(http::request<http::string_body>& req) {
     co_await net::this_coro::throw_if_cancelled(false);
-    if (!authorized(*snap_, authorization)) {
+    if (!authorized(*snap_, req[http::field::authorization])) {
       co_return co_await fail(make_error(Reason::unauthorized,
                                          "Incorrect API key provided. Pass a key configured in "
                                          "server.api_keys as 'Authorization: Bearer <key>'."));
     }
-    auto parsed = parse_api_request(endpoint_, body);
+    BodyLimits limits;
+    limits.capture_last_input = snap_->config.server.log_prompts;
+    auto parsed = parse_api_request(endpoint_, std::move(req.body()), limits);
     if (!parsed) co_return co_await fail(parsed.error());
     request_ = std::move(*parsed);
     request_.request_id = request_id_;
+    for (auto name : kForwardedClientHeaders)
+      if (auto v = req[name]; !v.empty()) request_.headers.emplace_back(name, v);
 
     const Dispatcher* dispatcher = nullptr;
     ctx_.emplace(*snap_, request_, *upstreams_);
@@ -312,12 +328,7 @@ class ApiCall {
       st_.metrics.count_unrouted(logged);
     }
     if (error_) rec.error = reason_name(error_->reason);
-    std::string prompt;
-    if (snap_->config.server.log_prompts && ctx_) {
-      prompt = last_input(request_.body).dump(-1, ' ', false,
-                                              nlohmann::json::error_handler_t::replace);
-      rec.prompt = prompt;
-    }
+    if (ctx_) rec.prompt = request_.last_input;
     log_access(rec);
   }
 
@@ -338,47 +349,134 @@ class ApiCall {
   std::optional<Error> error_;
 };
 
-// Admin and discovery endpoints: cheap, no routing.
-Task<bool> serve_admin(std::string_view target, ServerState& st, const Snapshot& snap,
+bool is_admin_path(std::string_view path) {
+  return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/v1/models" ||
+         path.starts_with("/v1/models/");
+}
+
+// Admin and discovery endpoints (GET and HEAD): cheap, no routing. `path` has no query string.
+Task<void> serve_admin(std::string_view path, ServerState& st, const Snapshot& snap,
                        SessionWriter& out, std::string_view authorization) {
-  if (target == "/healthz") {
+  if (path == "/healthz") {
     (void)co_await out.send(200, "application/json", R"({"status":"ok"})");
-  } else if (target == "/readyz") {
+  } else if (path == "/readyz") {
     if (st.draining.load(std::memory_order_relaxed))
       (void)co_await send_error(out, make_error(Reason::draining, "draining: shutting down"));
     else
       (void)co_await out.send(200, "application/json", R"({"status":"ready"})");
-  } else if (target == "/metrics") {
+  } else if (path == "/metrics") {
     auto text = st.metrics.serialize();
     (void)co_await out.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
-  } else if (target == "/v1/models" || target.starts_with("/v1/models/")) {
-    if (!authorized(snap, authorization)) {
-      (void)co_await send_error(out, make_error(Reason::unauthorized, "Incorrect API key provided."));
-    } else if (target == "/v1/models") {
-      (void)co_await out.send(200, "application/json", snap.models_json);
-    } else {
-      auto id = target.substr(11);
-      auto it = snap.model_objects.find(std::string(id));
-      if (it != snap.model_objects.end()) {
-        (void)co_await out.send(200, "application/json", it->second);
-      } else {
-        auto e = make_error(Reason::not_found, "The model '" + std::string(id) + "' does not exist.",
-                            "model");
-        (void)co_await send_error(out, e);
-      }
-    }
+  } else if (!authorized(snap, authorization)) {
+    (void)co_await send_error(out, make_error(Reason::unauthorized, "Incorrect API key provided."));
+  } else if (path == "/v1/models") {
+    (void)co_await out.send(200, "application/json", snap.models_json);
   } else {
-    co_return false;
+    auto id = path.substr(11);
+    auto it = snap.model_objects.find(std::string(id));
+    if (it != snap.model_objects.end()) {
+      (void)co_await out.send(200, "application/json", it->second);
+    } else {
+      auto e = make_error(Reason::not_found, "The model '" + std::string(id) + "' does not exist.",
+                          "model");
+      (void)co_await send_error(out, e);
+    }
   }
-  co_return true;
 }
 
-std::optional<Endpoint> api_endpoint(std::string_view target) {
-  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-  if (target == "/v1/chat/completions") return Endpoint::chat_completions;
-  if (target == "/v1/completions") return Endpoint::completions;
-  if (target == "/v1/embeddings") return Endpoint::embeddings;
+std::optional<Endpoint> api_endpoint(std::string_view path) {
+  if (path == "/v1/chat/completions") return Endpoint::chat_completions;
+  if (path == "/v1/completions") return Endpoint::completions;
+  if (path == "/v1/embeddings") return Endpoint::embeddings;
   return std::nullopt;
+}
+
+// RFC 9112 §6.3: the only transfer coding we accept on a request is a lone "chunked", on
+// HTTP/1.1, without Content-Length. Anything else (xchunked, "chunked, identity", gzip, a second
+// Transfer-Encoding line, both framings at once) is how requests get smuggled past a front proxy
+// that reads the framing differently, so it is a 400 and the connection closes.
+bool acceptable_framing(const http::request_header<>& h) {
+  const auto te_lines = h.count(http::field::transfer_encoding);
+  if (te_lines == 0) return true;
+  if (te_lines > 1 || h.version() < 11 || h.count(http::field::content_length)) return false;
+  auto te = h[http::field::transfer_encoding];
+  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+  return beast::iequals(te, "chunked");
+}
+
+// RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on HTTP/1.0.
+bool acceptable_host(const http::request_header<>& h) {
+  const auto hosts = h.count(http::field::host);
+  return hosts == 1 || (hosts == 0 && h.version() < 11);
+}
+
+bool is_http_parse_error(const beast::error_code& ec) {
+  return ec.category() == beast::http::make_error_code(http::error::bad_chunk).category();
+}
+
+LogLimiter protocol_log(std::chrono::seconds(10));
+
+// Logs a request rejected at the HTTP layer, at most once per 10 s across the process.
+void log_protocol_error(std::string_view what, const tcp::socket& socket) {
+  if (auto dropped = protocol_log.allow()) {
+    beast::error_code ec;
+    auto peer = socket.remote_endpoint(ec);
+    spdlog::warn("rejected a request from {}: {}{}", ec ? "?" : peer.address().to_string(), what,
+                 *dropped ? fmt::format(" ({} more since the last such line)", *dropped) : "");
+  }
+}
+
+// A connection's place on its worker's list of idle keep-alive connections while it waits for
+// its next request. The oldest is shed first when the gateway is at server.max_connections.
+class IdleMark {
+ public:
+  IdleMark(WorkerState& w, tcp::socket& socket) : w_(w), entry_{&socket} {
+    it_ = w_.idle.insert(w_.idle.end(), &entry_);
+  }
+  ~IdleMark() {
+    if (entry_.listed) w_.idle.erase(it_);
+  }
+  IdleMark(const IdleMark&) = delete;
+  IdleMark& operator=(const IdleMark&) = delete;
+
+ private:
+  WorkerState& w_;
+  IdleConnection entry_;
+  std::list<IdleConnection*>::iterator it_;
+};
+
+// Counts a connection for server.max_connections for as long as it lives.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(ServerState& st) : st_(st) {
+    count_ = st_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
+    st_.metrics.connections().Increment();
+  }
+  ~ConnectionSlot() {
+    st_.connections.fetch_sub(1, std::memory_order_relaxed);
+    st_.metrics.connections().Decrement();
+  }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  std::uint32_t count() const { return count_; }
+
+ private:
+  ServerState& st_;
+  std::uint32_t count_;
+};
+
+// Makes room for a new connection over server.max_connections by closing this worker's oldest
+// idle keep-alive connection. Returns false when there is none: the new connection must go.
+bool shed_oldest_idle(WorkerState& w, ServerState& st) {
+  if (w.idle.empty()) return false;
+  IdleConnection* oldest = w.idle.front();
+  w.idle.pop_front();
+  oldest->listed = false;
+  beast::error_code ec;
+  oldest->socket->close(ec);  // its session's pending read ends with operation_aborted
+  st.metrics.connections_shed_idle().Increment();
+  return true;
 }
 
 }  // namespace
@@ -410,11 +508,17 @@ net::awaitable<void> sweep_idle_connections(WorkerState& w) {
 
 net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w) {
   co_await net::this_coro::throw_if_cancelled(false);
+  ConnectionSlot slot(st);
+  if (slot.count() > w.current->snapshot->max_connections && !shed_oldest_idle(w, st)) {
+    st.metrics.connections_refused().Increment();
+    co_return;  // closes the socket: better than holding a descriptor nobody will serve
+  }
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
     // Idle between requests: the keep-alive timeout. Once a byte arrives, the header timeout.
     if (buffer.size() == 0) {
+      IdleMark idle(w, stream.socket());
       stream.expires_after(ms(w.current->snapshot->config.server.idle_timeout_ms));
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       if (ec) co_return;
@@ -434,24 +538,38 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
     });
     Error early;
     bool failed = true;
-    if (hec == http::error::header_limit)
+    if (hec == http::error::header_limit) {
       early = make_error(Reason::headers_too_large, fmt::format(
           "Request headers exceed server.max_header_bytes ({} bytes).", sc.max_header_bytes));
-    else if (hec == beast::error::timeout)
+    } else if (hec == beast::error::timeout) {
       early = make_error(Reason::client_timeout, fmt::format(
           "Request headers not received within server.header_timeout_ms ({} ms).",
           sc.header_timeout_ms));
-    else if (hec == http::error::body_limit)
+    } else if (hec == http::error::body_limit) {
       early = make_error(Reason::body_too_large, fmt::format(
           "Request body of {} bytes exceeds server.max_body_bytes ({} bytes).",
           std::string_view(parser.get()[http::field::content_length]), sc.max_body_bytes));
-    else if (hec == http::error::end_of_stream || hec == net::error::eof ||
-             hec == net::error::connection_reset)
+    } else if (hec == http::error::end_of_stream || hec == net::error::eof ||
+               hec == net::error::connection_reset) {
       co_return;
-    else if (hec)
+    } else if (hec) {
       early = make_error(Reason::bad_request, "Malformed HTTP request: " + hec.message());
-    else
+      st.metrics.count_protocol_error(Metrics::ProtocolError::malformed);
+      log_protocol_error(hec.message(), stream.socket());
+    } else if (!acceptable_framing(parser.get())) {
+      early = make_error(Reason::bad_request,
+                         "Unsupported request framing: Transfer-Encoding must be exactly "
+                         "\"chunked\" on HTTP/1.1, without Content-Length.");
+      st.metrics.count_protocol_error(Metrics::ProtocolError::transfer_encoding);
+      log_protocol_error("bad Transfer-Encoding", stream.socket());
+    } else if (!acceptable_host(parser.get())) {
+      early = make_error(Reason::bad_request,
+                         "An HTTP/1.1 request needs exactly one Host header.");
+      st.metrics.count_protocol_error(Metrics::ProtocolError::host);
+      log_protocol_error("missing or repeated Host", stream.socket());
+    } else {
       failed = false;
+    }
 
     if (!failed) {
       if (parser.get().version() >= 11 &&
@@ -463,24 +581,29 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
         return http::async_read(stream, buffer, parser, use_tuple);
       });
       failed = true;
-      if (bec == http::error::body_limit)
+      if (bec == http::error::body_limit) {
         early = make_error(Reason::body_too_large, fmt::format(
             "Request body exceeds server.max_body_bytes ({} bytes).", sc.max_body_bytes));
-      else if (bec == beast::error::timeout)
+      } else if (bec == beast::error::timeout) {
         early = make_error(Reason::client_timeout, fmt::format(
             "Request body not received within server.body_timeout_ms ({} ms).",
             sc.body_timeout_ms));
-      else if (bec)
+      } else if (bec && is_http_parse_error(bec) && bec != http::error::partial_message) {
+        early = make_error(Reason::bad_request, "Malformed chunked request body: " + bec.message());
+        st.metrics.count_protocol_error(Metrics::ProtocolError::chunked_body);
+        log_protocol_error("malformed chunked body: " + bec.message(), stream.socket());
+      } else if (bec) {
         co_return;  // the client hung up mid-body: nobody to answer
-      else
+      } else {
         failed = false;
+      }
     }
     stream.expires_never();
     const ms write_timeout(sc.body_timeout_ms);
 
     if (failed) {
       SessionWriter out(stream, parser.get().version() ? parser.get().version() : 11, false,
-                        write_timeout);
+                        write_timeout, parser.get().method() == http::verb::head);
       out.set_header("x-request-id", request_id_for({}, w));
       (void)co_await send_error(out, early);
       st.metrics.count_unrouted(early.status);
@@ -491,18 +614,27 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
     auto req = parser.release();
     const bool draining = st.draining.load(std::memory_order_relaxed);
     const bool keep_alive = req.keep_alive() && !draining;
-    SessionWriter out(stream, req.version(), keep_alive, write_timeout);
+    const auto method = req.method();
+    SessionWriter out(stream, req.version(), keep_alive, write_timeout,
+                      method == http::verb::head);
     const auto target = req.target();
-    const auto authorization = req[http::field::authorization];
+    const auto path = target.substr(0, target.find('?'));
     auto id = request_id_for(req["x-request-id"], w);
     out.set_header("x-request-id", id);
 
-    if (req.method() == http::verb::get &&
-        co_await serve_admin(target, st, *snap, out, authorization)) {
-    } else if (auto endpoint = api_endpoint(target)) {
-      if (req.method() != http::verb::post) {
+    if (is_admin_path(path)) {
+      if (method == http::verb::get || method == http::verb::head) {
+        co_await serve_admin(path, st, *snap, out, req[http::field::authorization]);
+      } else {
+        out.set_header("allow", "GET, HEAD");
         (void)co_await send_error(
-            out, make_error(Reason::method_not_allowed, "Use POST for " + std::string(target)));
+            out, make_error(Reason::method_not_allowed, "Use GET for " + std::string(path)));
+      }
+    } else if (auto endpoint = api_endpoint(path)) {
+      if (method != http::verb::post) {
+        out.set_header("allow", "POST");
+        (void)co_await send_error(
+            out, make_error(Reason::method_not_allowed, "Use POST for " + std::string(path)));
       } else if (st.in_flight.fetch_add(1, std::memory_order_relaxed) >=
                  sc.max_concurrent_requests) {
         st.in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -516,13 +648,13 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
         ApiCall call(st, view, out, *endpoint, std::move(id));
         // Whichever finishes first wins: serving the request, or the client hanging up, which
         // cancels the upstream call.
-        co_await (call.run(req.body(), authorization) || wait_peer_gone(stream.socket(), buffer));
+        co_await (call.run(req) || wait_peer_gone(stream.socket(), buffer));
         call.record(start);
         st.metrics.in_flight().Decrement();
         st.in_flight.fetch_sub(1, std::memory_order_relaxed);
       }
     } else {
-      auto e = make_error(Reason::not_found, "Unknown path: " + std::string(target));
+      auto e = make_error(Reason::not_found, "Unknown path: " + std::string(path));
       (void)co_await send_error(out, e);
     }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <list>
 #include <memory>
 #include <unordered_map>
 
@@ -24,6 +25,13 @@ class WorkerUpstreams final : public UpstreamSet {
   std::vector<std::unique_ptr<Upstream>> upstreams_;
 };
 
+// An idle keep-alive connection, listed on its worker while it waits for a request. Owned by its
+// session; `listed` is cleared when the worker sheds it (closes its socket) to make room.
+struct IdleConnection {
+  boost::asio::ip::tcp::socket* socket;
+  bool listed = true;
+};
+
 // Per-worker state. Only the worker's own thread reads or writes it (install() is posted there).
 struct WorkerState {
   WorkerState(boost::asio::io_context& io, unsigned index) : io(io), index(index) {}
@@ -37,6 +45,7 @@ struct WorkerState {
   std::shared_ptr<WorkerUpstreams> current;  // the snapshot new requests start on
   std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> pools;  // by identity
   std::uint64_t request_counter = 0;
+  std::list<IdleConnection*> idle;  // oldest first
 };
 
 // Closes idle upstream connections past their pool_idle_timeout_ms, once a second, for as long

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace switchyard {
@@ -40,8 +41,9 @@ void Workers::stop_and_join() {
   threads_.clear();
 }
 
-Listener::Listener(Workers& workers, SessionFn session)
-    : workers_(workers), session_(std::move(session)), acceptor_(workers.at(0)) {}
+Listener::Listener(Workers& workers, SessionFn session, std::function<void()> on_accept_error)
+    : workers_(workers), session_(std::move(session)),
+      on_accept_error_(std::move(on_accept_error)), acceptor_(workers.at(0)) {}
 
 Result<unsigned short> Listener::open(const std::string& host_port) {
   auto colon = host_port.rfind(':');
@@ -79,18 +81,26 @@ void Listener::close() {
 net::awaitable<void> Listener::accept_loop() {
   co_await net::this_coro::throw_if_cancelled(false);
   unsigned next = 0;
+  auto backoff = std::chrono::milliseconds(10);
   while (acceptor_.is_open()) {
     unsigned w = next++ % workers_.size();
     auto [ec, socket] =
         co_await acceptor_.async_accept(workers_.at(w), net::as_tuple(net::use_awaitable));
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
-      // EMFILE and friends: back off briefly rather than spin.
-      spdlog::warn("accept failed: {}", ec.message());
-      net::steady_timer t(workers_.at(0), std::chrono::milliseconds(50));
+      // EMFILE and friends: the pending connection stays in the backlog; retrying at once
+      // would spin. Back off (up to 1 s) until descriptors free up, and say so rarely.
+      if (on_accept_error_) on_accept_error_();
+      if (auto dropped = accept_log_.allow())
+        spdlog::warn("accept failed: {}; backing off {} ms{}", ec.message(), backoff.count(),
+                     *dropped ? fmt::format(" ({} more failures since the last line)", *dropped)
+                              : "");
+      net::steady_timer t(workers_.at(0), backoff);
       co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
       continue;
     }
+    backoff = std::chrono::milliseconds(10);
     boost::system::error_code oec;
     socket.set_option(tcp::no_delay(true), oec);
     net::co_spawn(workers_.at(w), session_(std::move(socket), w), net::detached);

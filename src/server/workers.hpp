@@ -3,6 +3,7 @@
 // needs no locks.
 #pragma once
 
+#include "core/log_limiter.hpp"
 #include "switchyard/error.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -43,7 +44,8 @@ using SessionFn =
 
 class Listener {
  public:
-  Listener(Workers& workers, SessionFn session);
+  // `on_accept_error` runs on worker 0 after each failed accept (for a metric).
+  Listener(Workers& workers, SessionFn session, std::function<void()> on_accept_error = {});
 
   // Binds and listens on "HOST:PORT" (port 0: any free port). Returns the bound port.
   Result<unsigned short> open(const std::string& host_port);
@@ -57,6 +59,8 @@ class Listener {
 
   Workers& workers_;
   SessionFn session_;
+  std::function<void()> on_accept_error_;
+  LogLimiter accept_log_{std::chrono::seconds(10)};
   boost::asio::ip::tcp::acceptor acceptor_;
 };
 

@@ -1,5 +1,6 @@
 #include "sim/sim_server.hpp"
 
+#include "api/request.hpp"
 #include "core/clock.hpp"
 #include "server/workers.hpp"
 #include "sim/generate.hpp"
@@ -375,7 +376,9 @@ class SimSession {
       std::string ok = R"({"status":"ok"})";
       co_return co_await reply(req, 200, std::move(ok));
     }
-    json body = json::parse(req.body(), nullptr, false);
+    // Bounded first: the DOM built next is walked recursively (dump, schema instances).
+    json body = is_bounded_json(req.body(), 64) ? json::parse(req.body(), nullptr, false)
+                                                : json(json::value_t::discarded);
     if (body.is_discarded() || !body.is_object() || !body.contains("model") ||
         !body["model"].is_string()) {
       auto err = error_body("the body must be a JSON object with a string model",

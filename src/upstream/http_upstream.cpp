@@ -33,7 +33,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;
+constexpr std::size_t kMaxErrorBodyBytes = 1 << 20;  // a non-2xx answer to a stream request
 
 struct Connection {
   using Plain = beast::tcp_stream;
@@ -159,13 +159,21 @@ class HttpUpstream final : public Upstream {
     return {own_end, reason};
   }
 
-  Error fail(const beast::error_code& ec, Reason timeout_reason, Reason other) const {
-    Reason r = ec == beast::error::timeout ? timeout_reason
-               : ec == net::error::operation_aborted ? Reason::cancelled
-                                                     : other;
-    std::string what = std::string(reason_name(r)) + " (" + cfg_.name + " " + rt_.url.host + ":" +
-                       rt_.url.port + "): " + ec.message();
-    return make_error(r, std::move(what));
+  // `io` is the reason for a transport failure; a timeout, a parse failure (bytes that are not
+  // HTTP) and an answer over max_response_bytes each have their own. The message names the
+  // upstream by its config name, never by address: it can reach the client.
+  Error fail(const beast::error_code& ec, Reason timeout_reason, Reason io) const {
+    Reason r = ec == beast::error::timeout               ? timeout_reason
+               : ec == net::error::operation_aborted     ? Reason::cancelled
+               : ec == http::error::body_limit           ? Reason::response_too_large
+               : ec.category() == http_error_category()  ? Reason::protocol
+                                                         : io;
+    return make_error(r, std::string(reason_name(r)) + " (upstream " + cfg_.name +
+                             "): " + ec.message());
+  }
+
+  static const boost::system::error_category& http_error_category() {
+    return http::make_error_code(http::error::bad_version).category();
   }
 
   Error cancelled_error() const {
@@ -203,7 +211,7 @@ class HttpUpstream final : public Upstream {
     if (auto* tls = std::get_if<Connection::Tls>(&c->stream)) {
       // SNI for name-based virtual hosts, and verification that the certificate is for this host.
       if (!is_ip && !SSL_set_tlsext_host_name(tls->native_handle(), rt_.url.host.c_str()))
-        co_return make_error(Reason::tls, "cannot set SNI for " + rt_.url.host);
+        co_return make_error(Reason::tls, "tls (upstream " + cfg_.name + "): cannot set SNI");
       if (!cfg_.tls.insecure_skip_verify)
         tls->set_verify_callback(ssl::host_name_verification(rt_.url.host));
       auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
@@ -223,6 +231,7 @@ class HttpUpstream final : public Upstream {
     r.set(http::field::accept, req.stream ? "text/event-stream" : "application/json");
     if (!rt_.authorization.empty()) r.set(http::field::authorization, rt_.authorization);
     if (!req.request_id.empty()) r.set("x-request-id", req.request_id);
+    for (const auto& [name, value] : req.headers) r.set(name, value);
     r.body() = beast::span<const char>(req.body.data(), req.body.size());
     r.prepare_payload();
     auto [ec, n] = co_await http::async_write(s, r, use_tuple);
@@ -241,31 +250,49 @@ class HttpUpstream final : public Upstream {
     return 0;
   }
 
-  static void fill_head(UpstreamReply& reply, const http::response_header<>& h) {
+  // Whether the client may see this upstream response header: an allowlist, because an
+  // upstream's cookies, auth challenges, CORS, HSTS, Alt-Svc and redirects describe the upstream,
+  // not the gateway, and would mislead or endanger the client.
+  bool relayed(std::string_view name) const {
+    static constexpr std::string_view kPrefixes[] = {"x-ratelimit-", "openai-", "x-sim-",
+                                                     "anthropic-ratelimit-"};
+    static constexpr std::string_view kNames[] = {"x-amzn-requestid", "request-id",
+                                                  "cf-ray", "x-envoy-upstream-service-time"};
+    auto starts = [&](std::string_view p) {
+      return name.size() >= p.size() && beast::iequals(name.substr(0, p.size()), p);
+    };
+    for (auto p : kPrefixes)
+      if (starts(p)) return true;
+    for (auto n : kNames)
+      if (beast::iequals(name, n)) return true;
+    for (const auto& extra : cfg_.relay_headers) {
+      if (!extra.empty() && extra.back() == '*') {
+        if (starts(std::string_view(extra).substr(0, extra.size() - 1))) return true;
+      } else if (beast::iequals(name, extra)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void fill_head(UpstreamReply& reply, const http::response_header<>& h) const {
     reply.status = static_cast<int>(h.result_int());
     reply.content_type = std::string(h[http::field::content_type]);
     auto id = h["x-request-id"];
     reply.upstream_request_id = std::string(id);
     reply.retry_after_ms = retry_after_ms(h);
+    // Headers named in Connection are hop-by-hop (RFC 9110 §7.6.1) even when allowlisted.
+    std::vector<std::string_view> hop_by_hop;
+    for (auto [line, end] = h.equal_range(http::field::connection); line != end; ++line)
+      for (const auto& token : http::token_list(line->value()))
+        hop_by_hop.push_back(std::string_view(token.data(), token.size()));
     for (const auto& f : h) {
-      switch (f.name()) {
-        case http::field::connection:
-        case http::field::keep_alive:
-        case http::field::transfer_encoding:
-        case http::field::content_length:
-        case http::field::content_type:
-        case http::field::trailer:
-        case http::field::upgrade:
-        case http::field::proxy_authenticate:
-        case http::field::te:
-        case http::field::date:
-        case http::field::server:
-        case http::field::set_cookie:
-          continue;
-        default:
-          if (beast::iequals(f.name_string(), "x-request-id")) continue;
-          reply.headers.emplace_back(f.name_string(), f.value());
-      }
+      const auto name = f.name_string();
+      if (!relayed(name)) continue;
+      if (std::any_of(hop_by_hop.begin(), hop_by_hop.end(),
+                      [&](std::string_view t) { return beast::iequals(t, name); }))
+        continue;
+      reply.headers.emplace_back(name, f.value());
     }
   }
 
@@ -309,14 +336,18 @@ class HttpUpstream final : public Upstream {
                                           const Phase& first, bool reused) {
     for (;;) {
       p.emplace();
-      p->body_limit(kMaxResponseBytes);
+      p->body_limit(cfg_.max_response_bytes);
       auto [ec, n] = co_await http::async_read_header(s, conn.buffer, *p, use_tuple);
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       if (ec)
         co_return Exchange{fail(ec, first.reason, Reason::connect), false,
                            reused && stale_connection_error(ec)};
       auto status = p->get().result_int();
-      if (status < 100 || status >= 200 || status == 101) co_return std::nullopt;
+      // A gateway never switches protocols on the client's behalf.
+      if (status == 101)
+        co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
+                                                            "): answered 101 Switching Protocols")};
+      if (status < 100 || status >= 200) co_return std::nullopt;
     }
   }
 
@@ -360,8 +391,8 @@ class HttpUpstream final : public Upstream {
       // A stream was asked for and a body came back: the client's SDK would see no events and
       // end silently. Treat it as a bad answer so that another candidate can be tried.
       co_return Exchange{make_error(
-          Reason::protocol, "upstream " + cfg_.name + " answered a stream request without SSE (" +
-                                reply.content_type + ")")};
+          Reason::protocol, "protocol (upstream " + cfg_.name +
+                                "): answered a stream request without SSE")};
     }
     if (is_sse) sink->on_head(reply);
     std::string body;  // only for a non-2xx answer (an error), bounded
@@ -382,8 +413,11 @@ class HttpUpstream final : public Upstream {
       std::string_view got(buf, sizeof buf - p->get().body().size);
       if (got.empty()) continue;
       if (!is_sse) {
-        if (body.size() + got.size() > kMaxResponseBytes)
-          co_return Exchange{make_error(Reason::protocol, "upstream error body too large")};
+        if (body.size() + got.size() > std::min<std::uint64_t>(kMaxErrorBodyBytes,
+                                                               cfg_.max_response_bytes))
+          co_return Exchange{make_error(Reason::response_too_large,
+                                        "response_too_large (upstream " + cfg_.name +
+                                            "): error body over 1 MiB")};
         body.append(got);
         continue;
       }
@@ -396,12 +430,14 @@ class HttpUpstream final : public Upstream {
         if (auto r = co_await sink->on_event(ev); !r) co_return Exchange{r.error()};
       }
       if (sse.overflowed())
-        co_return Exchange{make_error(Reason::protocol, "upstream sent an SSE event over 1 MiB")};
+        co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
+                                                            "): an SSE event over 1 MiB")};
     }
     lowest.expires_never();
     if (is_sse && sse.pending() > 0) {
       // A stream that ends inside an event was cut, not finished.
-      co_return Exchange{make_error(Reason::protocol, "upstream stream ended mid-event")};
+      co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
+                                                          "): the stream ended mid-event")};
     }
     reply.body = std::move(body);
     co_return Exchange{std::move(reply), p->get().keep_alive()};

@@ -1,10 +1,13 @@
+#include "config/yaml_map.hpp"
 #include "metrics/metrics.hpp"
 #include "router/snapshot.hpp"
 #include "switchyard/config.hpp"
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 namespace switchyard {
 namespace {
@@ -29,6 +32,13 @@ routes:
       - type: static
         models: [small, large]
 )";
+
+// kValid with `line` added to upstream "a", before its models.
+std::string with_upstream_line(const std::string& line) {
+  std::string y = kValid;
+  y.replace(y.find("    models:"), 0, "    " + line + "\n");
+  return y;
+}
 
 std::string error_of(const std::string& yaml) {
   auto r = parse_config(yaml, "t.yaml");
@@ -131,6 +141,177 @@ TEST(Config, FileErrorsNameTheFile) {
   auto r = load_config_file("/nonexistent/switchyard.yaml");
   EXPECT_FALSE(r.config);
   EXPECT_EQ(r.error, "/nonexistent/switchyard.yaml: cannot open file");
+}
+
+// Issue 6: yaml-cpp keeps the first of two equal keys, so this turned client auth off.
+TEST(Config, DuplicateKeyIsAnError) {
+  ::setenv("SWITCHYARD_TEST_KEY", "sk-from-env", 1);
+  const char* auth_off = R"(
+server:
+  api_keys: []
+  listen: 127.0.0.1:9999
+  api_keys:
+    - ${SWITCHYARD_TEST_KEY}
+upstreams:
+  - name: a
+    base_url: http://127.0.0.1:1/v1
+    models: [{name: small}]
+)";
+  EXPECT_EQ(error_of(auth_off), "server.api_keys: duplicate key");
+
+  std::string top = kValid;
+  top += "server:\n  listen: 127.0.0.1:1\n";
+  EXPECT_EQ(error_of(top), "server: duplicate key");
+
+  std::string price = kValid;
+  price.replace(price.find("output: 1.5}"), 12, "output: 1.5, input: 0}");
+  EXPECT_EQ(error_of(price), "upstreams[0].models[0].price_usd_per_mtok.input: duplicate key");
+
+  std::string route = kValid;
+  route += "  auto:\n    stages: [{type: static, models: [small]}]\n";
+  EXPECT_EQ(error_of(route), "routes.auto: duplicate key");
+}
+
+// Stage subtrees are read by their factories only when a snapshot is built; the load catches
+// repeats in them anyway, and a Map refuses them whoever builds it.
+TEST(Config, DuplicateKeyInsideStagesIsAnError) {
+  std::string stage = kValid;
+  stage.replace(stage.find("models: [small, large]"), 22,
+                "models: [small, large]\n        models: [small]");
+  EXPECT_EQ(error_of(stage), "routes.auto.stages[0].models: duplicate key");
+
+  std::string dispatcher = kValid;
+  dispatcher += "    dispatcher: {type: single, max_attempts: 1, max_attempts: 3}\n";
+  EXPECT_EQ(error_of(dispatcher), "routes.auto.dispatcher.max_attempts: duplicate key");
+
+  std::string deep = kValid;
+  deep += "    dispatcher:\n      type: single\n      x: [{a: 1, b: [{c: 1, c: 2}]}]\n";
+  EXPECT_EQ(error_of(deep), "routes.auto.dispatcher.x[0].b[0].c: duplicate key");
+
+  std::string error;
+  EXPECT_FALSE(read_guarded(error, [] { Map m(YAML::Load("a: 1\nb: 2\na: 3"), "fleet"); }));
+  EXPECT_EQ(error, "fleet.a: duplicate key");
+
+  EXPECT_EQ(error_of(std::string(kValid) + "? [a, b]\n: 1\n"),
+            "(root): mapping keys must be strings");
+}
+
+TEST(Config, ServerApiKeyLiteralIsRejected) {
+  std::string y = kValid;
+  y.replace(y.find("  listen:"), 0, "  api_keys:\n    - sk-live-abc\n");
+  EXPECT_EQ(error_of(y), "server.api_keys[0]: must be an ${ENV} reference, not a literal secret");
+
+  ::setenv("SWITCHYARD_TEST_KEY", "sk-from-env", 1);
+  std::string ok = kValid;
+  ok.replace(ok.find("  listen:"), 0, "  api_keys:\n    - ${SWITCHYARD_TEST_KEY}\n");
+  auto r = parse_config(ok, "t.yaml");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->server.api_keys, std::vector<std::string>{"sk-from-env"});
+}
+
+TEST(Config, SecretMustBeExactlyOneEnvReference) {
+  const std::string exactly_one =
+      "must be exactly one ${VAR} reference, with no default and no other text";
+  for (const char* raw : {"${UNSET:-sk-literal}", "${HOME}literal", "sk-${HOME}", "${HOME}${USER}",
+                          "${1ABC}", "${}", "${A-B}", "\"${HOME} \""}) {
+    EXPECT_EQ(error_of(with_upstream_line(std::string("api_key: ") + raw)),
+              "upstreams[0].api_key: " + exactly_one)
+        << raw;
+    std::string y = kValid;
+    y.replace(y.find("  listen:"), 0, std::string("  api_keys:\n    - ") + raw + "\n");
+    EXPECT_EQ(error_of(y), "server.api_keys[0]: " + exactly_one) << raw;
+  }
+}
+
+TEST(Config, TypeErrorsEchoTheRawReferenceNotTheSecret) {
+  ::setenv("SWITCHYARD_TEST_SECRET", "sk-secret-123", 1);
+  std::string integer = kValid;
+  integer.replace(integer.find("listen: 127.0.0.1:9999"), 22, "workers: ${SWITCHYARD_TEST_SECRET}");
+  EXPECT_EQ(error_of(integer),
+            "server.workers: expected a non-negative integer, got \"${SWITCHYARD_TEST_SECRET}\"");
+  std::string number = kValid;
+  // Quoted: in a flow mapping, { and } would end a plain scalar.
+  number.replace(number.find("output: 1.5"), 11, "output: \"${SWITCHYARD_TEST_SECRET}\"");
+  EXPECT_EQ(error_of(number),
+            "upstreams[0].models[0].price_usd_per_mtok.output: expected a non-negative number, "
+            "got \"${SWITCHYARD_TEST_SECRET}\"");
+  std::string name = kValid;
+  name.replace(name.find("name: b"), 7, "name: ${SWITCHYARD_TEST_SECRET}");
+  name.replace(name.find("name: a"), 7, "name: sk-secret-123");
+  EXPECT_EQ(error_of(name), "upstreams[1].name: duplicate upstream \"${SWITCHYARD_TEST_SECRET}\"");
+}
+
+// The key becomes `Authorization: Bearer <key>`: CR/LF would add headers to upstream requests.
+TEST(Config, SecretWithControlCharacterOrEmptyIsRejected) {
+  for (const char* bad : {"sk-abc\r\nX-Injected: 1", "sk-abc\n", "sk-\tabc", "sk-\x7f"}) {
+    ::setenv("SWITCHYARD_TEST_BAD_KEY", bad, 1);
+    auto e = error_of(with_upstream_line("api_key: ${SWITCHYARD_TEST_BAD_KEY}"));
+    EXPECT_EQ(e,
+              "upstreams[0].api_key: environment variable SWITCHYARD_TEST_BAD_KEY contains a "
+              "control character");
+    EXPECT_EQ(e.find("sk-"), std::string::npos) << e;
+    std::string y = kValid;
+    y.replace(y.find("  listen:"), 0, "  api_keys:\n    - ${SWITCHYARD_TEST_BAD_KEY}\n");
+    EXPECT_EQ(error_of(y),
+              "server.api_keys[0]: environment variable SWITCHYARD_TEST_BAD_KEY "
+              "contains a control character");
+  }
+  ::setenv("SWITCHYARD_TEST_BAD_KEY", "", 1);
+  EXPECT_EQ(error_of(with_upstream_line("api_key: ${SWITCHYARD_TEST_BAD_KEY}")),
+            "upstreams[0].api_key: environment variable SWITCHYARD_TEST_BAD_KEY is empty");
+  ::unsetenv("SWITCHYARD_TEST_BAD_KEY");
+  EXPECT_EQ(error_of(with_upstream_line("api_key: ${SWITCHYARD_TEST_BAD_KEY}")),
+            "upstreams[0].api_key: environment variable SWITCHYARD_TEST_BAD_KEY is not set");
+}
+
+TEST(Config, FileOverOneMebibyteIsRefused) {
+  const std::size_t cap = 1024 * 1024;
+  std::string fits = kValid;
+  fits += "#" + std::string(cap - fits.size() - 2, 'x') + "\n";
+  ASSERT_EQ(fits.size(), cap);
+  const std::string path = ::testing::TempDir() + "switchyard_config_size_test.yaml";
+  std::ofstream(path, std::ios::binary) << fits;
+  auto r = load_config_file(path);
+  EXPECT_TRUE(r.config) << r.error;
+
+  std::ofstream(path, std::ios::binary) << fits << "\n";
+  r = load_config_file(path);
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(r.error, path + ": file is larger than 1048576 bytes");
+  std::remove(path.c_str());
+}
+
+// "Billion laughs": aliases are shared nodes, so a few lines stand for 10^9 of them.
+TEST(Config, AliasAmplificationIsRefused) {
+  std::string laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    std::string prev(1, static_cast<char>(c - 1));
+    laughs += std::string(1, c) + ": &" + c + " [";
+    for (int k = 0; k < 10; ++k) laughs += (k ? ", *" : "*") + prev;
+    laughs += "]\n";
+  }
+  EXPECT_EQ(error_of(laughs), "(root): more than 100000 nodes once aliases are expanded");
+
+  std::string text = "a: &a " + std::string(400 * 1024, 'x') + "\nb: [";
+  for (int k = 0; k < 50; ++k) text += (k ? ", *a" : "*a");
+  text += "]\n";
+  EXPECT_EQ(error_of(text), "(root): more than 16777216 bytes of text once aliases are expanded");
+
+  // Anchors used with sense still work.
+  std::string shared = kValid;
+  shared.replace(shared.find("{input: 0.5, output: 1.5}"), 25, "&p {input: 0.5, output: 1.5}");
+  shared.replace(shared.find("      - name: large"), 0, "        price_usd_per_mtok: *p\n");
+  EXPECT_EQ(error_of(shared), "");
+}
+
+TEST(Config, NestingTooDeepIsRefused) {
+  std::string expected = "x";
+  for (int i = 0; i < 64; ++i) expected += "[0]";
+  expected += ": nesting too deep (more than 64 levels)";
+  EXPECT_EQ(error_of(std::string(kValid) + "x: " + std::string(70, '[') + std::string(70, ']')),
+            expected);
+  // yaml-cpp lets an anchor refer to itself: an endless tree that YAML::Clone would recurse into.
+  EXPECT_EQ(error_of(std::string(kValid) + "x: &a [*a]\n"), expected);
 }
 
 TEST(Config, ShippedDefaultIsValid) {

@@ -97,5 +97,98 @@ TEST(Request, Validates) {
   EXPECT_FALSE(parse_api_request(Endpoint::completions, R"({"model":"m"})"));
 }
 
+std::string nested(std::size_t depth) {
+  return R"({"model":"m","messages":[)" + std::string(depth, '[') + std::string(depth, ']') + "]}";
+}
+
+TEST(Request, DeepNestingIsA400NotACrash) {
+  // The probe from issue 6: 70,000 levels once overflowed the stack when re-serialised.
+  auto r = parse_api_request(Endpoint::chat_completions, nested(70000));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, 400);
+  EXPECT_NE(r.error().message.find("nested more than 64 levels"), std::string::npos);
+  // The top object and messages take two levels: 62 more brackets is exactly the limit.
+  EXPECT_TRUE(parse_api_request(Endpoint::chat_completions, nested(62)));
+  EXPECT_FALSE(parse_api_request(Endpoint::chat_completions, nested(63)));
+  EXPECT_FALSE(is_bounded_json(std::string(100000, '['), 64));
+  EXPECT_TRUE(is_bounded_json(R"({"a":[[1]]})", 3));
+  EXPECT_FALSE(is_bounded_json(R"({"a":[[1]]})", 2));
+  EXPECT_FALSE(is_bounded_json(R"({"a":1)", 8));
+}
+
+TEST(Request, DuplicateTopLevelKeysAreRejected) {
+  for (const char* body : {R"({"model":"a","model":"b","messages":[1]})",
+                           R"({"model":"a","mod\u0065l":"b","messages":[1]})",
+                           R"({"model":"a","messages":[1],"stream":false,"stream":true})"}) {
+    auto r = parse_api_request(Endpoint::chat_completions, body);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().status, 400);
+    EXPECT_NE(r.error().message.find("more than once"), std::string::npos) << body;
+  }
+  // Below the top level, duplicates are the upstream's business: forwarded as sent.
+  EXPECT_TRUE(parse_api_request(Endpoint::chat_completions,
+                                R"({"model":"a","messages":[{"role":"user","role":"x"}]})"));
+}
+
+TEST(Request, ForwardsTheClientsBytesWithOnlyTheModelReplaced) {
+  const std::string body =
+      "{ \"seed\" : 123456789012345678901234567890,\n \"z\":1, \"a\":[1.50, 2e3],"
+      " \"model\" :\t\"auto\" , \"messages\":[{\"role\":\"user\",\"content\":\"hi \\\"model\\\"\"}]}";
+  auto r = parse_api_request(Endpoint::chat_completions, body);
+  ASSERT_TRUE(r) << r.error().message;
+  std::string expected = body;
+  expected.replace(expected.find("\"auto\""), 6, "\"gpt-4o\"");
+  EXPECT_EQ(forward_body(*r, "gpt-4o", UsageOption::request), expected);  // not a stream
+}
+
+TEST(Request, AdjustsStreamOptionsWhereverTheyAre) {
+  auto fwd = [](const std::string& body, UsageOption u) {
+    auto r = parse_api_request(Endpoint::chat_completions, body);
+    EXPECT_TRUE(r) << body;
+    auto out = forward_body(*r, "up", u);
+    EXPECT_TRUE(is_bounded_json(out, 8)) << out;
+    return out;
+  };
+  const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
+  EXPECT_EQ(fwd(R"({"model":"m","stream":true,)" + msgs + "}", UsageOption::request),
+            R"({"model":"up","stream_options":{"include_usage":true},"stream":true,)" + msgs + "}");
+  EXPECT_EQ(fwd(R"({"stream_options":{"x":1},"model":"m","stream":true,)" + msgs + "}",
+                UsageOption::request),
+            R"({"stream_options":{"include_usage":true,"x":1},"model":"up","stream":true,)" +
+                msgs + "}");
+  // Stripped: the member goes with one comma, wherever it stands.
+  EXPECT_EQ(fwd(R"({"stream_options": {"include_usage":false} , "model":"m","stream":true,)" +
+                    msgs + "}",
+                UsageOption::strip),
+            R"({ "model":"up","stream":true,)" + msgs + "}");
+  EXPECT_EQ(fwd(R"({"model":"m","stream":true,)" + msgs +
+                    R"(, "stream_options":{"include_usage":false}})",
+                UsageOption::strip),
+            R"({"model":"up","stream":true,)" + msgs + "}");
+  EXPECT_EQ(fwd(R"({"model":"m","stream":true,"stream_options":{"include_usage":true},)" + msgs +
+                    "}",
+                UsageOption::as_sent),
+            R"({"model":"up","stream":true,"stream_options":{"include_usage":true},)" + msgs +
+                "}");
+}
+
+TEST(Request, CapturesTheLastInputOnlyWhenAsked) {
+  BodyLimits log;
+  log.capture_last_input = true;
+  auto chat = parse_api_request(
+      Endpoint::chat_completions,
+      R"({"model":"m","messages":[{"role":"user","content":"first"},)"
+      R"({"role":"user","content":[{"type":"text","text":"second"}]}]})",
+      log);
+  ASSERT_TRUE(chat);
+  EXPECT_EQ(chat->last_input, R"("second")");
+  auto prompt = parse_api_request(Endpoint::completions, R"({"model":"m","prompt":"p\n"})", log);
+  ASSERT_TRUE(prompt);
+  EXPECT_EQ(prompt->last_input, R"("p\n")");
+  auto quiet = parse_api_request(Endpoint::completions, R"({"model":"m","prompt":"p"})");
+  ASSERT_TRUE(quiet);
+  EXPECT_TRUE(quiet->last_input.empty());
+}
+
 }  // namespace
 }  // namespace switchyard

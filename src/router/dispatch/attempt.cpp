@@ -1,5 +1,6 @@
 #include "router/dispatch/attempt.hpp"
 
+#include "api/request.hpp"
 #include "api/usage.hpp"
 #include "core/clock.hpp"
 
@@ -85,6 +86,9 @@ class RelaySink final : public ChunkSink {
   std::uint64_t content_events_ = 0;
 };
 
+// Deeper than any OpenAI response; bounded so that checking an answer needs constant stack.
+constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
+
 std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
 
 }  // namespace
@@ -126,23 +130,15 @@ Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWrit
     co_return finish(e);
   }
 
-  // The only per-attempt copy of the body: the upstream's model id differs per target.
-  auto& body = ctx.request.body;
-  body["model"] = target.model->id;
-  if (ctx.request.stream) {
-    // Cost accounting wants the upstream's usage on every stream; RelaySink strips the usage
-    // chunk again if the client did not ask for it. Some upstreams reject stream_options.
-    if (target.upstream_config->stream_include_usage) {
-      body["stream_options"]["include_usage"] = true;
-    } else if (!ctx.request.include_usage) {
-      if (auto so = body.find("stream_options"); so != body.end() && so->is_object()) {
-        so->erase("include_usage");
-        if (so->empty()) body.erase(so);
-      }
-    }
-  }
-  std::string wire = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  OutboundRequest req{path_of(ctx.request.endpoint), wire, ctx.request.request_id, ctx.request.stream};
+  // The only per-attempt copy of the body: the upstream's model id differs per target. Cost
+  // accounting wants the upstream's usage on every stream; RelaySink strips the usage chunk again
+  // if the client did not ask for it. Some upstreams reject stream_options.
+  const auto usage = target.upstream_config->stream_include_usage ? UsageOption::request
+                     : ctx.request.include_usage                  ? UsageOption::as_sent
+                                                                  : UsageOption::strip;
+  const std::string wire = forward_body(ctx.request, target.model->id, usage);
+  OutboundRequest req{path_of(ctx.request.endpoint), wire, ctx.request.request_id,
+                      ctx.request.stream, ctx.request.headers};
 
   Upstream& upstream = ctx.upstreams.at(target.upstream);
   RelaySink sink(ctx, target, out, start);
@@ -184,6 +180,23 @@ Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWrit
         fmt::format("upstream {} answered HTTP {}", target.upstream_config->name, reply->status),
         reply->retry_after_ms));
   }
+  // The upstream refused the gateway's own key: the client's request is not at fault, and
+  // another candidate (another key or provider) may well answer it.
+  if (reply->status == 401 || reply->status == 403) {
+    count_failure(Reason::upstream_auth);
+    co_return finish(make_error(
+        Reason::upstream_auth,
+        fmt::format("upstream {} rejected the gateway's credentials (HTTP {}); check its api_key",
+                    target.upstream_config->name, reply->status)));
+  }
+  // A 2xx body that is not JSON would break the client's SDK; another candidate may do better.
+  if (!out.started() && reply->status < 300 &&
+      !is_bounded_json(reply->body, kMaxUpstreamJsonDepth)) {
+    count_failure(Reason::protocol);
+    co_return finish(make_error(
+        Reason::protocol, fmt::format("upstream {} answered HTTP {} with a body that is not JSON",
+                                      target.upstream_config->name, reply->status)));
+  }
 
   mm.attempts_by_outcome.inc(0, "ok");
   ctx.chosen = &target;
@@ -212,7 +225,8 @@ Task<Result<void>> attempt(RouteContext& ctx, const Target& target, ResponseWrit
 }
 
 Error aggregate_error(const RouteContext& ctx, Error last) {
-  std::string msg = "all " + std::to_string(ctx.attempts.size()) + " attempt(s) failed:";
+  if (ctx.attempts.size() <= 1) return last;  // its own message says it best
+  std::string msg = "all " + std::to_string(ctx.attempts.size()) + " attempts failed:";
   for (std::size_t i = 0; i < ctx.attempts.size(); ++i) {
     const auto& a = ctx.attempts[i];
     msg += fmt::format(" [{}] {}/{}: {}", i + 1, a.target->upstream_config->name,
@@ -220,7 +234,7 @@ Error aggregate_error(const RouteContext& ctx, Error last) {
                        a.reason == Reason::upstream_status ? "HTTP " + std::to_string(a.status)
                                                            : std::string(reason_name(a.reason)));
   }
-  last.message = std::move(msg);
+  last.message = msg + ". Last: " + last.message;
   return last;
 }
 

@@ -1,0 +1,236 @@
+// Issue 6's probes, replayed byte for byte: hostile clients (deep JSON, request smuggling, HEAD,
+// Host) and misbehaving upstreams (hop-by-hop headers, 101, 401, non-JSON 200s, garbage).
+#include "support/fixture.hpp"
+#include "support/scripted_upstream.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace switchyard::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string upstream(const std::string& name, unsigned short port, const std::string& model,
+                     const std::string& extra = {}) {
+  return fmt::format(
+      "  - name: {}\n    base_url: http://127.0.0.1:{}/v1\n{}    models:\n      - name: {}\n",
+      name, port, extra, model);
+}
+
+std::string config_for(const std::string& upstreams, const std::string& server = {}) {
+  return (server.empty() ? "" : "server:\n" + server) + "upstreams:\n" + upstreams;
+}
+
+// Counts the HTTP responses (status lines) in raw bytes read from a connection.
+int responses_in(const std::string& raw) {
+  int n = raw.starts_with("HTTP/1.") ? 1 : 0;
+  for (auto at = raw.find("\nHTTP/1."); at != std::string::npos; at = raw.find("\nHTTP/1.", at + 1))
+    ++n;
+  return n;
+}
+
+std::string post_head(const std::string& extra_headers) {
+  return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+         extra_headers + "\r\n";
+}
+
+class HostileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sim_ = start_sim();
+    gw_ = std::make_unique<GatewayUnderTest>(config_for(upstream("sim", sim_->port(), "sim-nano")));
+  }
+  void expect_alive() {
+    EXPECT_EQ(http_request(gw_->port(), "GET", "/healthz").status, 200);
+  }
+  std::unique_ptr<SimServer> sim_;
+  std::unique_ptr<GatewayUnderTest> gw_;
+};
+
+TEST_F(HostileTest, DeeplyNestedJsonIs400AndTheGatewayLives) {
+  const std::size_t n = 70000;
+  const std::string body = R"({"model":"sim-nano","messages":[)" + std::string(n, '[') +
+                           std::string(n, ']') + "]}";
+  auto r = post_json(gw_->port(), "/v1/chat/completions", body);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("nested more than"), std::string::npos) << r.body;
+  expect_alive();
+}
+
+TEST_F(HostileTest, TransferEncodingOtherThanChunkedIsRejectedNotSmuggled) {
+  const std::string smuggled =
+      "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n";  // would be a second request
+  for (const char* te : {"xchunked", "chunked, identity", "identity", "gzip, chunked, x"}) {
+    auto raw = raw_exchange(gw_->port(),
+                            post_head(fmt::format("Transfer-Encoding: {}\r\n", te)) + smuggled,
+                            1000ms);
+    EXPECT_TRUE(raw.starts_with("HTTP/1.1 400")) << te << ": " << raw;
+    EXPECT_EQ(responses_in(raw), 1) << te << ": the body was served as a request: " << raw;
+  }
+  auto metrics = http_request(gw_->port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(switchyard_client_protocol_errors_total{kind="transfer_encoding"} 4)"),
+            std::string::npos)
+      << metrics;
+  // Both framings at once, and two Transfer-Encoding lines.
+  for (const char* h : {"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+                        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"}) {
+    auto raw = raw_exchange(gw_->port(), post_head(h) + "0\r\n\r\n" + smuggled, 1000ms);
+    EXPECT_TRUE(raw.starts_with("HTTP/1.1 400")) << h << raw;
+    EXPECT_EQ(responses_in(raw), 1) << raw;
+  }
+  expect_alive();
+}
+
+TEST_F(HostileTest, MalformedChunkSizeIsA400) {
+  auto raw = raw_exchange(gw_->port(), post_head("Transfer-Encoding: chunked\r\n") + "zz\r\n{}\r\n",
+                          1000ms);
+  EXPECT_TRUE(raw.starts_with("HTTP/1.1 400")) << raw;
+  EXPECT_NE(raw.find("Malformed chunked request body"), std::string::npos) << raw;
+  // A well-formed chunked body still works.
+  const std::string body = chat_body("sim-nano");
+  auto ok = raw_exchange(gw_->port(),
+                         post_head("Transfer-Encoding: chunked\r\nConnection: close\r\n") +
+                             fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body),
+                         2000ms);
+  EXPECT_TRUE(ok.starts_with("HTTP/1.1 200")) << ok;
+}
+
+TEST_F(HostileTest, HeadGetsHeadersOnlyAndKeepsTheConnectionInSync) {
+  // Three requests on one connection: if a HEAD answer carried a body, the next status line
+  // would be read as part of it.
+  auto raw = raw_exchange(gw_->port(),
+                          "HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "HEAD /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                          2000ms);
+  ASSERT_EQ(responses_in(raw), 3) << raw;
+  auto first = raw.find("HTTP/1.1 404");
+  auto second = raw.find("HTTP/1.1 405");
+  auto third = raw.find("HTTP/1.1 200");
+  ASSERT_TRUE(first == 0 && second != std::string::npos && third != std::string::npos) << raw;
+  // Each answer ends at its blank line: no JSON anywhere.
+  EXPECT_EQ(raw.find('{'), std::string::npos) << raw;
+  EXPECT_NE(raw.find("allow: POST"), std::string::npos) << raw;
+  EXPECT_NE(raw.substr(third).find("Content-Length: 15"), std::string::npos) << raw;
+  EXPECT_EQ(http_request(gw_->port(), "HEAD", "/readyz").status, 200);
+}
+
+TEST_F(HostileTest, QueryStringsAndMethodsOnAdminPaths) {
+  EXPECT_EQ(http_request(gw_->port(), "GET", "/healthz?probe=1").status, 200);
+  EXPECT_EQ(http_request(gw_->port(), "GET", "/metrics?x").status, 200);
+  EXPECT_EQ(http_request(gw_->port(), "GET", "/v1/models?limit=1").status, 200);
+  auto post = http_request(gw_->port(), "POST", "/healthz", "{}");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("allow"), "GET, HEAD");
+  auto get = http_request(gw_->port(), "GET", "/v1/chat/completions");
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(get.header("allow"), "POST");
+}
+
+TEST_F(HostileTest, HostMustBeThereOnceOnHttp11) {
+  auto none = raw_exchange(gw_->port(), "GET /healthz HTTP/1.1\r\n\r\n", 1000ms);
+  EXPECT_TRUE(none.starts_with("HTTP/1.1 400")) << none;
+  auto twice = raw_exchange(gw_->port(), "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                            1000ms);
+  EXPECT_TRUE(twice.starts_with("HTTP/1.1 400")) << twice;
+  auto old = raw_exchange(gw_->port(), "GET /healthz HTTP/1.0\r\n\r\n", 1000ms);
+  EXPECT_TRUE(old.starts_with("HTTP/1.0 200")) << old;
+}
+
+TEST(HostileUpstream, OnlyAllowlistedEndToEndHeadersReachTheClient) {
+  const std::string answer = R"({"id":"x","object":"chat.completion","choices":[]})";
+  ScriptedUpstream up(fmt::format(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "Connection: keep-alive, X-Internal-Token, x-ratelimit-reset-requests\r\n"
+      "X-Internal-Token: s3cret\r\nProxy-Connection: keep-alive\r\n"
+      "WWW-Authenticate: Bearer realm=\"upstream\"\r\nStrict-Transport-Security: max-age=9\r\n"
+      "Access-Control-Allow-Origin: *\r\nAlt-Svc: h3=\":443\"\r\nLocation: http://10.0.0.1/\r\n"
+      "Set-Cookie: session=abc\r\nx-ratelimit-remaining-requests: 42\r\n"
+      "x-ratelimit-reset-requests: 1s\r\nopenai-processing-ms: 12\r\n\r\n{}",
+      answer.size(), answer));
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-ratelimit-remaining-requests"), "42");
+  EXPECT_EQ(r.header("openai-processing-ms"), "12");
+  for (const char* leaked :
+       {"x-internal-token", "proxy-connection", "www-authenticate", "strict-transport-security",
+        "access-control-allow-origin", "alt-svc", "location", "set-cookie",
+        "x-ratelimit-reset-requests"})
+    EXPECT_EQ(r.header(leaked), "") << leaked << " was relayed";
+}
+
+TEST(HostileUpstream, ForwardsTheClientsBytesAndOnlyTheApisHeaders) {
+  const std::string answer = R"({"object":"chat.completion","choices":[]})";
+  ScriptedUpstream up(fmt::format(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+      answer.size(), answer));
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  const std::string body =
+      R"({"seed": 123456789012345678901234567890, "z": 1, "a": 2, "model": "m",)"
+      R"( "messages": [{"role": "user", "content": "hi"}]})";
+  auto r = post_json(gw.port(), "/v1/chat/completions", body,
+                     {{"OpenAI-Beta", "assistants=v2"}, {"X-Secret-Client-Header", "no"},
+                      {"Authorization", "Bearer client-key"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto sent = up.last_request();
+  EXPECT_TRUE(sent.ends_with("\r\n\r\n" + body)) << sent;  // model "m" has id "m": unchanged
+  EXPECT_NE(sent.find("OpenAI-Beta: assistants=v2"), std::string::npos) << sent;
+  EXPECT_EQ(sent.find("X-Secret-Client-Header"), std::string::npos) << sent;
+  EXPECT_EQ(sent.find("client-key"), std::string::npos) << sent;
+  auto dup = post_json(gw.port(), "/v1/chat/completions",
+                       R"({"model":"m","model":"other","messages":[{"role":"user"}]})");
+  EXPECT_EQ(dup.status, 400) << dup.body;
+}
+
+TEST(HostileUpstream, NoProtocolSwitchOnAn101) {
+  ScriptedUpstream up(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(r.header("upgrade"), "");
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "protocol") << r.body;
+}
+
+TEST(HostileUpstream, TheUpstreamsAuthFailureIsA502AndFallsBack) {
+  ScriptedUpstream refusing(
+      "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+      "WWW-Authenticate: Bearer\r\n\r\n{}");
+  auto sim = start_sim();
+  {
+    GatewayUnderTest alone(config_for(upstream("refusing", refusing.port(), "sim-nano")));
+    auto r = post_json(alone.port(), "/v1/chat/completions", chat_body("sim-nano"));
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_auth") << r.body;
+    EXPECT_NE(r.body.find("rejected the gateway's credentials"), std::string::npos) << r.body;
+    auto metrics = http_request(alone.port(), "GET", "/metrics").body;
+    EXPECT_NE(metrics.find(R"(switchyard_upstream_errors_total{reason="upstream_auth",upstream="refusing"} 1)"), std::string::npos)
+        << metrics;
+  }
+  GatewayUnderTest both(config_for(upstream("refusing", refusing.port(), "sim-nano") +
+                                   upstream("sim", sim->port(), "sim-nano")));
+  auto r = post_json(both.port(), "/v1/chat/completions", chat_body("sim-nano"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-switchyard-upstream"), "sim");
+  EXPECT_EQ(r.header("x-switchyard-attempts"), "2");
+}
+
+TEST(HostileUpstream, A200ThatIsNotJsonIsA502WithoutAddresses) {
+  ScriptedUpstream broken(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n<html>oops");
+  ScriptedUpstream garbage("SSH-2.0-OpenSSH_9.2\r\n\r\n");
+  for (auto* up : {&broken, &garbage}) {
+    GatewayUnderTest gw(config_for(upstream("up", up->port(), "m")));
+    auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "protocol") << r.body;
+    EXPECT_EQ(r.body.find("127.0.0.1"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find(std::to_string(up->port())), std::string::npos) << r.body;
+  }
+}
+
+}  // namespace
+}  // namespace switchyard::test
