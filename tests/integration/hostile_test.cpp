@@ -6,6 +6,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace switchyard::test {
 namespace {
 
@@ -230,6 +235,79 @@ TEST(HostileUpstream, A200ThatIsNotJsonIsA502WithoutAddresses) {
     EXPECT_EQ(r.body.find("127.0.0.1"), std::string::npos) << r.body;
     EXPECT_EQ(r.body.find(std::to_string(up->port())), std::string::npos) << r.body;
   }
+}
+
+// A connected socket that sends nothing: an idle keep-alive connection as the gateway sees it.
+int idle_connection(unsigned short port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool closed_by_peer(int fd) {
+  char c;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return ::recv(fd, &c, 1, 0) == 0;
+}
+
+bool still_open(int fd) {
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
+TEST(HostileClient, IdleConnectionsAreShedOldestFirstAtMaxConnections) {
+  auto sim = start_sim();
+  // One worker: connections are accepted, and reach their idle wait, in the order they connect.
+  GatewayUnderTest gw(config_for(upstream("sim", sim->port(), "m"), "  max_connections: 4\n"), 1);
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) fds.push_back(idle_connection(gw.port()));
+  // A fifth connection (a health check) is served; the oldest idle connection made room.
+  EXPECT_EQ(http_request(gw.port(), "GET", "/healthz").status, 200);
+  EXPECT_TRUE(closed_by_peer(fds[0]));
+  EXPECT_TRUE(still_open(fds[1]));
+  fds.push_back(idle_connection(gw.port()));  // back at the cap
+  EXPECT_EQ(http_request(gw.port(), "GET", "/healthz").status, 200);
+  EXPECT_TRUE(closed_by_peer(fds[1]));
+  EXPECT_TRUE(still_open(fds[2]));
+  auto metrics = http_request(gw.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(switchyard_connections_closed_total{reason="shed_idle"} 2)"),
+            std::string::npos)
+      << metrics;
+  for (int fd : fds) ::close(fd);
+}
+
+TEST(HostileUpstream, AnOversizedAnswerHasItsOwnReason) {
+  const std::string big = R"({"object":"chat.completion","pad":")" + std::string(4096, 'x') + "\"}";
+  ScriptedUpstream up(fmt::format(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+      big.size(), big));
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m", "    max_response_bytes: 1024\n")));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "response_too_large") << r.body;
+}
+
+TEST(HostileUpstream, ConfiguredHeadersAreRelayedToo) {
+  const std::string answer = R"({"object":"chat.completion","choices":[]})";
+  ScriptedUpstream up(fmt::format(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "x-acme-region: eu\r\nx-acme-cost: 3\r\nx-other: no\r\n\r\n{}",
+      answer.size(), answer));
+  GatewayUnderTest gw(
+      config_for(upstream("up", up.port(), "m", "    relay_headers: [x-acme-*]\n")));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-acme-region"), "eu");
+  EXPECT_EQ(r.header("x-acme-cost"), "3");
+  EXPECT_EQ(r.header("x-other"), "");
 }
 
 }  // namespace
