@@ -4,6 +4,7 @@
 #include "core/clock.hpp"
 #include "router/dispatch/attempt.hpp"
 #include "server/access_log.hpp"
+#include "server/request_reader.hpp"
 #include "core/log_limiter.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -207,16 +208,6 @@ Task<void> wait_peer_gone(tcp::socket& socket, beast::flat_buffer& buffer) {
   co_await forever.async_wait(use_tuple);
 }
 
-// Runs a read with a deadline that, unlike beast::tcp_stream's expiry, leaves the socket open,
-// so that the client can still be told 408. Returns beast::error::timeout when time ran out.
-template <class ReadOp>
-Task<beast::error_code> read_within(ms limit, ReadOp read) {
-  net::steady_timer timer(co_await net::this_coro::executor, limit);
-  auto r = co_await (read() || timer.async_wait(use_tuple));
-  if (r.index() == 1) co_return beast::error::timeout;
-  co_return std::get<0>(std::get<0>(r));
-}
-
 // Close politely after an error: stop sending, then read and drop what the client is still
 // sending (bounded), so that it sees our answer rather than a reset.
 Task<void> lingering_close(beast::tcp_stream& stream) {
@@ -391,28 +382,13 @@ std::optional<Endpoint> api_endpoint(std::string_view path) {
   return std::nullopt;
 }
 
-// RFC 9112 §6.3: the only transfer coding we accept on a request is a lone "chunked", on
-// HTTP/1.1, without Content-Length. Anything else (xchunked, "chunked, identity", gzip, a second
-// Transfer-Encoding line, both framings at once) is how requests get smuggled past a front proxy
-// that reads the framing differently, so it is a 400 and the connection closes.
-bool acceptable_framing(const http::request_header<>& h) {
-  const auto te_lines = h.count(http::field::transfer_encoding);
-  if (te_lines == 0) return true;
-  if (te_lines > 1 || h.version() < 11 || h.count(http::field::content_length)) return false;
-  auto te = h[http::field::transfer_encoding];
-  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
-  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
-  return beast::iequals(te, "chunked");
-}
-
-// RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on HTTP/1.0.
-bool acceptable_host(const http::request_header<>& h) {
-  const auto hosts = h.count(http::field::host);
-  return hosts == 1 || (hosts == 0 && h.version() < 11);
-}
-
-bool is_http_parse_error(const beast::error_code& ec) {
-  return ec.category() == beast::http::make_error_code(http::error::bad_chunk).category();
+Metrics::ProtocolError protocol_error_of(Refusal r) {
+  switch (r) {
+    case Refusal::transfer_encoding: return Metrics::ProtocolError::transfer_encoding;
+    case Refusal::chunked_body: return Metrics::ProtocolError::chunked_body;
+    case Refusal::host: return Metrics::ProtocolError::host;
+    default: return Metrics::ProtocolError::malformed;
+  }
 }
 
 LogLimiter protocol_log(std::chrono::seconds(10));
@@ -523,7 +499,7 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       if (ec) co_return;
       buffer.commit(n);
-      stream.expires_never();  // the header and body limits take over (read_within)
+      stream.expires_never();  // the header and body limits take over (read_request)
     }
     const auto start = steady_now();
     auto view = w.current;  // this request's config and upstreams, whatever reloads happen
@@ -533,80 +509,21 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
     parser.header_limit(sc.max_header_bytes);
     parser.body_limit(sc.max_body_bytes);
 
-    auto hec = co_await read_within(ms(sc.header_timeout_ms), [&] {
-      return http::async_read_header(stream, buffer, parser, use_tuple);
-    });
-    Error early;
-    bool failed = true;
-    if (hec == http::error::header_limit) {
-      early = make_error(Reason::headers_too_large, fmt::format(
-          "Request headers exceed server.max_header_bytes ({} bytes).", sc.max_header_bytes));
-    } else if (hec == beast::error::timeout) {
-      early = make_error(Reason::client_timeout, fmt::format(
-          "Request headers not received within server.header_timeout_ms ({} ms).",
-          sc.header_timeout_ms));
-    } else if (hec == http::error::body_limit) {
-      early = make_error(Reason::body_too_large, fmt::format(
-          "Request body of {} bytes exceeds server.max_body_bytes ({} bytes).",
-          std::string_view(parser.get()[http::field::content_length]), sc.max_body_bytes));
-    } else if (hec == http::error::end_of_stream || hec == net::error::eof ||
-               hec == net::error::connection_reset) {
-      co_return;
-    } else if (hec) {
-      early = make_error(Reason::bad_request, "Malformed HTTP request: " + hec.message());
-      st.metrics.count_protocol_error(Metrics::ProtocolError::malformed);
-      log_protocol_error(hec.message(), stream.socket());
-    } else if (!acceptable_framing(parser.get())) {
-      early = make_error(Reason::bad_request,
-                         "Unsupported request framing: Transfer-Encoding must be exactly "
-                         "\"chunked\" on HTTP/1.1, without Content-Length.");
-      st.metrics.count_protocol_error(Metrics::ProtocolError::transfer_encoding);
-      log_protocol_error("bad Transfer-Encoding", stream.socket());
-    } else if (!acceptable_host(parser.get())) {
-      early = make_error(Reason::bad_request,
-                         "An HTTP/1.1 request needs exactly one Host header.");
-      st.metrics.count_protocol_error(Metrics::ProtocolError::host);
-      log_protocol_error("missing or repeated Host", stream.socket());
-    } else {
-      failed = false;
-    }
-
-    if (!failed) {
-      if (parser.get().version() >= 11 &&
-          beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, 11};
-        (void)co_await http::async_write(stream, cont, use_tuple);
-      }
-      auto bec = co_await read_within(ms(sc.body_timeout_ms), [&] {
-        return http::async_read(stream, buffer, parser, use_tuple);
-      });
-      failed = true;
-      if (bec == http::error::body_limit) {
-        early = make_error(Reason::body_too_large, fmt::format(
-            "Request body exceeds server.max_body_bytes ({} bytes).", sc.max_body_bytes));
-      } else if (bec == beast::error::timeout) {
-        early = make_error(Reason::client_timeout, fmt::format(
-            "Request body not received within server.body_timeout_ms ({} ms).",
-            sc.body_timeout_ms));
-      } else if (bec && is_http_parse_error(bec) && bec != http::error::partial_message) {
-        early = make_error(Reason::bad_request, "Malformed chunked request body: " + bec.message());
-        st.metrics.count_protocol_error(Metrics::ProtocolError::chunked_body);
-        log_protocol_error("malformed chunked body: " + bec.message(), stream.socket());
-      } else if (bec) {
-        co_return;  // the client hung up mid-body: nobody to answer
-      } else {
-        failed = false;
-      }
+    auto read = co_await read_request(stream, buffer, parser, sc);
+    if (read.gone) co_return;
+    if (read.refusal != Refusal::none && read.refusal != Refusal::limit) {
+      st.metrics.count_protocol_error(protocol_error_of(read.refusal));
+      log_protocol_error(read.detail, stream.socket());
     }
     stream.expires_never();
     const ms write_timeout(sc.body_timeout_ms);
 
-    if (failed) {
+    if (read.failed) {
       SessionWriter out(stream, parser.get().version() ? parser.get().version() : 11, false,
                         write_timeout, parser.get().method() == http::verb::head);
       out.set_header("x-request-id", request_id_for({}, w));
-      (void)co_await send_error(out, early);
-      st.metrics.count_unrouted(early.status);
+      (void)co_await send_error(out, read.error);
+      st.metrics.count_unrouted(read.error.status);
       co_await lingering_close(stream);
       co_return;
     }
