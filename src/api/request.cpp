@@ -18,11 +18,11 @@ enum class Kind : std::uint8_t { null, boolean, number, string, object, array };
 // never stored.
 class BodySax {
  public:
-  BodySax(Endpoint endpoint, const BodyLimits& limits) : limits_(limits) {
-    input_key_ = endpoint == Endpoint::chat_completions ? "messages"
-                 : endpoint == Endpoint::completions    ? "prompt"
-                                                        : "input";
-  }
+  BodySax(Endpoint endpoint, const BodyLimits& limits)
+      : input_key_(endpoint == Endpoint::chat_completions ? "messages"
+                   : endpoint == Endpoint::completions    ? "prompt"
+                                                          : "input"),
+        chat_(endpoint == Endpoint::chat_completions), limits_(limits) {}
 
   bool null() { return value(Kind::null); }
   bool boolean(bool v) {
@@ -123,10 +123,11 @@ class BodySax {
   // or a content part's text, or a prompt / input string.
   bool capturing(const std::string&) const {
     if (!limits_.capture_last_input || member_ != Member::input) return false;
-    if (input_key_[0] == 'm') return (depth_ == 3 || depth_ == 5) && content_key_;
+    if (chat_) return (depth_ == 3 || depth_ == 5) && content_key_;
     return depth_ <= 2;
   }
 
+  const bool chat_;
   const BodyLimits& limits_;
   std::uint32_t depth_ = 0;
   std::uint32_t members_ = 0;
