@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort, waitHttp } from './support.mjs';
 import OpenAI from 'openai';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -21,17 +22,6 @@ const procs = [];
 let gatewayPort;
 let client;
 
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
 function start(bin, args) {
   const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   p.output = '';
@@ -39,18 +29,6 @@ function start(bin, args) {
   p.stderr.on('data', (d) => (p.output += d));
   procs.push(p);
   return p;
-}
-
-async function waitHttp(url, deadlineMs = 10000) {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not come up`);
 }
 
 function config(simPort, listen) {

@@ -10,23 +10,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort, waitHttp } from './support.mjs';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const build = resolve(root, process.env.SWITCHYARD_BUILD ?? 'build/release');
 const gatewayBin = join(build, 'switchyard');
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-hostile-'));
 const procs = [];
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
 
 // The gateway, optionally under a descriptor limit (ulimit -n sets soft and hard).
 function startGateway(port, deadPort, nofile) {
@@ -49,17 +39,6 @@ upstreams:
   p.stderr.on('data', (d) => (p.output += d));
   procs.push(p);
   return p;
-}
-
-async function waitHttp(url, deadlineMs = 10000) {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not come up`);
 }
 
 function status(pid) {
