@@ -41,12 +41,20 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // Named, not literal: GCC 12 rejects string-literal arrays inside co_await expressions.
 constexpr std::string_view kGarbage = "\x01\x02garbage\r\n\r\n";
 constexpr std::string_view kDone = "data: [DONE]\n\n";
+constexpr std::uint64_t kMaxPad = 64ull << 20;  // pad_bytes: enough to pass any sane body limit
+
+// bad_json: the first half of the real text, so the framing is right and the JSON is not.
+std::string spoil(std::string text) {
+  text.resize(text.size() / 2);
+  return text;
+}
 
 struct Script {
   std::uint32_t delay_ms = 0, status = 0, retry_after_s = 0, tokens = 0, token_interval_ms = 0;
-  std::int64_t cut_after = -1, stall_after = -1;
+  std::int64_t cut_after = -1, stall_after = -1, cut_body_at = -1, stall_body_at = -1;
+  std::uint64_t pad_bytes = 0;
   bool garbage = false, reset = false, no_usage = false, ignore_stream = false,
-       stall_first_byte = false, has_interval = false;
+       stall_first_byte = false, has_interval = false, bad_json = false;
 
   // Reads `key=value` / `flag` directives separated by any of `seps`.
   void apply(std::string_view text, char sep) {
@@ -68,6 +76,10 @@ struct Script {
       else if (key == "token_interval_ms") take(val, token_interval_ms), has_interval = true;
       else if (key == "cut_after") take(val, cut_after);
       else if (key == "stall_after") take(val, stall_after);
+      else if (key == "cut_body_at") take(val, cut_body_at);
+      else if (key == "stall_body_at") take(val, stall_body_at);
+      else if (key == "pad_bytes") take(val, pad_bytes), pad_bytes = std::min(pad_bytes, kMaxPad);
+      else if (key == "bad_json") bad_json = true;
       else if (key == "garbage") garbage = true;
       else if (key == "reset") reset = true;
       else if (key == "no_usage") no_usage = true;
@@ -489,9 +501,30 @@ class SimSession {
                   {"system_fingerprint", "switchyard-sim"},
                   {"choices", std::move(choices)}};
       if (!sc.no_usage) out["usage"] = usage;
+      if (sc.pad_bytes) out["sim_padding"] = std::string(sc.pad_bytes, 'x');
+      auto text = sc.bad_json ? spoil(dump(out)) : dump(out);
+      if (sc.cut_body_at >= 0 || sc.stall_body_at >= 0) {
+        // The head promises the whole body; only its first bytes follow.
+        const bool stall = sc.stall_body_at >= 0;
+        const auto at = static_cast<std::size_t>(stall ? sc.stall_body_at : sc.cut_body_at);
+        http::response<http::empty_body> head{http::status::ok, req.version()};
+        head.set(http::field::content_type, "application/json");
+        head.set("x-request-id", fmt::format("sim-{:x}", rng_()));
+        head.content_length(text.size());
+        head.keep_alive(req.keep_alive());
+        http::response_serializer<http::empty_body> sr{head};
+        if (auto [ec, n] = co_await http::async_write_header(s_, sr, use_tuple); ec)
+          co_return false;
+        auto [ec, n] = co_await net::async_write(
+            s_, net::buffer(text.data(), std::min(at, text.size())), use_tuple);
+        if (!ec && stall) {
+          slot.release();
+          co_await sleep_real(std::chrono::hours(1));
+        }
+        co_return false;
+      }
       http::response<http::string_body> res{http::status::ok, req.version()};
       res.set("x-sim-quality", fmt::format("{}", plan.quality));
-      auto text = dump(out);
       co_return co_await send(req, std::move(res), std::move(text));
     }
 
@@ -517,7 +550,7 @@ class SimSession {
                  {"model", model_id},
                  {"system_fingerprint", "switchyard-sim"},
                  {"choices", json::array({std::move(c)})}};
-      return "data: " + dump(ev) + "\n\n";
+      return "data: " + (sc.bad_json ? spoil(dump(ev)) : dump(ev)) + "\n\n";
     };
     std::int64_t sent = 0;
     SteadyTime due = steady_now();
@@ -576,7 +609,7 @@ class SimSession {
                  {"model", model_id},
                  {"choices", json::array()},
                  {"usage", usage}};
-      auto usage_event = "data: " + dump(ev) + "\n\n";
+      auto usage_event = "data: " + (sc.bad_json ? spoil(dump(ev)) : dump(ev)) + "\n\n";
       if (!co_await event(usage_event)) co_return false;
     }
     const std::string done(kDone);

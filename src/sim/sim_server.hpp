@@ -14,6 +14,10 @@
 //   token_interval_ms=N  pause between stream events (unscaled), instead of the model's rate
 //   cut_after=N          stream: drop the connection after N content events
 //   stall_after=N        stream: stop sending (keep the connection) after N content events
+//   cut_body_at=N        not a stream: send the head and N bytes of the body, then close
+//   stall_body_at=N      not a stream: send the head and N bytes of the body, then stop sending
+//   bad_json             200 whose body (or, on a stream, each event's data) is not JSON
+//   pad_bytes=N          not a stream: add an N-byte "sim_padding" string to the answer
 //   garbage              reply with bytes that are not HTTP, then close
 //   reset                close the connection without answering
 //   no_usage             never report usage

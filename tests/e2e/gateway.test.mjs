@@ -7,7 +7,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitHttp } from './support.mjs';
 import OpenAI from 'openai';
