@@ -132,7 +132,8 @@ std::string to_openai_json(const Error& e) {
   nlohmann::json j;
   auto& err = j["error"];
   err["message"] = e.message;
-  err["type"] = error_type(e.reason);
+  // An upstream's 429 passed on is a rate limit to the client, like the gateway's own.
+  err["type"] = e.status == 429 ? std::string_view("rate_limit_error") : error_type(e.reason);
   err["param"] = e.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.param);
   err["code"] = e.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.code);
   // Client-supplied text can be invalid UTF-8; replace rather than throw.

@@ -163,9 +163,12 @@ class HttpUpstream final : public Upstream {
   // HTTP) and an answer over max_response_bytes each have their own. The message names the
   // upstream by its config name, never by address: it can reach the client.
   Error fail(const beast::error_code& ec, Reason timeout_reason, Reason io) const {
+    // Beast reports a clean close before any byte as end_of_stream: a connection failure,
+    // like a reset, not bytes that are not HTTP.
     Reason r = ec == beast::error::timeout               ? timeout_reason
                : ec == net::error::operation_aborted     ? Reason::cancelled
                : ec == http::error::body_limit           ? Reason::response_too_large
+               : ec == http::error::end_of_stream        ? io
                : ec.category() == http_error_category()  ? Reason::protocol
                                                          : io;
     return make_error(r, std::string(reason_name(r)) + " (upstream " + cfg_.name +

@@ -36,6 +36,34 @@ class ConcurrencySlot {
   bool ok_;
 };
 
+// Deeper than any OpenAI response; bounded so that checking an answer needs constant stack.
+constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
+
+// Whether an SSE event's data is JSON or [DONE] (events without data, such as comments, are
+// fine). Multi-line data is joined with newlines, as the SSE spec says.
+bool is_json_event(std::string_view event) {
+  std::string joined;
+  std::string_view data;
+  int lines = 0;
+  while (!event.empty()) {
+    auto eol = event.find('\n');
+    auto line = event.substr(0, eol);
+    event = eol == std::string_view::npos ? std::string_view{} : event.substr(eol + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.starts_with("data:")) continue;
+    line.remove_prefix(5);
+    if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (++lines == 1) {
+      data = line;
+    } else {
+      if (lines == 2) joined = data;
+      joined.append("\n").append(line);
+      data = joined;
+    }
+  }
+  return lines == 0 || data == "[DONE]" || is_bounded_json(data, kMaxUpstreamJsonDepth);
+}
+
 // Relays a 200 event stream to the client, one event at a time, and reads usage on the way.
 // The upstream is always asked for usage (cost needs it); the usage-only chunk is passed on only
 // if the client asked for it too.
@@ -49,6 +77,12 @@ class RelaySink final : public ChunkSink {
   void on_head(const UpstreamReply& head) override { head_ = head; }
 
   Task<Result<void>> on_event(std::string_view event) override {
+    // An event the client's SDK cannot parse is the upstream's fault: before the stream is
+    // committed another candidate can answer, after it the client gets an error event.
+    if (!is_json_event(event))
+      co_return make_error(Reason::protocol, "protocol (upstream " +
+                                                 target_.upstream_config->name +
+                                                 "): an event whose data is not JSON");
     if (!out_.started()) {
       ctx_.chosen = &target_;
       ctx_.time_to_first_token = steady_now() - start_;
@@ -85,9 +119,6 @@ class RelaySink final : public ChunkSink {
   Usage usage_;
   std::uint64_t content_events_ = 0;
 };
-
-// Deeper than any OpenAI response; bounded so that checking an answer needs constant stack.
-constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
 
 std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
 
