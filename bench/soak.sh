@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded soak of the gateway against a flaky simulated fleet, all on 127.0.0.1: 3000 mixed
 # requests from 64 clients, some aborted mid-flight. Fails if the gateway stops answering,
-# reports a sanitizer error, or does not drain and exit 0 on SIGTERM.
+# reports a sanitizer error (ASan, LSan, UBSan, TSan), or does not drain and exit 0 on SIGTERM.
 #   bench/soak.sh [BUILD_DIR]      # default build/release; CI runs it on build/asan-ubsan
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +28,10 @@ kill -TERM "$GW"
 status=0
 wait "$GW" || status=$?
 kill "$SIM" 2>/dev/null || true
-if [ "$status" -ne 0 ] || grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$RUN/gateway.log"; then
-  echo "soak FAILED (gateway exit $status); log: $RUN/gateway.log" >&2
-  grep -E "Sanitizer|runtime error" -A20 "$RUN/gateway.log" | head -60 >&2 || true
+REPORT="ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:"
+if [ "$status" -ne 0 ] || grep -qE "$REPORT" "$RUN/gateway.log" "$RUN/sim.log"; then
+  echo "soak FAILED (gateway exit $status); logs: $RUN/gateway.log $RUN/sim.log" >&2
+  grep -E "Sanitizer|runtime error" -A20 "$RUN/gateway.log" "$RUN/sim.log" | head -60 >&2 || true
   exit 1
 fi
 echo "soak passed: gateway answered throughout, drained and exited 0 ($(grep -c '^access' "$RUN/gateway.log") requests logged)"

@@ -2,14 +2,17 @@
 # The whole test suite, from a fresh clone: installs dependencies (Debian packages, the openai
 # npm client), builds with -Werror, runs the GoogleTest suite through ctest, the end-to-end tests
 # (real binaries, the official OpenAI SDK, promtool), then the GoogleTest suite again under
-# AddressSanitizer + UBSan (+ LeakSanitizer), and a bounded soak of the sanitized gateway.
+# AddressSanitizer + UBSan (+ LeakSanitizer) and under ThreadSanitizer (the end-to-end tests and
+# a bounded soak too: several workers, real SIGHUP reloads and SIGTERM drains), and finally every
+# libFuzzer target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD"  # cache hits across clones in different folders
+export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 
 scripts/install-deps.sh
 
-for preset in release asan-ubsan; do
+for preset in release asan-ubsan tsan; do
   echo "== build: $preset =="
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset"
@@ -26,3 +29,14 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --preset asan-ubsan -j2 --tim
 
 echo "== soak: 3000 mixed requests, client aborts, flaky upstream (asan-ubsan) =="
 bench/soak.sh build/asan-ubsan
+
+echo "== unit and integration tests (ctest, tsan) =="
+ctest --preset tsan -j2 --timeout 300  # TSAN_OPTIONS comes from the test preset
+
+echo "== end-to-end tests and soak (tsan) =="
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+SWITCHYARD_BUILD=build/tsan node --test tests/e2e/
+bench/soak.sh build/tsan
+
+echo "== fuzz: each target 20 s (clang 14, libFuzzer + ASan + UBSan) =="
+scripts/fuzz.sh 20

@@ -93,6 +93,25 @@ std::string expand_env(const std::string& in, const std::string& path) {
   return out;
 }
 
+bool is_utf8(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : (c & 0xf0) == 0xe0 ? 3
+                            : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    std::uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    const bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return false;
+    i += len;
+  }
+  return true;
+}
+
 std::string read_secret(const YAML::Node& n, const std::string& path) {
   if (!n.IsScalar()) fail(path, "expected a string");
   const std::string& raw = n.Scalar();
@@ -119,6 +138,7 @@ void check_keys(const YAML::Node& map, const std::string& path) {
   std::set<std::string> seen;
   for (const auto& kv : map) {
     if (!kv.first.IsScalar()) fail(path.empty() ? "(root)" : path, "mapping keys must be strings");
+    if (!is_utf8(kv.first.Scalar())) fail(path.empty() ? "(root)" : path, "a key is not valid UTF-8");
     if (!seen.insert(kv.first.Scalar()).second)
       fail(child_path(path, kv.first.Scalar()), "duplicate key");
   }

@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -31,6 +32,9 @@ inline std::string child_path(const std::string& path, const std::string& key) {
 
 // Expands ${VAR} and ${VAR:-default}. A missing variable without default is an error.
 std::string expand_env(const std::string& in, const std::string& path);
+
+// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool is_utf8(std::string_view s) noexcept;
 
 // Reads a secret: the raw value must be exactly one ${VAR} reference (no default, no other
 // text), so that no key is ever written into a config file. The value may not be empty or hold a
@@ -85,6 +89,8 @@ class Map {
   static void read(const YAML::Node& n, const std::string& path, std::string& out) {
     if (!n.IsScalar()) fail(path, "expected a string");
     out = expand_env(n.Scalar(), path);
+    // Names become metric labels, JSON and log text.
+    if (!is_utf8(out)) fail(path, "is not valid UTF-8");
   }
   static void read(const YAML::Node& n, const std::string& path, bool& out) {
     if (!n.IsScalar() || !YAML::convert<bool>::decode(n, out)) fail(path, "expected true or false");

@@ -90,7 +90,9 @@ std::vector<const Target*> BuildContext::targets_for(const std::string& model) {
   return out;
 }
 
-SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* previous) {
+namespace {
+
+SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
   register_builtins();
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
@@ -168,9 +170,24 @@ SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* pr
     snap->passthrough = registry().dispatchers.at("single")(sc, passthrough, error);
     if (!snap->passthrough) return {nullptr, error};
   }
-  for (const auto& m : data) snap->model_objects[m["id"].get<std::string>()] = m.dump();
-  snap->models_json = nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump();
+  // Names are valid UTF-8 (the loader checks); replace, not throw, all the same.
+  constexpr auto replace = nlohmann::json::error_handler_t::replace;
+  for (const auto& m : data)
+    snap->model_objects[m["id"].get<std::string>()] = m.dump(-1, ' ', false, replace);
+  snap->models_json =
+      nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump(-1, ' ', false, replace);
   return {std::move(snap), {}};
+}
+
+}  // namespace
+
+SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* previous) {
+  // Control plane: a factory or library that throws must cost a reload, not the process.
+  try {
+    return build(std::move(config), metrics, previous);
+  } catch (const std::exception& e) {
+    return {nullptr, std::string("cannot build the configuration: ") + e.what()};
+  }
 }
 
 }  // namespace switchyard

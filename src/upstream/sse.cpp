@@ -6,10 +6,13 @@ std::string_view SseSplitter::next() {
   if (pos_ > 0 && pos_ == buf_.size()) {
     buf_.clear();
     pos_ = 0;
+    scanned_ = 0;
   }
   std::string_view rest(buf_.data() + pos_, buf_.size() - pos_);
   std::size_t end = std::string_view::npos;
-  for (std::size_t i = 0; i + 1 < rest.size(); ++i) {
+  // Resume where the last scan stopped (two bytes back, for a terminator split across feeds), so
+  // that an event trickled in byte by byte costs linear, not quadratic, time.
+  for (std::size_t i = scanned_ > 2 ? scanned_ - 2 : 0; i + 1 < rest.size(); ++i) {
     if (rest[i] != '\n') continue;
     if (rest[i + 1] == '\n') {
       end = i + 2;
@@ -21,6 +24,7 @@ std::string_view SseSplitter::next() {
     }
   }
   if (end == std::string_view::npos) {
+    scanned_ = rest.size();  // relative to pos_, so unchanged by the erase below
     // Keep the buffer from growing without bound: drop what was already handed out.
     if (pos_ > 0) {
       buf_.erase(0, pos_);
@@ -29,6 +33,7 @@ std::string_view SseSplitter::next() {
     return {};
   }
   pos_ += end;
+  scanned_ = 0;
   return rest.substr(0, end);
 }
 

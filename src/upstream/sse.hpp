@@ -5,9 +5,9 @@
 
 namespace switchyard {
 
-// Splits a byte stream into SSE events. Bytes arrive in arbitrary pieces; each complete event
-// (up to and including its blank line, "\n\n" or "\r\n\r\n") is handed out whole, so a relay can
-// forward it unchanged. Owns one buffer that only ever holds the unfinished tail.
+// Splits a byte stream into SSE events. Bytes arrive in arbitrary pieces; each complete event (up
+// to and including its blank line: "\n\n", or "\n\r\n" as in "\r\n\r\n") is handed out whole, so
+// a relay can forward it unchanged. Owns one buffer that only ever holds the unfinished tail.
 class SseSplitter {
  public:
   explicit SseSplitter(std::size_t max_event_bytes = 1 << 20) : max_(max_event_bytes) {}
@@ -26,6 +26,7 @@ class SseSplitter {
  private:
   std::string buf_;
   std::size_t pos_ = 0;
+  std::size_t scanned_ = 0;  // bytes after pos_ already searched for a terminator
   std::size_t max_;
 };
 

@@ -323,5 +323,20 @@ TEST(Config, ShippedDefaultIsValid) {
   EXPECT_EQ(b.snapshot->config.server.listen, "127.0.0.1:8080");
 }
 
+TEST(Config, NamesMustBeUtf8) {
+  // Found by fuzz_config: an invalid name once threw from the /v1/models rendering and took the
+  // process down on reload. Names become metric labels, JSON and log text.
+  std::string y = kValid;
+  y.replace(y.find("name: large"), 11, "name: l\xa0" "rge");
+  EXPECT_EQ(error_of(y), "upstreams[1].models[1].name: is not valid UTF-8");
+  std::string r = kValid;
+  r.replace(r.find("  auto:"), 7, "  \xc0\xaf" "auto:");
+  EXPECT_EQ(error_of(r), "routes: a key is not valid UTF-8");
+  EXPECT_TRUE(is_utf8("caf\xc3\xa9 \xf0\x9f\x9a\x82"));
+  EXPECT_FALSE(is_utf8("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(is_utf8("\xe0\x80\xaf"));  // overlong
+  EXPECT_FALSE(is_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+}
+
 }  // namespace
 }  // namespace switchyard

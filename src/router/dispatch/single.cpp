@@ -30,7 +30,7 @@ class SingleDispatcher final : public Dispatcher {
         co_return make_error(Reason::cancelled, "client went away");
       auto r = co_await attempt(ctx, *t, out);
       if (r || out.started() || !is_retryable(r.error())) co_return r;
-      last = std::move(r.error());
+      last = r.error();
     }
     co_return ctx.attempts.empty() ? Result<void>(last) : Result<void>(aggregate_error(ctx, last));
   }

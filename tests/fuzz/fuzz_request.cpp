@@ -1,0 +1,46 @@
+// A client body through parse_api_request, as the session hands it over (the body is bounded by
+// server.max_body_bytes, not by its shape). It may refuse the body; it may not crash, leak or run
+// out of stack, whatever the nesting, size or encoding.
+//
+// Input layout: byte 0 picks the endpoint (byte0 % 3: '0' chat/completions, '1' completions,
+// '2' embeddings, so seeds stay readable); the rest is the body.
+#include "api/request.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace {
+
+void check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+// Invariants of an accepted request. Generic so that it compiles against both the DOM-based
+// ApiRequest and the span-based one (body kept as bytes, with model_value pointing into it).
+template <class Request>
+void check_accepted(const Request& r, switchyard::Endpoint endpoint, std::size_t body_size) {
+  check(r.endpoint == endpoint);
+  check(!r.model.empty());
+  check(!r.include_usage || r.stream);  // stream_options is refused without stream
+  check(!(r.stream && endpoint == switchyard::Endpoint::embeddings));
+  if constexpr (requires { r.model_value.begin; r.body.size(); }) {
+    check(r.body.size() == body_size);
+    check(r.model_value.begin < r.model_value.end && r.model_value.end <= r.body.size());
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  const auto endpoint = static_cast<switchyard::Endpoint>(data[0] % 3);
+  std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
+  auto r = switchyard::parse_api_request(endpoint, body);
+  if (!r) {
+    check(!r.error().message.empty());
+    return 0;
+  }
+  check_accepted(*r, endpoint, size - 1);
+  return 0;
+}
