@@ -16,18 +16,19 @@ void check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
-// Invariants of an accepted request. Generic so that it compiles against both the DOM-based
-// ApiRequest and the span-based one (body kept as bytes, with model_value pointing into it).
-template <class Request>
-void check_accepted(const Request& r, switchyard::Endpoint endpoint, std::size_t body_size) {
+// Invariants of an accepted request: its spans point into its own bytes, and every way of
+// forwarding it is still JSON.
+void check_accepted(const switchyard::ApiRequest& r, switchyard::Endpoint endpoint,
+                    std::size_t body_size) {
+  using namespace switchyard;
   check(r.endpoint == endpoint);
   check(!r.model.empty());
   check(!r.include_usage || r.stream);  // stream_options is refused without stream
-  check(!(r.stream && endpoint == switchyard::Endpoint::embeddings));
-  if constexpr (requires { r.model_value.begin; r.body.size(); }) {
-    check(r.body.size() == body_size);
-    check(r.model_value.begin < r.model_value.end && r.model_value.end <= r.body.size());
-  }
+  check(!(r.stream && endpoint == Endpoint::embeddings));
+  check(r.body.size() == body_size);
+  check(r.model_value.begin < r.model_value.end && r.model_value.end <= r.body.size());
+  for (auto usage : {UsageOption::as_sent, UsageOption::request, UsageOption::strip})
+    check(is_bounded_json(forward_body(r, "m", usage), 64));
 }
 
 }  // namespace
