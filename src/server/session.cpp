@@ -403,25 +403,6 @@ void log_protocol_error(std::string_view what, const tcp::socket& socket) {
   }
 }
 
-// A connection's place on its worker's list of idle keep-alive connections while it waits for
-// its next request. The oldest is shed first when the gateway is at server.max_connections.
-class IdleMark {
- public:
-  IdleMark(WorkerState& w, tcp::socket& socket) : w_(w), entry_{&socket} {
-    it_ = w_.idle.insert(w_.idle.end(), &entry_);
-  }
-  ~IdleMark() {
-    if (entry_.listed) w_.idle.erase(it_);
-  }
-  IdleMark(const IdleMark&) = delete;
-  IdleMark& operator=(const IdleMark&) = delete;
-
- private:
-  WorkerState& w_;
-  IdleConnection entry_;
-  std::list<IdleConnection*>::iterator it_;
-};
-
 // Counts a connection for server.max_connections for as long as it lives.
 class ConnectionSlot {
  public:
@@ -446,11 +427,10 @@ class ConnectionSlot {
 // idle keep-alive connection. Returns false when there is none: the new connection must go.
 bool shed_oldest_idle(WorkerState& w, ServerState& st) {
   if (w.idle.empty()) return false;
-  IdleConnection* oldest = w.idle.front();
+  IdleConnection& oldest = w.idle.front();
   w.idle.pop_front();
-  oldest->listed = false;
   beast::error_code ec;
-  oldest->socket->close(ec);  // its session's pending read ends with operation_aborted
+  oldest.socket->close(ec);  // its session's pending read ends with operation_aborted
   st.metrics.connections_shed_idle().Increment();
   return true;
 }
@@ -494,7 +474,8 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
   for (;;) {
     // Idle between requests: the keep-alive timeout. Once a byte arrives, the header timeout.
     if (buffer.size() == 0) {
-      IdleMark idle(w, stream.socket());
+      IdleConnection idle(stream.socket());
+      w.idle.push_back(idle);
       stream.expires_after(ms(w.current->snapshot->config.server.idle_timeout_ms));
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       if (ec) co_return;

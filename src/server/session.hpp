@@ -8,8 +8,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/intrusive/list.hpp>
 
-#include <list>
 #include <memory>
 #include <unordered_map>
 
@@ -26,11 +26,15 @@ class WorkerUpstreams final : public UpstreamSet {
 };
 
 // An idle keep-alive connection, listed on its worker while it waits for a request. Owned by its
-// session; `listed` is cleared when the worker sheds it (closes its socket) to make room.
-struct IdleConnection {
+// session's frame; it leaves the list by itself when destroyed (auto_unlink), so listing a
+// connection costs no allocation. The worker sheds one by unlinking it and closing its socket.
+struct IdleConnection : boost::intrusive::list_base_hook<
+                            boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+  explicit IdleConnection(boost::asio::ip::tcp::socket& s) : socket(&s) {}
   boost::asio::ip::tcp::socket* socket;
-  bool listed = true;
 };
+using IdleList =
+    boost::intrusive::list<IdleConnection, boost::intrusive::constant_time_size<false>>;
 
 // Per-worker state. Only the worker's own thread reads or writes it (install() is posted there).
 struct WorkerState {
@@ -45,7 +49,7 @@ struct WorkerState {
   std::shared_ptr<WorkerUpstreams> current;  // the snapshot new requests start on
   std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> pools;  // by identity
   std::uint64_t request_counter = 0;
-  std::list<IdleConnection*> idle;  // oldest first
+  IdleList idle;  // oldest first
 };
 
 // Closes idle upstream connections past their pool_idle_timeout_ms, once a second, for as long

@@ -21,12 +21,12 @@ const sanitized = /san/.test(build);
 const procs = [];
 
 // The gateway, optionally under a descriptor limit (ulimit -n sets soft and hard).
-function startGateway(port, deadPort, nofile) {
+function startGateway(port, deadPort, nofile, serverExtra = '') {
   const cfg = join(dir, `gw-${port}.yaml`);
   writeFileSync(cfg, `server:
   listen: 127.0.0.1:${port}
   workers: 1
-upstreams:
+${serverExtra}upstreams:
   - name: dead
     base_url: http://127.0.0.1:${deadPort}/v1
     connect_timeout_ms: 200
@@ -127,4 +127,26 @@ test('more idle connections than descriptors: health checks still answer', async
   const lines = limited.output.split('\n').filter((l) => l.includes('accept failed')).length;
   assert.ok(lines <= 2, limited.output);
   assert.equal(limited.exitCode, null);
+});
+
+test('out of descriptors: accept backs off, says so rarely, and recovers', async () => {
+  const p3 = await freePort();
+  // A cap above the descriptor limit, so that accept() itself runs out.
+  const gw3 = startGateway(p3, await freePort(), 256, '  max_connections: 100000\n');
+  await waitHttp(`http://127.0.0.1:${p3}/readyz`);
+  const sockets = [];
+  for (let i = 0; i < 400; i++) {
+    const s = net.connect(p3, '127.0.0.1');
+    s.on('error', () => {});
+    sockets.push(s);
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  for (const s of sockets) s.destroy();
+  await waitHttp(`http://127.0.0.1:${p3}/healthz`, 5000);
+  const metrics = await (await fetch(`http://127.0.0.1:${p3}/metrics`)).text();
+  const failures = Number(metrics.match(/switchyard_accept_errors_total (\d+)/)[1]);
+  assert.ok(failures > 0, 'accept() never ran out of descriptors: the probe proved nothing');
+  const lines = gw3.output.split('\n').filter((l) => l.includes('accept failed')).length;
+  assert.ok(lines >= 1 && lines <= 2, gw3.output);
+  assert.equal(gw3.exitCode, null);
 });
