@@ -290,7 +290,8 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
   std::optional<Edit> options;
   if (req.stream && usage != UsageOption::as_sent) {
     if (req.stream_options_member.empty()) {
-      if (usage == UsageOption::request) model.text += R"(,"stream_options":{"include_usage":true})";
+      if (usage == UsageOption::request)
+        model.text += R"(,"stream_options":{"include_usage":true})";
     } else {
       // stream_options is small and depth-bounded: re-serialising just it is cheap.
       const BodySpan v = req.stream_options_value;

@@ -114,8 +114,9 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   for (std::size_t i = 0; i < u.relay_headers.size(); ++i) {
     const auto& h = u.relay_headers[i];
     const auto name = h.ends_with('*') ? h.substr(0, h.size() - 1) : h;
-    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                               "0123456789-_") != std::string::npos)
+    constexpr const char* kToken =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    if (name.empty() || name.find_first_not_of(kToken) != std::string::npos)
       fail(idx(m.at("relay_headers"), i), "expected a header name, optionally ending in *");
   }
   return u;

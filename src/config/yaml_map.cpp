@@ -138,7 +138,8 @@ void check_keys(const YAML::Node& map, const std::string& path) {
   std::set<std::string> seen;
   for (const auto& kv : map) {
     if (!kv.first.IsScalar()) fail(path.empty() ? "(root)" : path, "mapping keys must be strings");
-    if (!is_utf8(kv.first.Scalar())) fail(path.empty() ? "(root)" : path, "a key is not valid UTF-8");
+    if (!is_utf8(kv.first.Scalar()))
+      fail(path.empty() ? "(root)" : path, "a key is not valid UTF-8");
     if (!seen.insert(kv.first.Scalar()).second)
       fail(child_path(path, kv.first.Scalar()), "duplicate key");
   }

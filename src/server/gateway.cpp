@@ -5,7 +5,6 @@
 #include "server/workers.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -68,7 +67,7 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   }
   g->port_ = *port;
   for (auto& ws : g->worker_states_)
-    net::co_spawn(ws->io, sweep_idle_connections(*ws), net::detached);
+    net::co_spawn(ws->io, sweep_idle_connections(*ws), LogIfThrew{"the idle-connection sweeper"});
   g->workers_->start();
   g->listener_->start();
   spdlog::info("switchyard {} listening on {} ({} workers, {} upstreams, {} routes)",

@@ -423,6 +423,27 @@ class ConnectionSlot {
   std::uint32_t count_;
 };
 
+// One of server.max_concurrent_requests, held for as long as an API call runs and released
+// however it ends (a return, an exception, the worker destroying the coroutine).
+class InFlightSlot {
+ public:
+  InFlightSlot(ServerState& st, std::uint32_t max) : st_(st) {
+    ok_ = st_.in_flight.fetch_add(1, std::memory_order_relaxed) < max;
+    if (ok_) st_.metrics.in_flight().Increment();
+  }
+  ~InFlightSlot() {
+    st_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (ok_) st_.metrics.in_flight().Decrement();
+  }
+  InFlightSlot(const InFlightSlot&) = delete;
+  InFlightSlot& operator=(const InFlightSlot&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  ServerState& st_;
+  bool ok_;
+};
+
 // Makes room for a new connection over server.max_connections by closing this worker's oldest
 // idle keep-alive connection. Returns false when there is none: the new connection must go.
 bool shed_oldest_idle(WorkerState& w, ServerState& st) {
@@ -533,23 +554,21 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
         out.set_header("allow", "POST");
         (void)co_await send_error(
             out, make_error(Reason::method_not_allowed, "Use POST for " + std::string(path)));
-      } else if (st.in_flight.fetch_add(1, std::memory_order_relaxed) >=
-                 sc.max_concurrent_requests) {
-        st.in_flight.fetch_sub(1, std::memory_order_relaxed);
-        auto e = make_error(Reason::too_many_requests,
-                            fmt::format("The gateway is at server.max_concurrent_requests ({}).",
-                                        sc.max_concurrent_requests));
-        (void)co_await send_error(out, e);
-        st.metrics.count_unrouted(429);
       } else {
-        st.metrics.in_flight().Increment();
-        ApiCall call(st, view, out, *endpoint, std::move(id));
-        // Whichever finishes first wins: serving the request, or the client hanging up, which
-        // cancels the upstream call.
-        co_await (call.run(req) || wait_peer_gone(stream.socket(), buffer));
-        call.record(start);
-        st.metrics.in_flight().Decrement();
-        st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+        InFlightSlot slot(st, sc.max_concurrent_requests);
+        if (!slot.ok()) {
+          auto e = make_error(Reason::too_many_requests,
+                              fmt::format("The gateway is at server.max_concurrent_requests ({}).",
+                                          sc.max_concurrent_requests));
+          (void)co_await send_error(out, e);
+          st.metrics.count_unrouted(429);
+        } else {
+          ApiCall call(st, view, out, *endpoint, std::move(id));
+          // Whichever finishes first wins: serving the request, or the client hanging up, which
+          // cancels the upstream call.
+          co_await (call.run(req) || wait_peer_gone(stream.socket(), buffer));
+          call.record(start);
+        }
       }
     } else {
       auto e = make_error(Reason::not_found, "Unknown path: " + std::string(path));

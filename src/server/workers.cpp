@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -14,6 +13,17 @@ namespace switchyard {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+
+void LogIfThrew::operator()(std::exception_ptr e) const {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("{} ended by an exception: {}", what, ex.what());
+  } catch (...) {
+    spdlog::error("{} ended by an unknown exception", what);
+  }
+}
 
 Workers::Workers(unsigned count) {
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
@@ -69,7 +79,9 @@ Result<unsigned short> Listener::open(const std::string& host_port) {
   return acceptor_.local_endpoint().port();
 }
 
-void Listener::start() { net::co_spawn(workers_.at(0), accept_loop(), net::detached); }
+void Listener::start() {
+  net::co_spawn(workers_.at(0), accept_loop(), LogIfThrew{"the accept loop"});
+}
 
 void Listener::close() {
   net::post(workers_.at(0), [this] {
@@ -103,7 +115,8 @@ net::awaitable<void> Listener::accept_loop() {
     backoff = std::chrono::milliseconds(10);
     boost::system::error_code oec;
     socket.set_option(tcp::no_delay(true), oec);
-    net::co_spawn(workers_.at(w), session_(std::move(socket), w), net::detached);
+    net::co_spawn(workers_.at(w), session_(std::move(socket), w),
+                  LogIfThrew{"a client session"});
   }
 }
 

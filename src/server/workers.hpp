@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,14 @@
 #include <vector>
 
 namespace switchyard {
+
+// The completion of a coroutine nobody awaits (a session, the accept loop, a sweeper): where
+// net::detached would drop an escaped exception silently, this logs it. What the coroutine held
+// has been released by its destructors by then.
+struct LogIfThrew {
+  const char* what;
+  void operator()(std::exception_ptr e) const;
+};
 
 class Workers {
  public:

@@ -43,7 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool any_nonzero = false;
   for (std::size_t i = 0; i < n_sizes; ++i) any_nonzero |= sizes[i] != 0;
 
-  switchyard::SseSplitter splitter = limit ? switchyard::SseSplitter(limit) : switchyard::SseSplitter();
+  switchyard::SseSplitter splitter =
+      limit ? switchyard::SseSplitter(limit) : switchyard::SseSplitter();
   const std::size_t max = limit ? limit : std::size_t{1} << 20;
   std::string fed;     // every byte fed so far
   std::size_t consumed = 0;  // bytes of `fed` handed out as events

@@ -212,7 +212,9 @@ TEST(HostileUpstream, TheUpstreamsAuthFailureIsA502AndFallsBack) {
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_auth") << r.body;
     EXPECT_NE(r.body.find("rejected the gateway's credentials"), std::string::npos) << r.body;
     auto metrics = http_request(alone.port(), "GET", "/metrics").body;
-    EXPECT_NE(metrics.find(R"(switchyard_upstream_errors_total{reason="upstream_auth",upstream="refusing"} 1)"), std::string::npos)
+    EXPECT_NE(metrics.find(R"(switchyard_upstream_errors_total{reason="upstream_auth",)"
+                           R"(upstream="refusing"} 1)"),
+              std::string::npos)
         << metrics;
   }
   GatewayUnderTest both(config_for(upstream("refusing", refusing.port(), "sim-nano") +
