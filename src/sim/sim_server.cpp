@@ -56,19 +56,27 @@ struct Script {
   bool garbage = false, reset = false, no_usage = false, ignore_stream = false,
        stall_first_byte = false, has_interval = false, bad_json = false;
 
-  // Reads `key=value` / `flag` directives separated by any of `seps`.
-  void apply(std::string_view text, char sep) {
-    auto take = [](std::string_view v, auto& out) {
-      std::from_chars(v.data(), v.data() + v.size(), out);
+  // Reads `key=value` / `flag` directives separated by `sep`. Returns the first directive that is
+  // unknown or has a malformed value, empty if there is none: a typo in a test must fail it,
+  // not quietly run without the fault.
+  std::string apply(std::string_view text, char sep) {
+    bool ok = true;
+    auto take = [&](std::string_view v, auto& out) {
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+      ok = ec == std::errc() && p == v.data() + v.size();
     };
     while (!text.empty()) {
       auto end = text.find(sep);
       auto part = text.substr(0, end);
       text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
       while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+      while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+      if (part.empty()) continue;
       auto eq = part.find('=');
       auto key = part.substr(0, eq);
       auto val = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+      const bool flag = eq == std::string_view::npos;
+      ok = true;
       if (key == "delay_ms") take(val, delay_ms);
       else if (key == "status") take(val, status);
       else if (key == "retry_after_s") take(val, retry_after_s);
@@ -79,13 +87,16 @@ struct Script {
       else if (key == "cut_body_at") take(val, cut_body_at);
       else if (key == "stall_body_at") take(val, stall_body_at);
       else if (key == "pad_bytes") take(val, pad_bytes), pad_bytes = std::min(pad_bytes, kMaxPad);
-      else if (key == "bad_json") bad_json = true;
-      else if (key == "garbage") garbage = true;
-      else if (key == "reset") reset = true;
-      else if (key == "no_usage") no_usage = true;
-      else if (key == "ignore_stream") ignore_stream = true;
-      else if (key == "stall_first_byte") stall_first_byte = true;
+      else if (key == "bad_json" && flag) bad_json = true;
+      else if (key == "garbage" && flag) garbage = true;
+      else if (key == "reset" && flag) reset = true;
+      else if (key == "no_usage" && flag) no_usage = true;
+      else if (key == "ignore_stream" && flag) ignore_stream = true;
+      else if (key == "stall_first_byte" && flag) stall_first_byte = true;
+      else ok = false;
+      if (!ok) return std::string(part);
     }
+    return {};
   }
 };
 
@@ -400,8 +411,14 @@ class SimSession {
     const auto model_id = body["model"].get<std::string>();
     Script sc;
     auto semi = model_id.find(';');
-    if (semi != std::string::npos) sc.apply(std::string_view(model_id).substr(semi + 1), ';');
-    sc.apply(req["x-sim-fault"], ',');
+    std::string bad;
+    if (semi != std::string::npos) bad = sc.apply(std::string_view(model_id).substr(semi + 1), ';');
+    if (bad.empty()) bad = sc.apply(req["x-sim-fault"], ',');
+    if (!bad.empty()) {
+      auto err = error_body("unknown or malformed sim directive '" + bad + "'",
+                            "invalid_request_error");
+      co_return co_await reply(req, 400, std::move(err));
+    }
     const SimModel* model = fleet_.find(std::string_view(model_id).substr(0, semi));
     if (!model) {
       auto err = error_body("The model '" + model_id + "' does not exist", "invalid_request_error",

@@ -372,5 +372,20 @@ TEST(Replay, LogprobConfidenceCorrelatesWithRecordedQuality) {
   EXPECT_LT(r, 0.8);  // informative, not an oracle
 }
 
+TEST(Sim, UnknownOrMalformedDirectivesAreA400) {
+  auto sim = start_sim();
+  for (const char* model : {"sim-nano;stal_after=2", "sim-nano;tokens=x", "sim-nano;reset=1"}) {
+    HttpResponse r;
+    auto j = chat(sim->port(), model, {}, {}, &r);
+    EXPECT_EQ(r.status, 400) << model;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find("sim directive"), std::string::npos);
+  }
+  HttpResponse r;
+  chat(sim->port(), "sim-nano", {}, {{"x-sim-fault", "delay_ms=1, garbag"}}, &r);
+  EXPECT_EQ(r.status, 400) << r.body;
+  chat(sim->port(), "sim-nano;tokens=3;", {}, {{"x-sim-fault", "delay_ms=1, "}}, &r);
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 }  // namespace
 }  // namespace switchyard::test
