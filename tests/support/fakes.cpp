@@ -1,0 +1,111 @@
+#include "support/fakes.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <nlohmann/json.hpp>
+
+namespace switchyard::test {
+
+namespace {
+
+std::string model_of(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  return j.is_object() && j["model"].is_string() ? j["model"].get<std::string>() : "";
+}
+
+std::string completion(const std::string& model) {
+  return R"({"id":"fake","object":"chat.completion","model":")" + model +
+         R"(","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},)"
+         R"("finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":3}})";
+}
+
+// The failure a model id asks for, if any.
+std::optional<Result<UpstreamReply>> failure(const std::string& model) {
+  if (model == "connect") return Result<UpstreamReply>(make_error(Reason::connect, "fake refused"));
+  if (model == "timeout")
+    return Result<UpstreamReply>(make_error(Reason::timeout_first_token, "fake timeout"));
+  if (model.starts_with("status=")) {
+    UpstreamReply r;
+    r.status = std::stoi(model.substr(7));
+    r.body = R"({"error":{"message":"fake","type":"api_error","param":null,"code":null}})";
+    r.content_type = "application/json";
+    return Result<UpstreamReply>(std::move(r));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& request) {
+  bodies.emplace_back(request.body);
+  const auto model = model_of(request.body);
+  if (auto f = failure(model)) co_return std::move(*f);
+  UpstreamReply r;
+  r.status = 200;
+  r.body = completion(model);
+  r.content_type = "application/json";
+  co_return r;
+}
+
+Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request, ChunkSink& sink) {
+  bodies.emplace_back(request.body);
+  const auto model = model_of(request.body);
+  if (auto f = failure(model)) co_return std::move(*f);
+  UpstreamReply head;
+  head.status = 200;
+  head.content_type = "text/event-stream";
+  sink.on_head(head);
+  std::vector<std::string> events;
+  for (const char* word : {"one", "two", "three"})
+    events.push_back(std::string(R"(data: {"choices":[{"index":0,"delta":{"content":")") + word +
+                     "\"}}]}\n\n");
+  events.push_back(R"(data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}})"
+                   "\n\n");
+  events.push_back("data: [DONE]\n\n");
+  for (const auto& e : events)
+    if (auto r = co_await sink.on_event(e); !r) co_return r.error();
+  co_return head;
+}
+
+void RecordingWriter::set_header(std::string_view name, std::string_view value) {
+  headers[std::string(name)] = std::string(value);
+}
+
+void RecordingWriter::set_trailer(std::string_view name, std::string_view value) {
+  trailers[std::string(name)] = std::string(value);
+}
+
+Task<Result<void>> RecordingWriter::send(int s, std::string_view, std::string_view b) {
+  status = s;
+  body = std::string(b);
+  ended = true;
+  co_return Result<void>{};
+}
+
+Task<Result<void>> RecordingWriter::begin_stream() {
+  status = 200;
+  co_return Result<void>{};
+}
+
+Task<Result<void>> RecordingWriter::write_event(std::string_view event) {
+  events.emplace_back(event);
+  co_return Result<void>{};
+}
+
+Task<Result<void>> RecordingWriter::end_stream() {
+  ended = true;
+  co_return Result<void>{};
+}
+
+template <class T>
+T run(Task<T> task) {
+  boost::asio::io_context io;
+  auto done = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
+  io.run();
+  return done.get();
+}
+
+template Result<void> run(Task<Result<void>>);
+
+}  // namespace switchyard::test
