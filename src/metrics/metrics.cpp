@@ -191,12 +191,6 @@ void Metrics::count_unrouted(int status) {
   unrouted_->inc(static_cast<std::uint64_t>(status), std::to_string(status));
 }
 
-void Metrics::count_protocol_error(ProtocolError kind) {
-  static constexpr std::string_view kNames[] = {"transfer_encoding", "chunked_body", "host",
-                                                "malformed"};
-  protocol_errors_->inc(static_cast<std::uint64_t>(kind), kNames[static_cast<int>(kind)]);
-}
-
 LazyCounters& Metrics::upstream_errors(const std::string& upstream) {
   std::lock_guard lock(mutex_);
   auto& slot = upstream_errors_by_upstream_[upstream];

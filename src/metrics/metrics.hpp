@@ -105,9 +105,9 @@ class Metrics {
   prometheus::Counter& connections_shed_idle() { return *shed_idle_; }
   prometheus::Counter& connections_refused() { return *refused_; }
   prometheus::Counter& accept_errors() { return *accept_errors_; }
-  // Requests rejected at the HTTP layer. Lock-free after the first use of a kind.
-  enum class ProtocolError : std::uint8_t { transfer_encoding, chunked_body, host, malformed };
-  void count_protocol_error(ProtocolError kind);
+  // Requests rejected at the HTTP layer, by kind (server/request_reader.hpp's Refusal).
+  // Lock-free after the first use of a kind.
+  LazyCounters& protocol_errors() { return *protocol_errors_; }
   // Time a request spent in the gateway outside upstream calls (parsing, routing, relaying).
   HistogramFamily::Cell& overhead() { return *overhead_cell_; }
 

@@ -17,11 +17,25 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 namespace switchyard {
 
 // Why a request was refused at the HTTP layer, for the metric and the log line.
 enum class Refusal : std::uint8_t { none, limit, transfer_encoding, chunked_body, host, malformed };
+
+// The metric label of a refusal (switchyard_client_protocol_errors_total{kind}).
+constexpr std::string_view refusal_name(Refusal r) {
+  switch (r) {
+    case Refusal::none: return "none";
+    case Refusal::limit: return "limit";
+    case Refusal::transfer_encoding: return "transfer_encoding";
+    case Refusal::chunked_body: return "chunked_body";
+    case Refusal::host: return "host";
+    case Refusal::malformed: return "malformed";
+  }
+  return "malformed";
+}
 
 // The outcome of reading one request. `gone`: the client closed or reset the connection and
 // there is nobody to answer. Otherwise either the request is in the parser, or `error` is the

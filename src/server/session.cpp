@@ -2,10 +2,10 @@
 
 #include "api/request.hpp"
 #include "core/clock.hpp"
+#include "core/log_limiter.hpp"
 #include "router/dispatch/attempt.hpp"
 #include "server/access_log.hpp"
 #include "server/request_reader.hpp"
-#include "core/log_limiter.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -382,15 +382,6 @@ std::optional<Endpoint> api_endpoint(std::string_view path) {
   return std::nullopt;
 }
 
-Metrics::ProtocolError protocol_error_of(Refusal r) {
-  switch (r) {
-    case Refusal::transfer_encoding: return Metrics::ProtocolError::transfer_encoding;
-    case Refusal::chunked_body: return Metrics::ProtocolError::chunked_body;
-    case Refusal::host: return Metrics::ProtocolError::host;
-    default: return Metrics::ProtocolError::malformed;
-  }
-}
-
 LogLimiter protocol_log(std::chrono::seconds(10));
 
 // Logs a request rejected at the HTTP layer, at most once per 10 s across the process.
@@ -514,7 +505,8 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
     auto read = co_await read_request(stream, buffer, parser, sc);
     if (read.gone) co_return;
     if (read.refusal != Refusal::none && read.refusal != Refusal::limit) {
-      st.metrics.count_protocol_error(protocol_error_of(read.refusal));
+      st.metrics.protocol_errors().inc(static_cast<std::uint64_t>(read.refusal),
+                                       refusal_name(read.refusal));
       log_protocol_error(read.detail, stream.socket());
     }
     stream.expires_never();

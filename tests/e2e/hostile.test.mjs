@@ -54,6 +54,11 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;  // utime + stime, in clock ticks
 }
 
+// `n` connections that send nothing: idle keep-alive connections, as the gateway sees them.
+function openIdle(port, n) {
+  return Array.from({ length: n }, () => net.connect(port, '127.0.0.1').on('error', () => {}));
+}
+
 let port;
 let gw;
 
@@ -108,12 +113,7 @@ test('more idle connections than descriptors: health checks still answer', async
   const p2 = await freePort();
   const limited = startGateway(p2, await freePort(), 256);
   await waitHttp(`http://127.0.0.1:${p2}/readyz`);
-  const sockets = [];
-  for (let i = 0; i < 400; i++) {
-    const s = net.connect(p2, '127.0.0.1');
-    s.on('error', () => {});
-    sockets.push(s);
-  }
+  const sockets = openIdle(p2, 400);
   await new Promise((r) => setTimeout(r, 500));
   const started = Date.now();
   const r = await fetch(`http://127.0.0.1:${p2}/healthz`, { signal: AbortSignal.timeout(3000) });
@@ -134,12 +134,7 @@ test('out of descriptors: accept backs off, says so rarely, and recovers', async
   // A cap above the descriptor limit, so that accept() itself runs out.
   const gw3 = startGateway(p3, await freePort(), 256, '  max_connections: 100000\n');
   await waitHttp(`http://127.0.0.1:${p3}/readyz`);
-  const sockets = [];
-  for (let i = 0; i < 400; i++) {
-    const s = net.connect(p3, '127.0.0.1');
-    s.on('error', () => {});
-    sockets.push(s);
-  }
+  const sockets = openIdle(p3, 400);
   await new Promise((r) => setTimeout(r, 1500));
   for (const s of sockets) s.destroy();
   await waitHttp(`http://127.0.0.1:${p3}/healthz`, 5000);
