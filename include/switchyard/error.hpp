@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace switchyard {
 
@@ -36,8 +37,19 @@ enum class Reason : std::uint8_t {
   internal,             // 500
 };
 
+// One failed upstream call of a request that failed as a whole.
+struct AttemptError {
+  std::string upstream;  // the upstream's configured name
+  std::string model;     // the model's name as clients know it
+  int status = 0;        // the upstream's HTTP status, 0 if it gave none
+  Reason reason = Reason::internal;
+  std::string message;
+};
+
 // A failure with everything needed to answer the client in OpenAI's shape. `param` and `code`
-// may be empty (rendered as null). `retry_after_ms` > 0 adds retry-after headers.
+// may be empty (rendered as null). `retry_after_ms` > 0 adds retry-after headers. When several
+// upstream calls failed, `attempts` keeps each one, in order, as data (the message lists them
+// too, for humans and SDKs that only show the message).
 struct Error {
   Reason reason = Reason::internal;
   int status = 500;
@@ -45,6 +57,7 @@ struct Error {
   std::string param;
   std::string code;
   std::uint32_t retry_after_ms = 0;
+  std::vector<AttemptError> attempts;
 };
 
 template <class T>
@@ -65,7 +78,8 @@ std::string_view error_type(Reason reason) noexcept;
 // True when a dispatcher may try the next candidate (nothing has reached the client yet).
 bool is_retryable(const Error& error) noexcept;
 
-// {"error":{"message","type","param","code"}}
+// {"error":{"message","type","param","code"}}, plus "attempts":[{"upstream","model","status",
+// "reason","message"}] when there were several.
 std::string to_openai_json(const Error& error);
 
 // boost::system::result::value() on an error calls this; the data plane never does (it checks

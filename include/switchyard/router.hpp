@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,13 +60,37 @@ struct Usage {
   bool reported = false;  // false: estimated by the gateway
 };
 
-// One upstream call, in order, for the access log, metrics and x-switchyard-attempts.
+// One upstream call, in order, for the access log, metrics and x-switchyard-attempts. A call
+// appends its record when it starts and completes it when it ends.
 struct AttemptRecord {
   const Target* target = nullptr;
   int status = 0;  // the upstream's HTTP status, 0 if none
   bool ok = false;
   Reason reason = Reason::internal;  // when !ok
+  std::string message;               // when !ok
   std::chrono::nanoseconds duration{0};
+};
+
+// One upstream call's answer, as data: nothing of it reaches the client until a dispatcher
+// commits it (router/call.hpp), unless the call was made to stream straight through
+// (`committed`). Owned by the dispatcher that made the call.
+struct CallResult {
+  const Target* target = nullptr;
+  // Set when the call produced no answer worth committing: a transport failure, a timeout, an
+  // upstream 5xx / 429 / 401 / 403, a body that is not JSON. An upstream 4xx that every
+  // candidate would give (a bad request) is an answer, not an error.
+  std::optional<Error> error;
+  UpstreamReply reply;              // status, headers, request id; the body of a complete answer
+  std::vector<std::string> events;  // a buffered stream's events, each "data: ...\n\n"; when
+                                    // there are any, they are the answer (not reply.body)
+  std::string sent;                 // the body sent upstream (the client's, with this model id)
+  Usage usage;
+  double cost_usd = 0;
+  std::chrono::nanoseconds duration{0};
+  std::chrono::nanoseconds time_to_first_token{-1};
+  bool committed = false;  // it went to the client as it arrived (a stream passed through)
+
+  bool ok() const { return !error; }
 };
 
 // The worker's upstreams for the snapshot a request runs on. Owned by the worker.

@@ -136,6 +136,15 @@ std::string to_openai_json(const Error& e) {
   err["type"] = e.status == 429 ? std::string_view("rate_limit_error") : error_type(e.reason);
   err["param"] = e.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.param);
   err["code"] = e.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.code);
+  if (!e.attempts.empty()) {
+    auto& list = err["attempts"] = nlohmann::json::array();
+    for (const auto& a : e.attempts)
+      list.push_back({{"upstream", a.upstream},
+                      {"model", a.model},
+                      {"status", a.status},
+                      {"reason", reason_name(a.reason)},
+                      {"message", a.message}});
+  }
   // Client-supplied text can be invalid UTF-8; replace rather than throw.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -3,7 +3,7 @@
 #include "api/request.hpp"
 #include "core/clock.hpp"
 #include "core/log_limiter.hpp"
-#include "router/dispatch/attempt.hpp"
+#include "router/call.hpp"
 #include "server/access_log.hpp"
 #include "server/request_reader.hpp"
 

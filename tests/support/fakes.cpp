@@ -107,5 +107,6 @@ T run(Task<T> task) {
 }
 
 template Result<void> run(Task<Result<void>>);
+template CallResult run(Task<CallResult>);
 
 }  // namespace switchyard::test

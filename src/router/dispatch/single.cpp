@@ -7,7 +7,7 @@
 #include "router/dispatch/single.hpp"
 
 #include "config/yaml_map.hpp"
-#include "router/dispatch/attempt.hpp"
+#include "router/call.hpp"
 
 #include <boost/asio/this_coro.hpp>
 
@@ -28,11 +28,19 @@ class SingleDispatcher final : public Dispatcher {
       auto state = co_await boost::asio::this_coro::cancellation_state;
       if (state.cancelled() != boost::asio::cancellation_type::none)
         co_return make_error(Reason::cancelled, "client went away");
-      auto r = co_await attempt(ctx, *t, out);
-      if (r || out.started() || !is_retryable(r.error())) co_return r;
-      last = r.error();
+      // A stream passes straight through, for the upstream's time to first token.
+      CallResult r;
+      if (ctx.request.stream)
+        r = co_await call_streaming(ctx, *t, out);
+      else
+        r = co_await call(ctx, *t);
+      if (r.committed) co_return r.error ? Result<void>(*r.error) : Result<void>{};
+      if (r.ok()) co_return co_await commit(ctx, r, out);
+      if (!is_retryable(*r.error)) co_return *r.error;
+      last = std::move(*r.error);
     }
-    co_return ctx.attempts.empty() ? Result<void>(last) : Result<void>(aggregate_error(ctx, last));
+    co_return ctx.attempts.empty() ? Result<void>(last)
+                                   : Result<void>(all_attempts_failed(ctx, std::move(last)));
   }
 
  private:

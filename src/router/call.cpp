@@ -1,0 +1,335 @@
+#include "router/call.hpp"
+
+#include "api/request.hpp"
+#include "api/usage.hpp"
+#include "core/clock.hpp"
+
+#include <fmt/format.h>
+
+namespace switchyard {
+
+namespace {
+
+std::string_view path_of(Endpoint e) {
+  switch (e) {
+    case Endpoint::chat_completions: return "/chat/completions";
+    case Endpoint::completions: return "/completions";
+    case Endpoint::embeddings: return "/embeddings";
+  }
+  return "/chat/completions";
+}
+
+// Holds one of the upstream's max_concurrent slots (across all workers) for one call.
+class ConcurrencySlot {
+ public:
+  explicit ConcurrencySlot(const UpstreamRuntime& u) : u_(u) {
+    auto n = u_.in_flight->fetch_add(1, std::memory_order_relaxed);
+    ok_ = n < u_.config->max_concurrent;
+  }
+  ~ConcurrencySlot() { u_.in_flight->fetch_sub(1, std::memory_order_relaxed); }
+  ConcurrencySlot(const ConcurrencySlot&) = delete;
+  ConcurrencySlot& operator=(const ConcurrencySlot&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  const UpstreamRuntime& u_;
+  bool ok_;
+};
+
+// Deeper than any OpenAI response; bounded so that checking an answer needs constant stack.
+constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
+
+// Whether an SSE event's data is JSON or [DONE] (events without data, such as comments, are
+// fine). Multi-line data is joined with newlines, as the SSE spec says.
+bool is_json_event(std::string_view event) {
+  std::string joined;
+  std::string_view data;
+  int lines = 0;
+  while (!event.empty()) {
+    auto eol = event.find('\n');
+    auto line = event.substr(0, eol);
+    event = eol == std::string_view::npos ? std::string_view{} : event.substr(eol + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.starts_with("data:")) continue;
+    line.remove_prefix(5);
+    if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (++lines == 1) {
+      data = line;
+    } else {
+      if (lines == 2) joined = data;
+      joined.append("\n").append(line);
+      data = joined;
+    }
+  }
+  return lines == 0 || data == "[DONE]" || is_bounded_json(data, kMaxUpstreamJsonDepth);
+}
+
+// Receives a 200 event stream for one call: checks each event, reads usage on the way, and
+// either keeps the events in the result or, with a writer, commits the call on the first event
+// and passes each one through. The upstream is always asked for usage (cost needs it); the
+// usage-only chunk is kept only if the client asked for it too.
+class CallSink final : public ChunkSink {
+ public:
+  CallSink(RouteContext& ctx, CallResult& result, ResponseWriter* out, SteadyTime start)
+      : ctx_(ctx), result_(result), out_(out), start_(start) {}
+
+  // Kept until the first event: a call that fails before it must leave no trace on the
+  // response another candidate will give.
+  void on_head(const UpstreamReply& head) override { result_.reply = head; }
+
+  Task<Result<void>> on_event(std::string_view event) override {
+    const UpstreamConfig& upstream = *result_.target->upstream_config;
+    // An event the client's SDK cannot parse is the upstream's fault: before the stream is
+    // committed another candidate can answer, after it the client gets an error event.
+    if (!is_json_event(event))
+      co_return make_error(Reason::protocol, "protocol (upstream " + upstream.name +
+                                                 "): an event whose data is not JSON");
+    if (result_.time_to_first_token.count() < 0) result_.time_to_first_token = steady_now() - start_;
+    if (event.find("\"usage\"") != std::string_view::npos) {
+      if (auto u = extract_usage(event)) {
+        usage_ = *u;
+        if (!ctx_.request.include_usage && is_usage_only_chunk(event)) co_return Result<void>{};
+      }
+    }
+    if (event.find("\"delta\"") != std::string_view::npos ||
+        event.find("\"text\"") != std::string_view::npos)
+      ++content_events_;
+    if (!out_) {
+      buffered_ += event.size();
+      if (buffered_ > upstream.max_response_bytes)
+        co_return make_error(Reason::response_too_large,
+                             fmt::format("upstream {} streamed more than max_response_bytes ({})",
+                                         upstream.name, upstream.max_response_bytes));
+      result_.events.emplace_back(event);
+      co_return Result<void>{};
+    }
+    if (!result_.committed) {
+      result_.committed = true;
+      if (auto r = co_await begin_stream(ctx_, result_, *out_); !r) co_return r;
+    }
+    co_return co_await out_->write_event(event);
+  }
+
+  // Upstreams that ignore include_usage still get a cost: about one token per content event.
+  Usage usage(std::size_t request_bytes) const {
+    if (usage_.reported) return usage_;
+    return Usage{request_bytes / 4, content_events_, false};
+  }
+
+  // Marks `result` chosen in ctx and starts the client's event stream.
+  static Task<Result<void>> begin_stream(RouteContext& ctx, const CallResult& result,
+                                         ResponseWriter& out);
+
+ private:
+  RouteContext& ctx_;
+  CallResult& result_;
+  ResponseWriter* out_;
+  SteadyTime start_;
+  Usage usage_;
+  std::uint64_t content_events_ = 0;
+  std::uint64_t buffered_ = 0;
+};
+
+std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
+
+// The committed call's identity and numbers, for the access log and metrics.
+void choose(RouteContext& ctx, const CallResult& result) {
+  ctx.chosen = result.target;
+  ctx.upstream_request_id = result.reply.upstream_request_id;
+  ctx.time_to_first_token = result.time_to_first_token;
+  ctx.usage = result.usage;
+  ctx.cost_usd = result.cost_usd;
+}
+
+// Headers every committed answer carries: the upstream's end-to-end headers (rate limits, …)
+// and the decision headers.
+void set_answer_headers(const RouteContext& ctx, const CallResult& result, ResponseWriter& out) {
+  for (const auto& [name, value] : result.reply.headers) out.set_header(name, value);
+  set_decision_headers(ctx, out, ctx.attempts.size());
+}
+
+Task<Result<void>> CallSink::begin_stream(RouteContext& ctx, const CallResult& result,
+                                          ResponseWriter& out) {
+  choose(ctx, result);
+  set_answer_headers(ctx, result, out);
+  out.set_header("trailer", "x-switchyard-cost-usd");
+  co_return co_await out.begin_stream();
+}
+
+// Ends a committed stream: an error event first if the call failed, then the cost trailer.
+Task<Result<void>> end_stream(RouteContext& ctx, const CallResult& result, ResponseWriter& out,
+                              const Error* failure) {
+  ctx.usage = result.usage;
+  ctx.cost_usd = result.cost_usd;
+  // Mid-stream the client already has a 200: it learns of a failure in-band.
+  if (failure) (void)co_await out.write_event("data: " + to_openai_json(*failure) + "\n\n");
+  out.set_trailer("x-switchyard-cost-usd", fmt_cost(result.cost_usd));
+  co_return co_await out.end_stream();
+}
+
+// Makes the call into `result`; fails when it has no answer.
+Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWriter* out,
+                                    SteadyTime start) {
+  const Target& target = *result.target;
+  const std::string& name = target.upstream_config->name;
+  // The only per-call copy of the body: the upstream's model id differs per target. Cost
+  // accounting wants the upstream's usage on every stream; CallSink drops the usage chunk again
+  // if the client did not ask for it. Some upstreams reject stream_options.
+  const auto usage = target.upstream_config->stream_include_usage ? UsageOption::request
+                     : ctx.request.include_usage                  ? UsageOption::as_sent
+                                                                  : UsageOption::strip;
+  result.sent = forward_body(ctx.request, target.model->id, usage);
+  OutboundRequest req{path_of(ctx.request.endpoint), result.sent, ctx.request.request_id,
+                      ctx.request.stream, ctx.request.headers};
+
+  Upstream& upstream = ctx.upstreams.at(target.upstream);
+  CallSink sink(ctx, result, out, start);
+  // Not a ?: — GCC 12 miscompiles co_await inside a conditional expression.
+  Result<UpstreamReply> reply = make_error(Reason::internal, "unreachable");
+  if (ctx.request.stream)
+    reply = co_await upstream.stream(req, sink);
+  else
+    reply = co_await upstream.complete(req);
+
+  if (!reply) {
+    Error failure = std::move(reply).error();
+    if (result.committed) {
+      result.usage = sink.usage(result.sent.size());
+      result.cost_usd = cost_usd(result.usage, *target.model);
+      (void)co_await end_stream(ctx, result, *out, &failure);
+    }
+    co_return failure;
+  }
+
+  result.reply = std::move(*reply);
+  const int status = result.reply.status;
+  if (status >= 500 || status == 429)
+    co_return upstream_status_error(status, fmt::format("upstream {} answered HTTP {}", name, status),
+                                    result.reply.retry_after_ms);
+  // The upstream refused the gateway's own key: the client's request is not at fault, and
+  // another candidate (another key or provider) may well answer it.
+  if (status == 401 || status == 403)
+    co_return make_error(
+        Reason::upstream_auth,
+        fmt::format("upstream {} rejected the gateway's credentials (HTTP {}); check its api_key",
+                    name, status));
+
+  if (result.committed || !result.events.empty()) {  // a stream that ran to completion
+    result.usage = sink.usage(result.sent.size());
+    result.cost_usd = cost_usd(result.usage, *target.model);
+    if (result.committed) {
+      if (auto r = co_await end_stream(ctx, result, *out, nullptr); !r) co_return r;
+    }
+    co_return Result<void>{};
+  }
+
+  // A complete body. A 2xx that is not JSON would break the client's SDK; another candidate may
+  // do better. A 4xx goes to the client as the upstream said it.
+  if (status < 300 && !is_bounded_json(result.reply.body, kMaxUpstreamJsonDepth))
+    co_return make_error(
+        Reason::protocol,
+        fmt::format("upstream {} answered HTTP {} with a body that is not JSON", name, status));
+  result.time_to_first_token = result.reply.first_byte;
+  if (status < 300) {
+    if (auto u = extract_usage(result.reply.body))
+      result.usage = *u;
+    else
+      result.usage = Usage{result.sent.size() / 4, result.reply.body.size() / 4, false};
+    result.cost_usd = cost_usd(result.usage, *target.model);
+  }
+  co_return Result<void>{};
+}
+
+// One call with its bookkeeping: the AttemptRecord (appended at the start, so that
+// x-switchyard-attempts counts calls in flight) and the metrics.
+Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWriter* out) {
+  CallResult result;
+  result.target = &target;
+  const std::size_t index = ctx.attempts.size();
+  ctx.attempts.emplace_back().target = &target;
+  const auto start = steady_now();
+  Result<void> outcome = Result<void>{};
+  ConcurrencySlot slot(*ctx.snapshot.upstreams[target.upstream]);
+  if (slot.ok())
+    outcome = co_await exchange(ctx, result, out, start);
+  else
+    outcome = make_error(Reason::upstream_saturated,
+                         "upstream " + target.upstream_config->name + " is at max_concurrent");
+  std::optional<Error> failure;
+  if (!outcome) failure = std::move(outcome).error();
+  result.duration = steady_now() - start;
+
+  AttemptRecord& rec = ctx.attempts[index];
+  rec.status = result.reply.status;
+  rec.duration = result.duration;
+  rec.ok = !failure;
+  const ModelMetrics& mm = *target.metrics;
+  if (failure) {
+    const Reason r = failure->reason;
+    // A client that hung up is not the upstream's fault.
+    if (r != Reason::cancelled)
+      ctx.snapshot.upstreams[target.upstream]->errors->inc(static_cast<std::uint64_t>(r),
+                                                            reason_name(r));
+    mm.attempts_by_outcome.inc(static_cast<std::uint64_t>(r) + 1, reason_name(r));
+    rec.reason = r;
+    rec.message = failure->message;
+  } else {
+    mm.attempts_by_outcome.inc(0, "ok");
+  }
+  result.error = std::move(failure);
+  co_return result;
+}
+
+}  // namespace
+
+void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts) {
+  out.set_header("x-switchyard-route", ctx.route);
+  if (ctx.chosen) {
+    out.set_header("x-switchyard-model", ctx.chosen->model->name);
+    out.set_header("x-switchyard-upstream", ctx.chosen->upstream_config->name);
+  }
+  out.set_header("x-switchyard-attempts", std::to_string(attempts));
+  if (!ctx.upstream_request_id.empty())
+    out.set_header("x-upstream-request-id", ctx.upstream_request_id);
+}
+
+Task<CallResult> call(RouteContext& ctx, const Target& target) {
+  return run_call(ctx, target, nullptr);
+}
+
+Task<CallResult> call_streaming(RouteContext& ctx, const Target& target, ResponseWriter& out) {
+  return run_call(ctx, target, &out);
+}
+
+Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseWriter& out) {
+  if (result.events.empty()) {
+    choose(ctx, result);
+    set_answer_headers(ctx, result, out);
+    out.set_header("x-switchyard-cost-usd", fmt_cost(result.cost_usd));
+    std::string_view content_type = result.reply.content_type;
+    if (content_type.empty()) content_type = "application/json";
+    co_return co_await out.send(result.reply.status, content_type, result.reply.body);
+  }
+  if (auto r = co_await CallSink::begin_stream(ctx, result, out); !r) co_return r;
+  for (const auto& event : result.events)
+    if (auto r = co_await out.write_event(event); !r) co_return r;
+  co_return co_await end_stream(ctx, result, out, nullptr);
+}
+
+Error all_attempts_failed(const RouteContext& ctx, Error last) {
+  if (ctx.attempts.size() <= 1) return last;  // its own message says it best
+  std::string msg = "all " + std::to_string(ctx.attempts.size()) + " attempts failed:";
+  for (std::size_t i = 0; i < ctx.attempts.size(); ++i) {
+    const auto& a = ctx.attempts[i];
+    msg += fmt::format(" [{}] {}/{}: {}", i + 1, a.target->upstream_config->name,
+                       a.target->model->name,
+                       a.reason == Reason::upstream_status ? "HTTP " + std::to_string(a.status)
+                                                           : std::string(reason_name(a.reason)));
+    last.attempts.push_back(AttemptError{a.target->upstream_config->name, a.target->model->name,
+                                         a.status, a.reason, a.message});
+  }
+  last.message = msg + ". Last: " + last.message;
+  return last;
+}
+
+}  // namespace switchyard
