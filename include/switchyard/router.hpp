@@ -1,7 +1,10 @@
-// The router chain: selection stages narrow or reorder candidates without I/O, then exactly one
-// dispatcher calls upstreams and writes the response.
+// The per-request types of the router chain: the parsed request, its candidates (Targets), the
+// calls made and the writer the answer goes to. Selection stages narrow or reorder candidates
+// without I/O, then exactly one dispatcher calls upstreams and writes the response; both are
+// declared with their factories in switchyard/extension.hpp.
 #pragma once
 
+#include "switchyard/clock.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/upstream.hpp"
@@ -72,7 +75,7 @@ struct AttemptRecord {
 };
 
 // One upstream call's answer, as data: nothing of it reaches the client until a dispatcher
-// commits it (router/call.hpp), unless the call was made to stream straight through
+// commits it (commit() in switchyard/extension.hpp), unless the call was made to stream straight through
 // (`committed`). Owned by the dispatcher that made the call.
 struct CallResult {
   const Target* target = nullptr;
@@ -102,12 +105,13 @@ class UpstreamSet {
 
 // Per-request routing state, owned by the session for the request's lifetime.
 struct RouteContext {
-  RouteContext(const Snapshot& s, ApiRequest& r, UpstreamSet& u)
-      : snapshot(s), request(r), upstreams(u) {}
+  RouteContext(const Snapshot& s, ApiRequest& r, UpstreamSet& u, Clock& c = system_clock())
+      : snapshot(s), request(r), upstreams(u), clock(c) {}
 
   const Snapshot& snapshot;
   ApiRequest& request;
   UpstreamSet& upstreams;
+  Clock& clock;  // what stages, calls and timers read time from
   std::string_view route;          // a route name, or "passthrough" for a concrete model
   std::vector<const Target*> candidates;  // in preference order
   std::vector<AttemptRecord> attempts;
@@ -133,25 +137,6 @@ class ResponseWriter {
   virtual Task<Result<void>> write_event(std::string_view event) = 0;
   virtual Task<Result<void>> end_stream() = 0;
   virtual bool started() const = 0;
-};
-
-// Narrows or reorders RouteContext::candidates, or fails the request. Does no I/O; shared by all
-// workers, so apply() must not mutate the stage.
-class RouterStage {
- public:
-  virtual ~RouterStage() = default;
-  virtual Result<void> apply(RouteContext& ctx) const = 0;
-};
-
-// The only part of the chain that calls upstreams. Shared by all workers and immutable; all
-// per-request state lives in the RouteContext and the coroutine frame. On success it has written
-// a complete response. On error, if nothing was written the session sends the error; if a stream
-// had started the dispatcher has already ended it with an error event. Cancellation (the client
-// hung up) propagates into the upstream call, which drops its connection.
-class Dispatcher {
- public:
-  virtual ~Dispatcher() = default;
-  virtual Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const = 0;
 };
 
 }  // namespace switchyard

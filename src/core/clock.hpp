@@ -1,12 +1,13 @@
-// The only place that reads the clock, so tests and benchmarks have one seam to control time.
+// Reading the clock. steady_now() is the system clock's time, for the gateway's own timing (the
+// access log, timeouts); routing strategies read time through an injected Clock
+// (switchyard/clock.hpp) instead, so tests can drive it.
 #pragma once
+
+#include "switchyard/clock.hpp"
 
 #include <chrono>
 
 namespace switchyard {
-
-using SteadyClock = std::chrono::steady_clock;
-using SteadyTime = SteadyClock::time_point;
 
 SteadyTime steady_now() noexcept;
 

@@ -1,7 +1,7 @@
 // The one place that knows every built-in stage and dispatcher.
-#include "router/dispatch/single.hpp"
+#include "router/single/single.hpp"
 #include "router/snapshot.hpp"
-#include "router/stages/static_stage.hpp"
+#include "router/static/static_stage.hpp"
 
 #include <mutex>
 

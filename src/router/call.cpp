@@ -2,7 +2,6 @@
 
 #include "api/request.hpp"
 #include "api/usage.hpp"
-#include "core/clock.hpp"
 
 #include <fmt/format.h>
 
@@ -84,7 +83,7 @@ class CallSink final : public ChunkSink {
     if (!is_json_event(event))
       co_return make_error(Reason::protocol, "protocol (upstream " + upstream.name +
                                                  "): an event whose data is not JSON");
-    if (result_.time_to_first_token.count() < 0) result_.time_to_first_token = steady_now() - start_;
+    if (result_.time_to_first_token.count() < 0) result_.time_to_first_token = ctx_.clock.now() - start_;
     if (event.find("\"usage\"") != std::string_view::npos) {
       if (auto u = extract_usage(event)) {
         usage_ = *u;
@@ -247,7 +246,7 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
   result.target = &target;
   const std::size_t index = ctx.attempts.size();
   ctx.attempts.emplace_back().target = &target;
-  const auto start = steady_now();
+  const auto start = ctx.clock.now();
   Result<void> outcome = Result<void>{};
   ConcurrencySlot slot(*ctx.snapshot.upstreams[target.upstream]);
   if (slot.ok())
@@ -257,7 +256,7 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
                          "upstream " + target.upstream_config->name + " is at max_concurrent");
   std::optional<Error> failure;
   if (!outcome) failure = std::move(outcome).error();
-  result.duration = steady_now() - start;
+  result.duration = ctx.clock.now() - start;
 
   AttemptRecord& rec = ctx.attempts[index];
   rec.status = result.reply.status;

@@ -72,23 +72,44 @@ void register_dispatcher(std::string type, DispatcherFactory factory) {
   registry().dispatchers[std::move(type)] = std::move(factory);
 }
 
-std::vector<const Target*> BuildContext::targets_for(const std::string& model) {
-  std::vector<const Target*> out;
-  for (std::uint32_t i = 0; i < snap_.upstreams.size(); ++i) {
-    const auto& u = *snap_.upstreams[i]->config;
-    for (const auto& m : u.models) {
-      if (m.name != model) continue;
-      auto t = std::make_unique<Target>();
-      t->upstream = i;
-      t->upstream_config = &u;
-      t->model = &m;
-      t->metrics = &snap_.metrics->model(route_, m.name, u.name);
-      out.push_back(t.get());
-      snap_.targets.push_back(std::move(t));
+Error config_error(std::string message) { return make_error(Reason::internal, std::move(message)); }
+
+namespace {
+
+// A factory's view of the snapshot being built: its route and the targets it asks for, which
+// the snapshot owns.
+class SnapshotBuildContext final : public BuildContext {
+ public:
+  SnapshotBuildContext(Snapshot& snapshot, std::string route)
+      : snap_(snapshot), route_(std::move(route)) {}
+
+  std::string_view route() const override { return route_; }
+  std::string_view model_list() const override { return snap_.model_list; }
+
+  std::vector<const Target*> targets_for(std::string_view model) override {
+    std::vector<const Target*> out;
+    for (std::uint32_t i = 0; i < snap_.upstreams.size(); ++i) {
+      const auto& u = *snap_.upstreams[i]->config;
+      for (const auto& m : u.models) {
+        if (m.name != model) continue;
+        auto t = std::make_unique<Target>();
+        t->upstream = i;
+        t->upstream_config = &u;
+        t->model = &m;
+        t->metrics = &snap_.metrics->model(route_, m.name, u.name);
+        out.push_back(t.get());
+        snap_.targets.push_back(std::move(t));
+      }
     }
+    return out;
   }
-  return out;
-}
+
+ private:
+  Snapshot& snap_;
+  std::string route_;
+};
+
+}  // namespace
 
 namespace {
 
@@ -128,7 +149,7 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
   }
 
   // Passthrough: every model name, served by each upstream that lists it, in config order.
-  BuildContext passthrough(*snap, "passthrough");
+  SnapshotBuildContext passthrough(*snap, "passthrough");
   nlohmann::json data = nlohmann::json::array();
   for (const auto& u : snap->config.upstreams)
     for (const auto& m : u.models) {
@@ -142,7 +163,7 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
   for (const auto& rc : snap->config.routes) {
     CompiledRoute route;
     route.name = rc.name;
-    BuildContext ctx(*snap, rc.name);
+    SnapshotBuildContext ctx(*snap, rc.name);
     if (rc.stages.empty())
       return {nullptr, "routes." + rc.name + ".stages: needs at least one stage that selects models"};
     for (const auto& sc : rc.stages) {
@@ -150,15 +171,17 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
       if (it == registry().stages.end())
         return {nullptr, sc.path + ": unknown stage type \"" + sc.type + "\" (known: " +
                              known_names(registry().stages) + ")"};
-      auto stage = it->second(sc, ctx, error);
-      if (!stage) return {nullptr, error};
-      route.stages.push_back(std::move(stage));
+      auto stage = it->second(sc, ctx);
+      if (!stage) return {nullptr, stage.error().message};
+      route.stages.push_back(std::move(*stage));
     }
     auto it = registry().dispatchers.find(rc.dispatcher.type);
     if (it == registry().dispatchers.end())
       return {nullptr, rc.dispatcher.path + ": unknown dispatcher type \"" + rc.dispatcher.type +
                            "\" (known: " + known_names(registry().dispatchers) + ")"};
-    if (!(route.dispatcher = it->second(rc.dispatcher, ctx, error))) return {nullptr, error};
+    auto dispatcher = it->second(rc.dispatcher, ctx);
+    if (!dispatcher) return {nullptr, dispatcher.error().message};
+    route.dispatcher = std::move(*dispatcher);
     data.push_back({{"id", rc.name}, {"object", "model"}, {"created", 0}, {"owned_by", "switchyard"}});
     snap->model_list += (snap->model_list.empty() ? "" : ", ") + rc.name;
     snap->routes.emplace(rc.name, std::move(route));
@@ -167,8 +190,9 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
     YAML::Node single;
     single["type"] = "single";
     StageConfig sc{"single", "(passthrough)", std::make_shared<const YAML::Node>(single)};
-    snap->passthrough = registry().dispatchers.at("single")(sc, passthrough, error);
-    if (!snap->passthrough) return {nullptr, error};
+    auto dispatcher = registry().dispatchers.at("single")(sc, passthrough);
+    if (!dispatcher) return {nullptr, dispatcher.error().message};
+    snap->passthrough = std::move(*dispatcher);
   }
   // Names are valid UTF-8 (the loader checks); replace, not throw, all the same.
   constexpr auto replace = nlohmann::json::error_handler_t::replace;

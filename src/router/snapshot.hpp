@@ -6,8 +6,9 @@
 
 #include "metrics/metrics.hpp"
 #include "switchyard/config.hpp"
+#include "switchyard/extension.hpp"
 #include "switchyard/router.hpp"
-#include "upstream/url.hpp"
+#include "upstream/upstream_runtime.hpp"
 
 #include <atomic>
 #include <functional>
@@ -16,22 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace boost::asio::ssl {
-class context;
-}
-
 namespace switchyard {
-
-struct UpstreamRuntime {
-  const UpstreamConfig* config = nullptr;
-  Url url;
-  std::shared_ptr<boost::asio::ssl::context> tls;  // null for http://
-  std::string authorization;                       // "Bearer <key>", or empty
-  LazyCounters* errors = nullptr;                   // by Reason
-  // Calls in flight across all workers, against config->max_concurrent. Shared with the next
-  // snapshot's runtime of the same name, so calls still running on an old config are counted.
-  std::shared_ptr<std::atomic<std::uint32_t>> in_flight;
-};
 
 struct CompiledRoute {
   std::string name;
@@ -58,32 +44,6 @@ struct Snapshot {
   std::unique_ptr<const Dispatcher> passthrough;
 };
 
-// What a stage or dispatcher factory may use while the snapshot is being built.
-class BuildContext {
- public:
-  BuildContext(Snapshot& snapshot, std::string route) : snap_(snapshot), route_(std::move(route)) {}
-  // The targets of `model` for this route (every upstream serving it, in config order), or an
-  // empty list if no upstream serves it.
-  std::vector<const Target*> targets_for(const std::string& model);
-  const Snapshot& snapshot() const { return snap_; }
-  const std::string& route() const { return route_; }
-
- private:
-  Snapshot& snap_;
-  std::string route_;
-};
-
-// A factory parses and validates its YAML subtree (given with its path, e.g.
-// "routes.auto.stages[0]") and returns the built object, or sets `error` to a message that
-// starts with the path of the offending key and returns null.
-using StageFactory = std::function<std::unique_ptr<const RouterStage>(
-    const StageConfig&, BuildContext&, std::string& error)>;
-using DispatcherFactory = std::function<std::unique_ptr<const Dispatcher>(
-    const StageConfig&, BuildContext&, std::string& error)>;
-
-// Registered by name; an unknown name stops the build with the config path in the message.
-void register_stage(std::string type, StageFactory factory);
-void register_dispatcher(std::string type, DispatcherFactory factory);
 void register_builtins();  // every built-in stage and dispatcher; idempotent
 
 struct SnapshotBuild {

@@ -1,8 +1,11 @@
 #include "support/fakes.hpp"
 
+#include "api/request.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 namespace switchyard::test {
@@ -39,7 +42,12 @@ std::optional<Result<UpstreamReply>> failure(const std::string& model) {
 
 Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& request) {
   bodies.emplace_back(request.body);
-  const auto model = model_of(request.body);
+  auto model = model_of(request.body);
+  if (model.starts_with("slow=")) {
+    const auto delay = std::chrono::milliseconds(std::stoi(model.substr(5)));
+    if (auto r = co_await clock->sleep_until(clock->now() + delay); !r) co_return r.error();
+    model = "ok";
+  }
   if (auto f = failure(model)) co_return std::move(*f);
   UpstreamReply r;
   r.status = 200;
@@ -96,6 +104,38 @@ Task<Result<void>> RecordingWriter::write_event(std::string_view event) {
 Task<Result<void>> RecordingWriter::end_stream() {
   ended = true;
   co_return Result<void>{};
+}
+
+std::shared_ptr<const Snapshot> two_upstreams(Metrics& metrics, const std::string& first,
+                                              const std::string& second) {
+  auto cfg = parse_config(R"(
+upstreams:
+  - name: a
+    base_url: http://127.0.0.1:1/v1
+    models:
+      - name: m
+        id: ")" + first + R"("
+        price_usd_per_mtok: {input: 1, output: 2}
+  - name: b
+    base_url: http://127.0.0.1:1/v1
+    models:
+      - name: m
+        id: ")" + second + R"("
+        price_usd_per_mtok: {input: 1, output: 2}
+)",
+                          "t.yaml");
+  EXPECT_TRUE(cfg.config) << cfg.error;
+  auto built = build_snapshot(std::move(*cfg.config), metrics);
+  EXPECT_TRUE(built.snapshot) << built.error;
+  return built.snapshot;
+}
+
+ApiRequest chat_request(const std::string& extra) {
+  auto r = parse_api_request(
+      Endpoint::chat_completions,
+      R"({"model":"m","messages":[{"role":"user","content":"x"}])" + extra + "}");
+  EXPECT_TRUE(r);
+  return std::move(*r);
 }
 
 template <class T>

@@ -4,9 +4,12 @@
 // would have gone to the client.
 #pragma once
 
+#include "metrics/metrics.hpp"
+#include "router/snapshot.hpp"
 #include "switchyard/router.hpp"
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,20 +17,30 @@ namespace switchyard::test {
 
 // Answers by the `model` in the forwarded body: "ok" (a chat completion with usage), "stream"
 // (three content events, a usage chunk and [DONE]), "status=N" (that HTTP status), "connect"
-// (a connection failure), "timeout" (a first-token timeout). Records every body it was sent.
-// Completes at once, on the caller's executor.
+// (a connection failure), "timeout" (a first-token timeout), "slow=N" (answers as "ok" N ms
+// later by `clock`; complete() only). Records every body it was sent. Completes on the caller's
+// executor, at once unless slow.
 class FakeUpstream final : public Upstream {
  public:
+  Clock* clock = &system_clock();
   Task<Result<UpstreamReply>> complete(const OutboundRequest& request) override;
   Task<Result<UpstreamReply>> stream(const OutboundRequest& request, ChunkSink& sink) override;
   std::vector<std::string> bodies;
 };
 
-// Every index maps to its own FakeUpstream, created on first use.
+// Every index maps to its own FakeUpstream, created on first use, timed by `clock`.
 class FakeUpstreams final : public UpstreamSet {
  public:
-  Upstream& at(std::uint32_t index) override { return upstreams[index]; }
+  explicit FakeUpstreams(Clock& clock = system_clock()) : clock_(&clock) {}
+  Upstream& at(std::uint32_t index) override {
+    auto& u = upstreams[index];
+    u.clock = clock_;
+    return u;
+  }
   std::map<std::uint32_t, FakeUpstream> upstreams;
+
+ private:
+  Clock* clock_;
 };
 
 // Keeps the response: headers, status and body, or the stream's events and trailers.
@@ -48,6 +61,16 @@ class RecordingWriter final : public ResponseWriter {
   std::vector<std::string> events;
   bool ended = false;
 };
+
+// A snapshot with two upstreams, "a" and "b", both serving model "m" (priced 1 and 2 USD per
+// million input and output tokens) under the upstream ids `first` and `second`: pick the fake
+// behaviour of each. For dispatcher tests: the passthrough candidates of "m" are a's, then b's.
+std::shared_ptr<const Snapshot> two_upstreams(Metrics& metrics, const std::string& first,
+                                              const std::string& second = "ok");
+
+// A chat completion request for model "m" with one user message; `extra` is spliced into the
+// JSON object (e.g. R"(,"stream":true)").
+ApiRequest chat_request(const std::string& extra = {});
 
 // Runs a coroutine to completion on a private io_context and returns its result.
 template <class T>

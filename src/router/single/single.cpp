@@ -4,10 +4,9 @@
 //   dispatcher:
 //     type: single
 //     max_attempts: 3        # optional; default: every candidate
-#include "router/dispatch/single.hpp"
+#include "router/single/single.hpp"
 
 #include "config/yaml_map.hpp"
-#include "router/call.hpp"
 
 #include <boost/asio/this_coro.hpp>
 
@@ -49,9 +48,9 @@ class SingleDispatcher final : public Dispatcher {
 
 }  // namespace
 
-std::unique_ptr<const Dispatcher> make_single_dispatcher(const StageConfig& sc, BuildContext&,
-                                                         std::string& error) {
+Built<Dispatcher> make_single_dispatcher(const StageConfig& sc, BuildContext&) {
   std::uint32_t max_attempts = 0;
+  std::string error;
   bool ok = read_guarded(error, [&] {
     Map m(*sc.node, sc.path);
     std::string type;
@@ -59,8 +58,8 @@ std::unique_ptr<const Dispatcher> make_single_dispatcher(const StageConfig& sc, 
     m.opt("max_attempts", max_attempts);
     m.finish();
   });
-  if (!ok) return nullptr;
-  return std::make_unique<SingleDispatcher>(max_attempts);
+  if (!ok) return config_error(std::move(error));
+  return std::make_unique<const SingleDispatcher>(max_attempts);
 }
 
 }  // namespace switchyard

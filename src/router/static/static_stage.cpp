@@ -4,7 +4,7 @@
 //   stages:
 //     - type: static
 //       models: [small, large]
-#include "router/stages/static_stage.hpp"
+#include "router/static/static_stage.hpp"
 
 #include "config/yaml_map.hpp"
 
@@ -26,9 +26,9 @@ class StaticStage final : public RouterStage {
 
 }  // namespace
 
-std::unique_ptr<const RouterStage> make_static_stage(const StageConfig& sc, BuildContext& ctx,
-                                                     std::string& error) {
+Built<RouterStage> make_static_stage(const StageConfig& sc, BuildContext& ctx) {
   std::vector<const Target*> targets;
+  std::string error;
   bool ok = read_guarded(error, [&] {
     Map m(*sc.node, sc.path);
     std::string type;
@@ -41,12 +41,12 @@ std::unique_ptr<const RouterStage> make_static_stage(const StageConfig& sc, Buil
       auto t = ctx.targets_for(models[i]);
       if (t.empty())
         fail(m.at("models") + "[" + std::to_string(i) + "]",
-             "unknown model \"" + models[i] + "\" (known: " + ctx.snapshot().model_list + ")");
+             "unknown model \"" + models[i] + "\" (known: " + std::string(ctx.model_list()) + ")");
       targets.insert(targets.end(), t.begin(), t.end());
     }
   });
-  if (!ok) return nullptr;
-  return std::make_unique<StaticStage>(std::move(targets));
+  if (!ok) return config_error(std::move(error));
+  return std::make_unique<const StaticStage>(std::move(targets));
 }
 
 }  // namespace switchyard
