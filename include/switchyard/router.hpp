@@ -7,6 +7,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/live.hpp"
 #include "switchyard/upstream.hpp"
 
 #include <chrono>
@@ -55,6 +56,7 @@ struct Target {
   const UpstreamConfig* upstream_config = nullptr;
   const ModelConfig* model = nullptr;
   const ModelMetrics* metrics = nullptr;  // for (route, model)
+  TargetState* state = nullptr;  // live state of (upstream, model); outlives the snapshot
 };
 
 struct Usage {

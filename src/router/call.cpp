@@ -21,17 +21,16 @@ std::string_view path_of(Endpoint e) {
 // Holds one of the upstream's max_concurrent slots (across all workers) for one call.
 class ConcurrencySlot {
  public:
-  explicit ConcurrencySlot(const UpstreamRuntime& u) : u_(u) {
-    auto n = u_.in_flight->fetch_add(1, std::memory_order_relaxed);
-    ok_ = n < u_.config->max_concurrent;
+  explicit ConcurrencySlot(const Target& t) : in_flight_(t.state->upstream.in_flight) {
+    ok_ = in_flight_.fetch_add(1, std::memory_order_relaxed) < t.upstream_config->max_concurrent;
   }
-  ~ConcurrencySlot() { u_.in_flight->fetch_sub(1, std::memory_order_relaxed); }
+  ~ConcurrencySlot() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   ConcurrencySlot(const ConcurrencySlot&) = delete;
   ConcurrencySlot& operator=(const ConcurrencySlot&) = delete;
   bool ok() const { return ok_; }
 
  private:
-  const UpstreamRuntime& u_;
+  std::atomic<std::uint32_t>& in_flight_;
   bool ok_;
 };
 
@@ -248,7 +247,7 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
   ctx.attempts.emplace_back().target = &target;
   const auto start = ctx.clock.now();
   Result<void> outcome = Result<void>{};
-  ConcurrencySlot slot(*ctx.snapshot.upstreams[target.upstream]);
+  ConcurrencySlot slot(target);
   if (slot.ok())
     outcome = co_await exchange(ctx, result, out, start);
   else
@@ -275,6 +274,10 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
   } else {
     mm.attempts_by_outcome.inc(0, "ok");
   }
+  ctx.snapshot.registry->report(CallOutcome{&target, rec.ok, rec.reason, rec.status,
+                                            result.duration, result.time_to_first_token,
+                                            result.usage.input_tokens, result.usage.output_tokens,
+                                            start + result.duration});
   result.error = std::move(failure);
   co_return result;
 }

@@ -14,14 +14,14 @@ namespace switchyard {
 
 namespace {
 
-struct Registry {
+struct Factories {
   std::mutex mutex;
   std::map<std::string, StageFactory> stages;
   std::map<std::string, DispatcherFactory> dispatchers;
 };
 
-Registry& registry() {
-  static Registry r;
+Factories& factories() {
+  static Factories r;
   return r;
 }
 
@@ -63,13 +63,13 @@ std::shared_ptr<boost::asio::ssl::context> make_tls(const UpstreamConfig& u, std
 }  // namespace
 
 void register_stage(std::string type, StageFactory factory) {
-  std::lock_guard lock(registry().mutex);
-  registry().stages[std::move(type)] = std::move(factory);
+  std::lock_guard lock(factories().mutex);
+  factories().stages[std::move(type)] = std::move(factory);
 }
 
 void register_dispatcher(std::string type, DispatcherFactory factory) {
-  std::lock_guard lock(registry().mutex);
-  registry().dispatchers[std::move(type)] = std::move(factory);
+  std::lock_guard lock(factories().mutex);
+  factories().dispatchers[std::move(type)] = std::move(factory);
 }
 
 Error config_error(std::string message) { return make_error(Reason::internal, std::move(message)); }
@@ -97,6 +97,7 @@ class SnapshotBuildContext final : public BuildContext {
         t->upstream_config = &u;
         t->model = &m;
         t->metrics = &snap_.metrics->model(route_, m.name, u.name);
+        t->state = &snap_.registry->target(u.name, m.name);
         out.push_back(t.get());
         snap_.targets.push_back(std::move(t));
       }
@@ -113,11 +114,12 @@ class SnapshotBuildContext final : public BuildContext {
 
 namespace {
 
-SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
+SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegistry> registry) {
   register_builtins();
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
   snap->metrics = &metrics;
+  snap->registry = std::move(registry);
   snap->api_keys = snap->config.server.api_keys;
   snap->max_connections = snap->config.server.max_connections;
   if (snap->max_connections == 0) {
@@ -141,10 +143,6 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
     if (rt->url.tls && !(rt->tls = make_tls(u, error, path))) return {nullptr, error};
     if (!u.api_key.empty()) rt->authorization = "Bearer " + u.api_key;
     rt->errors = &metrics.upstream_errors(u.name);
-    if (previous)
-      for (const auto& old : previous->upstreams)
-        if (old->config->name == u.name) rt->in_flight = old->in_flight;
-    if (!rt->in_flight) rt->in_flight = std::make_shared<std::atomic<std::uint32_t>>(0);
     snap->upstreams.push_back(std::move(rt));
   }
 
@@ -159,7 +157,7 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
       snap->model_list += (snap->model_list.empty() ? "" : ", ") + m.name;
     }
 
-  std::lock_guard lock(registry().mutex);
+  std::lock_guard lock(factories().mutex);
   for (const auto& rc : snap->config.routes) {
     CompiledRoute route;
     route.name = rc.name;
@@ -167,18 +165,18 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
     if (rc.stages.empty())
       return {nullptr, "routes." + rc.name + ".stages: needs at least one stage that selects models"};
     for (const auto& sc : rc.stages) {
-      auto it = registry().stages.find(sc.type);
-      if (it == registry().stages.end())
+      auto it = factories().stages.find(sc.type);
+      if (it == factories().stages.end())
         return {nullptr, sc.path + ": unknown stage type \"" + sc.type + "\" (known: " +
-                             known_names(registry().stages) + ")"};
+                             known_names(factories().stages) + ")"};
       auto stage = it->second(sc, ctx);
       if (!stage) return {nullptr, stage.error().message};
       route.stages.push_back(std::move(*stage));
     }
-    auto it = registry().dispatchers.find(rc.dispatcher.type);
-    if (it == registry().dispatchers.end())
+    auto it = factories().dispatchers.find(rc.dispatcher.type);
+    if (it == factories().dispatchers.end())
       return {nullptr, rc.dispatcher.path + ": unknown dispatcher type \"" + rc.dispatcher.type +
-                           "\" (known: " + known_names(registry().dispatchers) + ")"};
+                           "\" (known: " + known_names(factories().dispatchers) + ")"};
     auto dispatcher = it->second(rc.dispatcher, ctx);
     if (!dispatcher) return {nullptr, dispatcher.error().message};
     route.dispatcher = std::move(*dispatcher);
@@ -190,7 +188,7 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
     YAML::Node single;
     single["type"] = "single";
     StageConfig sc{"single", "(passthrough)", std::make_shared<const YAML::Node>(single)};
-    auto dispatcher = registry().dispatchers.at("single")(sc, passthrough);
+    auto dispatcher = factories().dispatchers.at("single")(sc, passthrough);
     if (!dispatcher) return {nullptr, dispatcher.error().message};
     snap->passthrough = std::move(*dispatcher);
   }
@@ -205,10 +203,12 @@ SnapshotBuild build(Config config, Metrics& metrics, const Snapshot* previous) {
 
 }  // namespace
 
-SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* previous) {
+SnapshotBuild build_snapshot(Config config, Metrics& metrics,
+                             std::shared_ptr<TargetRegistry> registry) {
   // Control plane: a factory or library that throws must cost a reload, not the process.
   try {
-    return build(std::move(config), metrics, previous);
+    if (!registry) registry = std::make_shared<TargetRegistry>();
+    return build(std::move(config), metrics, std::move(registry));
   } catch (const std::exception& e) {
     return {nullptr, std::string("cannot build the configuration: ") + e.what()};
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "metrics/metrics.hpp"
+#include "router/registry.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/extension.hpp"
 #include "switchyard/router.hpp"
@@ -28,6 +29,9 @@ struct CompiledRoute {
 struct Snapshot {
   Config config;
   Metrics* metrics = nullptr;
+  // Live per-(upstream, model) state and the outcome sink, shared with the snapshots before and
+  // after this one.
+  std::shared_ptr<TargetRegistry> registry;
   std::vector<std::unique_ptr<UpstreamRuntime>> upstreams;
   // Every Target any route or model uses, owned here so pointers stay valid.
   std::vector<std::unique_ptr<Target>> targets;
@@ -51,8 +55,10 @@ struct SnapshotBuild {
   std::string error;
 };
 
-// Compiles a validated Config: URLs, TLS contexts, routes and metric handles. `previous` (the
-// running snapshot, on reload) lends its per-upstream concurrency counters. Control plane only.
-SnapshotBuild build_snapshot(Config config, Metrics& metrics, const Snapshot* previous = nullptr);
+// Compiles a validated Config: URLs, TLS contexts, routes and metric handles. Live state comes
+// from `registry` (the gateway's, so that in-flight counts and statistics carry over a reload);
+// without one the snapshot gets a registry of its own. Control plane only.
+SnapshotBuild build_snapshot(Config config, Metrics& metrics,
+                             std::shared_ptr<TargetRegistry> registry = nullptr);
 
 }  // namespace switchyard

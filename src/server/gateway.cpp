@@ -39,7 +39,7 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
     error = loaded.error;
     return nullptr;
   }
-  auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics);
+  auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics, g->registry_);
   if (!built.snapshot) {
     error = options.config_path + ": " + built.error;
     return nullptr;
@@ -108,7 +108,7 @@ bool Gateway::reload() {
   std::string error = loaded.error;
   std::shared_ptr<const Snapshot> next;
   if (loaded.config) {
-    auto built = build_snapshot(std::move(*loaded.config), state_->metrics, snapshot_.get());
+    auto built = build_snapshot(std::move(*loaded.config), state_->metrics, registry_);
     next = built.snapshot;
     if (!next) error = options_.config_path + ": " + built.error;
   }

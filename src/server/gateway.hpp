@@ -62,6 +62,8 @@ class Gateway {
 
   GatewayOptions options_;
   std::unique_ptr<ServerState> state_;
+  // Live per-(upstream, model) state, shared by every snapshot this gateway builds.
+  std::shared_ptr<TargetRegistry> registry_ = std::make_shared<TargetRegistry>();
   std::unique_ptr<Workers> workers_;
   std::vector<std::unique_ptr<WorkerState>> worker_states_;
   std::unique_ptr<Listener> listener_;

@@ -1,0 +1,133 @@
+// The registry of live per-(upstream, model) state: statistics, sharing across snapshots, and
+// the outcome every call reports.
+#include "router/registry.hpp"
+#include "support/fakes.hpp"
+#include "switchyard/extension.hpp"
+
+#include <gtest/gtest.h>
+
+namespace switchyard::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+CallOutcome answered(milliseconds latency, milliseconds ttft) {
+  CallOutcome o;
+  o.ok = true;
+  o.status = 200;
+  o.latency = latency;
+  o.time_to_first_token = ttft;
+  return o;
+}
+
+CallOutcome failed(Reason reason) {
+  CallOutcome o;
+  o.reason = reason;
+  return o;
+}
+
+TEST(TargetStats, TheFirstAnswerSeedsTheAveragesAndLaterOnesMoveThemByTheWeight) {
+  TargetStats s;
+  s.record(answered(milliseconds(100), milliseconds(40)));
+  EXPECT_EQ(s.latency(), milliseconds(100));
+  EXPECT_EQ(s.time_to_first_token(), milliseconds(40));
+  s.record(answered(milliseconds(200), milliseconds(40)));
+  EXPECT_EQ(s.latency(), milliseconds(110));  // 100 + 0.1 × (200 − 100)
+  EXPECT_EQ(s.calls(), 2u);
+  EXPECT_EQ(s.failures(), 0u);
+  EXPECT_EQ(s.failure_rate(), 0.0);
+}
+
+TEST(TargetStats, FailuresCountButCancellationsSayNothingAboutTheUpstream) {
+  TargetStats s;
+  s.record(answered(milliseconds(100), milliseconds(40)));
+  auto timeout = failed(Reason::timeout_first_token);
+  timeout.finished = SteadyTime(std::chrono::seconds(7));
+  s.record(timeout);
+  s.record(failed(Reason::cancelled));
+  EXPECT_EQ(s.calls(), 2u);
+  EXPECT_EQ(s.failures(), 1u);
+  EXPECT_DOUBLE_EQ(s.failure_rate(), 0.1);
+  EXPECT_EQ(s.last_failure(), SteadyTime(std::chrono::seconds(7)));
+  EXPECT_EQ(s.latency(), milliseconds(100));  // a failure has no latency to average
+}
+
+TEST(TargetRegistry, SnapshotsBuiltOnOneRegistryShareItsState) {
+  Metrics metrics;
+  auto registry = std::make_shared<TargetRegistry>();
+  auto build = [&](const std::string& yaml) {
+    auto cfg = parse_config(yaml, "t.yaml");
+    EXPECT_TRUE(cfg.config) << cfg.error;
+    auto built = build_snapshot(std::move(*cfg.config), metrics, registry);
+    EXPECT_TRUE(built.snapshot) << built.error;
+    return built.snapshot;
+  };
+  auto before = build(R"(
+upstreams:
+  - {name: a, base_url: "http://127.0.0.1:1/v1", models: [{name: m}, {name: n}]}
+)");
+  // A reload that moves the upstream and reorders its models: same names, same state.
+  auto after = build(R"(
+upstreams:
+  - {name: z, base_url: "http://127.0.0.1:3/v1", models: [{name: m}]}
+  - {name: a, base_url: "http://127.0.0.1:2/v1", models: [{name: n}, {name: m}]}
+)");
+  const Target* m_before = before->models.at("m")[0];
+  const Target* m_after = after->models.at("m")[1];
+  EXPECT_EQ(m_before->state, m_after->state);
+  EXPECT_EQ(&m_before->state->upstream, &before->models.at("n")[0]->state->upstream);
+  EXPECT_NE(after->models.at("m")[0]->state, m_after->state);  // z's m is another pair
+  EXPECT_EQ(m_after->state->upstream.name, "a");
+  EXPECT_EQ(m_after->state->model, "m");
+  // A snapshot built without a registry gets its own.
+  auto cfg = parse_config("upstreams: [{name: a, base_url: 'http://127.0.0.1:1/v1', models: [{name: m}]}]",
+                          "t.yaml");
+  auto alone = build_snapshot(std::move(*cfg.config), metrics);
+  ASSERT_TRUE(alone.snapshot);
+  EXPECT_NE(alone.snapshot->models.at("m")[0]->state, m_before->state);
+}
+
+class RecordingSink final : public OutcomeSink {
+ public:
+  void report(const CallOutcome& o) noexcept override { outcomes.push_back(o); }
+  std::vector<CallOutcome> outcomes;
+};
+
+TEST(TargetRegistry, EveryFinishedCallReportsItsOutcome) {
+  Metrics metrics;
+  auto registry = std::make_shared<TargetRegistry>();
+  RecordingSink sink;
+  registry->add_sink(sink);
+  auto cfg = parse_config(R"(
+upstreams:
+  - {name: a, base_url: "http://127.0.0.1:1/v1", models: [{name: m, id: "status=503"}]}
+  - {name: b, base_url: "http://127.0.0.1:1/v1", models: [{name: m, id: ok}]}
+)",
+                          "t.yaml");
+  ASSERT_TRUE(cfg.config) << cfg.error;
+  auto snap = build_snapshot(std::move(*cfg.config), metrics, registry).snapshot;
+  ASSERT_TRUE(snap);
+  auto req = chat_request();
+  FakeUpstreams ups;
+  RouteContext ctx(*snap, req, ups);
+  ctx.candidates = snap->models.at("m");
+  RecordingWriter out;
+  ASSERT_TRUE(run(snap->passthrough->dispatch(ctx, out)));
+
+  ASSERT_EQ(sink.outcomes.size(), 2u);
+  EXPECT_EQ(sink.outcomes[0].target, ctx.candidates[0]);
+  EXPECT_FALSE(sink.outcomes[0].ok);
+  EXPECT_EQ(sink.outcomes[0].reason, Reason::upstream_status);
+  EXPECT_EQ(sink.outcomes[0].status, 503);
+  EXPECT_TRUE(sink.outcomes[1].ok);
+  EXPECT_EQ(sink.outcomes[1].input_tokens, 7u);
+  EXPECT_EQ(sink.outcomes[1].output_tokens, 3u);
+  // The registry kept its own statistics too.
+  EXPECT_EQ(ctx.candidates[0]->state->stats.failures(), 1u);
+  EXPECT_EQ(ctx.candidates[1]->state->stats.calls(), 1u);
+  EXPECT_EQ(ctx.candidates[1]->state->stats.failures(), 0u);
+  EXPECT_EQ(ctx.candidates[0]->state->upstream.in_flight.load(), 0u);  // every slot released
+}
+
+}  // namespace
+}  // namespace switchyard::test
