@@ -1,8 +1,8 @@
 #include "upstream/http_upstream.hpp"
 
 #include "core/clock.hpp"
-#include "router/snapshot.hpp"
 #include "upstream/sse.hpp"
+#include "upstream/upstream_runtime.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
