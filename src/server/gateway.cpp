@@ -1,8 +1,8 @@
 #include "server/gateway.hpp"
 
 #include "core/clock.hpp"
+#include "core/workers.hpp"
 #include "server/session.hpp"
-#include "server/workers.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>

@@ -2,7 +2,7 @@
 
 #include "api/request.hpp"
 #include "core/clock.hpp"
-#include "server/workers.hpp"
+#include "core/workers.hpp"
 #include "sim/generate.hpp"
 
 #include <boost/asio/as_tuple.hpp>

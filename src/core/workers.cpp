@@ -1,4 +1,4 @@
-#include "server/workers.hpp"
+#include "core/workers.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
