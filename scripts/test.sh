@@ -12,6 +12,9 @@ export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_fil
 
 scripts/install-deps.sh
 
+echo "== layering: #include rules (scripts/check-layers.sh) =="
+scripts/check-layers.sh
+
 for preset in release asan-ubsan tsan; do
   echo "== build: $preset =="
   cmake --preset "$preset" >/dev/null
