@@ -106,9 +106,18 @@ Task<Result<void>> RecordingWriter::end_stream() {
   co_return Result<void>{};
 }
 
+std::shared_ptr<const Snapshot> snapshot_from_yaml(Metrics& metrics, const std::string& yaml) {
+  auto cfg = parse_config(yaml, "t.yaml");
+  EXPECT_TRUE(cfg.config) << cfg.error;
+  if (!cfg.config) return nullptr;
+  auto built = build_snapshot(std::move(*cfg.config), metrics);
+  EXPECT_TRUE(built.snapshot) << built.error;
+  return built.snapshot;
+}
+
 std::shared_ptr<const Snapshot> two_upstreams(Metrics& metrics, const std::string& first,
                                               const std::string& second) {
-  auto cfg = parse_config(R"(
+  return snapshot_from_yaml(metrics, R"(
 upstreams:
   - name: a
     base_url: http://127.0.0.1:1/v1
@@ -122,12 +131,7 @@ upstreams:
       - name: m
         id: ")" + second + R"("
         price_usd_per_mtok: {input: 1, output: 2}
-)",
-                          "t.yaml");
-  EXPECT_TRUE(cfg.config) << cfg.error;
-  auto built = build_snapshot(std::move(*cfg.config), metrics);
-  EXPECT_TRUE(built.snapshot) << built.error;
-  return built.snapshot;
+)");
 }
 
 ApiRequest chat_request(const std::string& extra) {

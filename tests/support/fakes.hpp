@@ -62,6 +62,10 @@ class RecordingWriter final : public ResponseWriter {
   bool ended = false;
 };
 
+// A snapshot built from config YAML, as the gateway builds one from its file; an invalid config
+// fails the calling test and gives null.
+std::shared_ptr<const Snapshot> snapshot_from_yaml(Metrics& metrics, const std::string& yaml);
+
 // A snapshot with two upstreams, "a" and "b", both serving model "m" (priced 1 and 2 USD per
 // million input and output tokens) under the upstream ids `first` and `second`: pick the fake
 // behaviour of each. For dispatcher tests: the passthrough candidates of "m" are a's, then b's.
