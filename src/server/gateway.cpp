@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/workers.hpp"
 #include "server/session.hpp"
+#include "server/worker_state.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>

@@ -1,11 +1,13 @@
 #include "server/session.hpp"
 
-#include "api/request.hpp"
 #include "core/clock.hpp"
 #include "core/log_limiter.hpp"
-#include "router/call.hpp"
-#include "server/access_log.hpp"
+#include "server/admin.hpp"
+#include "server/api_call.hpp"
+#include "server/gateway.hpp"
 #include "server/request_reader.hpp"
+#include "server/session_writer.hpp"
+#include "server/worker_state.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -34,12 +36,6 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-std::string pool_key(const UpstreamRuntime& u) {
-  return u.config->name + '\n' + u.config->base_url + '\n' + u.config->tls.ca_file + '\n' +
-         (u.config->tls.insecure_skip_verify ? "1" : "0") + '\n' +
-         std::to_string(u.config->pool_size) + '\n' + std::to_string(u.config->pool_idle_timeout_ms);
-}
-
 // A request id: the client's if it is sane, else 32 hex digits.
 std::string request_id_for(std::string_view client, WorkerState& w) {
   if (!client.empty() && client.size() <= 128 &&
@@ -50,143 +46,6 @@ std::string request_id_for(std::string_view client, WorkerState& w) {
     return std::string(client);
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return fmt::format("{:016x}{:016x}", rng(), ++w.request_counter);
-}
-
-// Client headers the OpenAI API defines, passed on to the upstream; every other client header
-// stays at the gateway.
-constexpr std::string_view kForwardedClientHeaders[] = {"OpenAI-Beta", "OpenAI-Organization",
-                                                        "OpenAI-Project"};
-
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char d = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return d == 0;
-}
-
-bool authorized(const Snapshot& snap, std::string_view header) {
-  if (snap.api_keys.empty()) return true;
-  // The scheme is case-insensitive (RFC 7235); the key is not.
-  if (header.size() < 7 || !beast::iequals(header.substr(0, 7), "bearer ")) return false;
-  auto key = header.substr(7);
-  bool ok = false;
-  for (const auto& k : snap.api_keys) ok |= constant_time_equal(k, key);
-  return ok;
-}
-
-// The client side of one HTTP exchange. Every write is bounded by the write timeout so a client
-// that stops reading cannot hold a worker's memory forever.
-class SessionWriter final : public ResponseWriter {
- public:
-  // HTTP/1.0 clients get no chunked framing and no keep-alive: a stream ends at close. A HEAD
-  // request gets the headers a GET would, and no body.
-  SessionWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, ms write_timeout,
-                bool head_only = false)
-      : stream_(stream), version_(version), keep_alive_(keep_alive && version >= 11),
-        chunked_(version >= 11), head_only_(head_only), timeout_(write_timeout) {}
-
-  void set_header(std::string_view name, std::string_view value) override {
-    fields_.set(name, value);
-  }
-  void set_trailer(std::string_view name, std::string_view value) override {
-    trailers_.set(name, value);
-  }
-
-  Task<Result<void>> send(int status, std::string_view content_type,
-                          std::string_view body) override {
-    status_ = status;
-    started_ = true;
-    stream_.expires_after(timeout_);
-    // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 §8.6, §15.3.5).
-    const bool bodiless = status < 200 || status == 204 || status == 304;
-    if (bodiless || head_only_) {
-      http::response<http::empty_body> res{static_cast<http::status>(status), version_};
-      for (const auto& f : fields_) res.set(f.name_string(), f.value());
-      if (!bodiless) {
-        res.set(http::field::content_type, content_type);
-        res.content_length(body.size());
-      }
-      res.keep_alive(keep_alive_);
-      auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
-      co_return check(ec);
-    }
-    http::response<http::span_body<const char>> res{static_cast<http::status>(status), version_};
-    for (const auto& f : fields_) res.set(f.name_string(), f.value());
-    res.set(http::field::content_type, content_type);
-    res.keep_alive(keep_alive_);
-    res.body() = beast::span<const char>(body.data(), body.size());
-    res.prepare_payload();
-    auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
-    co_return check(ec);
-  }
-
-  Task<Result<void>> begin_stream() override {
-    http::response<http::empty_body> res{http::status::ok, version_};
-    for (const auto& f : fields_) res.set(f.name_string(), f.value());
-    res.set(http::field::content_type, "text/event-stream");
-    res.set(http::field::cache_control, "no-cache");
-    res.keep_alive(keep_alive_);
-    res.chunked(chunked_);
-    status_ = 200;
-    started_ = true;
-    http::response_serializer<http::empty_body> sr{res};
-    stream_.expires_after(timeout_);
-    auto [ec, n] = co_await http::async_write_header(stream_, sr, use_tuple);
-    co_return check(ec);
-  }
-
-  Task<Result<void>> write_event(std::string_view event) override {
-    stream_.expires_after(timeout_);
-    net::const_buffer data(event.data(), event.size());
-    beast::error_code ec;
-    if (chunked_)
-      std::tie(ec, std::ignore) =
-          co_await net::async_write(stream_, http::make_chunk(data), use_tuple);
-    else
-      std::tie(ec, std::ignore) = co_await net::async_write(stream_, data, use_tuple);
-    co_return check(ec);
-  }
-
-  Task<Result<void>> end_stream() override {
-    if (!chunked_) co_return Result<void>{};
-    stream_.expires_after(timeout_);
-    auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(trailers_), use_tuple);
-    co_return check(ec);
-  }
-
-  bool keep_alive() const { return keep_alive_; }
-
-  bool started() const override { return started_; }
-  int status() const { return status_; }
-  bool broken() const { return broken_; }
-
- private:
-  Result<void> check(const beast::error_code& ec) {
-    stream_.expires_never();
-    if (!ec) return {};
-    broken_ = true;
-    return make_error(Reason::cancelled, "client connection lost: " + ec.message());
-  }
-
-  beast::tcp_stream& stream_;
-  unsigned version_;
-  bool keep_alive_;
-  bool chunked_;
-  bool head_only_;
-  ms timeout_;
-  http::fields fields_, trailers_;
-  bool started_ = false;
-  bool broken_ = false;
-  int status_ = 0;
-};
-
-Task<Result<void>> send_error(SessionWriter& out, const Error& e) {
-  if (e.retry_after_ms) {
-    auto ms_value = std::min<std::uint32_t>(e.retry_after_ms, 60'000);
-    out.set_header("retry-after", std::to_string((ms_value + 999) / 1000));
-    out.set_header("retry-after-ms", std::to_string(ms_value));
-  }
-  co_return co_await out.send(e.status, "application/json", to_openai_json(e));
 }
 
 // Completes when the client hangs up (EOF or reset) while its request is being served. Bytes
@@ -222,164 +81,6 @@ Task<void> lingering_close(beast::tcp_stream& stream) {
     total += n;
   }
   stream.socket().close(ec);
-}
-
-class ApiCall {
- public:
-  ApiCall(ServerState& st, std::shared_ptr<WorkerUpstreams> view, SessionWriter& out,
-          Endpoint endpoint, std::string request_id)
-      : st_(st), upstreams_(std::move(view)), snap_(upstreams_->snapshot.get()), out_(out),
-        endpoint_(endpoint), request_id_(std::move(request_id)) {}
-
-  // Serves the request; the result is for the access log and metrics only, since every outcome
-  // has been written to the client (or the client is gone).
-  Task<void> run(http::request<http::string_body>& req) {
-    co_await net::this_coro::throw_if_cancelled(false);
-    if (!authorized(*snap_, req[http::field::authorization])) {
-      co_return co_await fail(make_error(Reason::unauthorized,
-                                         "Incorrect API key provided. Pass a key configured in "
-                                         "server.api_keys as 'Authorization: Bearer <key>'."));
-    }
-    BodyLimits limits;
-    limits.capture_last_input = snap_->config.server.log_prompts;
-    auto parsed = parse_api_request(endpoint_, std::move(req.body()), limits);
-    if (!parsed) co_return co_await fail(parsed.error());
-    request_ = std::move(*parsed);
-    request_.request_id = request_id_;
-    for (auto name : kForwardedClientHeaders)
-      if (auto v = req[name]; !v.empty()) request_.headers.emplace_back(name, v);
-
-    const Dispatcher* dispatcher = nullptr;
-    ctx_.emplace(*snap_, request_, *upstreams_);
-    if (auto r = snap_->routes.find(request_.model); r != snap_->routes.end()) {
-      ctx_->route = r->second.name;
-      for (const auto& stage : r->second.stages)
-        if (auto res = stage->apply(*ctx_); !res) co_return co_await fail(res.error());
-      dispatcher = r->second.dispatcher.get();
-    } else if (auto m = snap_->models.find(request_.model); m != snap_->models.end()) {
-      ctx_->route = "passthrough";
-      ctx_->candidates = m->second;
-      dispatcher = snap_->passthrough.get();
-    } else {
-      co_return co_await fail(make_error(
-          Reason::not_found,
-          "The model '" + request_.model + "' does not exist. Available models and routes: " +
-              snap_->model_list + ".",
-          "model"));
-    }
-    auto r = co_await dispatcher->dispatch(*ctx_, out_);
-    if (!r) {
-      error_ = r.error();
-      if (!out_.started() && r.error().reason != Reason::cancelled) {
-        set_decision_headers(*ctx_, out_, ctx_->attempts.size());
-        (void)co_await send_error(out_, r.error());
-      }
-    }
-  }
-
-  void record(SteadyTime start) {
-    const auto elapsed = steady_now() - start;
-    const int status = out_.started() ? out_.status() : 499;
-    const int logged = out_.broken() || (error_ && error_->reason == Reason::cancelled) ? 499 : status;
-    AccessRecord rec;
-    rec.request_id = request_id_;
-    rec.status = logged;
-    rec.duration = elapsed;
-    if (ctx_) {
-      rec.route = ctx_->route;
-      rec.attempts = static_cast<unsigned>(ctx_->attempts.size());
-      auto upstream_time = std::chrono::nanoseconds(0);
-      for (const auto& a : ctx_->attempts) upstream_time += a.duration;
-      if (!ctx_->attempts.empty())
-        st_.metrics.overhead().observe(seconds(elapsed - upstream_time));
-      if (const Target* t = ctx_->chosen) {
-        rec.model = t->model->name;
-        rec.upstream = t->upstream_config->name;
-        rec.usage = ctx_->usage;
-        rec.cost_usd = ctx_->cost_usd;
-        rec.ttft = ctx_->time_to_first_token;
-        const ModelMetrics& mm = *t->metrics;
-        mm.requests_by_code.inc(static_cast<std::uint64_t>(logged), std::to_string(logged));
-        if (logged < 400) {
-          mm.cost_usd->Increment(ctx_->cost_usd);
-          mm.input_tokens->observe(static_cast<double>(ctx_->usage.input_tokens));
-          mm.output_tokens->observe(static_cast<double>(ctx_->usage.output_tokens));
-          mm.duration->observe(seconds(elapsed));
-          if (request_.stream && ctx_->time_to_first_token.count() >= 0)
-            mm.ttft->observe(seconds(ctx_->time_to_first_token));
-        }
-      } else if (!ctx_->candidates.empty()) {
-        // Every candidate failed: count it against the route's first choice.
-        ctx_->candidates.front()->metrics->requests_by_code.inc(
-            static_cast<std::uint64_t>(logged), std::to_string(logged));
-      } else {
-        st_.metrics.count_unrouted(logged);
-      }
-    } else {
-      st_.metrics.count_unrouted(logged);
-    }
-    if (error_) rec.error = reason_name(error_->reason);
-    if (ctx_) rec.prompt = request_.last_input;
-    log_access(rec);
-  }
-
- private:
-  Task<void> fail(Error e) {
-    error_ = e;
-    (void)co_await send_error(out_, e);
-  }
-
-  ServerState& st_;
-  std::shared_ptr<WorkerUpstreams> upstreams_;  // keeps the snapshot alive, too
-  const Snapshot* snap_;
-  SessionWriter& out_;
-  Endpoint endpoint_;
-  std::string request_id_;
-  ApiRequest request_;
-  std::optional<RouteContext> ctx_;
-  std::optional<Error> error_;
-};
-
-bool is_admin_path(std::string_view path) {
-  return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/v1/models" ||
-         path.starts_with("/v1/models/");
-}
-
-// Admin and discovery endpoints (GET and HEAD): cheap, no routing. `path` has no query string.
-Task<void> serve_admin(std::string_view path, ServerState& st, const Snapshot& snap,
-                       SessionWriter& out, std::string_view authorization) {
-  if (path == "/healthz") {
-    (void)co_await out.send(200, "application/json", R"({"status":"ok"})");
-  } else if (path == "/readyz") {
-    if (st.draining.load(std::memory_order_relaxed))
-      (void)co_await send_error(out, make_error(Reason::draining, "draining: shutting down"));
-    else
-      (void)co_await out.send(200, "application/json", R"({"status":"ready"})");
-  } else if (path == "/metrics") {
-    auto text = st.metrics.serialize();
-    (void)co_await out.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
-  } else if (!authorized(snap, authorization)) {
-    (void)co_await send_error(out, make_error(Reason::unauthorized, "Incorrect API key provided."));
-  } else if (path == "/v1/models") {
-    (void)co_await out.send(200, "application/json", snap.models_json);
-  } else {
-    auto id = path.substr(11);
-    auto it = snap.model_objects.find(std::string(id));
-    if (it != snap.model_objects.end()) {
-      (void)co_await out.send(200, "application/json", it->second);
-    } else {
-      auto e = make_error(Reason::not_found, "The model '" + std::string(id) + "' does not exist.",
-                          "model");
-      (void)co_await send_error(out, e);
-    }
-  }
-}
-
-std::optional<Endpoint> api_endpoint(std::string_view path) {
-  if (path == "/v1/chat/completions") return Endpoint::chat_completions;
-  if (path == "/v1/completions") return Endpoint::completions;
-  if (path == "/v1/embeddings") return Endpoint::embeddings;
-  return std::nullopt;
 }
 
 LogLimiter protocol_log(std::chrono::seconds(10));
@@ -448,31 +149,6 @@ bool shed_oldest_idle(WorkerState& w, ServerState& st) {
 }
 
 }  // namespace
-
-void WorkerState::install(std::shared_ptr<const Snapshot> snap) {
-  auto view = std::make_shared<WorkerUpstreams>();
-  std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> next;
-  for (const auto& u : snap->upstreams) {
-    auto key = pool_key(*u);
-    auto it = pools.find(key);
-    auto pool = it != pools.end() ? it->second : make_connection_pool(*u);
-    next[key] = pool;
-    view->upstreams_.push_back(make_http_upstream(io, *u, pool));
-  }
-  view->snapshot = std::move(snap);
-  pools = std::move(next);
-  current = std::move(view);
-}
-
-net::awaitable<void> sweep_idle_connections(WorkerState& w) {
-  co_await net::this_coro::throw_if_cancelled(false);
-  net::steady_timer timer(w.io);
-  for (;;) {
-    timer.expires_after(std::chrono::seconds(1));
-    if (auto [ec] = co_await timer.async_wait(use_tuple); ec) co_return;
-    for (auto& [key, pool] : w.pools) evict_idle_connections(*pool);
-  }
-}
 
 net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w) {
   co_await net::this_coro::throw_if_cancelled(false);

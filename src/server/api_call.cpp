@@ -1,0 +1,115 @@
+#include "server/api_call.hpp"
+
+#include "api/request.hpp"
+#include "router/call.hpp"
+#include "router/resolve.hpp"
+#include "server/access_log.hpp"
+#include "server/auth.hpp"
+#include "server/gateway.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/http.hpp>
+
+namespace switchyard {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+// Client headers the OpenAI API defines, passed on to the upstream; every other client header
+// stays at the gateway.
+constexpr std::string_view kForwardedClientHeaders[] = {"OpenAI-Beta", "OpenAI-Organization",
+                                                        "OpenAI-Project"};
+
+}  // namespace
+
+std::optional<Endpoint> api_endpoint(std::string_view path) {
+  if (path == "/v1/chat/completions") return Endpoint::chat_completions;
+  if (path == "/v1/completions") return Endpoint::completions;
+  if (path == "/v1/embeddings") return Endpoint::embeddings;
+  return std::nullopt;
+}
+
+Task<void> ApiCall::run(http::request<http::string_body>& req) {
+  co_await net::this_coro::throw_if_cancelled(false);
+  if (!authorized(*snap_, req[http::field::authorization])) {
+    co_return co_await fail(make_error(Reason::unauthorized,
+                                       "Incorrect API key provided. Pass a key configured in "
+                                       "server.api_keys as 'Authorization: Bearer <key>'."));
+  }
+  BodyLimits limits;
+  limits.capture_last_input = snap_->config.server.log_prompts;
+  auto parsed = parse_api_request(endpoint_, std::move(req.body()), limits);
+  if (!parsed) co_return co_await fail(parsed.error());
+  request_ = std::move(*parsed);
+  request_.request_id = request_id_;
+  for (auto name : kForwardedClientHeaders)
+    if (auto v = req[name]; !v.empty()) request_.headers.emplace_back(name, v);
+
+  ctx_.emplace(*snap_, request_, *upstreams_);
+  auto dispatcher = resolve(*ctx_);
+  if (!dispatcher) co_return co_await fail(dispatcher.error());
+  auto r = co_await (*dispatcher)->dispatch(*ctx_, out_);
+  if (!r) {
+    error_ = r.error();
+    if (!out_.started() && r.error().reason != Reason::cancelled) {
+      set_decision_headers(*ctx_, out_, ctx_->attempts.size());
+      (void)co_await send_error(out_, r.error());
+    }
+  }
+}
+
+void ApiCall::record(SteadyTime start) {
+  const auto elapsed = steady_now() - start;
+  const int status = out_.started() ? out_.status() : 499;
+  const int logged =
+      out_.broken() || (error_ && error_->reason == Reason::cancelled) ? 499 : status;
+  AccessRecord rec;
+  rec.request_id = request_id_;
+  rec.status = logged;
+  rec.duration = elapsed;
+  if (ctx_) {
+    rec.route = ctx_->route;
+    rec.attempts = static_cast<unsigned>(ctx_->attempts.size());
+    auto upstream_time = std::chrono::nanoseconds(0);
+    for (const auto& a : ctx_->attempts) upstream_time += a.duration;
+    if (!ctx_->attempts.empty())
+      st_.metrics.overhead().observe(seconds(elapsed - upstream_time));
+    if (const Target* t = ctx_->chosen) {
+      rec.model = t->model->name;
+      rec.upstream = t->upstream_config->name;
+      rec.usage = ctx_->usage;
+      rec.cost_usd = ctx_->cost_usd;
+      rec.ttft = ctx_->time_to_first_token;
+      const ModelMetrics& mm = *t->metrics;
+      mm.requests_by_code.inc(static_cast<std::uint64_t>(logged), std::to_string(logged));
+      if (logged < 400) {
+        mm.cost_usd->Increment(ctx_->cost_usd);
+        mm.input_tokens->observe(static_cast<double>(ctx_->usage.input_tokens));
+        mm.output_tokens->observe(static_cast<double>(ctx_->usage.output_tokens));
+        mm.duration->observe(seconds(elapsed));
+        if (request_.stream && ctx_->time_to_first_token.count() >= 0)
+          mm.ttft->observe(seconds(ctx_->time_to_first_token));
+      }
+    } else if (!ctx_->candidates.empty()) {
+      // Every candidate failed: count it against the route's first choice.
+      ctx_->candidates.front()->metrics->requests_by_code.inc(
+          static_cast<std::uint64_t>(logged), std::to_string(logged));
+    } else {
+      st_.metrics.count_unrouted(logged);
+    }
+  } else {
+    st_.metrics.count_unrouted(logged);
+  }
+  if (error_) rec.error = reason_name(error_->reason);
+  if (ctx_) rec.prompt = request_.last_input;
+  log_access(rec);
+}
+
+Task<void> ApiCall::fail(Error e) {
+  error_ = e;
+  (void)co_await send_error(out_, e);
+}
+
+}  // namespace switchyard

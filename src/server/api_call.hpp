@@ -1,0 +1,60 @@
+// One OpenAI API request (/v1/chat/completions, /v1/completions, /v1/embeddings), from the
+// client's key to the access log line: auth, parse, route, dispatch, record.
+#pragma once
+
+#include "core/clock.hpp"
+#include "server/session_writer.hpp"
+#include "server/worker_state.hpp"
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace switchyard {
+
+struct ServerState;
+
+// The API endpoint `path` (without its query string) names, if any.
+std::optional<Endpoint> api_endpoint(std::string_view path);
+
+// Serves one API request on the snapshot `view` holds, writing every outcome through `out`.
+// Created by the connection loop once it has the request, the request id and an in-flight slot;
+// lives on the loop's frame, on the worker's executor. It holds `view` (so the snapshot and the
+// worker's upstreams it was built for outlive the request) and owns the parsed request and its
+// RouteContext; `st` and `out` are borrowed. run() may be cancelled at any await (the client hung
+// up): the upstream call is abandoned and record() logs the request as 499.
+class ApiCall {
+ public:
+  ApiCall(ServerState& st, std::shared_ptr<WorkerUpstreams> view, SessionWriter& out,
+          Endpoint endpoint, std::string request_id)
+      : st_(st), upstreams_(std::move(view)), snap_(upstreams_->snapshot.get()), out_(out),
+        endpoint_(endpoint), request_id_(std::move(request_id)) {}
+
+  // Checks the client's key, parses the body (taking it from `req`), resolves the route or
+  // model and runs its dispatcher. The result is for the access log and metrics only, since
+  // every outcome has been written to the client (or the client is gone).
+  Task<void> run(boost::beast::http::request<boost::beast::http::string_body>& req);
+
+  // Writes the access log record and the request's metrics; call once, after run() ended or
+  // was cancelled. `start` is when the request's first byte arrived.
+  void record(SteadyTime start);
+
+ private:
+  Task<void> fail(Error e);
+
+  ServerState& st_;
+  std::shared_ptr<WorkerUpstreams> upstreams_;  // keeps the snapshot alive, too
+  const Snapshot* snap_;
+  SessionWriter& out_;
+  Endpoint endpoint_;
+  std::string request_id_;
+  ApiRequest request_;
+  std::optional<RouteContext> ctx_;
+  std::optional<Error> error_;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,65 @@
+// The client side of one HTTP exchange: the ResponseWriter the API call, the admin endpoints and
+// the dispatchers write the answer through.
+#pragma once
+
+#include "switchyard/router.hpp"
+
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/fields.hpp>
+
+#include <chrono>
+
+namespace switchyard {
+
+// Writes one response to the client's stream, which the connection loop (run_session) owns and
+// keeps alive for longer than the writer. Lives on the connection loop's frame, one per request;
+// used only on the worker's executor. Every write is bounded by `write_timeout`, so a client
+// that stops reading cannot hold a worker's memory forever. A write that fails, times out or is
+// cancelled (the client hung up) returns Reason::cancelled and marks the writer broken: the
+// connection loop then closes the connection instead of reading another request from it.
+// HTTP/1.0 clients get no chunked framing and no keep-alive (a stream ends at close). A HEAD
+// request gets the headers a GET would, and no body.
+class SessionWriter final : public ResponseWriter {
+ public:
+  SessionWriter(boost::beast::tcp_stream& stream, unsigned version, bool keep_alive,
+                std::chrono::milliseconds write_timeout, bool head_only = false)
+      : stream_(stream), version_(version), keep_alive_(keep_alive && version >= 11),
+        chunked_(version >= 11), head_only_(head_only), timeout_(write_timeout) {}
+
+  void set_header(std::string_view name, std::string_view value) override {
+    fields_.set(name, value);
+  }
+  void set_trailer(std::string_view name, std::string_view value) override {
+    trailers_.set(name, value);
+  }
+  Task<Result<void>> send(int status, std::string_view content_type,
+                          std::string_view body) override;
+  Task<Result<void>> begin_stream() override;
+  Task<Result<void>> write_event(std::string_view event) override;
+  Task<Result<void>> end_stream() override;
+
+  bool started() const override { return started_; }
+  bool keep_alive() const { return keep_alive_; }
+  int status() const { return status_; }
+  bool broken() const { return broken_; }
+
+ private:
+  Result<void> check(const boost::beast::error_code& ec);
+
+  boost::beast::tcp_stream& stream_;
+  unsigned version_;
+  bool keep_alive_;
+  bool chunked_;
+  bool head_only_;
+  std::chrono::milliseconds timeout_;
+  boost::beast::http::fields fields_, trailers_;
+  bool started_ = false;
+  bool broken_ = false;
+  int status_ = 0;
+};
+
+// Answers with `e` in OpenAI's shape, with retry-after / retry-after-ms (at most 60 s) when the
+// error carries a retry delay. Completes as SessionWriter::send does.
+Task<Result<void>> send_error(SessionWriter& out, const Error& e);
+
+}  // namespace switchyard
