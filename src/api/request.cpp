@@ -1,5 +1,7 @@
 #include "api/request.hpp"
 
+#include "api/prompt.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <optional>
@@ -15,14 +17,16 @@ enum class Kind : std::uint8_t { null, boolean, number, string, object, array };
 
 // A nlohmann SAX handler: validates in constant stack (nlohmann's SAX parser is iterative), stops
 // at the depth limit, and keeps only what the gateway reads. Keys nested below the top level are
-// never stored.
+// never stored. When asked, it feeds a PromptReader from the same pass.
 class BodySax {
  public:
   BodySax(Endpoint endpoint, const BodyLimits& limits)
       : input_key_(endpoint == Endpoint::chat_completions ? "messages"
                    : endpoint == Endpoint::completions    ? "prompt"
                                                           : "input"),
-        chat_(endpoint == Endpoint::chat_completions), limits_(limits) {}
+        limits_(limits) {
+    if (limits.capture_last_input) prompt_.emplace(endpoint);
+  }
 
   bool null() { return value(Kind::null); }
   bool boolean(bool v) {
@@ -37,22 +41,18 @@ class BodySax {
   bool binary(json::binary_t&) { return value(Kind::string); }
   bool string(std::string& v) {
     if (depth_ == 1 && member_ == Member::model) model_ = std::move(v);
-    else if (capturing(v)) last_input_ = std::move(v);
+    else if (prompt_) prompt_->string(v);
     return value(Kind::string);
   }
 
-  bool start_object(std::size_t) {
-    if (depth_ == 2 && member_ == Member::input) last_input_.clear();  // a new message
-    return value(Kind::object) && open();
-  }
-  bool start_array(std::size_t) { return value(Kind::array) && open(); }
+  bool start_object(std::size_t) { return value(Kind::object) && open(false); }
+  bool start_array(std::size_t) { return value(Kind::array) && open(true); }
   bool end_object() { return close(); }
   bool end_array() { return close(); }
 
   bool key(std::string& k) {
+    if (prompt_) prompt_->key(k);
     if (depth_ == 2) include_usage_key_ = member_ == Member::stream_options && k == "include_usage";
-    if (depth_ == 3) content_key_ = k == "content";
-    if (depth_ == 5) content_key_ = k == "text";
     if (depth_ != 1) return true;
     if (++members_ > limits_.max_top_level_members) return fail(Stop::too_many_members);
     member_ = k == "model"            ? Member::model
@@ -87,7 +87,7 @@ class BodySax {
   std::string model_;
   bool stream_ = false, include_usage_ = false, input_empty_ = true;
   std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
-  std::string last_input_;
+  std::optional<PromptReader> prompt_;  // only when capture_last_input
 
  private:
   // Every value passes here before its own handling: records the kinds of top-level members.
@@ -107,33 +107,25 @@ class BodySax {
       include_usage_kind_ = k;
     return true;
   }
-  bool open() {
+  bool open(bool array) {
     if (++depth_ > limits_.max_depth) return fail(Stop::too_deep);
+    if (prompt_) prompt_->start(array);
     return true;
   }
   bool close() {
     --depth_;
+    if (prompt_) prompt_->end();
     return true;
   }
   bool fail(Stop s) {
     if (stop_ == Stop::none) stop_ = s;
     return false;
   }
-  // Whether a string is (part of) the last user input worth logging: a message's string content
-  // or a content part's text, or a prompt / input string.
-  bool capturing(const std::string&) const {
-    if (!limits_.capture_last_input || member_ != Member::input) return false;
-    if (chat_) return (depth_ == 3 || depth_ == 5) && content_key_;
-    return depth_ <= 2;
-  }
-
-  const bool chat_;
   const BodyLimits& limits_;
   std::uint32_t depth_ = 0;
   std::uint32_t members_ = 0;
   Member member_ = Member::other;
   bool include_usage_key_ = false;
-  bool content_key_ = false;
   std::unordered_set<std::string> keys_;
 };
 
@@ -272,9 +264,9 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
     r.stream_options_member = so.member;
     r.stream_options_value = so.value;
   }
-  if (limits.capture_last_input)
-    r.last_input = json(std::move(sax.last_input_)).dump(-1, ' ', false,
-                                                          json::error_handler_t::replace);
+  if (sax.prompt_)
+    r.last_input =
+        json(sax.prompt_->take()).dump(-1, ' ', false, json::error_handler_t::replace);
   r.body = std::move(body);
   return r;
 }

@@ -15,7 +15,9 @@ namespace switchyard {
 struct BodyLimits {
   std::uint32_t max_depth = 64;
   std::uint32_t max_top_level_members = 256;
-  bool capture_last_input = false;  // fill ApiRequest::last_input (server.log_prompts)
+  // Fill ApiRequest::last_input (for server.log_prompts) with the prompt's text as
+  // api/prompt.hpp defines it, JSON-encoded, read in the same pass.
+  bool capture_last_input = false;
 };
 
 // Parses and validates a client body once, without exceptions and without a DOM: valid JSON (at

@@ -1,5 +1,6 @@
 #include "sim/sim_server.hpp"
 
+#include "api/prompt.hpp"
 #include "api/request.hpp"
 #include "core/clock.hpp"
 #include "core/workers.hpp"
@@ -121,30 +122,26 @@ std::string content_text(const json& content) {
   return out;
 }
 
-// The prompt a dataset is keyed by (the last user message), and all input text for usage.
+// The prompt a dataset is keyed by (api/prompt.hpp: the last user message, or the prompt), and
+// all input text for usage. `text` is the body `body` was parsed from.
 struct Prompt {
   std::string last_user;
   std::size_t input_chars = 0;
   bool after_tool_result = false;  // the last message is a tool's answer
 };
 
-Prompt read_prompt(const json& body) {
+Prompt read_prompt(const json& body, std::string_view text, bool chat) {
   Prompt p;
-  if (auto m = body.find("messages"); m != body.end() && m->is_array()) {
+  p.last_user = prompt_text(chat ? Endpoint::chat_completions : Endpoint::completions, text);
+  p.input_chars = p.last_user.size();
+  if (auto m = body.find("messages"); chat && m != body.end() && m->is_array()) {
+    p.input_chars = 0;
     for (const auto& msg : *m) {
       if (!msg.is_object()) continue;
-      auto text = content_text(msg.value("content", json()));
-      p.input_chars += text.size() + 4;
+      p.input_chars += content_text(msg.value("content", json())).size() + 4;
       const auto role = msg.value("role", "");
       p.after_tool_result = role == "tool" || role == "function";
-      if (role == "user") p.last_user = std::move(text);
     }
-  } else if (auto pr = body.find("prompt"); pr != body.end()) {
-    p.last_user = pr->is_string() ? pr->get<std::string>()
-                  : pr->is_array() && !pr->empty() && (*pr)[0].is_string()
-                      ? (*pr)[0].get<std::string>()
-                      : dump(*pr);
-    p.input_chars = p.last_user.size();
   }
   if (auto tools = body.find("tools"); tools != body.end()) p.input_chars += dump(*tools).size();
   return p;
@@ -184,10 +181,10 @@ json logprob_entry(const std::string& token, double lp, int top, std::mt19937_64
 
 // Decides the whole answer before any time passes, so that streaming and non-streaming give
 // the same content.
-Plan make_plan(const json& body, const SimModel& model, const Fleet& fleet, const Script& sc,
-               bool chat) {
+Plan make_plan(const json& body, std::string_view text, const SimModel& model, const Fleet& fleet,
+               const Script& sc, bool chat) {
   Plan plan;
-  const Prompt prompt = read_prompt(body);
+  const Prompt prompt = read_prompt(body, text, chat);
   plan.prompt_tokens = tokens_for(prompt.input_chars);
   const sim::Outcome* recorded = nullptr;
   if (fleet.dataset)
@@ -318,8 +315,9 @@ struct Prepared {
   int top_logprobs = 0;
 };
 
-std::optional<Prepared> prepare(const json& body, const SimModel& model, const Fleet& fleet,
-                                const Script& sc, bool chat, std::string& error) {
+std::optional<Prepared> prepare(const json& body, std::string_view text, const SimModel& model,
+                                const Fleet& fleet, const Script& sc, bool chat,
+                                std::string& error) {
   auto is = [&](const char* key, auto check) {
     auto it = body.find(key);
     return it == body.end() || it->is_null() || check(*it);
@@ -362,7 +360,7 @@ std::optional<Prepared> prepare(const json& body, const SimModel& model, const F
     if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
       p.include_usage = so->value("include_usage", false);
     p.top_logprobs = chat ? body.value("top_logprobs", 0) : body.value("logprobs", 0);
-    p.plan = make_plan(body, model, fleet, sc, chat);
+    p.plan = make_plan(body, text, model, fleet, sc, chat);
     return p;
   } catch (const json::exception& e) {
     error = std::string("Invalid request: ") + e.what();
@@ -494,7 +492,7 @@ class SimSession {
     }
 
     std::string invalid;
-    auto prepared = prepare(body, *model, fleet_, sc, chat, invalid);
+    auto prepared = prepare(body, req.body(), *model, fleet_, sc, chat, invalid);
     if (!prepared) {
       auto err = error_body(invalid, "invalid_request_error");
       co_return co_await reply(req, 400, std::move(err));

@@ -1,10 +1,14 @@
 // A client body through parse_api_request, as the session hands it over (the body is bounded by
 // server.max_body_bytes, not by its shape). It may refuse the body; it may not crash, leak or run
-// out of stack, whatever the nesting, size or encoding.
+// out of stack, whatever the nesting, size or encoding. The prompt text it captures on the way
+// (for server.log_prompts) is the text prompt_text() reads in a parse of its own.
 //
 // Input layout: byte 0 picks the endpoint (byte0 % 3: '0' chat/completions, '1' completions,
 // '2' embeddings, so seeds stay readable); the rest is the body.
+#include "api/prompt.hpp"
 #include "api/request.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +31,9 @@ void check_accepted(const switchyard::ApiRequest& r, switchyard::Endpoint endpoi
   check(!(r.stream && endpoint == Endpoint::embeddings));
   check(r.body.size() == body_size);
   check(r.model_value.begin < r.model_value.end && r.model_value.end <= r.body.size());
+  const auto text = prompt_text(endpoint, r.body);
+  check(r.last_input ==
+        nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   for (auto usage : {UsageOption::as_sent, UsageOption::request, UsageOption::strip})
     check(is_bounded_json(forward_body(r, "m", usage), 64));
 }
@@ -37,7 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const auto endpoint = static_cast<switchyard::Endpoint>(data[0] % 3);
   std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
-  auto r = switchyard::parse_api_request(endpoint, body);
+  switchyard::BodyLimits limits;
+  limits.capture_last_input = true;
+  auto r = switchyard::parse_api_request(endpoint, body, limits);
   if (!r) {
     check(!r.error().message.empty());
     return 0;

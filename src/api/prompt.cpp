@@ -1,0 +1,115 @@
+#include "api/prompt.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace switchyard {
+
+// Depths, counted in containers open: 1 inside the body's object, where `messages`, `prompt` or
+// `input` is a key; 2 inside that member's array; 3 inside a message; 4 inside a message's
+// content array; 5 inside a content part.
+
+void PromptReader::key(std::string_view k) {
+  if (depth_ == 1) {
+    in_input_ = k == input_key_;
+  } else if (chat_ && in_list()) {
+    if (depth_ == 3) {
+      message_key_ = k == "role" ? Key::role : k == "content" ? Key::content : Key::other;
+      if (message_key_ == Key::content) content_.clear();  // a repeated key: the last one counts
+    } else if (depth_ == 5 && message_key_ == Key::content) {
+      part_key_ = k == "type" ? Key::type : k == "text" ? Key::text : Key::other;
+    }
+  }
+}
+
+void PromptReader::string(std::string& v) {
+  if (!in_input_) return;
+  if (!chat_) {
+    if (depth_ == 1) {
+      text_ = std::move(v);
+    } else if (depth_ == 2 && input_array_) {
+      if (strings_++) text_ += '\n';
+      text_ += v;
+    }
+  } else if (in_list() && depth_ == 3) {
+    if (message_key_ == Key::role) user_ = v == "user";
+    else if (message_key_ == Key::content) content_ = std::move(v);
+  } else if (in_list() && depth_ == 5 && message_key_ == Key::content) {
+    if (part_key_ == Key::text) part_ = std::move(v);
+    else if (part_key_ == Key::type) text_part_ = v == "text";
+  }
+}
+
+void PromptReader::start(bool array) {
+  if (in_input_ && depth_ == 1) {
+    input_array_ = array;
+  } else if (chat_ && in_list() && depth_ == 2) {  // a message
+    message_key_ = Key::other;
+    user_ = false;
+    content_.clear();
+  } else if (chat_ && in_list() && depth_ == 4 && message_key_ == Key::content) {  // a part
+    part_key_ = Key::other;
+    text_part_ = false;
+    part_.clear();
+  }
+  ++depth_;
+}
+
+void PromptReader::end() {
+  --depth_;
+  if (!chat_ || !in_list()) return;
+  if (depth_ == 4 && message_key_ == Key::content) {
+    if (text_part_) content_ += part_;
+  } else if (depth_ == 2 && user_) {
+    text_ = std::move(content_);
+  }
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+// Feeds a PromptReader from nlohmann's SAX parser, which is iterative; stops past kMaxDepth.
+class PromptSax {
+ public:
+  explicit PromptSax(PromptReader& reader) : reader_(reader) {}
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const std::string&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool string(std::string& v) { return reader_.string(v), true; }
+  bool key(std::string& k) { return reader_.key(k), true; }
+  bool start_object(std::size_t) { return open(false); }
+  bool start_array(std::size_t) { return open(true); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+ private:
+  static constexpr std::uint32_t kMaxDepth = 64;
+  bool open(bool array) {
+    reader_.start(array);
+    return ++depth_ <= kMaxDepth;
+  }
+  bool close() {
+    reader_.end();
+    --depth_;
+    return true;
+  }
+  PromptReader& reader_;
+  std::uint32_t depth_ = 0;
+};
+
+}  // namespace
+
+std::string prompt_text(Endpoint endpoint, std::string_view body) {
+  PromptReader reader(endpoint);
+  PromptSax sax(reader);
+  if (!json::sax_parse(body.begin(), body.end(), &sax)) return {};
+  return reader.take();
+}
+
+}  // namespace switchyard
