@@ -143,6 +143,9 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
     if (rt->url.tls && !(rt->tls = make_tls(u, error, path))) return {nullptr, error};
     if (!u.api_key.empty()) rt->authorization = "Bearer " + u.api_key;
     rt->errors = &metrics.upstream_errors(u.name);
+    rt->pool_key = u.name + '\n' + u.base_url + '\n' + u.tls.ca_file + '\n' +
+                   (u.tls.insecure_skip_verify ? "1" : "0") + '\n' + std::to_string(u.pool_size) +
+                   '\n' + std::to_string(u.pool_idle_timeout_ms);
     snap->upstreams.push_back(std::move(rt));
   }
 

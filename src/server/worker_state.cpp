@@ -9,25 +9,13 @@ namespace switchyard {
 
 namespace net = boost::asio;
 
-namespace {
-
-std::string pool_key(const UpstreamRuntime& u) {
-  const UpstreamConfig& c = *u.config;
-  return c.name + '\n' + c.base_url + '\n' + c.tls.ca_file + '\n' +
-         (c.tls.insecure_skip_verify ? "1" : "0") + '\n' + std::to_string(c.pool_size) + '\n' +
-         std::to_string(c.pool_idle_timeout_ms);
-}
-
-}  // namespace
-
 void WorkerState::install(std::shared_ptr<const Snapshot> snap) {
   auto view = std::make_shared<WorkerUpstreams>();
   std::unordered_map<std::string, std::shared_ptr<ConnectionPool>> next;
   for (const auto& u : snap->upstreams) {
-    auto key = pool_key(*u);
-    auto it = pools.find(key);
+    auto it = pools.find(u->pool_key);
     auto pool = it != pools.end() ? it->second : make_connection_pool(*u);
-    next[key] = pool;
+    next[u->pool_key] = pool;
     view->upstreams_.push_back(make_http_upstream(io, *u, pool));
   }
   view->snapshot = std::move(snap);

@@ -24,6 +24,9 @@ struct UpstreamRuntime {
   std::shared_ptr<boost::asio::ssl::context> tls;  // null for http://
   std::string authorization;                       // "Bearer <key>", or empty
   LazyCounters* errors = nullptr;                   // by Reason
+  // What its connections depend on (name, URL, TLS, pool settings): each worker keeps its pool
+  // across a reload while this stays the same.
+  std::string pool_key;
 };
 
 }  // namespace switchyard
