@@ -97,7 +97,7 @@ std::shared_ptr<const Snapshot> Gateway::snapshot() const {
   return snapshot_;
 }
 
-void Gateway::install(std::shared_ptr<const Snapshot> snap) {
+void Gateway::install(const std::shared_ptr<const Snapshot>& snap) {
   for (auto& ws : worker_states_)
     net::post(ws->io, [w = ws.get(), snap] { w->install(snap); });
 }
@@ -123,7 +123,7 @@ bool Gateway::reload() {
   if (old_server.listen != new_server.listen || old_server.workers != new_server.workers)
     spdlog::warn("server.listen and server.workers take effect only on restart");
   snapshot_ = next;
-  install(std::move(next));
+  install(next);
   spdlog::info("config reloaded from {}", options_.config_path);
   return true;
 }

@@ -58,7 +58,7 @@ class Gateway {
 
  private:
   Gateway() = default;
-  void install(std::shared_ptr<const Snapshot> snap);
+  void install(const std::shared_ptr<const Snapshot>& snap);
 
   GatewayOptions options_;
   std::unique_ptr<ServerState> state_;

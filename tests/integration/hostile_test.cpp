@@ -270,6 +270,7 @@ TEST(HostileClient, IdleConnectionsAreShedOldestFirstAtMaxConnections) {
   // One worker: connections are accepted, and reach their idle wait, in the order they connect.
   GatewayUnderTest gw(config_for(upstream("sim", sim->port(), "m"), "  max_connections: 4\n"), 1);
   std::vector<int> fds;
+  fds.reserve(4);
   for (int i = 0; i < 4; ++i) fds.push_back(idle_connection(gw.port()));
   // A fifth connection (a health check) is served; the oldest idle connection made room.
   EXPECT_EQ(http_request(gw.port(), "GET", "/healthz").status, 200);

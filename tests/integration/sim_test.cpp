@@ -120,6 +120,7 @@ TEST(Sim, ConcurrencyLimitAnswers429WithRetryAfter) {
   TempDir dir;
   auto sim = sim_with(fleet_from(dir, "models:\n  - name: m\n    max_concurrent: 2\n    ttft_ms: {median: 400}\n    tokens_per_s: {median: 0}\n"), 1);
   std::vector<std::future<HttpResponse>> busy;
+  busy.reserve(2);
   for (int i = 0; i < 2; ++i)
     busy.push_back(std::async(std::launch::async, [&] {
       return post_json(sim->port(), "/v1/chat/completions", chat_body("m"));

@@ -34,7 +34,7 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return target.string();
 }
 
-std::unique_ptr<SimServer> start_sim(SimOptions options) {
+std::unique_ptr<SimServer> start_sim(const SimOptions& options) {
   auto sim = SimServer::start(options);
   EXPECT_TRUE(sim.has_value()) << (sim ? "" : sim.error().message);
   return sim ? std::move(*sim) : nullptr;

@@ -27,7 +27,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-std::unique_ptr<SimServer> start_sim(SimOptions options = {});
+std::unique_ptr<SimServer> start_sim(const SimOptions& options = {});
 
 // A port on 127.0.0.1 with nothing listening (bound, then closed).
 unsigned short closed_port();

@@ -63,7 +63,7 @@ HttpResponse http_request(unsigned short port, const std::string& method, const 
   p.skip(method == "HEAD");  // a HEAD answer's Content-Length describes a body it never sends
   http::read(s, buf, p, ec);
   if (ec) return out;
-  out.status = p.get().result_int();
+  out.status = static_cast<int>(p.get().result_int());
   out.headers = lower_headers(p.get());
   out.body = p.get().body();
   return out;
@@ -85,7 +85,7 @@ SseResult read_sse(unsigned short port, const std::string& body, std::size_t max
   p.body_limit(boost::none);
   http::read_header(s, buf, p, ec);
   if (ec) return out;
-  out.status = p.get().result_int();
+  out.status = static_cast<int>(p.get().result_int());
   out.headers = lower_headers(p.get());
   std::string pending;
   char chunk[4096];

@@ -25,7 +25,7 @@ class ManualClock final : public Clock {
  private:
   struct Sleeper {
     SteadyTime deadline;
-    boost::asio::steady_timer* timer;
+    boost::asio::steady_timer* timer = nullptr;
   };
   SteadyTime now_ = SteadyTime(std::chrono::hours(1000));
   std::list<Sleeper> sleepers_;
