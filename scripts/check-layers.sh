@@ -23,14 +23,16 @@ declare -A allowed=(
   [upstream]="core api config metrics"
   [router]="core api config metrics upstream"
   [server]="core api config metrics upstream router"
-  [sim]="core api config"
-  [main]="core api config metrics upstream router server"  # src/main.cpp
-  [sim_main]="core api config sim"                          # src/sim/main.cpp
+  [dataset]="core"
+  [offline]="core api config metrics upstream router dataset"
+  [sim]="core api config dataset"
+  [main]="core api config metrics upstream router server dataset offline"  # src/main.cpp
+  [sim_main]="core api config dataset sim"                          # src/sim/main.cpp
   [switchyard]=""                                           # include/switchyard/
   [pch]=""                                                  # src/pch.hpp: third-party only
 )
 # The top-level folders of src/ and include/ a project header can come from.
-known="core api config metrics upstream router server sim switchyard"
+known="core api config metrics upstream router server dataset offline sim switchyard"
 
 grep -rnE --include='*.cpp' --include='*.hpp' --include='*.h' \
   '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]' src include |

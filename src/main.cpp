@@ -1,5 +1,6 @@
 // switchyard: the gateway daemon. Flags, --validate-config, signals and the config watcher; the
-// rest lives in server/.
+// rest lives in server/. `switchyard eval` is the offline evaluator (offline/).
+#include "offline/eval.hpp"
 #include "router/snapshot.hpp"
 #include "server/access_log.hpp"
 #include "server/gateway.hpp"
@@ -19,6 +20,7 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: switchyard [options]
+       switchyard eval --config FILE --data FILE[:split] [options]   (eval --help)
 
   --config FILE        YAML config (default: config/switchyard.yaml)
   --listen HOST:PORT   override server.listen
@@ -44,6 +46,8 @@ void raise_descriptor_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "eval") == 0)
+    return switchyard::offline::eval_main(argc - 2, argv + 2);
   switchyard::GatewayOptions opts;
   opts.config_path = "config/switchyard.yaml";
   bool validate_only = false;

@@ -123,56 +123,18 @@ Result<std::unique_ptr<Fleet>> load_fleet(const std::string& path) {
 
 Result<std::shared_ptr<const Dataset>> Dataset::load(const std::string& path,
                                                       const std::string& split) {
-  try {
-    return load_lines(path, split);
-  } catch (const nlohmann::json::exception& e) {
-    return make_error(Reason::internal, path + ": a field has the wrong type: " + e.what());
-  }
-}
-
-Result<std::shared_ptr<const Dataset>> Dataset::load_lines(const std::string& path,
-                                                           const std::string& split) {
-  std::ifstream in(path);
-  if (!in) return make_error(Reason::internal, path + ": cannot open file");
+  auto file = load_outcomes(path, split);
+  if (!file) return file.error();
   auto ds = std::make_shared<Dataset>();
-  std::string line;
-  std::size_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    auto bad = [&](const std::string& why) {
-      return make_error(Reason::internal, path + ":" + std::to_string(line_no) + ": " + why);
-    };
-    if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
-    if (!split.empty() && j.value("split", "") != split) continue;
-    auto msgs = j.find("messages");
-    if (msgs == j.end() || !msgs->is_array() || msgs->empty() || !msgs->back().is_object() ||
-        !msgs->back().contains("content") || !msgs->back()["content"].is_string())
-      return bad("messages must be a non-empty list ending in a message with string content");
+  ds->models_ = file->models;
+  for (auto& r : file->records) {
     DatasetEntry e;
-    e.id = j.value("id", "");
-    e.split = j.value("split", "");
-    auto outs = j.find("outcomes");
-    if (outs == j.end() || !outs->is_object()) return bad("outcomes must be an object");
-    for (auto it = outs->begin(); it != outs->end(); ++it) {
-      const auto& o = it.value();
-      if (!o.is_object() || !o.contains("quality") || !o["quality"].is_number())
-        return bad("outcomes." + it.key() + ".quality must be a number");
-      Outcome oc;
-      oc.quality = o["quality"].get<double>();
-      oc.cost_usd = o.value("cost_usd", 0.0);
-      oc.output_tokens = std::min(o.value("output_tokens", 0u), 1u << 20);
-      oc.response = o.value("response", "");
-      if (std::find(ds->models_.begin(), ds->models_.end(), it.key()) == ds->models_.end())
-        ds->models_.push_back(it.key());
-      e.outcomes.emplace(it.key(), std::move(oc));
-    }
-    ds->by_prompt_.try_emplace(msgs->back()["content"].get<std::string>(), std::move(e));
+    e.id = std::move(r.id);
+    e.split = std::move(r.split);
+    for (std::size_t m = 0; m < r.outcomes.size(); ++m)
+      if (r.outcomes[m]) e.outcomes.emplace(file->models[m], std::move(*r.outcomes[m]));
+    ds->by_prompt_.try_emplace(std::move(r.prompt), std::move(e));
   }
-  if (ds->by_prompt_.empty())
-    return make_error(Reason::internal, path + ": no prompts" +
-                                            (split.empty() ? "" : " in split \"" + split + "\""));
   return std::shared_ptr<const Dataset>(std::move(ds));
 }
 

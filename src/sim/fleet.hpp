@@ -3,6 +3,7 @@
 // per-model in-flight counters, which are atomic.
 #pragma once
 
+#include "dataset/outcomes.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/error.hpp"
 
@@ -52,14 +53,6 @@ struct SimModel {
   const Episode* episode(Episode::Kind kind, double sim_seconds) const;
 };
 
-// Recorded outcome of one model on one prompt (the format of ../shared/data).
-struct Outcome {
-  double quality = 0;
-  double cost_usd = 0;
-  std::uint32_t output_tokens = 0;
-  std::string response;
-};
-
 struct DatasetEntry {
   std::string id;
   std::string split;
@@ -70,7 +63,8 @@ struct DatasetEntry {
 // twice keeps its first entry; load only one split to replay that split exactly.
 class Dataset {
  public:
-  // Reads JSONL; `split` empty loads every line. Errors name the file and line.
+  // Reads an outcomes file (dataset/outcomes.hpp); `split` empty loads every line. Errors name
+  // the file and line.
   static Result<std::shared_ptr<const Dataset>> load(const std::string& path,
                                                      const std::string& split);
   const DatasetEntry* find(std::string_view prompt) const;
@@ -78,8 +72,6 @@ class Dataset {
   std::size_t size() const { return by_prompt_.size(); }
 
  private:
-  static Result<std::shared_ptr<const Dataset>> load_lines(const std::string& path,
-                                                           const std::string& split);
   std::unordered_map<std::string, DatasetEntry> by_prompt_;
   std::vector<std::string> models_;  // every model seen, in first-seen order
 };

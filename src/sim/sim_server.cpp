@@ -186,7 +186,7 @@ Plan make_plan(const json& body, std::string_view text, const SimModel& model, c
   Plan plan;
   const Prompt prompt = read_prompt(body, text, chat);
   plan.prompt_tokens = tokens_for(prompt.input_chars);
-  const sim::Outcome* recorded = nullptr;
+  const Outcome* recorded = nullptr;
   if (fleet.dataset)
     if (const auto* entry = fleet.dataset->find(prompt.last_user))
       if (auto it = entry->outcomes.find(model.name); it != entry->outcomes.end())

@@ -1,0 +1,165 @@
+// switchyard eval end to end in process: an outcomes file, a configured route, the report.
+#include "offline/eval.hpp"
+#include "offline/replay.hpp"
+#include "support/fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace switchyard::offline {
+namespace {
+
+// Three models on four prompts. "cheap" is right on prompts 1 and 3, "mid" on 1, 2 and 3,
+// "best" on all; their costs are 1, 2 and 4 (×1e-3 USD) on every prompt.
+std::string four_prompts() {
+  std::string out;
+  for (int i = 1; i <= 4; ++i) {
+    auto q = [&](bool right) { return right ? "1" : "0"; };
+    out += R"({"id":"p)" + std::to_string(i) + R"(","split":"test","messages":[{"role":"user","content":"question )" +
+           std::to_string(i) + R"("}],"outcomes":{)" +
+           R"("cheap":{"quality":)" + q(i % 2 == 1) + R"(,"cost_usd":0.001,"output_tokens":3,"response":"c"},)" +
+           R"("mid":{"quality":)" + q(i != 4) + R"(,"cost_usd":0.002,"output_tokens":3,"response":"m"},)" +
+           R"("best":{"quality":1,"cost_usd":0.004,"output_tokens":3,"response":"b"}}})" + "\n";
+  }
+  return out;
+}
+
+Config config_with(const std::string& models, const std::string& routes) {
+  auto loaded = parse_config(
+      "upstreams:\n  - name: recorded\n    base_url: http://127.0.0.1:9/v1\n    models:\n" +
+          models + "routes:\n" + routes,
+      "eval.yaml");
+  EXPECT_TRUE(loaded.config) << loaded.error;
+  return loaded.config ? std::move(*loaded.config) : Config{};
+}
+
+const std::string kThree =
+    "      - {name: cheap, id: cheap-v1}\n      - {name: mid}\n      - {name: best}\n";
+
+std::string static_route(const std::string& name, const std::string& models) {
+  return "  " + name + ":\n    stages:\n      - {type: static, models: [" + models +
+         "]}\n    dispatcher: {type: single}\n";
+}
+
+double figure(const EvalReport& r, const std::string& name) {
+  for (const auto& f : r.figures)
+    if (f.name == name) return f.value.value;
+  ADD_FAILURE() << "no figure " << name;
+  return NAN;
+}
+
+TEST(Eval, StaticRouteReproducesItsSingleModelBaselineExactly) {
+  test::TempDir dir;
+  EvalOptions o;
+  o.config = config_with(kThree, static_route("auto", "mid"));
+  o.data = dir.write("o.jsonl", four_prompts());
+  o.bootstrap = 50;
+  auto r = evaluate(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->prompts, 4u);
+  EXPECT_FALSE(r->swept);
+  EXPECT_EQ(r->configured.cost, 0.002);
+  EXPECT_EQ(r->configured.quality, 0.75);
+  EXPECT_EQ(figure(*r, "route.cost"), figure(*r, "single.mid.cost"));
+  EXPECT_EQ(figure(*r, "route.quality"), figure(*r, "single.mid.quality"));
+  EXPECT_EQ(r->best_model, "best");
+  // The oracle: "cheap" on 1 and 3, "mid" on 2, "best" on 4.
+  EXPECT_DOUBLE_EQ(r->oracle.cost, (0.001 + 0.002 + 0.001 + 0.004) / 4);
+  EXPECT_EQ(r->oracle.quality, 1.0);
+  EXPECT_DOUBLE_EQ(r->random.quality, (0.5 + 0.75 + 1.0) / 3);
+  // A single point at 0.002 with quality 0.75, flat to the dearest model's 0.004.
+  EXPECT_DOUBLE_EQ(figure(*r, "route.aiq"), 0.75 * (0.004 - 0.002) / 0.004);
+  // It never reaches 95% of the best model's quality.
+  EXPECT_TRUE(std::isnan(figure(*r, "route.cost_to_95")));
+}
+
+TEST(Eval, ModelsTheFileLacksAreLeftOutAndAliasesMapNames) {
+  test::TempDir dir;
+  EvalOptions o;
+  // The config knows "best" as "strong-model", and also has a model the file lacks.
+  o.config = config_with("      - {name: cheap}\n      - {name: strong-model}\n      - {name: other}\n",
+                         static_route("auto", "other, strong-model"));
+  o.data = dir.write("o.jsonl", four_prompts());
+  o.aliases = {{"best", "strong-model"}};
+  o.bootstrap = 10;
+  auto r = evaluate(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->left_out, std::vector<std::string>{"other"});
+  EXPECT_EQ(r->models, (std::vector<std::string>{"best", "cheap"}));  // in the file's order
+  // "other" is dropped from the candidates: "best" answers every prompt, with one call each.
+  EXPECT_EQ(r->configured.quality, 1.0);
+  EXPECT_DOUBLE_EQ(r->configured.cost, 0.004);
+
+  o.aliases = {{"nope", "x"}};
+  auto bad = evaluate(o);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("--alias nope"), std::string::npos);
+}
+
+TEST(Eval, UnknownRouteAndUnreadableFileAreErrors) {
+  test::TempDir dir;
+  EvalOptions o;
+  o.config = config_with(kThree, static_route("auto", "mid"));
+  o.data = dir.write("o.jsonl", four_prompts());
+  o.route = "nope";
+  auto r = evaluate(o);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("no route \"nope\""), std::string::npos);
+  o.route = "auto";
+  o.data = (dir.path() / "missing.jsonl").string();
+  r = evaluate(o);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("missing.jsonl: cannot open"), std::string::npos);
+}
+
+TEST(Replay, EveryCallIsChargedAndAFailedCallFallsBack) {
+  test::TempDir dir;
+  // "cheap" has no answer to this prompt: its call fails (503) and costs nothing; "mid" answers.
+  auto file = load_outcomes(dir.write(
+      "o.jsonl",
+      R"({"messages":[{"role":"user","content":"q"}],"outcomes":{"mid":{"quality":0.5,"cost_usd":0.25},"cheap":{"quality":1}}})"
+      "\n"
+      R"({"messages":[{"role":"user","content":"r"}],"outcomes":{"mid":{"quality":0.5,"cost_usd":0.25}}})"
+      "\n"));
+  ASSERT_TRUE(file) << file.error().message;
+  Metrics metrics;
+  auto built = build_snapshot(config_with(kThree, static_route("auto", "cheap, mid")), metrics);
+  ASSERT_TRUE(built.snapshot) << built.error;
+  Replayer replayer(built.snapshot, "auto",
+                    {{"cheap", file->model_index("cheap")}, {"mid", file->model_index("mid")}});
+  auto first = replayer.run(file->records[0]);
+  EXPECT_EQ(first.calls, 1u);
+  EXPECT_EQ(first.chosen, file->model_index("cheap"));
+  EXPECT_EQ(first.quality, 1.0);
+  auto second = replayer.run(file->records[1]);
+  EXPECT_EQ(second.calls, 2u);
+  EXPECT_EQ(second.chosen, file->model_index("mid"));
+  EXPECT_EQ(second.cost, 0.25);
+  EXPECT_EQ(second.quality, 0.5);
+}
+
+TEST(Outcomes, SplitsAreAListAndBadValuesNameTheLine) {
+  test::TempDir dir;
+  auto path = dir.write("o.jsonl", R"({"split":"train","messages":[{"role":"user","content":"a"}],"outcomes":{"m":{"quality":1}}})"
+                                   "\n"
+                                   R"({"split":"validation","messages":[{"role":"user","content":"b"}],"outcomes":{"n":{"quality":0}}})"
+                                   "\n"
+                                   R"({"split":"test","messages":[{"role":"user","content":"c"}],"outcomes":{"m":{"quality":0.5}}})"
+                                   "\n");
+  auto two = load_outcomes(path, "train,validation");
+  ASSERT_TRUE(two) << two.error().message;
+  ASSERT_EQ(two->records.size(), 2u);
+  EXPECT_EQ(two->models, (std::vector<std::string>{"m", "n"}));
+  EXPECT_FALSE(two->records[0].outcomes[1].has_value());  // "a" has no answer of "n"
+  EXPECT_EQ(two->records[1].prompt, "b");
+  EXPECT_FALSE(load_outcomes(path, "dev"));
+
+  auto bad = load_outcomes(dir.write("bad.jsonl", "\n" R"({"messages":[{"role":"user","content":"a"}],"outcomes":{"m":{"quality":2}}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("bad.jsonl:2: outcomes.m.quality"), std::string::npos)
+      << bad.error().message;
+}
+
+}  // namespace
+}  // namespace switchyard::offline
