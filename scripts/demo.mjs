@@ -4,7 +4,8 @@
 //
 //   node scripts/demo.mjs --gateway http://127.0.0.1:8080 --workload bench/workloads/demo.jsonl \
 //       --route auto --strongest sim-large [--split test] [--concurrency 8]
-//   node scripts/demo.mjs --gateway-config DATASET.jsonl --models-json models.json > gw.yaml
+//   node scripts/demo.mjs --gateway-config DATASET.jsonl --models-json models.json \
+//       [--model ROUTER.swr [--target 'cost_weight: 0.2']] > gw.yaml
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -55,8 +56,13 @@ if (args['gateway-config']) {
     '    max_concurrent: 512', '    models:',
     ...models.flatMap((m) => [`      - name: "${m}"`,
       `        price_usd_per_mtok: {input: ${price(m)[0]}, output: ${price(m)[1]}}`]),
-    'routes:', '  auto:', '    stages:', '      - type: static',
-    `        models: ["${cheapest}", "${strongest}"]`,
+    'routes:', '  auto:', '    stages:',
+    ...(args.model
+      // The learned router (switchyard train) over every model.
+      ? ['      - type: learned', `        model: "${args.model}"`,
+         `        models: [${models.map((m) => `"${m}"`).join(', ')}]`,
+         `        ${args.target ?? 'cost_weight: 0.2'}`]
+      : ['      - type: static', `        models: ["${cheapest}", "${strongest}"]`]),
   ];
   console.log(lines.join('\n'));
   process.exit(0);

@@ -3,7 +3,9 @@
 # fleet (switchyard-sim) and the gateway, drives a mixed workload through the `auto` route with
 # the official OpenAI SDK, prints a table, and stops both.
 #   scripts/demo.sh                       # the shipped workload on config/sim-fleet.yaml
-#   scripts/demo.sh --dataset ../shared/data/routerbench.jsonl   # replay its test split
+#   scripts/demo.sh --dataset ../shared/data/routerbench.jsonl   # replay its test split through
+#                                         the learned router, trained on its train split (cached
+#                                         in build/models/)
 #   scripts/demo.sh --keep                # leave the gateway and the sim running afterwards
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +39,15 @@ else
     >"$RUN/sim.log" 2>&1 &
   SIM=$!
   GATEWAY_CONFIG="$RUN/gateway.yaml"
-  node scripts/demo.mjs --gateway-config "$DATASET" --models-json "$MODELS_JSON" >"$GATEWAY_CONFIG"
+  # The learned router, trained on the dataset's train (and validation) split, reused while it
+  # is newer than the dataset and the binary.
+  MODEL="build/models/$(basename "$DATASET" .jsonl).swr"
+  if [ ! "$MODEL" -nt "$DATASET" ] || [ ! "$MODEL" -nt "$BIN/switchyard" ]; then
+    mkdir -p build/models
+    "$BIN/switchyard" train --data "$DATASET:train,validation" --out "$MODEL"
+  fi
+  node scripts/demo.mjs --gateway-config "$DATASET" --models-json "$MODELS_JSON" \
+    --model "$MODEL" >"$GATEWAY_CONFIG"
   DRIVE=(--workload "$DATASET" --split test --models-json "$MODELS_JSON" --concurrency 32)
 fi
 "$BIN/switchyard" --config "$GATEWAY_CONFIG" >"$RUN/gateway.log" 2>&1 &

@@ -10,39 +10,50 @@ cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD"  # cache hits across clones in different folders
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 
+# Each phase's title, and when the next begins, how long it took (CI must stay well under 30 min).
+phase() {
+  [ -n "${phase_name:-}" ] && echo "   ($phase_name: $((SECONDS - phase_start)) s)"
+  phase_name="$1"
+  phase_start=$SECONDS
+  [ -n "$1" ] && echo "== $1 =="
+  return 0
+}
+trap 'phase ""; echo "== total: $SECONDS s =="' EXIT
+
+phase "install dependencies"
 scripts/install-deps.sh
 
-echo "== layering: #include rules (scripts/check-layers.sh) =="
+phase "layering: #include rules (scripts/check-layers.sh)"
 scripts/check-layers.sh
 
-echo "== clang-tidy: the files this change touches (scripts/tidy.sh; TIDY_ALL=1 for all) =="
+phase "clang-tidy: the files this change touches (scripts/tidy.sh; TIDY_ALL=1 for all)"
 cmake --preset release >/dev/null
 TIDY_TIMEOUT="${TIDY_TIMEOUT:-600}" scripts/tidy.sh
 
 for preset in release asan-ubsan tsan; do
-  echo "== build: $preset =="
+  phase "build: $preset"
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset"
 done
 
-echo "== unit and integration tests (ctest, release) =="
+phase "unit and integration tests (ctest, release)"
 ctest --preset release -j2 --timeout 180
 
-echo "== end-to-end tests (openai SDK, promtool) =="
+phase "end-to-end tests (openai SDK, promtool)"
 SWITCHYARD_BUILD=build/release node --test tests/e2e/
 
-echo "== unit and integration tests (ctest, asan-ubsan) =="
+phase "unit and integration tests (ctest, asan-ubsan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --preset asan-ubsan -j2 --timeout 300
 
-echo "== soak: 3000 mixed requests, client aborts, flaky upstream (asan-ubsan) =="
+phase "soak: 3000 mixed requests, client aborts, flaky upstream (asan-ubsan)"
 bench/soak.sh build/asan-ubsan
 
-echo "== unit and integration tests (ctest, tsan) =="
+phase "unit and integration tests (ctest, tsan)"
 ctest --preset tsan -j2 --timeout 300  # TSAN_OPTIONS comes from the test preset
 
-echo "== soak (tsan) =="
+phase "soak (tsan)"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 bench/soak.sh build/tsan
 
-echo "== fuzz: each target 10 s (clang 14, libFuzzer + ASan + UBSan) =="
+phase "fuzz: each target 10 s (clang 14, libFuzzer + ASan + UBSan)"
 scripts/fuzz.sh 10

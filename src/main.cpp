@@ -1,6 +1,7 @@
 // switchyard: the gateway daemon. Flags, --validate-config, signals and the config watcher; the
-// rest lives in server/. `switchyard eval` is the offline evaluator (offline/).
+// rest lives in server/. `switchyard eval` and `switchyard train` are offline (offline/).
 #include "offline/eval.hpp"
+#include "offline/train.hpp"
 #include "router/snapshot.hpp"
 #include "server/access_log.hpp"
 #include "server/gateway.hpp"
@@ -21,6 +22,7 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: switchyard [options]
        switchyard eval --config FILE --data FILE[:split] [options]   (eval --help)
+       switchyard train --data FILE[:split] --out MODEL [options]   (train --help)
 
   --config FILE        YAML config (default: config/switchyard.yaml)
   --listen HOST:PORT   override server.listen
@@ -48,6 +50,8 @@ void raise_descriptor_limit() {
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "eval") == 0)
     return switchyard::offline::eval_main(argc - 2, argv + 2);
+  if (argc > 1 && std::strcmp(argv[1], "train") == 0)
+    return switchyard::offline::train_main(argc - 2, argv + 2);
   switchyard::GatewayOptions opts;
   opts.config_path = "config/switchyard.yaml";
   bool validate_only = false;

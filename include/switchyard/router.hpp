@@ -32,6 +32,21 @@ struct BodySpan {
   bool empty() const { return begin == end; }
 };
 
+// What the router knows of a request's prompt, read in the request's one parse (api/prompt.hpp):
+// the text stages classify and the shape of the conversation.
+struct PromptInfo {
+  // Chat: the last user message's text (a string content, or its text parts concatenated);
+  // completions: the prompt; embeddings: the input (an array's strings joined by "\n").
+  std::string text;
+  std::string system;  // chat: the system and developer messages' text, joined by "\n"
+  std::uint32_t messages = 0;    // chat: messages in the list
+  std::uint32_t user_turns = 0;  // chat: of them, the user's
+  std::uint64_t chars = 0;       // bytes of text in every message (or the prompt, the input)
+  bool images = false;           // chat: a content part is an image
+  bool tools = false;            // a non-empty `tools` or `functions` list
+  bool json_output = false;      // response_format asks for JSON (json_object or json_schema)
+};
+
 // The client's request, parsed once (api/request.hpp). Owned by the session for the whole
 // request. The body is kept as the client's bytes; dispatchers forward it with forward_body().
 struct ApiRequest {
@@ -43,10 +58,11 @@ struct ApiRequest {
   BodySpan model_value;            // the JSON string after "model":
   BodySpan stream_options_member;  // "stream_options": {...}, key to value end; empty if absent
   BodySpan stream_options_value;   // the {...}
-  std::string last_input;  // the last user input, JSON-encoded; only when server.log_prompts
+  PromptInfo prompt;
   // Client headers the OpenAI API defines that are forwarded upstream (OpenAI-Beta, …).
   std::vector<std::pair<std::string, std::string>> headers;
   std::string request_id;
+  bool debug = false;  // x-switchyard-debug: 1 — answer with x-switchyard-decision
 };
 
 // One (upstream, model) pair a request can be sent to. Points into the Snapshot, which outlives
@@ -98,6 +114,28 @@ struct CallResult {
   bool ok() const { return !error; }
 };
 
+// Why the candidates are what they are, written by the stages that decide (a classifier's labels,
+// a learned router's predictions) for the access log and x-switchyard-decision. Names point into
+// the snapshot's stages, which outlive every request on it.
+struct Decision {
+  struct Label {
+    std::string_view name;
+    double confidence = 0;
+  };
+  struct Prediction {
+    const Target* target = nullptr;
+    double quality = 0;   // the expected quality of its answer, 0..1
+    double cost_usd = 0;  // the expected cost of the call
+    double score = 0;     // what the candidates were ordered by, highest first
+  };
+  std::vector<Label> labels;            // every rule that matched, in rule order
+  std::string_view tier;                // the tier the candidates came from, if any
+  bool fallback = false;                // the deciding label was below min_confidence
+  std::vector<Prediction> predictions;  // per candidate, in the order chosen
+
+  bool empty() const { return labels.empty() && tier.empty() && predictions.empty(); }
+};
+
 // The worker's upstreams for the snapshot a request runs on. Owned by the worker.
 class UpstreamSet {
  public:
@@ -116,6 +154,7 @@ struct RouteContext {
   Clock& clock;  // what stages, calls and timers read time from
   std::string_view route;          // a route name, or "passthrough" for a concrete model
   std::vector<const Target*> candidates;  // in preference order
+  Decision decision;
   std::vector<AttemptRecord> attempts;
   const Target* chosen = nullptr;  // the target whose answer reached the client
   Usage usage;

@@ -5,12 +5,17 @@
 namespace switchyard {
 
 // Depths, counted in containers open: 1 inside the body's object, where `messages`, `prompt` or
-// `input` is a key; 2 inside that member's array; 3 inside a message; 4 inside a message's
-// content array; 5 inside a content part.
+// `input` is a key; 2 inside that member's array (or inside `tools`, `response_format`); 3
+// inside a message; 4 inside a message's content array; 5 inside a content part.
 
 void PromptReader::key(std::string_view k) {
   if (depth_ == 1) {
-    in_input_ = k == input_key_;
+    top_ = k == input_key_                      ? Top::input
+           : k == "tools" || k == "functions"   ? Top::tools
+           : k == "response_format"             ? Top::response_format
+                                                : Top::other;
+  } else if (depth_ == 2 && top_ == Top::response_format) {
+    format_type_ = k == "type";
   } else if (chat_ && in_list()) {
     if (depth_ == 3) {
       message_key_ = k == "role" ? Key::role : k == "content" ? Key::content : Key::other;
@@ -22,29 +27,43 @@ void PromptReader::key(std::string_view k) {
 }
 
 void PromptReader::string(std::string& v) {
-  if (!in_input_) return;
+  if (top_ == Top::response_format) {
+    if (depth_ == 2 && format_type_) info_.json_output = v == "json_object" || v == "json_schema";
+    return;
+  }
+  if (top_ != Top::input) return;
   if (!chat_) {
     if (depth_ == 1) {
-      text_ = std::move(v);
+      info_.text = std::move(v);
     } else if (depth_ == 2 && input_array_) {
-      if (strings_++) text_ += '\n';
-      text_ += v;
+      if (strings_++) info_.text += '\n';
+      info_.text += v;
     }
   } else if (in_list() && depth_ == 3) {
-    if (message_key_ == Key::role) user_ = v == "user";
-    else if (message_key_ == Key::content) content_ = std::move(v);
+    if (message_key_ == Key::role) {
+      user_ = v == "user";
+      system_ = v == "system" || v == "developer";
+    } else if (message_key_ == Key::content) {
+      content_ = std::move(v);
+    }
   } else if (in_list() && depth_ == 5 && message_key_ == Key::content) {
-    if (part_key_ == Key::text) part_ = std::move(v);
-    else if (part_key_ == Key::type) text_part_ = v == "text";
+    if (part_key_ == Key::text) {
+      part_ = std::move(v);
+    } else if (part_key_ == Key::type) {
+      text_part_ = v == "text";
+      info_.images |= v == "image_url" || v == "input_image" || v == "image";
+    }
   }
 }
 
 void PromptReader::start(bool array) {
-  if (in_input_ && depth_ == 1) {
+  if (top_ == Top::input && depth_ == 1) {
     input_array_ = array;
+  } else if (top_ == Top::tools && depth_ == 2) {  // a tool
+    info_.tools = true;
   } else if (chat_ && in_list() && depth_ == 2) {  // a message
     message_key_ = Key::other;
-    user_ = false;
+    user_ = system_ = false;
     content_.clear();
   } else if (chat_ && in_list() && depth_ == 4 && message_key_ == Key::content) {  // a part
     part_key_ = Key::other;
@@ -59,8 +78,16 @@ void PromptReader::end() {
   if (!chat_ || !in_list()) return;
   if (depth_ == 4 && message_key_ == Key::content) {
     if (text_part_) content_ += part_;
-  } else if (depth_ == 2 && user_) {
-    text_ = std::move(content_);
+  } else if (depth_ == 2) {  // a message ends
+    ++info_.messages;
+    info_.chars += content_.size();
+    if (system_) {
+      if (!info_.system.empty()) info_.system += '\n';
+      info_.system += content_;
+    } else if (user_) {
+      ++info_.user_turns;
+      info_.text = std::move(content_);
+    }
   }
 }
 
@@ -105,11 +132,15 @@ class PromptSax {
 
 }  // namespace
 
-std::string prompt_text(Endpoint endpoint, std::string_view body) {
+PromptInfo read_prompt(Endpoint endpoint, std::string_view body) {
   PromptReader reader(endpoint);
   PromptSax sax(reader);
   if (!json::sax_parse(body.begin(), body.end(), &sax)) return {};
   return reader.take();
+}
+
+std::string prompt_text(Endpoint endpoint, std::string_view body) {
+  return read_prompt(endpoint, body).text;
 }
 
 }  // namespace switchyard

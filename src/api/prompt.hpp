@@ -1,9 +1,9 @@
-// The text of a request's prompt, read by one rule wherever it is needed (the gateway's access
-// log, the simulator, a classifier): for chat, the content of the last message whose role is
-// "user" (a string, or the text of its {"type":"text"} parts, concatenated); for completions,
-// the prompt; for embeddings, the input. A prompt or input that is an array of strings gives
-// those strings joined by "\n". Anything else (token ids, a wrong type, no such member) has no
-// text: the result is empty.
+// What a request's prompt says, read by one rule wherever it is needed (the router's stages, the
+// gateway's access log, the simulator): PromptInfo in switchyard/router.hpp. For chat, the text
+// is the content of the last message whose role is "user" (a string, or the text of its
+// {"type":"text"} parts, concatenated); for completions, the prompt; for embeddings, the input.
+// A prompt or input that is an array of strings gives those strings joined by "\n". Anything
+// else (token ids, a wrong type, no such member) has no text: it is empty.
 #pragma once
 
 #include "switchyard/router.hpp"
@@ -14,11 +14,11 @@
 
 namespace switchyard {
 
-// Reads the prompt's text out of the events of a JSON SAX parse of a request body, so that a
-// parse the caller makes anyway (parse_api_request's) reads it too: one pass, constant stack,
-// no DOM, and only the strings that may be prompt text are kept (moved, not copied). Feed it
-// every key, string and container start and end, in order; numbers, booleans and nulls do not
-// matter to it. One reader per body; not thread-safe.
+// Reads the prompt out of the events of a JSON SAX parse of a request body, so that a parse the
+// caller makes anyway (parse_api_request's) reads it too: one pass, constant stack, no DOM, and
+// only the strings that may be prompt text are kept (moved, not copied). Feed it every key,
+// string and container start and end, in order; numbers, booleans and nulls do not matter to
+// it. One reader per body; not thread-safe.
 class PromptReader {
  public:
   explicit PromptReader(Endpoint endpoint)
@@ -32,30 +32,38 @@ class PromptReader {
   void start(bool array);           // an object or array opens
   void end();                       // the innermost open one closes
 
-  // The prompt's text; call once, when the parse has ended.
-  std::string take() { return std::move(text_); }
+  // What was read; call once, when the parse has ended.
+  PromptInfo take() {
+    if (!chat_) info_.chars = info_.text.size();
+    return std::move(info_);
+  }
 
  private:
   enum class Key : std::uint8_t { other, role, content, type, text };
+  enum class Top : std::uint8_t { other, input, tools, response_format };
 
-  bool in_list() const { return in_input_ && input_array_; }
+  bool in_list() const { return top_ == Top::input && input_array_; }
 
   const bool chat_;
   const std::string_view input_key_;
   std::uint32_t depth_ = 0;  // containers open
-  bool in_input_ = false;    // inside the top-level member that holds the prompt
+  Top top_ = Top::other;     // the top-level member being read
   bool input_array_ = false;
+  bool format_type_ = false;   // at response_format's "type"
   std::uint32_t strings_ = 0;  // of a prompt or input array, so far
   // Chat: the message being read, and its content part being read.
   Key message_key_ = Key::other, part_key_ = Key::other;
-  bool user_ = false, text_part_ = false;
+  bool user_ = false, system_ = false, text_part_ = false;
   std::string content_, part_;
-  std::string text_;
+  PromptInfo info_;
 };
 
-// The prompt's text of `body`, read by a parse of its own (bounded depth, no DOM). Empty if the
-// body is not JSON or has no prompt text. For code that has the body but no parse of it in
-// progress (the simulator, tests); the gateway reads the text during parse_api_request.
+// The prompt of `body`, read by a parse of its own (bounded depth, no DOM); empty if the body is
+// not JSON. For code that has the body but no parse of it in progress (the simulator, `eval`,
+// tests); the gateway reads it during parse_api_request.
+PromptInfo read_prompt(Endpoint endpoint, std::string_view body);
+
+// read_prompt(endpoint, body).text.
 std::string prompt_text(Endpoint endpoint, std::string_view body);
 
 }  // namespace switchyard

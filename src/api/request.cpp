@@ -17,16 +17,15 @@ enum class Kind : std::uint8_t { null, boolean, number, string, object, array };
 
 // A nlohmann SAX handler: validates in constant stack (nlohmann's SAX parser is iterative), stops
 // at the depth limit, and keeps only what the gateway reads. Keys nested below the top level are
-// never stored. When asked, it feeds a PromptReader from the same pass.
+// never stored. It feeds a PromptReader from the same pass.
 class BodySax {
  public:
   BodySax(Endpoint endpoint, const BodyLimits& limits)
       : input_key_(endpoint == Endpoint::chat_completions ? "messages"
                    : endpoint == Endpoint::completions    ? "prompt"
                                                           : "input"),
-        limits_(limits) {
-    if (limits.capture_last_input) prompt_.emplace(endpoint);
-  }
+        prompt_(endpoint),
+        limits_(limits) {}
 
   bool null() { return value(Kind::null); }
   bool boolean(bool v) {
@@ -41,7 +40,7 @@ class BodySax {
   bool binary(json::binary_t&) { return value(Kind::string); }
   bool string(std::string& v) {
     if (depth_ == 1 && member_ == Member::model) model_ = std::move(v);
-    else if (prompt_) prompt_->string(v);
+    else prompt_.string(v);
     return value(Kind::string);
   }
 
@@ -51,7 +50,7 @@ class BodySax {
   bool end_array() { return close(); }
 
   bool key(std::string& k) {
-    if (prompt_) prompt_->key(k);
+    prompt_.key(k);
     if (depth_ == 2) include_usage_key_ = member_ == Member::stream_options && k == "include_usage";
     if (depth_ != 1) return true;
     if (++members_ > limits_.max_top_level_members) return fail(Stop::too_many_members);
@@ -87,7 +86,7 @@ class BodySax {
   std::string model_;
   bool stream_ = false, include_usage_ = false, input_empty_ = true;
   std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
-  std::optional<PromptReader> prompt_;  // only when capture_last_input
+  PromptReader prompt_;
 
  private:
   // Every value passes here before its own handling: records the kinds of top-level members.
@@ -109,12 +108,12 @@ class BodySax {
   }
   bool open(bool array) {
     if (++depth_ > limits_.max_depth) return fail(Stop::too_deep);
-    if (prompt_) prompt_->start(array);
+    prompt_.start(array);
     return true;
   }
   bool close() {
     --depth_;
-    if (prompt_) prompt_->end();
+    prompt_.end();
     return true;
   }
   bool fail(Stop s) {
@@ -264,9 +263,7 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
     r.stream_options_member = so.member;
     r.stream_options_value = so.value;
   }
-  if (sax.prompt_)
-    r.last_input =
-        json(sax.prompt_->take()).dump(-1, ' ', false, json::error_handler_t::replace);
+  r.prompt = sax.prompt_.take();
   r.body = std::move(body);
   return r;
 }

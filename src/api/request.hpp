@@ -15,16 +15,14 @@ namespace switchyard {
 struct BodyLimits {
   std::uint32_t max_depth = 64;
   std::uint32_t max_top_level_members = 256;
-  // Fill ApiRequest::last_input (for server.log_prompts) with the prompt's text as
-  // api/prompt.hpp defines it, JSON-encoded, read in the same pass.
-  bool capture_last_input = false;
 };
 
 // Parses and validates a client body once, without exceptions and without a DOM: valid JSON (at
 // most `limits.max_depth` deep), an object with no duplicate top-level key, a string `model`,
 // the endpoint's required input (`messages`, `prompt` or `input`), and well-typed `stream` and
-// `stream_options`. Takes the body by value: the request owns the bytes it will forward. Errors
-// name the offending param, as OpenAI does.
+// `stream_options`; reads the prompt (ApiRequest::prompt, api/prompt.hpp) in the same pass.
+// Takes the body by value: the request owns the bytes it will forward. Errors name the
+// offending param, as OpenAI does.
 Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits = {});
 
 // Checks that `text` is one JSON value nested at most `max_depth` deep, in constant stack and

@@ -4,6 +4,7 @@
 #include "metrics/metrics.hpp"
 #include "offline/plot.hpp"
 #include "offline/replay.hpp"
+#include "offline/train.hpp"
 #include "router/snapshot.hpp"
 
 #include <nlohmann/json.hpp>
@@ -13,7 +14,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <random>
 #include <limits>
 #include <unordered_map>
 
@@ -145,6 +149,53 @@ std::vector<double> figures(const Data& d, const std::vector<std::uint32_t>* w,
   return out;
 }
 
+// Router models trained for one evaluation, in the temporary directory; removed afterwards.
+class TempModels {
+ public:
+  TempModels() = default;
+  TempModels(const TempModels&) = delete;
+  TempModels& operator=(const TempModels&) = delete;
+  ~TempModels() {
+    std::error_code ec;
+    for (const auto& p : paths_) std::filesystem::remove(p, ec);
+  }
+  std::string add() {
+    paths_.push_back((std::filesystem::temp_directory_path() /
+                      ("switchyard-eval-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(paths_.size()) + ".swr"))
+                         .string());
+    return paths_.back();
+  }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+// The configuration with every `learned` stage of the route reading `model_path`.
+Config with_model(Config config, const std::string& route, const std::string& model_path) {
+  for (auto* s : chain(config, route))
+    if (s->type == "learned") {
+      auto node = YAML::Clone(*s->node);
+      node["model"] = model_path;
+      s->node = std::make_shared<const YAML::Node>(std::move(node));
+    }
+  return config;
+}
+
+// --train: a router trained on another file, saved for the route's learned stages.
+Result<std::string> train_on(const EvalOptions& o, TempModels& temp) {
+  auto file = load_outcomes(o.train_data, o.train_split);
+  if (!file) return file.error();
+  std::vector<const OutcomeRecord*> records;
+  records.reserve(file->records.size());
+  for (const auto& r : file->records) records.push_back(&r);
+  auto model = train_router(*file, records, o.train, o.train_data + ":" + o.train_split);
+  if (!model) return model.error();
+  auto path = temp.add();
+  if (auto w = model->save(path); !w) return w.error();
+  return path;
+}
+
 std::vector<double> default_grid() {
   std::vector<double> g{0};
   for (int k = 0; k <= 32; ++k) g.push_back(std::pow(10.0, -3 + k / 8.0));
@@ -266,40 +317,77 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       d.best = m;
 
   // The route, as configured and at each knob value.
+  // The route, as configured and at each knob value: over every prompt at once, or fold by
+  // fold with a router trained on the other folds.
+  Config base = o.config;
+  auto links = chain(base, o.route);
+  report.swept = std::any_of(links.begin(), links.end(), [](auto* s) { return has_knob(*s); });
+  if (report.swept) report.grid = o.grid.empty() ? default_grid() : o.grid;
+  TempModels temp;
+  if (!o.train_data.empty()) {
+    auto trained = train_on(o, temp);
+    if (!trained) return trained.error();
+    base = with_model(base, o.route, *trained);
+  }
+  std::vector<std::vector<std::size_t>> folds(o.cv ? o.cv : 1);
+  {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(o.seed);
+    if (o.cv) std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t k = 0; k < n; ++k) folds[k % folds.size()].push_back(order[k]);
+  }
+  auto sized = [&] {
+    Column c;
+    c.cost.assign(n, 0);
+    c.quality.assign(n, 0);
+    c.strong.assign(n, 0);
+    return c;
+  };
+  d.configured = sized();
+  d.curve.assign(report.grid.size(), sized());
   Metrics metrics;
-  std::size_t settings_done = 0, settings = 1;
-  auto replay = [&](const Config& config, Column& out) -> Result<void> {
+  const std::size_t settings = folds.size() * (1 + report.grid.size());
+  std::size_t settings_done = 0;
+  auto replay = [&](const Config& config, const std::vector<std::size_t>& fold,
+                    Column& out) -> Result<void> {
     auto built = build_snapshot(config, metrics);
     if (!built.snapshot) return fail(built.error);
     Replayer replayer(built.snapshot, o.route, model_of_name);
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < fold.size(); ++j) {
+      const std::size_t i = fold[j];
       auto r = replayer.run(*prompts[i]);
-      out.cost.push_back(r.cost);
-      out.quality.push_back(r.quality);
-      out.strong.push_back(
-          d.strong >= 0 && r.chosen == considered[static_cast<std::size_t>(d.strong)] ? 1 : 0);
-      if (o.progress && (i % 500 == 0 || i + 1 == n))
+      out.cost[i] = r.cost;
+      out.quality[i] = r.quality;
+      out.strong[i] =
+          d.strong >= 0 && r.chosen == considered[static_cast<std::size_t>(d.strong)] ? 1 : 0;
+      if (o.progress && (j % 500 == 0 || j + 1 == fold.size()))
         std::fprintf(stderr, "\reval: setting %zu/%zu, prompt %zu/%zu   ", settings_done + 1,
-                     settings, i + 1, n);
+                     settings, j + 1, fold.size());
     }
     ++settings_done;
     return {};
   };
-  Config config = o.config;
-  auto links = chain(config, o.route);
-  report.swept = std::any_of(links.begin(), links.end(), [](auto* s) { return has_knob(*s); });
-  if (report.swept) {
-    report.grid = o.grid.empty() ? default_grid() : o.grid;
-    settings += report.grid.size();
-  }
-  if (auto r = replay(o.config, d.configured); !r) return r.error();
-  for (double v : report.grid) {
-    d.curve.emplace_back();
-    if (auto r = replay(with_knob(o.config, o.route, v), d.curve.back()); !r) {
-      auto e = r.error();
-      e.message = std::string(kKnob) + "=" + std::to_string(v) + ": " + e.message;
-      return e;
+  for (std::size_t k = 0; k < folds.size(); ++k) {
+    Config config = base;
+    if (o.cv) {
+      std::vector<const OutcomeRecord*> rest;
+      for (std::size_t j = 0; j < folds.size(); ++j)
+        if (j != k)
+          for (std::size_t i : folds[j]) rest.push_back(prompts[i]);
+      auto model = train_router(*file, rest, o.train, "fold " + std::to_string(k + 1));
+      if (!model) return model.error();
+      auto path = temp.add();
+      if (auto w = model->save(path); !w) return w.error();
+      config = with_model(base, o.route, path);
     }
+    if (auto r = replay(config, folds[k], d.configured); !r) return r.error();
+    for (std::size_t g = 0; g < report.grid.size(); ++g)
+      if (auto r = replay(with_knob(config, o.route, report.grid[g]), folds[k], d.curve[g]); !r) {
+        auto e = r.error();
+        e.message = std::string(kKnob) + "=" + std::to_string(report.grid[g]) + ": " + e.message;
+        return e;
+      }
   }
   if (o.progress) std::fprintf(stderr, "\n");
 
@@ -345,6 +433,8 @@ with 95% bootstrap intervals over prompts.
   --config FILE        the gateway config whose route is evaluated
   --route NAME         the route (default: auto)
   --data FILE[:split]  the outcomes file, and the split to evaluate (default: every line)
+  --train FILE[:split] first train the route's learned stages on this outcomes file
+  --cv K               train and evaluate in K folds of the evaluated prompts
   --alias A=B          the file's model A is the config's model B (repeatable)
   --strong M --weak M  also RouteLLM's APGR and CPT(50%), CPT(80%) for this pair (file names);
                        the route is restricted to them
@@ -484,14 +574,15 @@ int eval_main(int argc, char** argv) {
     };
     if (a == "--config") config_path = value();
     else if (a == "--route") o.route = value();
+    else if (a == "--train") std::tie(o.train_data, o.train_split) = file_and_split(value());
+    else if (a == "--cv") {
+      auto v = value();
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.cv);
+      if (ec != std::errc() || end != v.data() + v.size() || o.cv == 1 || o.cv > 100)
+        return bad("expected a number of folds from 2 to 100");
+    }
     else if (a == "--data") {
-      o.data = value();
-      // FILE:split, unless what follows the last ':' looks like a path.
-      if (auto colon = o.data.rfind(':');
-          colon != std::string::npos && o.data.find('/', colon) == std::string::npos) {
-        o.split = o.data.substr(colon + 1);
-        o.data.resize(colon);
-      }
+      std::tie(o.data, o.split) = file_and_split(value());
     } else if (a == "--alias") {
       auto v = value();
       auto eq = v.find('=');
@@ -514,11 +605,13 @@ int eval_main(int argc, char** argv) {
       auto v = value();
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.bootstrap);
       if (ec != std::errc() || end != v.data() + v.size()) return bad("expected a number");
+    } else if (auto f = train_flag(a, value, o.train); f != TrainFlag::unknown) {
+      if (f == TrainFlag::bad) return bad("not a valid value");
     } else if (a == "--csv") csv_path = value();
     else if (a == "--svg") svg_path = value();
     else if (a == "--json") as_json = true;
     else if (a == "--help" || a == "-h") {
-      std::printf("%s", kEvalUsage);
+      std::printf("%s\nTraining, with --train or --cv:\n%s", kEvalUsage, kTrainFlagsHelp);
       return 0;
     } else {
       std::fprintf(stderr, "switchyard eval: unknown option %s\n%s", a.c_str(), kEvalUsage);

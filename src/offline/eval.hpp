@@ -7,6 +7,7 @@
 #pragma once
 
 #include "offline/metrics.hpp"
+#include "offline/train.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/error.hpp"
 
@@ -27,6 +28,11 @@ struct EvalOptions {
   // The values the route's cost knob (every `cost_weight` in its chain) takes; empty: a default
   // logarithmic grid. Ignored when the route has no knob.
   std::vector<double> grid;
+  // Train the route's `learned` stages first: on this outcomes file (transfer), or, with `cv`
+  // folds, on the other folds of the evaluated prompts.
+  std::string train_data, train_split;
+  std::uint32_t cv = 0;
+  TrainOptions train;
   std::uint32_t bootstrap = 200;  // resamples for the intervals
   std::uint64_t seed = 1;
   bool progress = false;          // a progress line on stderr

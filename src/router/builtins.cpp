@@ -1,4 +1,6 @@
 // The one place that knows every built-in stage and dispatcher.
+#include "router/classify/classifier.hpp"
+#include "router/learned/learned_stage.hpp"
 #include "router/single/single.hpp"
 #include "router/snapshot.hpp"
 #include "router/static/static_stage.hpp"
@@ -11,6 +13,8 @@ void register_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
     register_stage("static", make_static_stage);
+    register_stage("classifier", make_classifier_stage);
+    register_stage("learned", make_learned_stage);
     register_dispatcher("single", make_single_dispatcher);
   });
 }

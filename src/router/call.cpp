@@ -2,6 +2,7 @@
 
 #include "api/request.hpp"
 #include "api/usage.hpp"
+#include "router/decision.hpp"
 
 #include <fmt/format.h>
 
@@ -291,6 +292,8 @@ void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::siz
     out.set_header("x-switchyard-upstream", ctx.chosen->upstream_config->name);
   }
   out.set_header("x-switchyard-attempts", std::to_string(attempts));
+  if (ctx.request.debug && !ctx.decision.empty())
+    out.set_header("x-switchyard-decision", decision_json(ctx.decision));
   if (!ctx.upstream_request_id.empty())
     out.set_header("x-upstream-request-id", ctx.upstream_request_id);
 }

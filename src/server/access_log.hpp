@@ -13,6 +13,7 @@ namespace switchyard {
 
 struct AccessRecord {
   std::string_view request_id, route, model, upstream, error;
+  std::string_view decision;  // JSON text (router/decision.hpp); empty if no stage decided
   std::string_view prompt;  // JSON text; empty unless server.log_prompts
   int status = 0;
   unsigned attempts = 0;

@@ -2,6 +2,7 @@
 
 #include "api/request.hpp"
 #include "router/call.hpp"
+#include "router/decision.hpp"
 #include "router/resolve.hpp"
 #include "server/access_log.hpp"
 #include "server/auth.hpp"
@@ -9,6 +10,7 @@
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 namespace switchyard {
 
@@ -38,14 +40,13 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
                                        "Incorrect API key provided. Pass a key configured in "
                                        "server.api_keys as 'Authorization: Bearer <key>'."));
   }
-  BodyLimits limits;
-  limits.capture_last_input = snap_->config.server.log_prompts;
-  auto parsed = parse_api_request(endpoint_, std::move(req.body()), limits);
+  auto parsed = parse_api_request(endpoint_, std::move(req.body()));
   if (!parsed) co_return co_await fail(parsed.error());
   request_ = std::move(*parsed);
   request_.request_id = request_id_;
   for (auto name : kForwardedClientHeaders)
     if (auto v = req[name]; !v.empty()) request_.headers.emplace_back(name, v);
+  request_.debug = req["x-switchyard-debug"] == "1";
 
   ctx_.emplace(*snap_, request_, *upstreams_);
   auto dispatcher = resolve(*ctx_);
@@ -103,7 +104,16 @@ void ApiCall::record(SteadyTime start) {
     st_.metrics.count_unrouted(logged);
   }
   if (error_) rec.error = reason_name(error_->reason);
-  if (ctx_) rec.prompt = request_.last_input;
+  std::string prompt, decision;  // outlive rec
+  if (ctx_ && !ctx_->decision.empty()) {
+    decision = decision_json(ctx_->decision);
+    rec.decision = decision;
+  }
+  if (ctx_ && snap_->config.server.log_prompts) {
+    prompt = nlohmann::json(request_.prompt.text)
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    rec.prompt = prompt;
+  }
   log_access(rec);
 }
 

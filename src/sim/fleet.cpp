@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -70,6 +71,40 @@ Episode read_episode(const YAML::Node& n, const std::string& path) {
 
 }  // namespace
 
+double SimModel::skill_for(std::string_view kind) const {
+  for (const auto& [k, s] : skill_by_kind)
+    if (k == kind) return s;
+  return skill;
+}
+
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+bool word_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Whether `word` (lower case) occurs in `text` as a whole word, ignoring ASCII case.
+bool has_word(std::string_view text, std::string_view word) {
+  if (word.empty() || word.size() > text.size()) return false;
+  for (std::size_t i = 0; i + word.size() <= text.size(); ++i) {
+    if (i > 0 && word_char(text[i - 1])) continue;
+    std::size_t j = 0;
+    while (j < word.size() && lower(text[i + j]) == word[j]) ++j;
+    if (j == word.size() && (i + j == text.size() || !word_char(text[i + j]))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view Fleet::kind_of(std::string_view prompt) const {
+  for (const auto& k : kinds)
+    for (const auto& w : k.keywords)
+      if (has_word(prompt, w)) return k.name;
+  return {};
+}
+
 Result<std::unique_ptr<Fleet>> load_fleet(const std::string& path) {
   auto fleet = std::make_unique<Fleet>();
   std::string error;
@@ -77,6 +112,20 @@ Result<std::unique_ptr<Fleet>> load_fleet(const std::string& path) {
     YAML::Node root = YAML::LoadFile(path);
     Map m(root, "");
     m.opt("time_scale", fleet->time_scale);
+    if (auto kinds = m.get("kinds"); kinds && !kinds.IsNull()) {
+      if (!kinds.IsSequence()) fail("kinds", "expected a list of {name, keywords}");
+      for (std::size_t i = 0; i < kinds.size(); ++i) {
+        Map km(kinds[i], "kinds[" + std::to_string(i) + "]");
+        PromptKind k;
+        km.req("name", k.name);
+        km.req("keywords", k.keywords);
+        km.finish();
+        if (k.keywords.empty()) fail(km.at("keywords"), "must list at least one keyword");
+        for (auto& w : k.keywords)
+          for (auto& c : w) c = lower(c);
+        fleet->kinds.push_back(std::move(k));
+      }
+    }
     auto models = m.get("models");
     if (!models || !models.IsSequence() || models.size() == 0)
       fail("models", "expected a non-empty list");
@@ -103,6 +152,21 @@ Result<std::unique_ptr<Fleet>> load_fleet(const std::string& path) {
       mm.opt("error_rate", sm->error_rate);
       mm.opt("max_concurrent", sm->max_concurrent);
       mm.opt("skill", sm->skill);
+      if (auto by_kind = mm.get("skill_by_kind"); by_kind && !by_kind.IsNull()) {
+        if (!by_kind.IsMap()) fail(mm.at("skill_by_kind"), "expected a mapping of kind to skill");
+        check_keys(by_kind, mm.at("skill_by_kind"));
+        for (const auto& kv : by_kind) {
+          const auto kind = kv.first.as<std::string>();
+          const auto kp = mm.at("skill_by_kind") + "." + kind;
+          if (std::none_of(fleet->kinds.begin(), fleet->kinds.end(),
+                           [&](const PromptKind& k) { return k.name == kind; }))
+            fail(kp, "not one of the fleet's kinds");
+          double s = 0;
+          Map::read(kv.second, kp, s);
+          if (s > 1) fail(kp, "must be between 0 and 1");
+          sm->skill_by_kind.emplace_back(kind, s);
+        }
+      }
       if (auto eps = mm.get("episodes"); eps && !eps.IsNull()) {
         if (!eps.IsSequence()) fail(mm.at("episodes"), "expected a list");
         for (std::size_t k = 0; k < eps.size(); ++k)

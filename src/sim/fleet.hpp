@@ -45,9 +45,13 @@ struct SimModel {
   LogNormal output_tokens{48, 0.5};  // generated answers' length
   double error_rate = 0;
   std::uint32_t max_concurrent = 1024;
-  double skill = 0.7;  // mean quality on prompts that are not in a dataset
+  double skill = 0.7;  // mean quality on prompts that are not in a dataset (and of no kind)
+  // Mean quality on prompts of a kind (Fleet::kinds), where it differs from `skill`.
+  std::vector<std::pair<std::string, double>> skill_by_kind;
   std::vector<Episode> episodes;
   mutable std::atomic<std::uint32_t> in_flight{0};
+
+  double skill_for(std::string_view kind) const;
 
   // The episode in force at `sim_seconds`, if any, of the given kind.
   const Episode* episode(Episode::Kind kind, double sim_seconds) const;
@@ -76,8 +80,16 @@ class Dataset {
   std::vector<std::string> models_;  // every model seen, in first-seen order
 };
 
+// A kind of prompt (code, reasoning, ...), which the sim recognises by a keyword in its text:
+// a whole word, or words, ignoring ASCII case.
+struct PromptKind {
+  std::string name;
+  std::vector<std::string> keywords;  // lower case
+};
+
 class Fleet {
  public:
+  std::vector<PromptKind> kinds;  // the first that matches is the prompt's kind
   double time_scale = 1.0;  // multiplies every delay and episode time
   // Serve any model name (with the default profile) instead of 404: the tests' fake upstream.
   bool open = false;
@@ -86,6 +98,8 @@ class Fleet {
   SimModel default_model;
 
   const SimModel* find(std::string_view name) const;
+  // The name of the first kind with a keyword in `prompt`; empty if none.
+  std::string_view kind_of(std::string_view prompt) const;
 };
 
 // Strict YAML (unknown key = error naming its path). See config/sim-fleet.yaml.

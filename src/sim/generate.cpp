@@ -218,12 +218,13 @@ std::string base64_floats(const std::vector<float>& v) {
   return out;
 }
 
-double simulated_quality(const SimModel& model, std::string_view prompt) {
+double simulated_quality(const SimModel& model, std::string_view prompt, std::string_view kind) {
   const auto ph = hash_text(prompt);
   const double difficulty = unit(ph);
+  const double skill = model.skill_for(kind);
   // The spread shrinks near 0 and 1 so that p stays in [0,1] and averages to exactly skill.
-  const double spread = std::min(0.8, 2 * std::min(model.skill, 1 - model.skill));
-  const double p = model.skill + spread * (0.5 - difficulty);
+  const double spread = std::min(0.8, 2 * std::min(skill, 1 - skill));
+  const double p = skill + spread * (0.5 - difficulty);
   return unit(hash_text(model.name, ph)) < p ? 1.0 : 0.0;
 }
 

@@ -37,9 +37,11 @@ std::string base64_floats(const std::vector<float>& v);  // little-endian float3
 // Simulated quality (0 or 1) of `model` answering a prompt that is not in a dataset: each prompt
 // has a difficulty d in [0,1) from its hash, and the answer is good with probability
 // skill + s * (0.5 - d), s = min(0.8, 2 min(skill, 1 - skill)), drawn from the (model, prompt)
-// hash. Averaged over prompts this is the model's skill; stronger models win on the same hard
-// prompts, and every model finds the same prompts hard.
-double simulated_quality(const SimModel& model, std::string_view prompt);
+// hash. Averaged over prompts this is the model's skill (for the prompt's `kind`, if it has one:
+// SimModel::skill_for); stronger models win on the same hard prompts, and every model finds the
+// same prompts hard.
+double simulated_quality(const SimModel& model, std::string_view prompt,
+                         std::string_view kind = {});
 
 // Per-token log probabilities for an answer of quality `q`: the mean token probability is
 // 0.45 + 0.5 q plus per-answer noise (sd 0.3), so confidence correlates with quality but does

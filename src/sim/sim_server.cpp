@@ -191,7 +191,9 @@ Plan make_plan(const json& body, std::string_view text, const SimModel& model, c
     if (const auto* entry = fleet.dataset->find(prompt.last_user))
       if (auto it = entry->outcomes.find(model.name); it != entry->outcomes.end())
         recorded = &it->second;
-  plan.quality = recorded ? recorded->quality : sim::simulated_quality(model, prompt.last_user);
+  plan.quality = recorded ? recorded->quality
+                          : sim::simulated_quality(model, prompt.last_user,
+                                                   fleet.kind_of(prompt.last_user));
 
   const std::uint64_t seed = sim::hash_text(prompt.last_user, sim::hash_text(model.name));
   std::uint32_t n = 1;

@@ -1,7 +1,7 @@
 // A client body through parse_api_request, as the session hands it over (the body is bounded by
 // server.max_body_bytes, not by its shape). It may refuse the body; it may not crash, leak or run
-// out of stack, whatever the nesting, size or encoding. The prompt text it captures on the way
-// (for server.log_prompts) is the text prompt_text() reads in a parse of its own.
+// out of stack, whatever the nesting, size or encoding. The prompt it reads on the way is the one
+// read_prompt() reads in a parse of its own.
 //
 // Input layout: byte 0 picks the endpoint (byte0 % 3: '0' chat/completions, '1' completions,
 // '2' embeddings, so seeds stay readable); the rest is the body.
@@ -31,9 +31,11 @@ void check_accepted(const switchyard::ApiRequest& r, switchyard::Endpoint endpoi
   check(!(r.stream && endpoint == Endpoint::embeddings));
   check(r.body.size() == body_size);
   check(r.model_value.begin < r.model_value.end && r.model_value.end <= r.body.size());
-  const auto text = prompt_text(endpoint, r.body);
-  check(r.last_input ==
-        nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  const auto own = read_prompt(endpoint, r.body);
+  check(r.prompt.text == own.text && r.prompt.system == own.system &&
+        r.prompt.messages == own.messages && r.prompt.chars == own.chars &&
+        r.prompt.tools == own.tools && r.prompt.json_output == own.json_output &&
+        r.prompt.images == own.images && r.prompt.user_turns == own.user_turns);
   for (auto usage : {UsageOption::as_sent, UsageOption::request, UsageOption::strip})
     check(is_bounded_json(forward_body(r, "m", usage), 64));
 }
@@ -44,9 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const auto endpoint = static_cast<switchyard::Endpoint>(data[0] % 3);
   std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
-  switchyard::BodyLimits limits;
-  limits.capture_last_input = true;
-  auto r = switchyard::parse_api_request(endpoint, body, limits);
+  auto r = switchyard::parse_api_request(endpoint, body);
   if (!r) {
     check(!r.error().message.empty());
     return 0;

@@ -172,22 +172,39 @@ TEST(Request, AdjustsStreamOptionsWhereverTheyAre) {
                 "}");
 }
 
-TEST(Request, CapturesTheLastInputOnlyWhenAsked) {
-  BodyLimits log;
-  log.capture_last_input = true;
+TEST(Request, ReadsThePromptAndTheConversationsShape) {
   auto chat = parse_api_request(
       Endpoint::chat_completions,
-      R"({"model":"m","messages":[{"role":"user","content":"first"},)"
-      R"({"role":"user","content":[{"type":"text","text":"second"}]}]})",
-      log);
+      R"({"model":"m","messages":[{"role":"system","content":"You are a lawyer."},)"
+      R"({"role":"developer","content":"Be brief."},{"role":"user","content":"first"},)"
+      R"({"role":"assistant","content":"ok"},)"
+      R"({"content":[{"type":"text","text":"second"},{"type":"image_url","image_url":{"url":"x"}}],"role":"user"}],)"
+      R"("tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"}})");
   ASSERT_TRUE(chat);
-  EXPECT_EQ(chat->last_input, R"("second")");
-  auto prompt = parse_api_request(Endpoint::completions, R"({"model":"m","prompt":"p\n"})", log);
+  const PromptInfo& p = chat->prompt;
+  EXPECT_EQ(p.text, "second");
+  EXPECT_EQ(p.system, "You are a lawyer.\nBe brief.");
+  EXPECT_EQ(p.messages, 5u);
+  EXPECT_EQ(p.user_turns, 2u);
+  EXPECT_EQ(p.chars, 17u + 9 + 5 + 2 + 6);
+  EXPECT_TRUE(p.images);
+  EXPECT_TRUE(p.tools);
+  EXPECT_TRUE(p.json_output);
+
+  auto plain = parse_api_request(
+      Endpoint::chat_completions,
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[],)"
+      R"("response_format":{"type":"text"}})");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->prompt.images);
+  EXPECT_FALSE(plain->prompt.tools);  // an empty list
+  EXPECT_FALSE(plain->prompt.json_output);
+  EXPECT_TRUE(plain->prompt.system.empty());
+
+  auto prompt = parse_api_request(Endpoint::completions, R"({"model":"m","prompt":"p\n"})");
   ASSERT_TRUE(prompt);
-  EXPECT_EQ(prompt->last_input, R"("p\n")");
-  auto quiet = parse_api_request(Endpoint::completions, R"({"model":"m","prompt":"p"})");
-  ASSERT_TRUE(quiet);
-  EXPECT_TRUE(quiet->last_input.empty());
+  EXPECT_EQ(prompt->prompt.text, "p\n");
+  EXPECT_EQ(prompt->prompt.chars, 2u);
 }
 
 }  // namespace

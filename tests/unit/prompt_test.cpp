@@ -66,20 +66,19 @@ TEST(Prompt, MissingOrOddShapesHaveNoText) {
   EXPECT_EQ(completion(std::string(100, '[') + std::string(100, ']')), "");  // too deep
 }
 
-// parse_api_request reads the same text in its own pass, and logs it JSON-encoded.
+// parse_api_request reads the same text in its own pass.
 TEST(Prompt, TheParseCapturesTheSameText) {
-  BodyLimits log;
-  log.capture_last_input = true;
   const std::string body = R"({"model":"m","messages":[{"role":"user","content":[)"
                            R"({"type":"text","text":"a\"b"},{"type":"text","text":"c"}]},)"
                            R"({"role":"assistant","content":"x"}]})";
-  auto parsed = parse_api_request(Endpoint::chat_completions, body, log);
+  auto parsed = parse_api_request(Endpoint::chat_completions, body);
   ASSERT_TRUE(parsed);
   EXPECT_EQ(chat(body), "a\"bc");
-  EXPECT_EQ(parsed->last_input, R"("a\"bc")");
-  auto batch = parse_api_request(Endpoint::embeddings, R"({"model":"m","input":["x","y"]})", log);
+  EXPECT_EQ(parsed->prompt.text, "a\"bc");
+  auto batch = parse_api_request(Endpoint::embeddings, R"({"model":"m","input":["x","y"]})");
   ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->last_input, R"("x\ny")");
+  EXPECT_EQ(batch->prompt.text, "x\ny");
+  EXPECT_EQ(batch->prompt.chars, 3u);
 }
 
 }  // namespace

@@ -1,0 +1,289 @@
+#include "offline/train.hpp"
+
+#include "api/prompt.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+
+namespace switchyard::offline {
+
+namespace {
+
+// One training prompt: its features and, per model, its recorded outcome (or none).
+struct Example {
+  std::vector<Feature> x;
+  std::vector<const Outcome*> outcomes;
+};
+
+std::vector<Example> examples(const OutcomeFile& file,
+                              std::span<const OutcomeRecord* const> records,
+                              std::uint32_t hash_bits) {
+  std::vector<Example> out;
+  out.reserve(records.size());
+  for (const auto* r : records) {
+    Example e;
+    const PromptInfo p =
+        read_prompt(Endpoint::chat_completions, R"({"messages":)" + r->messages + "}");
+    hashed_features(p, prompt_features(p), hash_bits, e.x);
+    for (std::size_t m = 0; m < file.models.size(); ++m)
+      e.outcomes.push_back(r->outcomes[m] ? &*r->outcomes[m] : nullptr);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// The weights of both heads, trained by AdaGrad on `train`.
+void fit(LearnedModel& model, const std::vector<const Example*>& train, const TrainOptions& o) {
+  const std::size_t nm = model.models.size(), nf = model.features();
+  model.weights.assign(nf * 2 * nm, 0.0f);
+  std::vector<float> g2(model.weights.size(), 0.0f);  // squared gradients so far
+  // Start each model at its mean: the bias feature is the first dense one.
+  const auto bias = std::uint32_t{1} << model.hash_bits;
+  for (std::size_t m = 0; m < nm; ++m) {
+    double q = 0, t = 0, n = 0;
+    for (const auto* e : train)
+      if (const auto* oc = e->outcomes[m]) q += oc->quality, t += std::log1p(oc->output_tokens), ++n;
+    if (n == 0) continue;
+    const double mean_q = std::clamp(q / n, 0.01, 0.99);
+    model.weights[model.at(bias, 0, m)] = static_cast<float>(std::log(mean_q / (1 - mean_q)));
+    model.weights[model.at(bias, 1, m)] = static_cast<float>(t / n);
+  }
+  std::vector<std::size_t> order(train.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(o.seed);
+  std::vector<double> zq(nm), zt(nm), dq(nm), dt(nm);
+  const float lr = static_cast<float>(o.learning_rate), l2 = static_cast<float>(o.l2);
+  for (std::uint32_t epoch = 0; epoch < o.epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t i : order) {
+      const Example& e = *train[i];
+      std::fill(zq.begin(), zq.end(), 0.0);
+      std::fill(zt.begin(), zt.end(), 0.0);
+      for (const auto& f : e.x)
+        for (std::size_t m = 0; m < nm; ++m) {
+          zq[m] += model.weights[model.at(f.index, 0, m)] * f.value;
+          zt[m] += model.weights[model.at(f.index, 1, m)] * f.value;
+        }
+      for (std::size_t m = 0; m < nm; ++m) {
+        const Outcome* oc = e.outcomes[m];
+        dq[m] = oc ? 1 / (1 + std::exp(-zq[m])) - oc->quality : 0;
+        dt[m] = oc ? zt[m] - std::log1p(oc->output_tokens) : 0;
+      }
+      for (const auto& f : e.x)
+        for (std::size_t m = 0; m < nm; ++m) {
+          if (!e.outcomes[m]) continue;
+          for (std::size_t head = 0; head < 2; ++head) {
+            const std::size_t k = model.at(f.index, head, m);
+            const double d = head == 0 ? dq[m] : dt[m];
+            const float g = static_cast<float>(d) * f.value + l2 * model.weights[k];
+            g2[k] += g * g;
+            model.weights[k] -= lr * g / std::sqrt(g2[k] + 1e-8f);
+          }
+        }
+    }
+  }
+}
+
+// The cost_weight grid calibration reports on (as eval's default sweep).
+std::vector<double> calibration_grid() {
+  std::vector<double> g{0};
+  for (int k = 0; k <= 32; ++k) g.push_back(std::pow(10.0, -3 + k / 8.0));
+  return g;
+}
+
+// What routing `held` by `model` did at each cost weight. Costs are the trained means, as the
+// stage uses for a model with no configured price.
+std::vector<Calibration> calibrate(const LearnedModel& model,
+                                   const std::vector<const Example*>& held) {
+  const std::size_t nm = model.models.size();
+  std::vector<std::vector<double>> q(held.size(), std::vector<double>(nm)), t = q;
+  for (std::size_t i = 0; i < held.size(); ++i) model.predict(held[i]->x, q[i], t[i]);
+  std::vector<Calibration> out;
+  for (double w : calibration_grid()) {
+    double strongest = 0, cost = 0, strongest_cost = 0, n = 0;
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      const auto* best_oc = held[i]->outcomes[model.strongest];
+      if (!best_oc) continue;
+      std::size_t pick = nm;
+      double best = -1e300;
+      for (std::size_t m = 0; m < nm; ++m) {
+        if (!held[i]->outcomes[m]) continue;
+        const double s = q[i][m] - w * model.mean_cost[m] / model.reference_cost;
+        if (s > best) best = s, pick = m;
+      }
+      strongest += pick == model.strongest;
+      cost += held[i]->outcomes[pick]->cost_usd;
+      strongest_cost += best_oc->cost_usd;
+      ++n;
+    }
+    if (n == 0) break;
+    out.push_back({w, strongest / n, strongest_cost > 0 ? cost / strongest_cost : 0});
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<LearnedModel> train_router(const OutcomeFile& file,
+                                  std::span<const OutcomeRecord* const> records,
+                                  const TrainOptions& o, std::string trained_on) {
+  auto fail = [](std::string m) { return make_error(Reason::bad_request, std::move(m)); };
+  if (records.size() < 10) return fail("too few prompts to train on (" + std::to_string(records.size()) + ")");
+  if (file.models.size() > 64) return fail("at most 64 models can be trained at once");
+  if (o.hash_bits < 8 || o.hash_bits > 24) return fail("hash_bits is between 8 and 24");
+  LearnedModel model;
+  model.hash_bits = o.hash_bits;
+  model.models = file.models;
+  model.trained_on = std::move(trained_on);
+  const std::size_t nm = file.models.size();
+  model.mean_quality.assign(nm, 0);
+  model.mean_cost.assign(nm, 0);
+  for (std::size_t m = 0; m < nm; ++m) {
+    double q = 0, c = 0, n = 0;
+    for (const auto* r : records)
+      if (const auto& oc = r->outcomes[m]) q += oc->quality, c += oc->cost_usd, ++n;
+    if (n == 0) return fail("model " + file.models[m] + " has no outcome in the training prompts");
+    model.mean_quality[m] = q / n;
+    model.mean_cost[m] = c / n;
+  }
+  model.strongest = static_cast<std::uint32_t>(
+      std::max_element(model.mean_quality.begin(), model.mean_quality.end()) -
+      model.mean_quality.begin());
+  model.reference_cost = model.mean_cost[model.strongest];
+  if (!(model.reference_cost > 0)) model.reference_cost = 1e-9;
+
+  auto all = examples(file, records, o.hash_bits);
+  std::vector<const Example*> shuffled;
+  shuffled.reserve(all.size());
+  for (const auto& e : all) shuffled.push_back(&e);
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  const auto held_n = static_cast<std::size_t>(static_cast<double>(shuffled.size()) * o.holdout);
+  if (held_n > 0) {
+    std::vector<const Example*> fit_part(shuffled.begin() + static_cast<std::ptrdiff_t>(held_n),
+                                         shuffled.end());
+    std::vector<const Example*> held(shuffled.begin(),
+                                     shuffled.begin() + static_cast<std::ptrdiff_t>(held_n));
+    fit(model, fit_part, o);
+    model.calibration = calibrate(model, held);
+  }
+  fit(model, shuffled, o);
+  return model;
+}
+
+}  // namespace switchyard::offline
+
+namespace switchyard::offline {
+
+namespace {
+
+constexpr const char* kTrainUsage = R"(usage: switchyard train --data FILE[:split] --out MODEL [options]
+
+Learns, for every model in an outcomes file (the ../shared/data format), the expected quality of
+its answer to a prompt and its expected output tokens, from the prompt's text alone, and writes
+a model file for the `learned` stage. A share of the prompts is held back to calibrate cost
+targets (target: {strongest_share: ...} or {cost_share: ...}).
+
+  --data FILE[:split]  the outcomes file and its splits to learn from, e.g. FILE:train,validation
+  --split S            the same as FILE:S
+  --out MODEL          the model file to write
+)";
+
+}  // namespace
+
+const char* const kTrainFlagsHelp = R"(  --hash-bits N        2^N hashed features (default 14)
+  --epochs N           passes over the data (default 10)
+  --learning-rate X    AdaGrad's step (default 0.05)
+  --l2 X               weight decay (default 1e-6)
+  --seed N             for the shuffles and the held-back share (default 1)
+)";
+
+namespace {
+
+bool number(const std::string& v, auto& out) {
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  return ec == std::errc() && end == v.data() + v.size();
+}
+
+}  // namespace
+
+TrainFlag train_flag(const std::string& flag, const std::function<std::string()>& value,
+                     TrainOptions& o) {
+  bool ok = true;
+  if (flag == "--hash-bits") ok = number(value(), o.hash_bits) && o.hash_bits >= 8 && o.hash_bits <= 24;
+  else if (flag == "--epochs") ok = number(value(), o.epochs);
+  else if (flag == "--learning-rate") ok = number(value(), o.learning_rate) && o.learning_rate > 0;
+  else if (flag == "--l2") ok = number(value(), o.l2) && o.l2 >= 0;
+  else if (flag == "--seed") ok = number(value(), o.seed);
+  else return TrainFlag::unknown;
+  return ok ? TrainFlag::read : TrainFlag::bad;
+}
+
+// Splits "FILE:split" where what follows the last ':' is not a path.
+std::pair<std::string, std::string> file_and_split(const std::string& arg) {
+  auto colon = arg.rfind(':');
+  if (colon == std::string::npos || arg.find('/', colon) != std::string::npos) return {arg, ""};
+  return {arg.substr(0, colon), arg.substr(colon + 1)};
+}
+
+int train_main(int argc, char** argv) {
+  TrainOptions o;
+  std::string data, split, out;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "switchyard train: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--data") std::tie(data, split) = file_and_split(value());
+    else if (a == "--split") split = value();
+    else if (a == "--out") out = value();
+    else if (a == "--help" || a == "-h") {
+      std::printf("%s%s", kTrainUsage, kTrainFlagsHelp);
+      return 0;
+    } else if (auto f = train_flag(a, value, o); f == TrainFlag::bad) {
+      std::fprintf(stderr, "switchyard train: %s: not a valid value\n", a.c_str());
+      return 2;
+    } else if (f == TrainFlag::unknown) {
+      std::fprintf(stderr, "switchyard train: unknown option %s (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (data.empty() || out.empty()) {
+    std::fprintf(stderr, "switchyard train: --data and --out are required (see --help)\n");
+    return 2;
+  }
+  auto file = load_outcomes(data, split);
+  if (!file) {
+    std::fprintf(stderr, "switchyard train: %s\n", file.error().message.c_str());
+    return 1;
+  }
+  std::vector<const OutcomeRecord*> records;
+  records.reserve(file->records.size());
+  for (const auto& r : file->records) records.push_back(&r);
+  const std::string what = data + (split.empty() ? "" : ":" + split) + " (" +
+                           std::to_string(records.size()) + " prompts)";
+  auto model = train_router(*file, records, o, what);
+  if (!model) {
+    std::fprintf(stderr, "switchyard train: %s\n", model.error().message.c_str());
+    return 1;
+  }
+  if (auto r = model->save(out); !r) {
+    std::fprintf(stderr, "switchyard train: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  std::printf("trained on %s: %zu models, strongest %s (quality %.3f, %.6f USD)\nwrote %s\n",
+              what.c_str(), model->models.size(), model->models[model->strongest].c_str(),
+              model->mean_quality[model->strongest], model->reference_cost, out.c_str());
+  return 0;
+}
+
+}  // namespace switchyard::offline

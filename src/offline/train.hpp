@@ -1,0 +1,54 @@
+// `switchyard train`: learns a router model (router/learned/model.hpp) from an outcomes file:
+// for every model in the file, the expected quality of its answer and its expected output
+// tokens, from the prompt's text alone (router/classify/features.hpp; never a task label).
+//
+// The learner is written here rather than taken from a library: it is two small linear models
+// per LLM (soft-label logistic regression for quality, which fits both 0/1 correctness and
+// graded quality, and least squares on log tokens) trained jointly by AdaGrad over hashed
+// sparse features, about a hundred lines. Debian's liblinear does no soft-label logistic
+// regression and would need a copy of the feature matrix per model; XGBoost and Eigen bring far
+// more than this needs.
+#pragma once
+
+#include "dataset/outcomes.hpp"
+#include "router/learned/model.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <utility>
+
+namespace switchyard::offline {
+
+struct TrainOptions {
+  // Chosen by 5-fold cross-validation on routerbench.jsonl's train split (docs/evaluation.md).
+  std::uint32_t hash_bits = 14;
+  std::uint32_t epochs = 10;
+  double learning_rate = 0.05;
+  double l2 = 1e-6;
+  double holdout = 0.2;  // the share of prompts held back to calibrate cost targets
+  std::uint64_t seed = 1;
+};
+
+// Trains on `records` (lines of `file`). Fails when there are fewer than 10 prompts or more
+// than 64 models.
+Result<LearnedModel> train_router(const OutcomeFile& file,
+                                  std::span<const OutcomeRecord* const> records,
+                                  const TrainOptions& options, std::string trained_on);
+
+// The command line: `switchyard train --data FILE[:split] --out MODEL [options]` (argv after
+// "train"). Returns the process's exit code.
+int train_main(int argc, char** argv);
+
+// A training option on a command line (--hash-bits, --epochs, --learning-rate, --l2, --seed),
+// shared by train and eval; `value` reads the flag's value. kTrainFlagsHelp documents them.
+enum class TrainFlag : std::uint8_t { read, bad, unknown };
+TrainFlag train_flag(const std::string& flag, const std::function<std::string()>& value,
+                     TrainOptions& options);
+extern const char* const kTrainFlagsHelp;
+
+// "FILE:split" → {FILE, split}, unless what follows the last ':' is a path; for --data.
+std::pair<std::string, std::string> file_and_split(const std::string& arg);
+
+}  // namespace switchyard::offline

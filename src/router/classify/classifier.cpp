@@ -1,0 +1,244 @@
+// `classifier`: rules test features of the request (router/classify/features.hpp) and yield
+// labels with a confidence; the first matching rule whose label has a tier decides the
+// candidates. No rule: the default tier. A deciding rule below min_confidence: the fallback tier
+// (the stronger models, as users expect when the router is unsure). Every matching label is
+// recorded in the decision.
+//
+//   stages:
+//     - type: classifier
+//       rules:
+//         - {label: code, when: {code: true}, confidence: 0.9}
+//         - {label: legal, when: {system_keywords: [contract, plaintiff]}, confidence: 0.7}
+//         - {label: short, when: {tokens_under: 40, regex: '(?i)^(hi|thanks)\b'}}
+//       tiers:
+//         code: [large, medium]
+//         short: [nano]
+//       default: [small, large]
+//       min_confidence: 0.6        # optional, default 0
+//       fallback: [large]          # optional, default: the default tier
+//
+// A rule's `when` holds any of: tokens_over / tokens_under (the whole conversation's estimated
+// tokens), turns_over (user turns), keywords / regex (the last user message),
+// system_keywords / system_regex (the system prompt), and code, math, json_output, tools,
+// images (true or false). All must hold; an empty `when` always does. Keywords match whole words,
+// case-insensitively. Patterns are RE2, which runs in time linear in the text: no pattern can
+// backtrack forever. `confidence` defaults to 1.
+#include "router/classify/classifier.hpp"
+
+#include "config/yaml_map.hpp"
+#include "router/classify/features.hpp"
+
+#include <re2/re2.h>
+
+#include <memory>
+#include <optional>
+#include <type_traits>
+
+namespace switchyard {
+
+namespace {
+
+using Targets = std::vector<const Target*>;
+
+struct Rule {
+  std::string label;
+  double confidence = 1;
+  int tier = -1;  // index into the stage's tiers; -1: the label only informs
+  std::optional<std::uint32_t> tokens_over, tokens_under, turns_over;
+  std::optional<bool> code, math, json_output, tools, images;
+  // Compiled patterns: keywords and regex on the prompt, on the system prompt.
+  std::unique_ptr<RE2> keywords, regex, system_keywords, system_regex;
+
+  bool matches(const PromptFeatures& f, const PromptInfo& p) const {
+    auto is = [](const std::optional<bool>& want, bool have) { return !want || *want == have; };
+    auto found = [](const std::unique_ptr<RE2>& re, const std::string& text) {
+      return !re || RE2::PartialMatch(text, *re);
+    };
+    return (!tokens_over || f.tokens > *tokens_over) &&
+           (!tokens_under || f.tokens < *tokens_under) &&
+           (!turns_over || f.user_turns > *turns_over) && is(code, f.code) && is(math, f.math) &&
+           is(json_output, f.json_output) && is(tools, f.tools) && is(images, f.images) &&
+           found(keywords, p.text) && found(regex, p.text) &&
+           found(system_keywords, p.system) && found(system_regex, p.system);
+  }
+};
+
+struct Tier {
+  std::string name;
+  Targets targets;
+};
+
+class ClassifierStage final : public RouterStage {
+ public:
+  ClassifierStage(std::vector<Rule> rules, std::vector<Tier> tiers, Targets fallback,
+                  double min_confidence)
+      : rules_(std::move(rules)),
+        tiers_(std::move(tiers)),
+        fallback_(std::move(fallback)),
+        min_confidence_(min_confidence) {}
+
+  Result<void> apply(RouteContext& ctx) const override {
+    const PromptInfo& prompt = ctx.request.prompt;
+    const PromptFeatures features = prompt_features(prompt);
+    const Rule* decided = nullptr;
+    for (const auto& r : rules_)
+      if (r.matches(features, prompt)) {
+        ctx.decision.labels.push_back({r.label, r.confidence});
+        if (!decided && r.tier >= 0) decided = &r;
+      }
+    // The default tier is the last one.
+    const Tier& tier = decided ? tiers_[static_cast<std::size_t>(decided->tier)] : tiers_.back();
+    ctx.decision.tier = tier.name;
+    if (decided && decided->confidence < min_confidence_) {
+      ctx.decision.fallback = true;
+      ctx.candidates = fallback_;
+    } else {
+      ctx.candidates = tier.targets;
+    }
+    return {};
+  }
+
+ private:
+  std::vector<Rule> rules_;
+  std::vector<Tier> tiers_;  // those of the table, then the default
+  Targets fallback_;
+  double min_confidence_;
+};
+
+// Every upstream of every model in the list at `path`.
+Targets targets_of(const YAML::Node& n, const std::string& path, BuildContext& ctx) {
+  std::vector<std::string> models;
+  Map::read(n, path, models);
+  if (models.empty()) fail(path, "must list at least one model");
+  Targets out;
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    auto t = ctx.targets_for(models[i]);
+    if (t.empty())
+      fail(path + "[" + std::to_string(i) + "]",
+           "unknown model \"" + models[i] + "\" (known: " + std::string(ctx.model_list()) + ")");
+    out.insert(out.end(), t.begin(), t.end());
+  }
+  return out;
+}
+
+std::unique_ptr<RE2> compile(const std::string& pattern, const std::string& path) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_max_mem(8 << 20);
+  auto re = std::make_unique<RE2>(pattern, options);
+  if (!re->ok()) fail(path, "not a valid RE2 pattern: " + re->error());
+  return re;
+}
+
+// Whole words, any of them, ignoring case.
+std::unique_ptr<RE2> compile_keywords(const std::vector<std::string>& words,
+                                      const std::string& path) {
+  if (words.empty()) fail(path, "must list at least one keyword");
+  std::string pattern = "(?i)\\b(?:";
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (words[i].empty()) fail(path + "[" + std::to_string(i) + "]", "is empty");
+    if (i) pattern += '|';
+    pattern += RE2::QuoteMeta(words[i]);
+  }
+  return compile(pattern + ")\\b", path);
+}
+
+Rule read_rule(const YAML::Node& n, const std::string& path) {
+  Rule r;
+  Map m(n, path);
+  m.req("label", r.label);
+  m.opt("confidence", r.confidence);
+  if (r.confidence > 1) fail(m.at("confidence"), "must be between 0 and 1");
+  auto when_node = m.get("when");
+  m.finish();
+  if (!when_node || when_node.IsNull()) return r;
+  const std::string wp = m.at("when");
+  Map w(when_node, wp);
+  auto optional = [&](const char* key, auto& out) {  // a std::optional of a number or bool
+    if (auto node = w.get(key); node && !node.IsNull()) {
+      typename std::remove_reference_t<decltype(out)>::value_type v{};
+      Map::read(node, w.at(key), v);
+      out = v;
+    }
+  };
+  auto words = [&](const char* key, std::unique_ptr<RE2>& out) {
+    std::vector<std::string> v;
+    if (auto node = w.get(key); node && !node.IsNull()) {
+      Map::read(node, w.at(key), v);
+      out = compile_keywords(v, w.at(key));
+    }
+  };
+  auto pattern = [&](const char* key, std::unique_ptr<RE2>& out) {
+    std::string v;
+    if (auto node = w.get(key); node && !node.IsNull()) {
+      Map::read(node, w.at(key), v);
+      out = compile(v, w.at(key));
+    }
+  };
+  optional("tokens_over", r.tokens_over);
+  optional("tokens_under", r.tokens_under);
+  optional("turns_over", r.turns_over);
+  optional("code", r.code);
+  optional("math", r.math);
+  optional("json_output", r.json_output);
+  optional("tools", r.tools);
+  optional("images", r.images);
+  words("keywords", r.keywords);
+  pattern("regex", r.regex);
+  words("system_keywords", r.system_keywords);
+  pattern("system_regex", r.system_regex);
+  w.finish();
+  return r;
+}
+
+}  // namespace
+
+Built<RouterStage> make_classifier_stage(const StageConfig& sc, BuildContext& ctx) {
+  std::vector<Rule> rules;
+  std::vector<Tier> tiers;
+  Targets fallback;
+  double min_confidence = 0;
+  std::string error;
+  bool ok = read_guarded(error, [&] {
+    Map m(*sc.node, sc.path);
+    std::string type;
+    m.req("type", type);
+    m.opt("min_confidence", min_confidence);
+    if (min_confidence > 1) fail(m.at("min_confidence"), "must be between 0 and 1");
+    auto rules_node = m.get("rules");
+    if (!rules_node || !rules_node.IsSequence() || rules_node.size() == 0)
+      fail(m.at("rules"), "expected a list of rules");
+    for (std::size_t i = 0; i < rules_node.size(); ++i)
+      rules.push_back(read_rule(rules_node[i], m.at("rules") + "[" + std::to_string(i) + "]"));
+    auto table = m.get("tiers");
+    if (table && !table.IsNull()) {
+      if (!table.IsMap()) fail(m.at("tiers"), "expected a mapping of label to models");
+      check_keys(table, m.at("tiers"));
+      for (const auto& kv : table) {
+        const auto label = kv.first.as<std::string>();
+        const auto path = m.at("tiers") + "." + label;
+        bool used = false;
+        for (auto& r : rules)
+          if (r.label == label) {
+            r.tier = static_cast<int>(tiers.size());
+            used = true;
+          }
+        if (!used) fail(path, "no rule yields the label \"" + label + "\"");
+        tiers.push_back({label, targets_of(kv.second, path, ctx)});
+      }
+    }
+    auto default_node = m.get("default");
+    if (!default_node) fail(m.at("default"), "is required");
+    tiers.push_back({"default", targets_of(default_node, m.at("default"), ctx)});
+    auto fallback_node = m.get("fallback");
+    fallback = fallback_node && !fallback_node.IsNull()
+                   ? targets_of(fallback_node, m.at("fallback"), ctx)
+                   : tiers.back().targets;
+    m.finish();
+  });
+  if (!ok) return config_error(std::move(error));
+  return std::make_unique<const ClassifierStage>(std::move(rules), std::move(tiers),
+                                                 std::move(fallback), min_confidence);
+}
+
+}  // namespace switchyard

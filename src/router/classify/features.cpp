@@ -1,0 +1,154 @@
+#include "router/classify/features.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace switchyard {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+bool is_operator(char c) {
+  switch (c) {
+    case '+': case '*': case '^': case '=': case '-': case '/': return true;
+    default: return false;
+  }
+}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Whether one line (without its '\n') reads as code.
+bool code_line(std::string_view line) {
+  while (!line.empty() && is_space(line.front())) line.remove_prefix(1);
+  while (!line.empty() && is_space(line.back())) line.remove_suffix(1);
+  if (line.size() < 2) return false;
+  const char last = line.back();
+  if (last == ';' || last == '{' || last == '}') return true;
+  static constexpr std::array<std::string_view, 14> kStarts = {
+      "def ",    "class ",  "import ",   "from ",  "#include", "return ", "function ",
+      "public ", "private ", "const ",   "let ",   "var ",     "fn ",     "SELECT "};
+  return std::any_of(kStarts.begin(), kStarts.end(),
+                     [&](std::string_view s) { return line.starts_with(s); }) &&
+         line.find_first_of("(=:{") != std::string_view::npos;
+}
+
+}  // namespace
+
+bool looks_like_code(std::string_view text) {
+  if (text.find("```") != std::string_view::npos) return true;
+  int lines = 0;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    if (code_line(text.substr(0, nl)) && ++lines >= 2) return true;
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+  return false;
+}
+
+bool looks_like_math(std::string_view text) {
+  static constexpr std::array<std::string_view, 6> kLatex = {"\\frac", "\\sqrt", "\\int",
+                                                             "\\sum",  "\\cdot", "\\times"};
+  if (std::any_of(kLatex.begin(), kLatex.end(),
+                  [&](std::string_view s) { return text.find(s) != std::string_view::npos; }))
+    return true;
+  // An operator between two operands, a number on at least one side: 3 + 4, 3x + 4, x = 5.
+  // A variable is one lower-case letter, alone or after a number. '-' and '/' count only with
+  // spaces around them, so that dates (2024-01-31, 1/2/2024) and ranges do not.
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  auto variable = [&](std::size_t k) {  // text[k] is a lone lower-case letter
+    return text[k] >= 'a' && text[k] <= 'z' && (k == 0 || !letter(text[k - 1])) &&
+           (k + 1 == text.size() || !letter(text[k + 1]));
+  };
+  int ops = 0;
+  for (std::size_t j = 1; j + 1 < text.size(); ++j) {
+    const char op = text[j];
+    if (!is_operator(op)) continue;
+    std::size_t l = j, r = j + 1;
+    while (l > 0 && is_space(text[l - 1])) --l;
+    while (r < text.size() && is_space(text[r])) ++r;
+    if (l == 0 || r >= text.size()) continue;
+    --l;
+    if ((op == '-' || op == '/') && (l + 1 == j || r == j + 1)) continue;
+    const bool ld = is_digit(text[l]), rd = is_digit(text[r]);
+    if ((ld || rd) && (ld || variable(l)) && (rd || variable(r)) && ++ops >= 2) return true;
+  }
+  return false;
+}
+
+PromptFeatures prompt_features(const PromptInfo& p) {
+  PromptFeatures f;
+  auto tokens = [](std::uint64_t bytes) {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes / 4, UINT32_MAX));
+  };
+  f.tokens = tokens(p.chars);
+  f.prompt_tokens = tokens(p.text.size());
+  f.messages = p.messages;
+  f.user_turns = p.user_turns;
+  f.code = looks_like_code(p.text);
+  f.math = looks_like_math(p.text);
+  f.json_output = p.json_output;
+  f.tools = p.tools;
+  f.images = p.images;
+  return f;
+}
+
+namespace {
+
+constexpr std::uint32_t kFnvOffset = 2166136261u;
+constexpr std::uint32_t kFnvPrime = 16777619u;
+
+// Hashes each word of `text` (FNV-1a, seeded by `seed`, then mixed so that the low bits, which
+// index the weights, depend on every byte).
+template <class Emit>
+void words(std::string_view text, std::uint32_t seed, Emit&& emit) {
+  std::uint32_t h = kFnvOffset ^ seed;
+  bool in_word = false;
+  for (unsigned char c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) {
+      h = (h ^ c) * kFnvPrime;
+      in_word = true;
+    } else if (in_word) {
+      emit(h ^ (h >> 15));
+      h = kFnvOffset ^ seed;
+      in_word = false;
+    }
+  }
+  if (in_word) emit(h ^ (h >> 15));
+}
+
+}  // namespace
+
+void hashed_features(const PromptInfo& prompt, const PromptFeatures& f, std::uint32_t hash_bits,
+                     std::vector<Feature>& out) {
+  out.clear();
+  const std::uint32_t mask = (1u << hash_bits) - 1;
+  auto emit = [&](std::uint32_t h) { out.push_back({h & mask, 1.0f}); };
+  words(prompt.text, 0, emit);
+  words(prompt.system, 0x9e3779b9u, emit);
+  // A repeated word appears once per occurrence (a dot product adds them up); each weighs
+  // 1/sqrt(n), so that long and short prompts are on one scale.
+  if (!out.empty()) {
+    const float scale = static_cast<float>(1 / std::sqrt(static_cast<double>(out.size())));
+    for (auto& x : out) x.value = scale;
+  }
+  const std::uint32_t base = mask + 1;
+  auto dense = [&](std::uint32_t i, double v) {
+    out.push_back({base + i, static_cast<float>(v)});
+  };
+  dense(0, 1);  // bias
+  dense(1, std::log1p(f.tokens) / 8);
+  dense(2, std::log1p(f.prompt_tokens) / 8);
+  dense(3, std::log1p(f.messages) / 3);
+  dense(4, f.user_turns > 1);
+  dense(5, f.code);
+  dense(6, f.math);
+  dense(7, f.json_output);
+  dense(8, f.tools);
+  dense(9, f.images);
+  dense(10, !prompt.system.empty());
+  dense(11, prompt.text.find('?') != std::string::npos);
+}
+
+}  // namespace switchyard

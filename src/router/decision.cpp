@@ -1,0 +1,32 @@
+#include "router/decision.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace switchyard {
+
+std::string decision_json(const Decision& d) {
+  using nlohmann::json;
+  json out = json::object();
+  if (!d.labels.empty()) {
+    json labels = json::array();
+    for (const auto& l : d.labels) labels.push_back({{"label", l.name}, {"confidence", l.confidence}});
+    out["labels"] = std::move(labels);
+  }
+  if (!d.tier.empty()) {
+    out["tier"] = d.tier;
+    out["fallback"] = d.fallback;
+  }
+  if (!d.predictions.empty()) {
+    json candidates = json::array();
+    for (const auto& p : d.predictions)
+      candidates.push_back({{"model", p.target->model->name},
+                            {"upstream", p.target->upstream_config->name},
+                            {"quality", p.quality},
+                            {"cost_usd", p.cost_usd},
+                            {"score", p.score}});
+    out["candidates"] = std::move(candidates);
+  }
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace switchyard

@@ -1,0 +1,165 @@
+// switchyard train and the learned stage: a synthetic file where the right routing is known,
+// and model files that must be refused.
+#include "api/request.hpp"
+#include "offline/eval.hpp"
+#include "offline/train.hpp"
+#include "router/resolve.hpp"
+#include "router/snapshot.hpp"
+#include "support/fakes.hpp"
+#include "support/fixture.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace switchyard::offline {
+namespace {
+
+// 300 prompts: "proof" prompts only "big" answers right; "chat" prompts both do. "big" costs
+// ten times what "small" does.
+std::string synthetic() {
+  std::string out;
+  const char* proof[] = {"prove the theorem about primes", "show the integral converges",
+                         "derive the bound for this lemma"};
+  const char* chat[] = {"say hello to my friend", "what a lovely day today",
+                        "tell me a short joke"};
+  for (int i = 0; i < 300; ++i) {
+    const bool hard = i % 2 == 0;
+    const std::string text = std::string(hard ? proof[i % 3] : chat[i % 3]) + " number " +
+                             std::to_string(i);
+    nlohmann::json line = {
+        {"id", std::to_string(i)},
+        {"split", i < 240 ? "train" : "test"},
+        {"messages", {{{"role", "user"}, {"content", text}}}},
+        {"outcomes",
+         {{"small", {{"quality", hard ? 0 : 1}, {"cost_usd", 0.001}, {"output_tokens", 10}}},
+          {"big", {{"quality", 1}, {"cost_usd", 0.01}, {"output_tokens", 40}}}}}};
+    out += line.dump() + "\n";
+  }
+  return out;
+}
+
+std::vector<const OutcomeRecord*> all(const OutcomeFile& f) {
+  std::vector<const OutcomeRecord*> out;
+  for (const auto& r : f.records) out.push_back(&r);
+  return out;
+}
+
+std::string config(const std::string& model_path, const std::string& knob) {
+  return "upstreams:\n  - name: recorded\n    base_url: http://127.0.0.1:9/v1\n"
+         "    models: [{name: small}, {name: big}]\n"
+         "routes:\n  auto:\n    stages:\n      - {type: learned, model: " +
+         model_path + ", models: [small, big], " + knob + "}\n    dispatcher: {type: single}\n";
+}
+
+TEST(Train, LearnsWhichPromptsNeedTheBigModel) {
+  test::TempDir dir;
+  auto file = load_outcomes(dir.write("s.jsonl", synthetic()), "train");
+  ASSERT_TRUE(file) << file.error().message;
+  auto model = train_router(*file, all(*file), TrainOptions{}, "synthetic");
+  ASSERT_TRUE(model) << model.error().message;
+  EXPECT_EQ(model->models[model->strongest], "big");
+  EXPECT_NEAR(model->reference_cost, 0.01, 1e-12);
+  const auto path = (dir.path() / "m.swr").string();
+  ASSERT_TRUE(model->save(path));
+
+  Metrics metrics;
+  auto snap = test::snapshot_from_yaml(metrics, config(path, "cost_weight: 0.3"));
+  ASSERT_TRUE(snap);
+  test::FakeUpstreams ups;
+  auto first = [&](const std::string& text) {
+    auto req = parse_api_request(Endpoint::chat_completions,
+                                 R"({"model":"auto","messages":[{"role":"user","content":")" +
+                                     text + R"("}]})");
+    EXPECT_TRUE(req);
+    RouteContext ctx(*snap, *req, ups);
+    EXPECT_TRUE(resolve(ctx));
+    EXPECT_EQ(ctx.candidates.size(), 2u);
+    EXPECT_EQ(ctx.decision.predictions.size(), 2u);
+    return ctx.candidates.front()->model->name;
+  };
+  // Unseen prompts of each kind.
+  EXPECT_EQ(first("prove this theorem about the integral"), "big");
+  EXPECT_EQ(first("tell me a joke about a lovely friend"), "small");
+}
+
+TEST(Train, EvalOfTheLearnedRouteBeatsBothSingleModels) {
+  test::TempDir dir;
+  const auto data = dir.write("s.jsonl", synthetic());
+  EvalOptions o;
+  auto loaded = parse_config(config("unused.swr", "cost_weight: 0.3"), "c.yaml");
+  ASSERT_TRUE(loaded.config) << loaded.error;
+  o.config = std::move(*loaded.config);
+  o.data = data;
+  o.split = "test";
+  o.train_data = data;
+  o.train_split = "train";
+  o.bootstrap = 20;
+  o.grid = {0, 0.3, 3};
+  auto r = evaluate(o);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->swept);
+  // At 0.3 it sends proofs to big and chat to small: full quality at about 55% of big's cost.
+  EXPECT_EQ(r->curve[1].quality, 1.0);
+  EXPECT_NEAR(r->curve[1].cost, 0.0055, 1e-9);
+  // With --cv the same file trains and evaluates in folds.
+  o.train_data.clear();
+  o.split.clear();
+  o.cv = 3;
+  auto cv = evaluate(o);
+  ASSERT_TRUE(cv) << cv.error().message;
+  EXPECT_EQ(cv->prompts, 300u);
+  EXPECT_EQ(cv->curve[1].quality, 1.0);
+}
+
+TEST(Train, TargetsBecomeCostWeightsByCalibration) {
+  LearnedModel m;
+  m.calibration = {{0, 1.0, 1.0}, {0.1, 0.6, 0.7}, {1, 0.2, 0.3}, {10, 0, 0.1}};
+  EXPECT_DOUBLE_EQ(m.weight_for_strongest_share(1.0), 0);
+  EXPECT_DOUBLE_EQ(m.weight_for_strongest_share(0.4), 0.55);  // halfway from 0.1 to 1
+  EXPECT_DOUBLE_EQ(m.weight_for_cost_share(0.05), 10);        // unreachable: the largest
+}
+
+TEST(LearnedModelFile, WrongVersionAndTruncatedFilesAreRefusedWithThePath) {
+  test::TempDir dir;
+  auto file = load_outcomes(dir.write("s.jsonl", synthetic()), "train");
+  ASSERT_TRUE(file);
+  TrainOptions small;
+  small.hash_bits = 8;
+  small.epochs = 1;
+  auto model = train_router(*file, all(*file), small, "synthetic");
+  ASSERT_TRUE(model);
+  const auto path = (dir.path() / "m.swr").string();
+  ASSERT_TRUE(model->save(path));
+  ASSERT_TRUE(LearnedModel::load(path));
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto write = [&](const std::string& name, const std::string& b) { return dir.write(name, b); };
+  std::string v2 = bytes;
+  v2[8] = 2;  // the version, little-endian
+  auto refused = [&](const std::string& p) {
+    auto r = LearnedModel::load(p);
+    return r ? std::string("loaded") : r.error().message;
+  };
+  EXPECT_EQ(refused(write("v2.swr", v2)),
+            dir.path().string() + "/v2.swr: router model format version 2; this build reads 1 "
+                                  "(retrain it with switchyard train)");
+  EXPECT_EQ(refused(write("cut.swr", bytes.substr(0, bytes.size() - 5))),
+            dir.path().string() + "/cut.swr: truncated router model");
+  EXPECT_EQ(refused(write("text.swr", "hello")),
+            dir.path().string() + "/text.swr: not a switchyard router model (switchyard train writes them)");
+  // A config naming a bad file is a config error that names the stage's key and the file.
+  Metrics metrics;
+  auto loaded = parse_config(config(dir.path().string() + "/cut.swr", "cost_weight: 1"), "c.yaml");
+  ASSERT_TRUE(loaded.config);
+  auto built = build_snapshot(std::move(*loaded.config), metrics);
+  EXPECT_EQ(built.error, "routes.auto.stages[0].model: " + dir.path().string() +
+                             "/cut.swr: truncated router model");
+}
+
+}  // namespace
+}  // namespace switchyard::offline

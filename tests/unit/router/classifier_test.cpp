@@ -1,0 +1,180 @@
+// The rule classifier (router/classify/) and the prompt features it reads: one test per feature,
+// on snapshots built from YAML, without sockets.
+#include "api/request.hpp"
+#include "metrics/metrics.hpp"
+#include "router/classify/features.hpp"
+#include "router/decision.hpp"
+#include "router/resolve.hpp"
+#include "router/snapshot.hpp"
+#include "support/fakes.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace switchyard::test {
+namespace {
+
+const std::string kModels = R"(
+upstreams:
+  - name: u
+    base_url: http://127.0.0.1:1/v1
+    models: [{name: nano}, {name: small}, {name: large}]
+)";
+
+// A route whose classifier has `rules`, maps the labels in `tiers`, and defaults to small.
+std::string route(const std::string& rules, const std::string& tiers,
+                  const std::string& extra = "") {
+  return kModels + "routes:\n  auto:\n    stages:\n      - type: classifier\n        rules:\n" +
+         rules + "        tiers:\n" + tiers + "        default: [small]\n" + extra;
+}
+
+class Classifier : public ::testing::Test {
+ protected:
+  // The models the route picks for a chat body with these messages (and members).
+  std::vector<std::string> pick(const std::string& yaml, const std::string& messages,
+                                const std::string& members = "") {
+    snap_ = snapshot_from_yaml(metrics_, yaml);
+    if (!snap_) return {"<no snapshot>"};
+    auto r = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"auto","messages":)" + messages + members + "}");
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    if (!r) return {};
+    req_ = std::move(*r);
+    ctx_.emplace(*snap_, req_, ups_);
+    EXPECT_TRUE(resolve(*ctx_));
+    std::vector<std::string> out;
+    for (const auto* t : ctx_->candidates) out.push_back(t->model->name);
+    return out;
+  }
+
+  static std::string user(const std::string& text) {
+    return R"([{"role":"user","content":)" + nlohmann::json(text).dump() + "}]";
+  }
+
+  Metrics metrics_;
+  std::shared_ptr<const Snapshot> snap_;
+  ApiRequest req_;
+  FakeUpstreams ups_;
+  std::optional<RouteContext> ctx_;
+};
+
+using V = std::vector<std::string>;
+
+TEST_F(Classifier, CodeFencesAndCodeLines) {
+  auto yaml = route("          - {label: code, when: {code: true}}\n", "          code: [large]\n");
+  EXPECT_EQ(pick(yaml, user("Fix this:\n```\nx = 1\n```")), V{"large"});
+  EXPECT_EQ(pick(yaml, user("def f(x):\n    return x + 1\nprint(f(2));")), V{"large"});
+  EXPECT_EQ(pick(yaml, user("What is the capital of France?")), V{"small"});
+  EXPECT_EQ(pick(yaml, user("Import taxes: are they fair; discuss.")), V{"small"});
+}
+
+TEST_F(Classifier, MathButNotDates) {
+  auto yaml = route("          - {label: math, when: {math: true}}\n", "          math: [large]\n");
+  EXPECT_EQ(pick(yaml, user("Solve 3x + 4 = 19 for x.")), V{"large"});
+  EXPECT_EQ(pick(yaml, user("Simplify \\frac{a}{b}")), V{"large"});
+  EXPECT_EQ(pick(yaml, user("x = 5 and y^2 = 9")), V{"large"});
+  EXPECT_EQ(pick(yaml, user("We met on 2024-01-31 and 1/2/2024.")), V{"small"});
+  EXPECT_EQ(pick(yaml, user("C++ and a + b are not numbers, nor is A-1 = B.")), V{"small"});
+}
+
+TEST_F(Classifier, TokenEstimateAndTurns) {
+  auto yaml = route("          - {label: long, when: {tokens_over: 100}}\n"
+                    "          - {label: deep, when: {turns_over: 2}}\n"
+                    "          - {label: short, when: {tokens_under: 5}}\n",
+                    "          long: [large]\n          deep: [large, small]\n"
+                    "          short: [nano]\n");
+  EXPECT_EQ(pick(yaml, user(std::string(404, 'a'))), V{"large"});  // 101 tokens
+  EXPECT_EQ(pick(yaml, user(std::string(400, 'a'))), V{"small"});  // 100: not over
+  EXPECT_EQ(pick(yaml, user("hi")), V{"nano"});
+  const std::string three_turns =
+      R"([{"role":"user","content":"aaaaaaaaaaaa"},{"role":"assistant","content":"b"},)"
+      R"({"role":"user","content":"c"},{"role":"user","content":"d"}])";
+  EXPECT_EQ(pick(yaml, three_turns), (V{"large", "small"}));
+}
+
+TEST_F(Classifier, KeywordsAreWholeWordsAndRegexesAreRe2) {
+  auto yaml = route("          - {label: translate, when: {keywords: [translate, 'c++']}}\n"
+                    "          - {label: greeting, when: {regex: '(?i)^(hello|hi)\\b'}}\n",
+                    "          translate: [nano]\n          greeting: [large]\n");
+  EXPECT_EQ(pick(yaml, user("Please TRANSLATE this")), V{"nano"});
+  EXPECT_EQ(pick(yaml, user("mistranslated")), V{"small"});
+  EXPECT_EQ(pick(yaml, user("Hello there")), V{"large"});
+  EXPECT_EQ(pick(yaml, user("Say hello")), V{"small"});
+}
+
+TEST_F(Classifier, SystemPromptDomainWords) {
+  auto yaml = route("          - {label: legal, when: {system_keywords: [contract, plaintiff]}}\n",
+                    "          legal: [large]\n");
+  EXPECT_EQ(pick(yaml, R"([{"role":"system","content":"You review a contract."},)"
+                       R"({"role":"user","content":"Is clause 3 fine?"}])"),
+            V{"large"});
+  // The same words in the user's message are not the system prompt's domain.
+  EXPECT_EQ(pick(yaml, user("Write a contract.")), V{"small"});
+}
+
+TEST_F(Classifier, JsonOutputToolsAndImages) {
+  auto yaml = route("          - {label: json, when: {json_output: true}}\n"
+                    "          - {label: tools, when: {tools: true}}\n"
+                    "          - {label: vision, when: {images: true}}\n",
+                    "          json: [nano]\n          tools: [large]\n          vision: [large, nano]\n");
+  EXPECT_EQ(pick(yaml, user("x"), R"(,"response_format":{"type":"json_object"})"), V{"nano"});
+  EXPECT_EQ(pick(yaml, user("x"), R"(,"tools":[{"type":"function","function":{"name":"f"}}])"),
+            V{"large"});
+  EXPECT_EQ(pick(yaml, R"([{"role":"user","content":[{"type":"text","text":"what is this"},)"
+                       R"({"type":"image_url","image_url":{"url":"data:,"}}]}])"),
+            (V{"large", "nano"}));
+  EXPECT_EQ(pick(yaml, user("x"), R"(,"tools":[])"), V{"small"});
+}
+
+TEST_F(Classifier, LowConfidenceFallsBackAndTheDecisionRecordsEveryLabel) {
+  auto yaml = route("          - {label: code, when: {code: true}, confidence: 0.4}\n"
+                    "          - {label: anything, confidence: 0.9}\n",
+                    "          code: [nano]\n",
+                    "        min_confidence: 0.6\n        fallback: [large]\n");
+  EXPECT_EQ(pick(yaml, user("```x```")), V{"large"});
+  EXPECT_TRUE(ctx_->decision.fallback);
+  ASSERT_EQ(ctx_->decision.labels.size(), 2u);
+  EXPECT_EQ(ctx_->decision.labels[0].name, "code");
+  EXPECT_EQ(decision_json(ctx_->decision),
+            R"({"fallback":true,"labels":[{"confidence":0.4,"label":"code"},)"
+            R"({"confidence":0.9,"label":"anything"}],"tier":"code"})");
+  // "anything" has no tier: with no code, the default decides.
+  EXPECT_EQ(pick(yaml, user("plain")), V{"small"});
+  EXPECT_FALSE(ctx_->decision.fallback);
+  EXPECT_EQ(ctx_->decision.tier, "default");
+}
+
+TEST(ClassifierConfig, ErrorsNameThePath) {
+  Metrics metrics;
+  auto build = [&](const std::string& yaml) {
+    auto loaded = parse_config(yaml, "c.yaml");
+    if (!loaded.config) return loaded.error;
+    auto built = build_snapshot(std::move(*loaded.config), metrics);
+    return built.error;
+  };
+  EXPECT_EQ(build(route("          - {label: x, when: {regex: '(unclosed'}}\n", "          x: [large]\n")),
+            "routes.auto.stages[0].rules[0].when.regex: not a valid RE2 pattern: missing ): (unclosed");
+  EXPECT_EQ(build(route("          - {label: x, when: {cod: true}}\n", "          x: [large]\n")),
+            "routes.auto.stages[0].rules[0].when.cod: unknown key");
+  EXPECT_EQ(build(route("          - {label: x}\n", "          y: [large]\n")),
+            "routes.auto.stages[0].tiers.y: no rule yields the label \"y\"");
+  EXPECT_EQ(build(route("          - {label: x}\n", "          x: [huge]\n")),
+            "routes.auto.stages[0].tiers.x[0]: unknown model \"huge\" (known: nano, small, large)");
+}
+
+TEST(PromptFeatures, CountTheWholeConversation) {
+  PromptInfo p;
+  p.text = "abcdefgh";
+  p.chars = 400;
+  p.messages = 3;
+  p.user_turns = 2;
+  auto f = prompt_features(p);
+  EXPECT_EQ(f.tokens, 100u);
+  EXPECT_EQ(f.prompt_tokens, 2u);
+  EXPECT_EQ(f.user_turns, 2u);
+  EXPECT_FALSE(f.code);
+  EXPECT_FALSE(f.math);
+}
+
+}  // namespace
+}  // namespace switchyard::test
