@@ -52,7 +52,8 @@ std::string prompt_1kb(unsigned seed) {
   std::mt19937 rng(seed);
   std::string text;
   while (text.size() < 1000) {
-    const unsigned rank = static_cast<unsigned>(5000 * std::pow(std::generate_canonical<double, 32>(rng), 3.0));
+    const unsigned rank =
+        static_cast<unsigned>(5000 * std::pow(std::generate_canonical<double, 32>(rng), 3.0));
     std::string word;
     for (unsigned r = rank + 1, n = 2 + rank % 8; n; --n, r = r * 7 + 3)
       word += static_cast<char>('a' + r % 26);

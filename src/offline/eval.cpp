@@ -215,7 +215,8 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   // The configured models the file has, after aliasing: configured name → file index.
   std::unordered_map<std::string, std::string> alias(o.aliases.begin(), o.aliases.end());
   for (const auto& [from, to] : o.aliases)
-    if (file->model_index(from) < 0) return fail("--alias " + from + ": the file has no such model");
+    if (file->model_index(from) < 0)
+      return fail("--alias " + from + ": the file has no such model");
   auto configured_name = [&](const std::string& file_model) {
     auto it = alias.find(file_model);
     return it == alias.end() ? file_model : it->second;
@@ -406,7 +407,8 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
 
   report.models = d.models;
   report.best_model = d.models[d.best];
-  for (std::size_t m = 0; m < nm; ++m) report.singles.emplace_back(d.models[m], point(d.singles[m], nullptr));
+  for (std::size_t m = 0; m < nm; ++m)
+    report.singles.emplace_back(d.models[m], point(d.singles[m], nullptr));
   report.random = point(d.random, nullptr);
   report.oracle = point(d.oracle, nullptr);
   for (const auto& c : d.oracle_curve) report.oracle_curve.push_back(point(c, nullptr));
@@ -508,7 +510,8 @@ nlohmann::json to_json(const EvalReport& r) {
   auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   json figures = json::object();
   for (const auto& f : r.figures)
-    figures[f.name] = {{"value", num(f.value.value)}, {"lo", num(f.value.lo)}, {"hi", num(f.value.hi)}};
+    figures[f.name] = {
+        {"value", num(f.value.value)}, {"lo", num(f.value.lo)}, {"hi", num(f.value.hi)}};
   json curve = json::array();
   for (std::size_t g = 0; g < r.curve.size(); ++g) {
     json p = {{kKnob, r.grid[g]}, {"cost", r.curve[g].cost}, {"quality", r.curve[g].quality}};
@@ -639,7 +642,8 @@ int eval_main(int argc, char** argv) {
   else
     print_table(*report, o);
   if (!csv_path.empty() && (!report->swept || !write_file(csv_path, csv(*report)))) {
-    if (!report->swept) std::fprintf(stderr, "switchyard eval: --csv: the route has no cost knob\n");
+    if (!report->swept)
+      std::fprintf(stderr, "switchyard eval: --csv: the route has no cost knob\n");
     return 1;
   }
   if (!svg_path.empty() && !write_file(svg_path, svg(*report))) return 1;

@@ -47,7 +47,8 @@ void fit(LearnedModel& model, const std::vector<const Example*>& train, const Tr
   for (std::size_t m = 0; m < nm; ++m) {
     double q = 0, t = 0, n = 0;
     for (const auto* e : train)
-      if (const auto* oc = e->outcomes[m]) q += oc->quality, t += std::log1p(oc->output_tokens), ++n;
+      if (const auto* oc = e->outcomes[m])
+        q += oc->quality, t += std::log1p(oc->output_tokens), ++n;
     if (n == 0) continue;
     const double mean_q = std::clamp(q / n, 0.01, 0.99);
     model.weights[model.at(bias, 0, m)] = static_cast<float>(std::log(mean_q / (1 - mean_q)));
@@ -133,7 +134,8 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
                                   std::span<const OutcomeRecord* const> records,
                                   const TrainOptions& o, std::string trained_on) {
   auto fail = [](std::string m) { return make_error(Reason::bad_request, std::move(m)); };
-  if (records.size() < 10) return fail("too few prompts to train on (" + std::to_string(records.size()) + ")");
+  if (records.size() < 10)
+    return fail("too few prompts to train on (" + std::to_string(records.size()) + ")");
   if (file.models.size() > 64) return fail("at most 64 models can be trained at once");
   if (o.hash_bits < 8 || o.hash_bits > 24) return fail("hash_bits is between 8 and 24");
   LearnedModel model;
@@ -215,7 +217,8 @@ bool number(const std::string& v, auto& out) {
 TrainFlag train_flag(const std::string& flag, const std::function<std::string()>& value,
                      TrainOptions& o) {
   bool ok = true;
-  if (flag == "--hash-bits") ok = number(value(), o.hash_bits) && o.hash_bits >= 8 && o.hash_bits <= 24;
+  if (flag == "--hash-bits")
+    ok = number(value(), o.hash_bits) && o.hash_bits >= 8 && o.hash_bits <= 24;
   else if (flag == "--epochs") ok = number(value(), o.epochs);
   else if (flag == "--learning-rate") ok = number(value(), o.learning_rate) && o.learning_rate > 0;
   else if (flag == "--l2") ok = number(value(), o.l2) && o.l2 >= 0;

@@ -9,7 +9,8 @@ std::string decision_json(const Decision& d) {
   json out = json::object();
   if (!d.labels.empty()) {
     json labels = json::array();
-    for (const auto& l : d.labels) labels.push_back({{"label", l.name}, {"confidence", l.confidence}});
+    for (const auto& l : d.labels)
+      labels.push_back({{"label", l.name}, {"confidence", l.confidence}});
     out["labels"] = std::move(labels);
   }
   if (!d.tier.empty()) {

@@ -544,7 +544,8 @@ Row run_case(const Case& c) {
   for (int t = 0; t < kThreads; ++t)
     clients.emplace_back([&, t] {
       for (int i = 0; i < c.per_thread; ++i)
-        answers[static_cast<std::size_t>(t) * static_cast<std::size_t>(c.per_thread) + static_cast<std::size_t>(i)] = post(gw.port(), body);
+        answers[static_cast<std::size_t>(t) * static_cast<std::size_t>(c.per_thread) +
+                static_cast<std::size_t>(i)] = post(gw.port(), body);
     });
   for (auto& th : clients) th.join();
 

@@ -8,7 +8,7 @@
 //     - type: learned
 //       model: models/routerbench.swr   # loaded with the config, and again on every reload
 //       models: [gpt-4o, gpt-4o-mini]
-//       aliases: {gpt-4o: gpt-4-1106-preview, gpt-4o-mini: mixtral-8x7b-chat}  # borrowed predictions
+//       aliases: {gpt-4o: gpt-4-1106-preview, gpt-4o-mini: mixtral-8x7b-chat}  # borrowed
 //       cost_weight: 0.2                # or: target: {strongest_share: 0.2} | {cost_share: 0.3}
 //
 // A model is predicted as the trained model it is named after, or as its alias. Its cost is

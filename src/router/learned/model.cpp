@@ -134,7 +134,9 @@ Result<void> LearnedModel::save(const std::string& path) const {
 }
 
 Result<std::shared_ptr<const LearnedModel>> LearnedModel::load(const std::string& path) {
-  auto bad = [&](const std::string& why) { return make_error(Reason::internal, path + ": " + why); };
+  auto bad = [&](const std::string& why) {
+    return make_error(Reason::internal, path + ": " + why);
+  };
   std::ifstream f(path, std::ios::binary);
   if (!f) return bad("cannot open the router model");
   const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
