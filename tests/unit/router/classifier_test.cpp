@@ -144,6 +144,29 @@ TEST_F(Classifier, LowConfidenceFallsBackAndTheDecisionRecordsEveryLabel) {
   EXPECT_EQ(ctx_->decision.tier, "default");
 }
 
+// The decision reaches the client only when asked for, with x-switchyard-debug: 1.
+TEST_F(Classifier, TheDecisionHeaderIsSentOnlyInDebug) {
+  auto yaml = route("          - {label: code, when: {code: true}, confidence: 0.9}\n",
+                    "          code: [large]\n");
+  for (bool debug : {false, true}) {
+    ASSERT_EQ(pick(yaml, user("```x```")), V{"large"});
+    req_.debug = debug;
+    RecordingWriter out;
+    ASSERT_TRUE(run(snap_->routes.at("auto").dispatcher->dispatch(*ctx_, out)));
+    EXPECT_EQ(out.status, 200);
+    EXPECT_EQ(out.headers["x-switchyard-model"], "large");
+    if (!debug) {
+      EXPECT_FALSE(out.headers.contains("x-switchyard-decision"));
+      continue;
+    }
+    auto d = nlohmann::json::parse(out.headers["x-switchyard-decision"], nullptr, false);
+    ASSERT_TRUE(d.is_object()) << out.headers["x-switchyard-decision"];
+    EXPECT_EQ(d["tier"], "code");
+    EXPECT_EQ(d["labels"][0]["label"], "code");
+    EXPECT_EQ(d["labels"][0]["confidence"], 0.9);
+  }
+}
+
 TEST(ClassifierConfig, ErrorsNameThePath) {
   Metrics metrics;
   auto build = [&](const std::string& yaml) {
