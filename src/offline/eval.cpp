@@ -196,12 +196,6 @@ Result<std::string> train_on(const EvalOptions& o, TempModels& temp) {
   return path;
 }
 
-std::vector<double> default_grid() {
-  std::vector<double> g{0};
-  for (int k = 0; k <= 32; ++k) g.push_back(std::pow(10.0, -3 + k / 8.0));
-  return g;
-}
-
 }  // namespace
 
 Result<EvalReport> evaluate(const EvalOptions& o) {
@@ -323,7 +317,7 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   Config base = o.config;
   auto links = chain(base, o.route);
   report.swept = std::any_of(links.begin(), links.end(), [](auto* s) { return has_knob(*s); });
-  if (report.swept) report.grid = o.grid.empty() ? default_grid() : o.grid;
+  if (report.swept) report.grid = o.grid.empty() ? cost_weight_grid() : o.grid;
   TempModels temp;
   if (!o.train_data.empty()) {
     auto trained = train_on(o, temp);

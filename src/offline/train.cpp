@@ -90,13 +90,6 @@ void fit(LearnedModel& model, const std::vector<const Example*>& train, const Tr
   }
 }
 
-// The cost_weight grid calibration reports on (as eval's default sweep).
-std::vector<double> calibration_grid() {
-  std::vector<double> g{0};
-  for (int k = 0; k <= 32; ++k) g.push_back(std::pow(10.0, -3 + k / 8.0));
-  return g;
-}
-
 // What routing `held` by `model` did at each cost weight. Costs are the trained means, as the
 // stage uses for a model with no configured price.
 std::vector<Calibration> calibrate(const LearnedModel& model,
@@ -105,7 +98,7 @@ std::vector<Calibration> calibrate(const LearnedModel& model,
   std::vector<std::vector<double>> q(held.size(), std::vector<double>(nm)), t = q;
   for (std::size_t i = 0; i < held.size(); ++i) model.predict(held[i]->x, q[i], t[i]);
   std::vector<Calibration> out;
-  for (double w : calibration_grid()) {
+  for (double w : cost_weight_grid()) {
     double strongest = 0, cost = 0, strongest_cost = 0, n = 0;
     for (std::size_t i = 0; i < held.size(); ++i) {
       const auto* best_oc = held[i]->outcomes[model.strongest];
@@ -129,6 +122,12 @@ std::vector<Calibration> calibrate(const LearnedModel& model,
 }
 
 }  // namespace
+
+std::vector<double> cost_weight_grid() {
+  std::vector<double> g{0};
+  for (int k = 0; k <= 32; ++k) g.push_back(std::pow(10.0, -3 + k / 8.0));
+  return g;
+}
 
 Result<LearnedModel> train_router(const OutcomeFile& file,
                                   std::span<const OutcomeRecord* const> records,

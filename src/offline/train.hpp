@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace switchyard::offline {
 
@@ -30,6 +31,10 @@ struct TrainOptions {
   double holdout = 0.2;  // the share of prompts held back to calibrate cost targets
   std::uint64_t seed = 1;
 };
+
+// The cost_weight values train calibrates targets on and eval sweeps by default: 0, then 33
+// values from 10^-3 to 10 on a log scale.
+std::vector<double> cost_weight_grid();
 
 // Trains on `records` (lines of `file`). Fails when there are fewer than 10 prompts or more
 // than 64 models.
