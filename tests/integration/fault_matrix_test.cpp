@@ -4,7 +4,7 @@
 // with the exact status and code the fault implies; a stream that fails after its first event
 // must end with an in-band error event and a proper end of body, never a silent truncation; the
 // in-flight gauge must return to 0. Prints the markdown table that docs/reliability.md quotes:
-//   build/release/tests/switchyard_tests --gtest_filter='FaultMatrix*'
+//   build/release/tests/switchyard_integration_tests --gtest_filter='FaultMatrix*'
 #include "support/fixture.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
