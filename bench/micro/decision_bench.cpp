@@ -36,7 +36,7 @@ std::string write_model() {
   }
   m.strongest = kModels - 1;
   m.reference_cost = m.mean_cost.back();
-  m.hash_bits = 14;
+  m.space.hash_bits = 14;
   m.weights.resize(std::size_t{m.features()} * 2 * kModels);
   for (auto& x : m.weights) x = w(rng);
   auto path = (std::filesystem::temp_directory_path() / "switchyard-bench.swr").string();

@@ -22,14 +22,14 @@ struct Example {
 
 std::vector<Example> examples(const OutcomeFile& file,
                               std::span<const OutcomeRecord* const> records,
-                              std::uint32_t hash_bits) {
+                              FeatureSpace space) {
   std::vector<Example> out;
   out.reserve(records.size());
   for (const auto* r : records) {
     Example e;
     const PromptInfo p =
         read_prompt(Endpoint::chat_completions, R"({"messages":)" + r->messages + "}");
-    hashed_features(p, prompt_features(p), hash_bits, e.x);
+    hashed_features(p, prompt_features(p), space, e.x);
     for (std::size_t m = 0; m < file.models.size(); ++m)
       e.outcomes.push_back(r->outcomes[m] ? &*r->outcomes[m] : nullptr);
     out.push_back(std::move(e));
@@ -43,7 +43,7 @@ void fit(LearnedModel& model, const std::vector<const Example*>& train, const Tr
   model.weights.assign(nf * 2 * nm, 0.0f);
   std::vector<float> g2(model.weights.size(), 0.0f);  // squared gradients so far
   // Start each model at its mean: the bias feature is the first dense one.
-  const auto bias = std::uint32_t{1} << model.hash_bits;
+  const auto bias = std::uint32_t{1} << model.space.hash_bits;
   for (std::size_t m = 0; m < nm; ++m) {
     double q = 0, t = 0, n = 0;
     for (const auto* e : train)
@@ -136,9 +136,11 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
   if (records.size() < 10)
     return fail("too few prompts to train on (" + std::to_string(records.size()) + ")");
   if (file.models.size() > 64) return fail("at most 64 models can be trained at once");
-  if (o.hash_bits < 8 || o.hash_bits > 24) return fail("hash_bits is between 8 and 24");
+  if (o.space.hash_bits < 8 || o.space.hash_bits > 24)
+    return fail("hash_bits is between 8 and 24");
+  if (o.space.char_ngrams > 8) return fail("char_ngrams is between 0 and 8");
   LearnedModel model;
-  model.hash_bits = o.hash_bits;
+  model.space = o.space;
   model.models = file.models;
   model.trained_on = std::move(trained_on);
   const std::size_t nm = file.models.size();
@@ -158,7 +160,7 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
   model.reference_cost = model.mean_cost[model.strongest];
   if (!(model.reference_cost > 0)) model.reference_cost = 1e-9;
 
-  auto all = examples(file, records, o.hash_bits);
+  auto all = examples(file, records, o.space);
   std::vector<const Example*> shuffled;
   shuffled.reserve(all.size());
   for (const auto& e : all) shuffled.push_back(&e);
@@ -198,6 +200,7 @@ targets (target: {strongest_share: ...} or {cost_share: ...}).
 }  // namespace
 
 const char* const kTrainFlagsHelp = R"(  --hash-bits N        2^N hashed features (default 14)
+  --char-ngrams N      hash the prompt's N-byte windows too, 1 to 8; 0 for none (default 0)
   --epochs N           passes over the data (default 10)
   --learning-rate X    AdaGrad's step (default 0.05)
   --l2 X               weight decay (default 1e-6)
@@ -217,7 +220,9 @@ TrainFlag train_flag(const std::string& flag, const std::function<std::string()>
                      TrainOptions& o) {
   bool ok = true;
   if (flag == "--hash-bits")
-    ok = number(value(), o.hash_bits) && o.hash_bits >= 8 && o.hash_bits <= 24;
+    ok = number(value(), o.space.hash_bits) && o.space.hash_bits >= 8 && o.space.hash_bits <= 24;
+  else if (flag == "--char-ngrams")
+    ok = number(value(), o.space.char_ngrams) && o.space.char_ngrams <= 8;
   else if (flag == "--epochs") ok = number(value(), o.epochs);
   else if (flag == "--learning-rate") ok = number(value(), o.learning_rate) && o.learning_rate > 0;
   else if (flag == "--l2") ok = number(value(), o.l2) && o.l2 >= 0;

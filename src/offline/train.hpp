@@ -24,7 +24,7 @@ namespace switchyard::offline {
 
 struct TrainOptions {
   // Chosen by 5-fold cross-validation on routerbench.jsonl's train split (docs/evaluation.md).
-  std::uint32_t hash_bits = 14;
+  FeatureSpace space{.hash_bits = 14, .char_ngrams = 0};
   std::uint32_t epochs = 10;
   double learning_rate = 0.05;
   double l2 = 1e-6;
@@ -46,7 +46,7 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
 // "train"). Returns the process's exit code.
 int train_main(int argc, char** argv);
 
-// A training option on a command line (--hash-bits, --epochs, --learning-rate, --l2, --seed),
+// A training option on a command line (--hash-bits, --char-ngrams, --epochs, --learning-rate, --l2, --seed),
 // shared by train and eval; `value` reads the flag's value. kTrainFlagsHelp documents them.
 enum class TrainFlag : std::uint8_t { read, bad, unknown };
 TrainFlag train_flag(const std::string& flag, const std::function<std::string()>& value,

@@ -18,7 +18,8 @@
 //       fallback: [large]          # optional, default: the default tier
 //
 // A rule's `when` holds any of: tokens_over / tokens_under (the whole conversation's estimated
-// tokens), turns_over (user turns), keywords / regex (the last user message),
+// tokens), messages_over (messages, any role), turns_over (user turns), keywords / regex (the
+// last user message),
 // system_keywords / system_regex (the system prompt), and code, math, json_output, tools,
 // images (true or false). All must hold; an empty `when` always does. Keywords match whole words,
 // case-insensitively. Patterns are RE2, which runs in time linear in the text: no pattern can
@@ -44,7 +45,7 @@ struct Rule {
   std::string label;
   double confidence = 1;
   int tier = -1;  // index into the stage's tiers; -1: the label only informs
-  std::optional<std::uint32_t> tokens_over, tokens_under, turns_over;
+  std::optional<std::uint32_t> tokens_over, tokens_under, messages_over, turns_over;
   std::optional<bool> code, math, json_output, tools, images;
   // Compiled patterns: keywords and regex on the prompt, on the system prompt.
   std::unique_ptr<RE2> keywords, regex, system_keywords, system_regex;
@@ -56,6 +57,7 @@ struct Rule {
     };
     return (!tokens_over || f.tokens > *tokens_over) &&
            (!tokens_under || f.tokens < *tokens_under) &&
+           (!messages_over || f.messages > *messages_over) &&
            (!turns_over || f.user_turns > *turns_over) && is(code, f.code) && is(math, f.math) &&
            is(json_output, f.json_output) && is(tools, f.tools) && is(images, f.images) &&
            found(keywords, p.text) && found(regex, p.text) &&
@@ -177,6 +179,7 @@ Rule read_rule(const YAML::Node& n, const std::string& path) {
   };
   optional("tokens_over", r.tokens_over);
   optional("tokens_under", r.tokens_under);
+  optional("messages_over", r.messages_over);
   optional("turns_over", r.turns_over);
   optional("code", r.code);
   optional("math", r.math);

@@ -118,20 +118,53 @@ void words(std::string_view text, std::uint32_t seed, Emit&& emit) {
   if (in_word) emit(h ^ (h >> 15));
 }
 
+// Hashes each n-byte window of `text`, lower-cased, with each run of whitespace as one space
+// (none at the start). The window is kept in one integer, so each byte costs a shift and a
+// multiply.
+template <class Emit>
+void char_ngrams(std::string_view text, std::uint32_t n, Emit&& emit) {
+  const std::uint64_t keep = n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
+  std::uint64_t window = 0;
+  std::uint32_t filled = 0;
+  bool after_space = true;
+  for (unsigned char c : text) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      if (after_space) continue;
+      c = ' ';
+      after_space = true;
+    } else {
+      after_space = false;
+      if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+    }
+    window = ((window << 8) | c) & keep;
+    if (++filled < n) continue;
+    const std::uint64_t h = (window ^ 0x5bd1e995u) * 0x9e3779b97f4a7c15u;  // Fibonacci hashing
+    emit(static_cast<std::uint32_t>(h >> 32));
+  }
+}
+
+// Gives the entries of out from `from` on the value 1/sqrt(their count).
+void normalise(std::vector<Feature>& out, std::size_t from) {
+  if (out.size() == from) return;
+  const auto scale = static_cast<float>(1 / std::sqrt(static_cast<double>(out.size() - from)));
+  for (auto x = out.begin() + static_cast<std::ptrdiff_t>(from); x != out.end(); ++x)
+    x->value = scale;
+}
+
 }  // namespace
 
-void hashed_features(const PromptInfo& prompt, const PromptFeatures& f, std::uint32_t hash_bits,
+void hashed_features(const PromptInfo& prompt, const PromptFeatures& f, FeatureSpace space,
                      std::vector<Feature>& out) {
   out.clear();
-  const std::uint32_t mask = (1u << hash_bits) - 1;
+  const std::uint32_t mask = (1u << space.hash_bits) - 1;
   auto emit = [&](std::uint32_t h) { out.push_back({h & mask, 1.0f}); };
   words(prompt.text, 0, emit);
   words(prompt.system, 0x9e3779b9u, emit);
-  // A repeated word appears once per occurrence (a dot product adds them up); each weighs
-  // 1/sqrt(n), so that long and short prompts are on one scale.
-  if (!out.empty()) {
-    const float scale = static_cast<float>(1 / std::sqrt(static_cast<double>(out.size())));
-    for (auto& x : out) x.value = scale;
+  normalise(out, 0);
+  if (space.char_ngrams > 0) {
+    const std::size_t from = out.size();
+    char_ngrams(prompt.text, space.char_ngrams, emit);
+    normalise(out, from);
   }
   const std::uint32_t base = mask + 1;
   auto dense = [&](std::uint32_t i, double v) {

@@ -27,9 +27,12 @@ PromptFeatures prompt_features(const PromptInfo& prompt);
 
 // The learned router's input: a sparse vector of the hashed words of the prompt (lower-cased
 // ASCII letters and digits; other bytes split words, except UTF-8 ones, which stay in them) and
-// of the system prompt (hashed apart), then kDenseFeatures structure features at fixed indices
-// past the hashed ones: a bias, length, turns and the rule features. A repeated word appears once
-// per occurrence; each of the n hashed entries is worth 1/sqrt(n). Indices are below
+// of the system prompt (hashed apart); with `char_ngrams` = n > 0, the prompt's hashed n-byte
+// windows too (lower-cased, each run of whitespace one space), which keep what words drop:
+// punctuation, notation, layout, parts of words. Then kDenseFeatures structure features at fixed
+// indices past the hashed ones: a bias, length, turns and the rule features. A repeated word or
+// n-gram appears once per occurrence; the words weigh 1/sqrt(their count) each, and so do the
+// n-grams, so that long and short prompts are on one scale. Indices are below
 // (1 << hash_bits) + kDenseFeatures. `out` is cleared and reused, so a caller that keeps it
 // allocates nothing once it has grown. (Word pairs were tried: no better in cross-validation on
 // either dataset, and twice the work.)
@@ -37,9 +40,13 @@ struct Feature {
   std::uint32_t index = 0;
   float value = 0;
 };
+struct FeatureSpace {
+  std::uint32_t hash_bits = 14;   // 2^hash_bits buckets, shared by words and n-grams
+  std::uint32_t char_ngrams = 0;  // n, from 1 to 8; 0 for no character n-grams
+};
 inline constexpr std::uint32_t kDenseFeatures = 12;
 void hashed_features(const PromptInfo& prompt, const PromptFeatures& features,
-                     std::uint32_t hash_bits, std::vector<Feature>& out);
+                     FeatureSpace space, std::vector<Feature>& out);
 
 // A code fence (```), or at least two lines that read as code: ending in ';', '{' or '}', or
 // starting with a keyword such as def, class, import, #include, return, function, public.

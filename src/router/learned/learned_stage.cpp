@@ -42,7 +42,7 @@ class LearnedStage final : public RouterStage {
     thread_local std::vector<Feature> x;
     const PromptInfo& prompt = ctx.request.prompt;
     const PromptFeatures f = prompt_features(prompt);
-    hashed_features(prompt, f, model_->hash_bits, x);
+    hashed_features(prompt, f, model_->space, x);
     const std::size_t n = model_->models.size();
     double quality[64], tokens[64];
     model_->predict(x, std::span(quality, n), std::span(tokens, n));

@@ -112,7 +112,8 @@ Result<void> LearnedModel::save(const std::string& path) const {
     cal.push_back({{"cost_weight", c.cost_weight},
                    {"strongest_share", c.strongest_share},
                    {"cost_share", c.cost_share}});
-  const std::string meta = nlohmann::json{{"hash_bits", hash_bits},
+  const std::string meta = nlohmann::json{{"hash_bits", space.hash_bits},
+                                          {"char_ngrams", space.char_ngrams},
                                           {"models", models},
                                           {"mean_quality", mean_quality},
                                           {"mean_cost", mean_cost},
@@ -156,7 +157,8 @@ Result<std::shared_ptr<const LearnedModel>> LearnedModel::load(const std::string
   auto m = std::make_shared<LearnedModel>();
   try {
     if (meta.is_discarded()) return bad("router model metadata is not JSON");
-    m->hash_bits = meta.at("hash_bits").get<std::uint32_t>();
+    m->space.hash_bits = meta.at("hash_bits").get<std::uint32_t>();
+    m->space.char_ngrams = meta.value("char_ngrams", 0u);  // absent before they existed
     m->models = meta.at("models").get<std::vector<std::string>>();
     m->mean_quality = meta.at("mean_quality").get<std::vector<double>>();
     m->mean_cost = meta.at("mean_cost").get<std::vector<double>>();
@@ -171,7 +173,8 @@ Result<std::shared_ptr<const LearnedModel>> LearnedModel::load(const std::string
     return bad(std::string("router model metadata: ") + e.what());
   }
   const std::size_t n = m->models.size();
-  if (n == 0 || n > 64 || m->hash_bits < 8 || m->hash_bits > 24 || m->mean_quality.size() != n ||
+  if (n == 0 || n > 64 || m->space.hash_bits < 8 ||
+      m->space.hash_bits > 24 || m->space.char_ngrams > 8 || m->mean_quality.size() != n ||
       m->mean_cost.size() != n || m->strongest >= n || !(m->reference_cost > 0))
     return bad("router model metadata is inconsistent");
   if (!r.floats(m->weights, std::uint64_t{m->features()} * 2 * n))

@@ -34,7 +34,7 @@ struct Calibration {
 struct LearnedModel {
   static constexpr std::uint32_t kVersion = 1;
 
-  std::uint32_t hash_bits = 16;
+  FeatureSpace space;  // how the prompt was hashed, which its input must be too
   std::vector<std::string> models;  // as named in the training file
   std::vector<double> mean_quality;  // per model, on the training prompts
   std::vector<double> mean_cost;     // per model: recorded USD per prompt
@@ -48,7 +48,7 @@ struct LearnedModel {
   // log(1 + expected output tokens).
   std::vector<float> weights;
 
-  std::uint32_t features() const { return (1u << hash_bits) + kDenseFeatures; }
+  std::uint32_t features() const { return (1u << space.hash_bits) + kDenseFeatures; }
   // The weight of `model` in `head` for `feature`.
   std::size_t at(std::uint32_t feature, std::size_t head, std::size_t model) const {
     return (std::size_t{feature} * 2 + head) * models.size() + model;

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 
 namespace switchyard::offline {
@@ -53,20 +55,29 @@ std::string config(const std::string& model_path, const std::string& knob) {
          model_path + ", models: [small, big], " + knob + "}\n    dispatcher: {type: single}\n";
 }
 
-TEST(Train, LearnsWhichPromptsNeedTheBigModel) {
+// Trains with `options` on the synthetic file, and routes unseen prompts through a config that
+// loads the saved model. Returns the model as loaded from its file.
+std::shared_ptr<const LearnedModel> learns_which_prompts_need_the_big_model(
+    const TrainOptions& options) {
   test::TempDir dir;
   auto file = load_outcomes(dir.write("s.jsonl", synthetic()), "train");
-  ASSERT_TRUE(file) << file.error().message;
-  auto model = train_router(*file, all(*file), TrainOptions{}, "synthetic");
-  ASSERT_TRUE(model) << model.error().message;
+  EXPECT_TRUE(file) << file.error().message;
+  if (!file) return nullptr;
+  auto model = train_router(*file, all(*file), options, "synthetic");
+  EXPECT_TRUE(model) << model.error().message;
+  if (!model) return nullptr;
   EXPECT_EQ(model->models[model->strongest], "big");
   EXPECT_NEAR(model->reference_cost, 0.01, 1e-12);
   const auto path = (dir.path() / "m.swr").string();
-  ASSERT_TRUE(model->save(path));
+  EXPECT_TRUE(model->save(path));
+  auto loaded = LearnedModel::load(path);
+  EXPECT_TRUE(loaded);
+  if (!loaded) return nullptr;
 
   Metrics metrics;
   auto snap = test::snapshot_from_yaml(metrics, config(path, "cost_weight: 0.3"));
-  ASSERT_TRUE(snap);
+  EXPECT_TRUE(snap);
+  if (!snap) return nullptr;
   test::FakeUpstreams ups;
   auto first = [&](const std::string& text) {
     auto req = parse_api_request(Endpoint::chat_completions,
@@ -77,11 +88,50 @@ TEST(Train, LearnsWhichPromptsNeedTheBigModel) {
     EXPECT_TRUE(resolve(ctx));
     EXPECT_EQ(ctx.candidates.size(), 2u);
     EXPECT_EQ(ctx.decision.predictions.size(), 2u);
+    // The stage predicts what the model file does, in the file's feature space.
+    std::vector<Feature> x;
+    hashed_features(req->prompt, prompt_features(req->prompt), (*loaded)->space, x);
+    std::vector<double> quality(2), tokens(2);
+    (*loaded)->predict(x, quality, tokens);
+    for (const auto& p : ctx.decision.predictions) {
+      const int m = (*loaded)->model_index(p.target->model->name);
+      EXPECT_NEAR(p.quality, quality[static_cast<std::size_t>(m)], 1e-9);
+    }
     return ctx.candidates.front()->model->name;
   };
   // Unseen prompts of each kind.
   EXPECT_EQ(first("prove this theorem about the integral"), "big");
   EXPECT_EQ(first("tell me a joke about a lovely friend"), "small");
+  return *loaded;
+}
+
+TEST(Train, LearnsWhichPromptsNeedTheBigModel) {
+  auto model = learns_which_prompts_need_the_big_model(TrainOptions{});
+  ASSERT_TRUE(model);
+  EXPECT_EQ(model->space.char_ngrams, 0u);
+}
+
+TEST(Train, CharacterNgramsAreLearnedAndKeptInTheModelFile) {
+  TrainOptions o;
+  o.space.char_ngrams = 4;
+  auto model = learns_which_prompts_need_the_big_model(o);
+  ASSERT_TRUE(model);
+  EXPECT_EQ(model->space.char_ngrams, 4u);
+  // The n-grams were trained: a training prompt's n-grams that are not also its words carry
+  // weight in the quality head.
+  PromptInfo p;
+  p.text = "derive the bound for this lemma";
+  std::vector<Feature> words, all;
+  hashed_features(p, prompt_features(p), {.hash_bits = model->space.hash_bits}, words);
+  hashed_features(p, prompt_features(p), model->space, all);
+  double weight = 0;
+  for (const auto& f : all) {
+    auto same = [&](const Feature& w) { return w.index == f.index; };
+    if (std::none_of(words.begin(), words.end(), same))
+      for (std::size_t m = 0; m < 2; ++m)
+        weight += std::abs(model->weights[model->at(f.index, 0, m)]);
+  }
+  EXPECT_GT(weight, 0.1);
 }
 
 TEST(Train, EvalOfTheLearnedRouteBeatsBothSingleModels) {
@@ -126,7 +176,7 @@ TEST(LearnedModelFile, WrongVersionAndTruncatedFilesAreRefusedWithThePath) {
   auto file = load_outcomes(dir.write("s.jsonl", synthetic()), "train");
   ASSERT_TRUE(file);
   TrainOptions small;
-  small.hash_bits = 8;
+  small.space.hash_bits = 8;
   small.epochs = 1;
   auto model = train_router(*file, all(*file), small, "synthetic");
   ASSERT_TRUE(model);

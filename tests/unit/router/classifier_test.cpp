@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 namespace switchyard::test {
 namespace {
 
@@ -80,9 +82,10 @@ TEST_F(Classifier, MathButNotDates) {
 TEST_F(Classifier, TokenEstimateAndTurns) {
   auto yaml = route("          - {label: long, when: {tokens_over: 100}}\n"
                     "          - {label: deep, when: {turns_over: 2}}\n"
+                    "          - {label: loop, when: {messages_over: 4}}\n"
                     "          - {label: short, when: {tokens_under: 5}}\n",
                     "          long: [large]\n          deep: [large, small]\n"
-                    "          short: [nano]\n");
+                    "          loop: [small, large]\n          short: [nano]\n");
   EXPECT_EQ(pick(yaml, user(std::string(404, 'a'))), V{"large"});  // 101 tokens
   EXPECT_EQ(pick(yaml, user(std::string(400, 'a'))), V{"small"});  // 100: not over
   EXPECT_EQ(pick(yaml, user("hi")), V{"nano"});
@@ -90,6 +93,14 @@ TEST_F(Classifier, TokenEstimateAndTurns) {
       R"([{"role":"user","content":"aaaaaaaaaaaa"},{"role":"assistant","content":"b"},)"
       R"({"role":"user","content":"c"},{"role":"user","content":"d"}])";
   EXPECT_EQ(pick(yaml, three_turns), (V{"large", "small"}));
+  // Five messages but one user turn: an agent loop of tool calls and results.
+  const std::string agent_loop =
+      R"([{"role":"system","content":"s"},)"
+      R"({"role":"user","content":"go on with the plan we agreed on"},)"
+      R"({"role":"assistant","content":"a"},{"role":"tool","content":"t"},)"
+      R"({"role":"assistant","content":"b"}])";
+  EXPECT_EQ(pick(yaml, agent_loop), (V{"small", "large"}));
+  EXPECT_EQ(pick(yaml, agent_loop.substr(0, agent_loop.rfind(",{")) + "]"), V{"small"});
 }
 
 TEST_F(Classifier, KeywordsAreWholeWordsAndRegexesAreRe2) {
@@ -197,6 +208,30 @@ TEST(PromptFeatures, CountTheWholeConversation) {
   EXPECT_EQ(f.user_turns, 2u);
   EXPECT_FALSE(f.code);
   EXPECT_FALSE(f.math);
+}
+
+TEST(HashedFeatures, CharNgramsIgnoreCaseAndWhitespaceRuns) {
+  auto indices = [](std::string text, std::uint32_t n) {
+    PromptInfo p;
+    p.text = std::move(text);
+    std::vector<Feature> out;
+    hashed_features(p, prompt_features(p), {.hash_bits = 16, .char_ngrams = n}, out);
+    std::vector<std::uint32_t> hashed;
+    for (const auto& f : out)
+      if (f.index < (1u << 16)) hashed.push_back(f.index);
+    return std::pair{hashed, out};
+  };
+  auto [words, words_out] = indices("Abc,  d", 0);
+  EXPECT_EQ(words.size(), 2u);  // "abc", "d"
+  EXPECT_EQ(words_out.size(), 2u + kDenseFeatures);
+  auto [grams, grams_out] = indices("Abc,  d", 3);
+  ASSERT_EQ(grams.size(), 2u + 4u);  // and "abc", "bc,", "c, ", ", d"
+  EXPECT_EQ(grams, indices("  aBC,\n\td", 3).first);
+  EXPECT_NE(grams, indices("Abc, e", 3).first);
+  // Each group weighs 1/sqrt(its count): the words 1/sqrt(2), the n-grams 1/2.
+  EXPECT_FLOAT_EQ(grams_out[0].value, 1 / std::sqrt(2.0f));
+  EXPECT_FLOAT_EQ(grams_out[2].value, 0.5f);
+  EXPECT_EQ(indices("ab", 3).first.size(), 1u);  // shorter than n: the word alone
 }
 
 }  // namespace
