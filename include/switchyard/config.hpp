@@ -41,6 +41,17 @@ struct ModelConfig {
   PriceUsdPerMtok price_usd_per_mtok;
 };
 
+// When one (upstream, model) stops taking traffic for a while (switchyard/live.hpp: Breaker).
+struct BreakerConfig {
+  bool enabled = true;
+  std::uint32_t consecutive_failures = 5;  // opens after this many failures in a row
+  double error_ratio = 0.5;  // or when this share of recent calls failed (weighted average)
+  std::uint32_t min_calls = 20;           // ... over at least this many calls since it closed
+  std::uint32_t latency_ceiling_ms = 0;   // or when the average answer takes longer; 0: off
+  std::uint32_t open_ms = 2'000;          // the first time open; doubles on each failed probe
+  std::uint32_t max_open_ms = 10'000;
+};
+
 struct TlsConfig {
   std::string ca_file;  // empty: the system CAs
   bool insecure_skip_verify = false;
@@ -67,6 +78,7 @@ struct UpstreamConfig {
   // openai-*, x-sim-*, request ids). A trailing '*' matches a prefix. Case-insensitive.
   std::vector<std::string> relay_headers;
   TlsConfig tls;
+  BreakerConfig breaker;
 };
 
 // One element of a route's chain: a stage or the dispatcher, with its own YAML subtree that the

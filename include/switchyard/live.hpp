@@ -4,6 +4,7 @@
 #pragma once
 
 #include "switchyard/clock.hpp"
+#include "switchyard/config.hpp"
 #include "switchyard/error.hpp"
 
 #include <atomic>
@@ -25,6 +26,7 @@ struct CallOutcome {
   std::chrono::nanoseconds time_to_first_token{-1};  // -1: no answer
   std::uint64_t input_tokens = 0;
   std::uint64_t output_tokens = 0;
+  std::uint32_t retry_after_ms = 0;  // the upstream's retry-after(-ms), 0 if it sent none
   SteadyTime finished{};  // by the request's Clock
 };
 
@@ -71,6 +73,47 @@ class TargetStats {
   std::atomic<SteadyTime::rep> last_failure_{0};
 };
 
+// The circuit breaker of one (upstream, model), lock-free: every worker records its outcomes
+// and asks it while routing. Closed, it lets traffic through. It opens after
+// `consecutive_failures` failures in a row; when, over at least `min_calls` calls since it last
+// closed, the weighted share that failed reaches `error_ratio` or the weighted average answer
+// takes longer than `latency_ceiling_ms`; and, on a failure with retry-after, for that long.
+// Open, routing puts the target behind every candidate that is not (resolve.hpp), so traffic
+// moves off it at once while a route's only model keeps being tried. When `open_ms` has passed
+// it is half-open: one request at a time takes the probe (admit()) and routes to it as usual;
+// the next outcome closes it on success and opens it again on failure, for twice as long each
+// time up to `max_open_ms`, plus up to 20% jitter so that replicas do not probe in step. Calls
+// that were in flight when it opened say nothing; a cancelled call says nothing and frees the
+// probe. Times are the request Clock's, so tests drive it with a manual clock.
+class Breaker {
+ public:
+  enum class State : std::uint8_t { closed, open, half_open };
+
+  State state(SteadyTime now) const noexcept;
+  // Whether a request may route to the target as usual at `now`: it is closed, or half-open and
+  // this caller takes the probe (for open_ms; a probe never reported frees itself then).
+  bool admit(SteadyTime now, const BreakerConfig& config) noexcept;
+  void record(const CallOutcome& outcome, const BreakerConfig& config) noexcept;
+  std::uint64_t times_opened() const noexcept { return opened_.load(std::memory_order_relaxed); }
+
+ private:
+  // Opens from the state `expected` (open_until_'s value when the caller looked), for
+  // `retry_after` if the upstream asked, else for the backoff; if another worker changed the
+  // state first, leaves it to that one.
+  void open(SteadyTime::rep expected, SteadyTime now, std::chrono::nanoseconds retry_after,
+            const BreakerConfig& config) noexcept;
+  void close(SteadyTime::rep expected) noexcept;
+
+  std::atomic<SteadyTime::rep> open_until_{0};  // 0: closed; else open until, then half-open
+  std::atomic<SteadyTime::rep> probe_until_{0};
+  std::atomic<std::uint32_t> consecutive_{0};
+  std::atomic<std::uint32_t> calls_{0};    // since it last closed
+  std::atomic<std::uint32_t> reopens_{0};  // failed probes in a row, for the backoff
+  std::atomic<double> failure_share_{0};
+  std::atomic<double> latency_ms_{0};
+  std::atomic<std::uint64_t> opened_{0};
+};
+
 // State one upstream shares across its models and across snapshots.
 struct UpstreamState {
   explicit UpstreamState(std::string n) : name(std::move(n)) {}
@@ -85,6 +128,7 @@ struct TargetState {
   UpstreamState& upstream;
   const std::string model;
   TargetStats stats;
+  Breaker breaker;
 };
 
 }  // namespace switchyard

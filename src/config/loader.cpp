@@ -80,6 +80,23 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
     tm.opt("insecure_skip_verify", u.tls.insecure_skip_verify);
     tm.finish();
   }
+  if (auto b = m.get("breaker"); b && !b.IsNull()) {
+    Map bm(b, m.at("breaker"));
+    auto& c = u.breaker;
+    bm.opt("enabled", c.enabled);
+    bm.opt("consecutive_failures", c.consecutive_failures);
+    bm.opt("error_ratio", c.error_ratio);
+    bm.opt("min_calls", c.min_calls);
+    bm.opt("latency_ceiling_ms", c.latency_ceiling_ms);
+    bm.opt("open_ms", c.open_ms);
+    bm.opt("max_open_ms", c.max_open_ms);
+    bm.finish();
+    require_positive(c.consecutive_failures, bm.at("consecutive_failures"));
+    if (!(c.error_ratio > 0 && c.error_ratio <= 1))
+      fail(bm.at("error_ratio"), "must be greater than 0 and at most 1");
+    require_positive(c.open_ms, bm.at("open_ms"));
+    if (c.max_open_ms < c.open_ms) fail(bm.at("max_open_ms"), "must be at least open_ms");
+  }
   auto models = m.get("models");
   if (!models || !models.IsSequence() || models.size() == 0)
     fail(m.at("models"), "expected a non-empty list of models");

@@ -278,7 +278,7 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
   ctx.snapshot.registry->report(CallOutcome{&target, rec.ok, rec.reason, rec.status,
                                             result.duration, result.time_to_first_token,
                                             result.usage.input_tokens, result.usage.output_tokens,
-                                            start + result.duration});
+                                            result.reply.retry_after_ms, start + result.duration});
   result.error = std::move(failure);
   co_return result;
 }

@@ -2,7 +2,30 @@
 
 #include "router/snapshot.hpp"
 
+#include <algorithm>
+
 namespace switchyard {
+
+namespace {
+
+// Moves the candidates whose breaker does not admit them behind the others, keeping each
+// group's order, in place. A lone candidate is left alone: it is tried whatever its state.
+void demote_open(RouteContext& ctx) {
+  auto& c = ctx.candidates;
+  if (c.size() < 2) return;
+  const SteadyTime now = ctx.clock.now();
+  std::size_t admitted = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    const auto& config = c[i]->upstream_config->breaker;
+    if (config.enabled && !c[i]->state->breaker.admit(now, config)) continue;
+    std::rotate(c.begin() + static_cast<std::ptrdiff_t>(admitted),
+                c.begin() + static_cast<std::ptrdiff_t>(i),
+                c.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    ++admitted;
+  }
+}
+
+}  // namespace
 
 Result<const Dispatcher*> resolve(RouteContext& ctx) {
   const Snapshot& snap = ctx.snapshot;
@@ -11,11 +34,13 @@ Result<const Dispatcher*> resolve(RouteContext& ctx) {
     ctx.route = r->second.name;
     for (const auto& stage : r->second.stages)
       if (auto res = stage->apply(ctx); !res) return res.error();
+    demote_open(ctx);
     return r->second.dispatcher.get();
   }
   if (auto m = snap.models.find(model); m != snap.models.end()) {
     ctx.route = "passthrough";
     ctx.candidates = m->second;
+    demote_open(ctx);
     return snap.passthrough.get();
   }
   return make_error(Reason::not_found,

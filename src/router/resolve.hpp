@@ -13,7 +13,8 @@ class Dispatcher;
 // fails the request) and returns the route's dispatcher. If it names a concrete model, sets
 // ctx.route to "passthrough" and ctx.candidates to every target serving that model, and returns
 // the snapshot's passthrough dispatcher. Otherwise returns a not_found error (param "model") that
-// lists the models and routes there are. The dispatcher belongs to the snapshot, which the
+// lists the models and routes there are. Either way, candidates whose circuit breaker is open
+// (switchyard/live.hpp: Breaker) then move behind the others, unless there is only one. The dispatcher belongs to the snapshot, which the
 // request holds. Runs on the caller's thread; no I/O, so nothing to cancel.
 Result<const Dispatcher*> resolve(RouteContext& ctx);
 

@@ -477,6 +477,9 @@ Verdict judge(const Case& c, const Answer& a) {
 
 // ---------------------------------------------------------------------------------------------
 
+// Breakers off: the matrix is about what each fault does to a request, and the fallback rows
+// send every request through every fault. With breakers on, traffic would rightly skip the
+// faulty upstreams after a few failures (tests/unit/router/breaker_test.cpp).
 std::string config_for(const Case& c, unsigned short sim_port, unsigned short refused_port) {
   std::string y = "upstreams:\n";
   for (const auto& up : c.ups) {
@@ -488,7 +491,8 @@ std::string config_for(const Case& c, unsigned short sim_port, unsigned short re
     y += fmt::format(
         "  - name: {}\n    base_url: {}\n    connect_timeout_ms: 500\n"
         "    first_token_timeout_ms: 1000\n    idle_stream_timeout_ms: 500\n"
-        "    total_timeout_ms: {}\n{}    models:\n      - name: m\n        id: \"{}\"\n",
+        "    total_timeout_ms: {}\n    breaker: {{enabled: false}}\n{}"
+        "    models:\n      - name: m\n        id: \"{}\"\n",
         up.name, base, up.total_timeout_ms, up.extra, up.model_id);
   }
   return y;

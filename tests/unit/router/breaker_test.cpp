@@ -1,0 +1,205 @@
+// The circuit breaker of one (upstream, model) on a manual timeline, then the routing it
+// drives: resolve() puts open targets last, and the `single` dispatcher stops calling a failing
+// upstream first. No socket, no thread.
+#include "router/resolve.hpp"
+#include "support/fakes.hpp"
+#include "support/manual_clock.hpp"
+
+#include <gtest/gtest.h>
+
+namespace switchyard::test {
+namespace {
+
+using std::chrono::milliseconds;
+using State = Breaker::State;
+
+class BreakerTest : public ::testing::Test {
+ protected:
+  void fail(std::uint32_t retry_after_ms = 0) { report(false, milliseconds(10), retry_after_ms); }
+  void answer(milliseconds latency = milliseconds(10)) { report(true, latency); }
+  void report(bool ok, milliseconds latency, std::uint32_t retry_after_ms = 0,
+              Reason reason = Reason::upstream_status) {
+    CallOutcome o;
+    o.ok = ok;
+    o.reason = reason;
+    o.latency = latency;
+    o.retry_after_ms = retry_after_ms;
+    o.finished = now;
+    b.record(o, config);
+  }
+  State state() const { return b.state(now); }
+
+  BreakerConfig config;  // defaults: 5 in a row, 2 s open, doubling up to 10 s, 20% jitter
+  Breaker b;
+  SteadyTime now = SteadyTime(std::chrono::hours(1000));
+};
+
+TEST_F(BreakerTest, OpensOnFailuresInARowAndOneProbeClosesIt) {
+  for (int i = 0; i < 4; ++i) fail();
+  answer();  // a success starts the count again
+  for (int i = 0; i < 4; ++i) fail();
+  EXPECT_EQ(state(), State::closed);
+  EXPECT_TRUE(b.admit(now, config));
+  fail();
+  EXPECT_EQ(state(), State::open);
+  EXPECT_FALSE(b.admit(now, config));
+  EXPECT_EQ(b.times_opened(), 1u);
+
+  now += milliseconds(1900);
+  EXPECT_EQ(state(), State::open);
+  now += milliseconds(600);  // past 2 s and the most jitter can add
+  EXPECT_EQ(state(), State::half_open);
+  EXPECT_TRUE(b.admit(now, config));   // the probe
+  EXPECT_FALSE(b.admit(now, config));  // only one at a time
+  answer();
+  EXPECT_EQ(state(), State::closed);
+  EXPECT_TRUE(b.admit(now, config));
+  // Closed means a clean slate: it takes five failures in a row again.
+  for (int i = 0; i < 4; ++i) fail();
+  EXPECT_EQ(state(), State::closed);
+}
+
+TEST_F(BreakerTest, AFailedProbeOpensItForTwiceAsLongUpToTheMaximum) {
+  for (int i = 0; i < 5; ++i) fail();
+  milliseconds expected(2000);
+  for (int round = 0; round < 5; ++round) {
+    now += expected - milliseconds(1);
+    EXPECT_EQ(state(), State::open) << "round " << round;
+    now += expected / 5 + milliseconds(2);
+    ASSERT_EQ(state(), State::half_open) << "round " << round;
+    ASSERT_TRUE(b.admit(now, config));
+    fail();
+    expected = std::min(expected * 2, milliseconds(config.max_open_ms));
+  }
+  EXPECT_EQ(b.times_opened(), 6u);
+}
+
+TEST_F(BreakerTest, OpensOnTheErrorRatioOverEnoughCalls) {
+  // Two failures, one answer: never five in a row, but two in three calls fail.
+  int calls = 0;
+  while (state() == State::closed && calls < 100) {
+    if (calls % 3 == 2) answer();
+    else fail();
+    ++calls;
+    if (calls < 20) {
+      ASSERT_EQ(state(), State::closed) << calls;  // not enough calls yet
+    }
+  }
+  EXPECT_EQ(calls, 20);
+  // One failure in ten does not open it.
+  Breaker healthy;
+  for (int i = 0; i < 200; ++i) {
+    CallOutcome o;
+    o.ok = i % 10 != 0;
+    o.finished = now;
+    healthy.record(o, config);
+  }
+  EXPECT_EQ(healthy.state(now), State::closed);
+}
+
+TEST_F(BreakerTest, OpensWhenAnswersAreSlowerThanTheCeiling) {
+  config.latency_ceiling_ms = 100;
+  for (int i = 0; i < 40; ++i) answer(milliseconds(50));
+  EXPECT_EQ(state(), State::closed);
+  for (int i = 0; i < 30 && state() == State::closed; ++i) answer(milliseconds(400));
+  EXPECT_EQ(state(), State::open);
+  // A probe that answers, but too slowly, opens it again.
+  now += milliseconds(2500);
+  ASSERT_TRUE(b.admit(now, config));
+  answer(milliseconds(400));
+  EXPECT_EQ(state(), State::open);
+}
+
+TEST_F(BreakerTest, RetryAfterOpensItForThatLong) {
+  fail(7000);
+  EXPECT_EQ(state(), State::open);
+  now += milliseconds(6999);
+  EXPECT_EQ(state(), State::open);
+  now += milliseconds(1402);  // and at most 20% jitter
+  EXPECT_EQ(state(), State::half_open);
+}
+
+TEST_F(BreakerTest, CallsFromBeforeItOpenedAndCancelledCallsSayNothing) {
+  for (int i = 0; i < 5; ++i) fail();
+  now += milliseconds(500);
+  answer();  // was in flight when it opened
+  EXPECT_EQ(state(), State::open);
+  now += milliseconds(2000);
+  ASSERT_TRUE(b.admit(now, config));
+  report(false, milliseconds(1), 0, Reason::cancelled);  // the client hung up on the probe
+  EXPECT_EQ(state(), State::half_open);
+  EXPECT_TRUE(b.admit(now, config));  // the probe is free again
+}
+
+TEST(BreakerRouting, OpenTargetsGoLastAndAHalfOpenOneGetsOneProbe) {
+  Metrics metrics;
+  auto snap = two_upstreams(metrics, "ok", "ok");
+  ManualClock clock;
+  FakeUpstreams ups(clock);
+  auto order = [&] {
+    auto req = chat_request();
+    RouteContext ctx(*snap, req, ups, clock);
+    EXPECT_TRUE(resolve(ctx));
+    std::string out;
+    for (const auto* t : ctx.candidates) out += t->upstream_config->name;
+    return out;
+  };
+  EXPECT_EQ(order(), "ab");
+  const Target* a = snap->models.at("m")[0];
+  for (int i = 0; i < 5; ++i) {
+    CallOutcome o{a, false, Reason::connect};
+    o.finished = clock.now();
+    snap->registry->report(o);
+  }
+  EXPECT_EQ(order(), "ba");
+  EXPECT_EQ(order(), "ba");
+  clock.advance(milliseconds(2500));
+  EXPECT_EQ(order(), "ab");  // this request probes a
+  EXPECT_EQ(order(), "ba");  // the others wait for its answer
+}
+
+TEST(BreakerRouting, AFailingUpstreamStopsBeingCalledFirst) {
+  Metrics metrics;
+  auto snap = two_upstreams(metrics, "status=503", "ok");
+  ManualClock clock;
+  FakeUpstreams ups(clock);
+  auto attempts = [&] {
+    auto req = chat_request();
+    RouteContext ctx(*snap, req, ups, clock);
+    auto dispatcher = resolve(ctx);
+    EXPECT_TRUE(dispatcher);
+    RecordingWriter out;
+    EXPECT_TRUE(run((*dispatcher)->dispatch(ctx, out)));
+    EXPECT_EQ(out.headers["x-switchyard-upstream"], "b");
+    return ctx.attempts.size();
+  };
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(attempts(), 2u) << i;
+  EXPECT_EQ(attempts(), 1u);  // a's breaker is open: b first
+  EXPECT_EQ(ups.upstreams[0].bodies.size(), 5u);
+  // With the breaker off, every request tries a first.
+  auto off = snapshot_from_yaml(metrics, R"(
+upstreams:
+  - {name: a, base_url: "http://127.0.0.1:1/v1", breaker: {enabled: false},
+     models: [{name: m, id: "status=503"}]}
+  - {name: b, base_url: "http://127.0.0.1:1/v1", models: [{name: m, id: ok}]}
+)");
+  ASSERT_TRUE(off);
+  snap = off;
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(attempts(), 2u) << i;
+}
+
+TEST(BreakerConfig, ErrorsNameThePath) {
+  auto error = [](const std::string& breaker) {
+    auto r = parse_config("upstreams:\n  - name: a\n    base_url: http://127.0.0.1:1/v1\n"
+                          "    models: [{name: m}]\n    breaker: " + breaker + "\n", "c.yaml");
+    return r.error;
+  };
+  EXPECT_EQ(error("{error_ratio: 1.5}"),
+            "upstreams[0].breaker.error_ratio: must be greater than 0 and at most 1");
+  EXPECT_EQ(error("{open_ms: 5000, max_open_ms: 1000}"),
+            "upstreams[0].breaker.max_open_ms: must be at least open_ms");
+  EXPECT_EQ(error("{opn_ms: 5}"), "upstreams[0].breaker.opn_ms: unknown key");
+}
+
+}  // namespace
+}  // namespace switchyard::test
