@@ -39,6 +39,26 @@ class OutcomeSink {
   virtual void report(const CallOutcome& outcome) noexcept = 0;
 };
 
+// Quantiles of recent durations, lock-free: a histogram of 4 buckets per doubling from 1 ms to
+// about 65 s (so a quantile is within 19% of the truth), over the current and the previous
+// window of kWindow. Recording into a new window clears the one before the previous; counts
+// racing with that rotation may be lost, which a quantile over hundreds of calls does not mind.
+class DurationSketch {
+ public:
+  static constexpr std::chrono::seconds kWindow{10};
+  static constexpr std::size_t kBuckets = 64;
+
+  void record(std::chrono::nanoseconds d, SteadyTime now) noexcept;
+  // The q-quantile (0 < q <= 1) of the durations of the last one to two windows before `now`
+  // (the upper bound of its bucket); zero when there are none.
+  std::chrono::nanoseconds quantile(double q, SteadyTime now) const noexcept;
+
+ private:
+  std::atomic<std::uint32_t> counts_[2][kBuckets] = {};
+  std::atomic<SteadyTime::rep> window_start_{0};
+  std::atomic<std::uint32_t> current_{0};
+};
+
 // Running statistics of one (upstream, model) pair, updated lock-free by every worker. The
 // averages are exponentially weighted over calls (each call moves them by kWeight of the way),
 // so they follow a change within a few dozen calls. A call the client or a race cancelled says
@@ -55,6 +75,14 @@ class TargetStats {
   // Of answered calls; zero until the first.
   std::chrono::nanoseconds latency() const noexcept { return ns(latency_ns_); }
   std::chrono::nanoseconds time_to_first_token() const noexcept { return ns(ttft_ns_); }
+  // The 95th percentile of answered calls' durations (or times to first token) over the last
+  // 10 to 20 s; zero when there were none.
+  std::chrono::nanoseconds latency_p95(SteadyTime now) const noexcept {
+    return latency_sketch_.quantile(0.95, now);
+  }
+  std::chrono::nanoseconds time_to_first_token_p95(SteadyTime now) const noexcept {
+    return ttft_sketch_.quantile(0.95, now);
+  }
   SteadyTime last_failure() const noexcept {
     return SteadyTime(SteadyTime::duration(last_failure_.load(std::memory_order_relaxed)));
   }
@@ -71,6 +99,7 @@ class TargetStats {
   std::atomic<double> latency_ns_{0};
   std::atomic<double> ttft_ns_{0};
   std::atomic<SteadyTime::rep> last_failure_{0};
+  DurationSketch latency_sketch_, ttft_sketch_;
 };
 
 // The circuit breaker of one (upstream, model), lock-free: every worker records its outcomes
@@ -83,8 +112,9 @@ class TargetStats {
 // it is half-open: one request at a time takes the probe (admit()) and routes to it as usual;
 // the next outcome closes it on success and opens it again on failure, for twice as long each
 // time up to `max_open_ms`, plus up to 20% jitter so that replicas do not probe in step. Calls
-// that were in flight when it opened say nothing; a cancelled call says nothing and frees the
-// probe. Times are the request Clock's, so tests drive it with a manual clock.
+// that were in flight when it opened say nothing, nor do calls the gateway's own max_concurrent
+// turned away; a cancelled call says nothing and frees the probe. Times are the request Clock's,
+// so tests drive it with a manual clock.
 class Breaker {
  public:
   enum class State : std::uint8_t { closed, open, half_open };

@@ -63,6 +63,10 @@ struct ApiRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string request_id;
   bool debug = false;  // x-switchyard-debug: 1 — answer with x-switchyard-decision
+  // The caller's limits for this request (x-switchyard-max-cost-usd, -max-latency-ms), which a
+  // scorer stage honours.
+  std::optional<double> max_cost_usd;
+  std::optional<double> max_latency_ms;
 };
 
 // One (upstream, model) pair a request can be sent to. Points into the Snapshot, which outlives
@@ -132,8 +136,12 @@ struct Decision {
   std::string_view tier;                // the tier the candidates came from, if any
   bool fallback = false;                // the deciding label was below min_confidence
   std::vector<Prediction> predictions;  // per candidate, in the order chosen
+  // Candidates moved behind the others because their circuit breaker is open (resolve.hpp).
+  std::vector<const Target*> demoted;
 
-  bool empty() const { return labels.empty() && tier.empty() && predictions.empty(); }
+  bool empty() const {
+    return labels.empty() && tier.empty() && predictions.empty() && demoted.empty();
+  }
 };
 
 // The worker's upstreams for the snapshot a request runs on. Owned by the worker.

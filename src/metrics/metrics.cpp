@@ -204,10 +204,23 @@ void Metrics::config_reload(bool ok) {
   reloads_.Add({{"result", ok ? "success" : "failure"}}).Increment();
 }
 
+void Metrics::add_source(std::weak_ptr<const prometheus::Collectable> source) {
+  std::lock_guard lock(mutex_);
+  sources_.push_back(std::move(source));
+}
+
 std::string Metrics::serialize() const {
   auto families = registry_->Collect();
   for (const auto* h : {&tokens_, &duration_, &ttft_, &overhead_})
     for (auto& f : h->Collect()) families.push_back(std::move(f));
+  std::vector<std::shared_ptr<const prometheus::Collectable>> sources;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& s : sources_)
+      if (auto live = s.lock()) sources.push_back(std::move(live));
+  }
+  for (const auto& s : sources)
+    for (auto& f : s->Collect()) families.push_back(std::move(f));
   return prom::TextSerializer().Serialize(families);
 }
 

@@ -111,6 +111,9 @@ class Metrics {
   // Time a request spent in the gateway outside upstream calls (parsing, routing, relaying).
   HistogramFamily::Cell& overhead() { return *overhead_cell_; }
 
+  // Also exposes what `source` collects (live state kept elsewhere, read at scrape time), for
+  // as long as it exists. Control plane.
+  void add_source(std::weak_ptr<const prometheus::Collectable> source);
   // The text exposition of every metric.
   std::string serialize() const;
 
@@ -128,8 +131,9 @@ class Metrics {
   HistogramFamily tokens_, duration_, ttft_, overhead_;
   HistogramFamily::Cell* overhead_cell_;
   std::unique_ptr<LazyCounters> unrouted_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
+  std::vector<std::weak_ptr<const prometheus::Collectable>> sources_;
   std::map<std::string, std::unique_ptr<LazyCounters>> upstream_errors_by_upstream_;
 };
 

@@ -1,6 +1,7 @@
 // The one place that knows every built-in stage and dispatcher.
 #include "router/classify/classifier.hpp"
 #include "router/learned/learned_stage.hpp"
+#include "router/scorer/scorer_stage.hpp"
 #include "router/single/single.hpp"
 #include "router/snapshot.hpp"
 #include "router/static/static_stage.hpp"
@@ -15,6 +16,7 @@ void register_builtins() {
     register_stage("static", make_static_stage);
     register_stage("classifier", make_classifier_stage);
     register_stage("learned", make_learned_stage);
+    register_stage("scorer", make_scorer_stage);
     register_dispatcher("single", make_single_dispatcher);
   });
 }

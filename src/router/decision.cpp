@@ -27,6 +27,12 @@ std::string decision_json(const Decision& d) {
                             {"score", p.score}});
     out["candidates"] = std::move(candidates);
   }
+  if (!d.demoted.empty()) {
+    json demoted = json::array();
+    for (const auto* t : d.demoted)
+      demoted.push_back({{"model", t->model->name}, {"upstream", t->upstream_config->name}});
+    out["breaker_open"] = std::move(demoted);
+  }
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -2,7 +2,10 @@
 
 #include "switchyard/router.hpp"
 
+#include <prometheus/metric_family.h>
+
 #include <algorithm>
+#include <cmath>
 
 namespace switchyard {
 
@@ -19,6 +22,14 @@ void blend(std::atomic<double>& average, double sample, bool first) noexcept {
 using Rep = SteadyTime::rep;
 
 std::chrono::nanoseconds ms(std::uint32_t v) { return std::chrono::milliseconds(v); }
+
+// 4 buckets per doubling from 1 ms: bucket i holds durations up to 2^((i + 1) / 4) ms.
+std::size_t bucket_of(std::chrono::nanoseconds d) noexcept {
+  const double millis = std::chrono::duration<double, std::milli>(d).count();
+  if (!(millis > 1)) return 0;
+  const auto i = static_cast<std::size_t>(std::ceil(4 * std::log2(millis))) - 1;
+  return std::min(i, DurationSketch::kBuckets - 1);
+}
 
 }  // namespace
 
@@ -46,6 +57,9 @@ void Breaker::record(const CallOutcome& o, const BreakerConfig& c) noexcept {
     probe_until_.store(0, std::memory_order_relaxed);
     return;
   }
+  // Turned away by the gateway's own max_concurrent: the next candidate was tried at once, and
+  // nothing was learnt about the upstream's health.
+  if (!o.ok && o.reason == Reason::upstream_saturated) return;
   const Rep until = open_until_.load(std::memory_order_acquire);
   const Rep now = o.finished.time_since_epoch().count();
   if (until != 0 && now < until) return;  // open: a call from before it opened
@@ -98,6 +112,44 @@ void Breaker::close(Rep expected) noexcept {
   open_until_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
 }
 
+void DurationSketch::record(std::chrono::nanoseconds d, SteadyTime now) noexcept {
+  const Rep t = now.time_since_epoch().count();
+  Rep start = window_start_.load(std::memory_order_acquire);
+  if (t - start >= std::chrono::nanoseconds(kWindow).count() &&
+      window_start_.compare_exchange_strong(start, t, std::memory_order_acq_rel)) {
+    // This caller opens the next window: the one before the previous is forgotten, and after a
+    // silence of two windows, the previous one too.
+    const std::uint32_t current = current_.load(std::memory_order_relaxed), next = 1 - current;
+    for (auto& c : counts_[next]) c.store(0, std::memory_order_relaxed);
+    if (t - start >= 2 * std::chrono::nanoseconds(kWindow).count())
+      for (auto& c : counts_[current]) c.store(0, std::memory_order_relaxed);
+    current_.store(next, std::memory_order_release);
+  }
+  counts_[current_.load(std::memory_order_acquire)][bucket_of(d)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
+std::chrono::nanoseconds DurationSketch::quantile(double q, SteadyTime now) const noexcept {
+  // Nothing recorded for two windows: what there is is too old to say anything.
+  const Rep start = window_start_.load(std::memory_order_acquire);
+  if (now.time_since_epoch().count() - start >= 2 * std::chrono::nanoseconds(kWindow).count())
+    return std::chrono::nanoseconds(0);
+  std::uint64_t counts[kBuckets], total = 0;
+  for (std::size_t i = 0; i < kBuckets; ++i) {
+    counts[i] = std::uint64_t{counts_[0][i].load(std::memory_order_relaxed)} +
+                counts_[1][i].load(std::memory_order_relaxed);
+    total += counts[i];
+  }
+  if (total == 0) return std::chrono::nanoseconds(0);
+  const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total)));
+  std::uint64_t seen = 0;
+  std::size_t i = 0;
+  for (; i + 1 < kBuckets; ++i)
+    if ((seen += counts[i]) >= rank) break;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double, std::milli>(std::exp2((static_cast<double>(i) + 1) / 4)));
+}
+
 void TargetStats::record(const CallOutcome& o) noexcept {
   if (!o.ok && o.reason == Reason::cancelled) return;
   const bool first = calls_.fetch_add(1, std::memory_order_relaxed) == 0;
@@ -112,6 +164,8 @@ void TargetStats::record(const CallOutcome& o) noexcept {
   blend(latency_ns_, static_cast<double>(o.latency.count()), first_answer);
   blend(ttft_ns_, static_cast<double>(std::max(o.time_to_first_token.count(), std::int64_t{0})),
         first_answer);
+  latency_sketch_.record(o.latency, o.finished);
+  if (o.time_to_first_token.count() >= 0) ttft_sketch_.record(o.time_to_first_token, o.finished);
 }
 
 TargetState& TargetRegistry::target(std::string_view upstream, std::string_view model) {
@@ -123,6 +177,58 @@ TargetState& TargetRegistry::target(std::string_view upstream, std::string_view 
   auto& t = targets_[{std::string(upstream), std::string(model)}];
   if (!t) t = std::make_unique<TargetState>(*u->second, std::string(model));
   return *t;
+}
+
+std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
+  using prometheus::MetricType;
+  auto family = [](const char* name, const char* help, MetricType type) {
+    prometheus::MetricFamily f;
+    f.name = name;
+    f.help = help;
+    f.type = type;
+    return f;
+  };
+  auto state = family("switchyard_breaker_state",
+                      "Circuit breaker of each upstream and model: 0 closed, 1 open, 2 half-open",
+                      MetricType::Gauge);
+  auto opened = family("switchyard_breaker_opened_total",
+                       "Times the circuit breaker of each upstream and model opened",
+                       MetricType::Counter);
+  auto latency = family("switchyard_target_latency_seconds",
+                        "Weighted average duration of answered calls per upstream and model",
+                        MetricType::Gauge);
+  auto p95 = family("switchyard_target_latency_p95_seconds",
+                    "95th percentile duration of the answered calls of the last 10 to 20 s",
+                    MetricType::Gauge);
+  auto failures = family("switchyard_target_failure_ratio",
+                         "Weighted share of failed calls per upstream and model",
+                         MetricType::Gauge);
+  auto in_flight = family("switchyard_upstream_in_flight", "Calls in flight per upstream",
+                          MetricType::Gauge);
+  const SteadyTime now = system_clock().now();
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, t] : targets_) {
+    prometheus::ClientMetric m;
+    m.label = {{"model", key.second}, {"upstream", key.first}};
+    auto with = [&](prometheus::MetricFamily& f, double v) {
+      f.metric.push_back(m);
+      if (f.type == MetricType::Counter) f.metric.back().counter.value = v;
+      else f.metric.back().gauge.value = v;
+    };
+    with(state, static_cast<double>(t->breaker.state(now)));
+    with(opened, static_cast<double>(t->breaker.times_opened()));
+    with(latency, std::chrono::duration<double>(t->stats.latency()).count());
+    with(p95, std::chrono::duration<double>(t->stats.latency_p95(now)).count());
+    with(failures, t->stats.failure_rate());
+  }
+  for (const auto& [name, u] : upstreams_) {
+    prometheus::ClientMetric m;
+    m.label = {{"upstream", name}};
+    m.gauge.value = u->in_flight.load(std::memory_order_relaxed);
+    in_flight.metric.push_back(std::move(m));
+  }
+  return {std::move(state), std::move(opened),   std::move(latency),
+          std::move(p95),   std::move(failures), std::move(in_flight)};
 }
 
 void TargetRegistry::report(const CallOutcome& outcome) noexcept {

@@ -5,6 +5,8 @@
 
 #include "switchyard/live.hpp"
 
+#include <prometheus/collectable.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,8 +20,10 @@ namespace switchyard {
 // Entries are created on the control thread while a snapshot is built and are never removed
 // (there are as many as distinct names configured in the process's life), so the references it
 // hands out stay valid as long as the registry. Reporting is lock-free; it updates the target's
-// statistics, then passes the outcome to each added sink.
-class TargetRegistry final : public OutcomeSink {
+// statistics and breaker, then passes the outcome to each added sink. As a Prometheus
+// Collectable (Metrics::add_source) it exposes, per (upstream, model), the breaker's state and
+// openings and the running statistics, read when /metrics is scraped.
+class TargetRegistry final : public OutcomeSink, public prometheus::Collectable {
  public:
   // The state of (upstream, model), created on first use. Control thread.
   TargetState& target(std::string_view upstream, std::string_view model);
@@ -30,8 +34,10 @@ class TargetRegistry final : public OutcomeSink {
 
   void report(const CallOutcome& outcome) noexcept override;
 
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
  private:
-  std::mutex mutex_;  // control plane: target()
+  mutable std::mutex mutex_;  // control plane: target(), Collect()
   std::map<std::string, std::unique_ptr<UpstreamState>, std::less<>> upstreams_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<TargetState>> targets_;
   std::vector<OutcomeSink*> sinks_;

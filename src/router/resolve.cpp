@@ -17,7 +17,10 @@ void demote_open(RouteContext& ctx) {
   std::size_t admitted = 0;
   for (std::size_t i = 0; i < c.size(); ++i) {
     const auto& config = c[i]->upstream_config->breaker;
-    if (config.enabled && !c[i]->state->breaker.admit(now, config)) continue;
+    if (config.enabled && !c[i]->state->breaker.admit(now, config)) {
+      ctx.decision.demoted.push_back(c[i]);
+      continue;
+    }
     std::rotate(c.begin() + static_cast<std::ptrdiff_t>(admitted),
                 c.begin() + static_cast<std::ptrdiff_t>(i),
                 c.begin() + static_cast<std::ptrdiff_t>(i) + 1);

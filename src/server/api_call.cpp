@@ -12,6 +12,9 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <utility>
+
 namespace switchyard {
 
 namespace net = boost::asio;
@@ -47,6 +50,19 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
   for (auto name : kForwardedClientHeaders)
     if (auto v = req[name]; !v.empty()) request_.headers.emplace_back(name, v);
   request_.debug = req["x-switchyard-debug"] == "1";
+  constexpr std::pair<const char*, std::optional<double> ApiRequest::*> kLimits[] = {
+      {"x-switchyard-max-cost-usd", &ApiRequest::max_cost_usd},
+      {"x-switchyard-max-latency-ms", &ApiRequest::max_latency_ms}};
+  for (auto [name, limit] : kLimits) {
+    const std::string_view v = req[name];
+    if (v.empty()) continue;
+    double d = -1;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+    if (ec != std::errc() || end != v.data() + v.size() || !(d >= 0))
+      co_return co_await fail(make_error(Reason::bad_request,
+                                         std::string(name) + " must be a number, at least 0"));
+    request_.*limit = d;
+  }
 
   ctx_.emplace(*snap_, request_, *upstreams_);
   auto dispatcher = resolve(*ctx_);

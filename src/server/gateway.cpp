@@ -40,6 +40,7 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
     error = loaded.error;
     return nullptr;
   }
+  g->state_->metrics.add_source(g->registry_);
   auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics, g->registry_);
   if (!built.snapshot) {
     error = options.config_path + ": " + built.error;

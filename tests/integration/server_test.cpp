@@ -74,6 +74,21 @@ TEST_F(ServerTest, BadJsonIs400) {
   EXPECT_EQ(json::parse(bad_stream.body)["error"]["param"], "stream");
 }
 
+TEST_F(ServerTest, RequestLimitsMustBeNumbers) {
+  GatewayUnderTest gw(config(sim_->port()));
+  for (const char* header : {"x-switchyard-max-cost-usd", "x-switchyard-max-latency-ms"})
+    for (const char* value : {"cheap", "-1", "1e-3x"}) {
+      auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"), {{header, value}});
+      expect_openai_error(r, 400, "invalid_request_error");
+      EXPECT_NE(r.body.find(std::string(header) + " must be a number"), std::string::npos)
+          << r.body;
+    }
+  // A limit the route's stages do not look at changes nothing.
+  auto ok = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"),
+                      {{"x-switchyard-max-cost-usd", "0.5"}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+}
+
 TEST_F(ServerTest, UnknownModelIs404ListingWhatExists) {
   GatewayUnderTest gw(config(sim_->port()));
   auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("gpt-9"));

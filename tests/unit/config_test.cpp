@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 namespace switchyard {
@@ -321,6 +322,24 @@ TEST(Config, ShippedDefaultIsValid) {
   auto b = build_snapshot(std::move(*r.config), metrics);
   EXPECT_TRUE(b.snapshot) << b.error;
   EXPECT_EQ(b.snapshot->config.server.listen, "127.0.0.1:8080");
+}
+
+TEST(Config, ExamplesAreValid) {
+  // All of config/examples but the learned ones, which name a model file `switchyard train`
+  // writes first (their commands are in each file).
+  int checked = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(SWITCHYARD_SOURCE_DIR "/config/examples")) {
+    const auto path = entry.path().string();
+    if (entry.path().extension() != ".yaml" || path.ends_with("-learned.yaml")) continue;
+    auto r = load_config_file(path);
+    ASSERT_TRUE(r.config) << r.error;
+    Metrics metrics;
+    auto b = build_snapshot(std::move(*r.config), metrics);
+    EXPECT_TRUE(b.snapshot) << path << ": " << b.error;
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
 }
 
 TEST(Config, NamesMustBeUtf8) {

@@ -1,6 +1,8 @@
 // The circuit breaker of one (upstream, model) on a manual timeline, then the routing it
 // drives: resolve() puts open targets last, and the `single` dispatcher stops calling a failing
 // upstream first. No socket, no thread.
+#include "metrics/metrics.hpp"
+#include "router/decision.hpp"
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
 #include "support/manual_clock.hpp"
@@ -129,6 +131,39 @@ TEST_F(BreakerTest, CallsFromBeforeItOpenedAndCancelledCallsSayNothing) {
   report(false, milliseconds(1), 0, Reason::cancelled);  // the client hung up on the probe
   EXPECT_EQ(state(), State::half_open);
   EXPECT_TRUE(b.admit(now, config));  // the probe is free again
+  // Nor does the gateway's own max_concurrent turning calls away.
+  answer();
+  for (int i = 0; i < 10; ++i) report(false, milliseconds(0), 0, Reason::upstream_saturated);
+  EXPECT_EQ(state(), State::closed);
+}
+
+TEST(DurationSketch, NinetyFifthPercentileOfTheLastWindows) {
+  DurationSketch s;
+  SteadyTime now(std::chrono::hours(1000));
+  EXPECT_EQ(s.quantile(0.95, now).count(), 0);
+  for (int i = 1; i <= 100; ++i) s.record(milliseconds(10 * i), now);  // 10 ms .. 1 s
+  auto ms_at = [&](double q) {
+    return std::chrono::duration<double, std::milli>(s.quantile(q, now)).count();
+  };
+  EXPECT_GE(ms_at(0.95), 950);
+  EXPECT_LE(ms_at(0.95), 950 * 1.19);
+  EXPECT_GE(ms_at(0.5), 500);
+  EXPECT_LE(ms_at(0.5), 500 * 1.19);
+  // The next window still counts the last one; the one after forgets it.
+  now += std::chrono::seconds(10);
+  for (int i = 0; i < 100; ++i) s.record(milliseconds(5), now);
+  EXPECT_GE(s.quantile(0.95, now), milliseconds(500));
+  now += std::chrono::seconds(10);
+  for (int i = 0; i < 100; ++i) s.record(milliseconds(5), now);
+  EXPECT_LE(s.quantile(0.95, now), milliseconds(6));
+  // Nothing for two windows: nothing to say.
+  now += std::chrono::seconds(20);
+  EXPECT_EQ(s.quantile(0.95, now).count(), 0);
+  // Longer than the last bucket, and shorter than the first.
+  s.record(std::chrono::hours(1), now);
+  EXPECT_GE(s.quantile(1, now), std::chrono::seconds(60));
+  s.record(std::chrono::microseconds(10), now);
+  EXPECT_LE(s.quantile(0.5, now), milliseconds(2));
 }
 
 TEST(BreakerRouting, OpenTargetsGoLastAndAHalfOpenOneGetsOneProbe) {
@@ -136,12 +171,14 @@ TEST(BreakerRouting, OpenTargetsGoLastAndAHalfOpenOneGetsOneProbe) {
   auto snap = two_upstreams(metrics, "ok", "ok");
   ManualClock clock;
   FakeUpstreams ups(clock);
+  std::string decision;
   auto order = [&] {
     auto req = chat_request();
     RouteContext ctx(*snap, req, ups, clock);
     EXPECT_TRUE(resolve(ctx));
     std::string out;
     for (const auto* t : ctx.candidates) out += t->upstream_config->name;
+    decision = decision_json(ctx.decision);
     return out;
   };
   EXPECT_EQ(order(), "ab");
@@ -152,6 +189,7 @@ TEST(BreakerRouting, OpenTargetsGoLastAndAHalfOpenOneGetsOneProbe) {
     snap->registry->report(o);
   }
   EXPECT_EQ(order(), "ba");
+  EXPECT_EQ(decision, R"({"breaker_open":[{"model":"m","upstream":"a"}]})");
   EXPECT_EQ(order(), "ba");
   clock.advance(milliseconds(2500));
   EXPECT_EQ(order(), "ab");  // this request probes a
@@ -186,6 +224,30 @@ upstreams:
   ASSERT_TRUE(off);
   snap = off;
   for (int i = 0; i < 7; ++i) EXPECT_EQ(attempts(), 2u) << i;
+}
+
+TEST(BreakerMetrics, ScrapesShowEachTargetsBreakerAndStatistics) {
+  Metrics metrics;
+  auto snap = snapshot_from_yaml(metrics, R"(
+upstreams:
+  - {name: a, base_url: "http://127.0.0.1:1/v1", models: [{name: m}]}
+)");
+  ASSERT_TRUE(snap);
+  metrics.add_source(snap->registry);
+  EXPECT_NE(metrics.serialize().find(R"(switchyard_breaker_state{model="m",upstream="a"} 0)"),
+            std::string::npos);
+  CallOutcome o{snap->models.at("m")[0], false, Reason::connect};
+  o.finished = system_clock().now();
+  for (int i = 0; i < 5; ++i) snap->registry->report(o);
+  const auto text = metrics.serialize();
+  for (const char* line : {R"(switchyard_breaker_state{model="m",upstream="a"} 1)",
+                           R"(switchyard_breaker_opened_total{model="m",upstream="a"} 1)",
+                           R"(switchyard_target_failure_ratio{model="m",upstream="a"} 1)",
+                           R"(switchyard_upstream_in_flight{upstream="a"} 0)"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  // A source that is gone is skipped.
+  snap.reset();  // the registry's last owner
+  EXPECT_EQ(metrics.serialize().find("switchyard_breaker_state"), std::string::npos);
 }
 
 TEST(BreakerConfig, ErrorsNameThePath) {

@@ -1,0 +1,123 @@
+// The `scorer` stage: priors, predictions from earlier stages, cost and latency weights, and a
+// request's limits. No socket: live latency is reported to the snapshot's registry directly.
+#include "api/request.hpp"
+#include "router/resolve.hpp"
+#include "support/fakes.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace switchyard::test {
+namespace {
+
+// big costs 20 times what small does; the scorer's own keys come from `scorer`.
+std::string route(const std::string& scorer) {
+  return R"(
+upstreams:
+  - name: u
+    base_url: http://127.0.0.1:1/v1
+    models:
+      - {name: big, price_usd_per_mtok: {input: 10, output: 30}}
+      - {name: small, price_usd_per_mtok: {input: 0.5, output: 1.5}}
+routes:
+  auto:
+    stages:
+      - {type: static, models: [small, big]}
+      - {type: scorer, quality: {big: 0.9, small: 0.7})" +
+         scorer + "}\n";
+}
+
+class Scorer : public ::testing::Test {
+ protected:
+  // The candidates' order for a chat request to `auto`, or the error's message.
+  std::string order(const std::string& scorer,
+                    const std::function<void(ApiRequest&)>& limits = {}) {
+    if (!snap_ || scorer != last_) snap_ = snapshot_from_yaml(metrics_, route(scorer));
+    last_ = scorer;
+    if (!snap_) return "<no snapshot>";
+    auto req = parse_api_request(Endpoint::chat_completions,
+                                 R"({"model":"auto","messages":[{"role":"user","content":"hi"}]})");
+    EXPECT_TRUE(req);
+    if (limits) limits(*req);
+    RouteContext ctx(*snap_, *req, ups_);
+    if (auto r = resolve(ctx); !r) return r.error().message;
+    std::string out;
+    for (const auto* t : ctx.candidates) out += (out.empty() ? "" : ",") + t->model->name;
+    EXPECT_EQ(ctx.decision.predictions.size(), ctx.candidates.size());
+    return out;
+  }
+  // Reports answered calls of `model` that took `latency`.
+  void answered(const std::string& model, std::chrono::milliseconds latency) {
+    CallOutcome o{snap_->models.at(model)[0], true};
+    o.latency = latency;
+    o.finished = system_clock().now();
+    for (int i = 0; i < 3; ++i) snap_->registry->report(o);
+  }
+
+  Metrics metrics_;
+  std::shared_ptr<const Snapshot> snap_;
+  std::string last_;
+  FakeUpstreams ups_;
+};
+
+TEST_F(Scorer, PriorsDecideWhenCostAndLatencyAreFree) {
+  EXPECT_EQ(order(""), "big,small");
+}
+
+TEST_F(Scorer, CostWeightTradesQualityForCost) {
+  // big: 0.9 - w; small: 0.7 - w / 20.
+  EXPECT_EQ(order(", cost_weight: 0.1"), "big,small");
+  EXPECT_EQ(order(", cost_weight: 0.5"), "small,big");
+}
+
+TEST_F(Scorer, ASlowModelLosesUnderALatencyWeight) {
+  EXPECT_EQ(order(", latency_weight: 0.1"), "big,small");  // no latency known yet
+  answered("big", std::chrono::milliseconds(4000));           // 0.9 - 0.4 < 0.7
+  EXPECT_EQ(order(", latency_weight: 0.1"), "small,big");
+}
+
+TEST_F(Scorer, RequestLimitsDropWhatWouldBreakThem) {
+  // "hi" is 1 estimated input token and 256 output tokens: big costs about 0.00768 USD.
+  EXPECT_EQ(order("", [](ApiRequest& r) { r.max_cost_usd = 0.001; }), "small");
+  EXPECT_EQ(order("", [](ApiRequest& r) { r.max_cost_usd = 0.01; }), "big,small");
+  EXPECT_EQ(order("", [](ApiRequest& r) { r.max_cost_usd = 0; }),
+            "No model of this route is expected to cost at most x-switchyard-max-cost-usd.");
+  answered("big", std::chrono::milliseconds(4000));
+  EXPECT_EQ(order("", [](ApiRequest& r) { r.max_latency_ms = 1000; }), "small");
+}
+
+TEST_F(Scorer, AnEarlierStagesPredictionsComeFirst) {
+  ASSERT_EQ(order(""), "big,small");
+  auto req = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"auto","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(req);
+  RouteContext ctx(*snap_, *req, ups_);
+  const auto& stages = snap_->routes.at("auto").stages;
+  ASSERT_TRUE(stages[0]->apply(ctx));
+  // As a learned stage would have it: small answers this prompt better, and costs nothing.
+  const auto small = std::find_if(ctx.candidates.begin(), ctx.candidates.end(),
+                                  [](const Target* t) { return t->model->name == "small"; });
+  ASSERT_NE(small, ctx.candidates.end());
+  ctx.decision.predictions = {{*small, 0.95, 0, 0}};
+  ASSERT_TRUE(stages[1]->apply(ctx));
+  EXPECT_EQ(ctx.candidates.front()->model->name, "small");
+  EXPECT_DOUBLE_EQ(ctx.decision.predictions.front().quality, 0.95);
+  EXPECT_DOUBLE_EQ(ctx.decision.predictions.back().quality, 0.9);  // big's prior
+}
+
+TEST(ScorerConfig, ErrorsNameThePath) {
+  Metrics metrics;
+  auto error = [&](const std::string& scorer) {
+    auto cfg = parse_config(route(scorer), "t.yaml");
+    if (!cfg.config) return cfg.error;
+    return build_snapshot(std::move(*cfg.config), metrics).error;
+  };
+  EXPECT_EQ(error(", cost_weight: -1"),
+            "routes.auto.stages[1].cost_weight: expected a non-negative number, got \"-1\"");
+  EXPECT_EQ(error(", latency_wieght: 1"), "routes.auto.stages[1].latency_wieght: unknown key");
+  EXPECT_EQ(error("").size(), 0u);
+}
+
+}  // namespace
+}  // namespace switchyard::test
