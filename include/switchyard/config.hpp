@@ -50,6 +50,7 @@ struct BreakerConfig {
   std::uint32_t latency_ceiling_ms = 0;   // or when the average answer takes longer; 0: off
   std::uint32_t open_ms = 2'000;          // the first time open; doubles on each failed probe
   std::uint32_t max_open_ms = 10'000;
+  std::uint32_t probes_to_close = 3;  // half-open: answered probes in a row that close it
 };
 
 struct TlsConfig {

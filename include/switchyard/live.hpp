@@ -104,17 +104,19 @@ class TargetStats {
 
 // The circuit breaker of one (upstream, model), lock-free: every worker records its outcomes
 // and asks it while routing. Closed, it lets traffic through. It opens after
-// `consecutive_failures` failures in a row; when, over at least `min_calls` calls since it last
-// closed, the weighted share that failed reaches `error_ratio` or the weighted average answer
-// takes longer than `latency_ceiling_ms`; and, on a failure with retry-after, for that long.
+// `consecutive_failures` failures in a row; on a failure (a slow answer) once it has seen
+// `min_calls` calls, if the weighted share that failed reaches `error_ratio` (the weighted
+// average answer takes longer than `latency_ceiling_ms`); and, on a failure with retry-after,
+// for that long.
 // Open, routing puts the target behind every candidate that is not (resolve.hpp), so traffic
 // moves off it at once while a route's only model keeps being tried. When `open_ms` has passed
 // it is half-open: one request at a time takes the probe (admit()) and routes to it as usual;
-// the next outcome closes it on success and opens it again on failure, for twice as long each
-// time up to `max_open_ms`, plus up to 20% jitter so that replicas do not probe in step. Calls
-// that were in flight when it opened say nothing, nor do calls the gateway's own max_concurrent
-// turned away; a cancelled call says nothing and frees the probe. Times are the request Clock's,
-// so tests drive it with a manual clock.
+// `probes_to_close` answered probes in a row close it (the averages carry on, so a model that
+// still fails often opens again at its next failure), and a failed one opens it again, for
+// twice as long each time up to `max_open_ms`, plus up to 20% jitter so that replicas do not
+// probe in step. Calls that were in flight when it opened say nothing, nor do calls the
+// gateway's own max_concurrent turned away; a cancelled call says nothing and frees the probe.
+// Times are the request Clock's, so tests drive it with a manual clock.
 class Breaker {
  public:
   enum class State : std::uint8_t { closed, open, half_open };
@@ -137,8 +139,9 @@ class Breaker {
   std::atomic<SteadyTime::rep> open_until_{0};  // 0: closed; else open until, then half-open
   std::atomic<SteadyTime::rep> probe_until_{0};
   std::atomic<std::uint32_t> consecutive_{0};
-  std::atomic<std::uint32_t> calls_{0};    // since it last closed
+  std::atomic<std::uint32_t> calls_{0};    // judged so far (a close does not reset it)
   std::atomic<std::uint32_t> reopens_{0};  // failed probes in a row, for the backoff
+  std::atomic<std::uint32_t> probes_ok_{0};  // answered probes since it turned half-open
   std::atomic<double> failure_share_{0};
   std::atomic<double> latency_ms_{0};
   std::atomic<std::uint64_t> opened_{0};

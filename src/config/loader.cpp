@@ -90,7 +90,9 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
     bm.opt("latency_ceiling_ms", c.latency_ceiling_ms);
     bm.opt("open_ms", c.open_ms);
     bm.opt("max_open_ms", c.max_open_ms);
+    bm.opt("probes_to_close", c.probes_to_close);
     bm.finish();
+    require_positive(c.probes_to_close, bm.at("probes_to_close"));
     require_positive(c.consecutive_failures, bm.at("consecutive_failures"));
     if (!(c.error_ratio > 0 && c.error_ratio <= 1))
       fail(bm.at("error_ratio"), "must be greater than 0 and at most 1");

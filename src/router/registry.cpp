@@ -65,8 +65,11 @@ void Breaker::record(const CallOutcome& o, const BreakerConfig& c) noexcept {
   if (until != 0 && now < until) return;  // open: a call from before it opened
   const bool slow = c.latency_ceiling_ms && o.latency > ms(c.latency_ceiling_ms);
   if (until != 0) {  // half-open: this outcome is the probe's answer
-    if (o.ok && !slow) close(until);
-    else open(until, o.finished, ms(o.retry_after_ms), c);
+    if (!o.ok || slow) open(until, o.finished, ms(o.retry_after_ms), c);
+    else if (probes_ok_.fetch_add(1, std::memory_order_relaxed) + 1 >= c.probes_to_close)
+      close(until);
+    else
+      probe_until_.store(0, std::memory_order_relaxed);  // the next request probes
     return;
   }
   const std::uint32_t calls = calls_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -77,11 +80,14 @@ void Breaker::record(const CallOutcome& o, const BreakerConfig& c) noexcept {
   }
   const std::uint32_t in_a_row =
       o.ok ? 0 : consecutive_.fetch_add(1, std::memory_order_relaxed) + 1;
+  // The averages are judged on a call that is itself bad, so that a model that recovered is
+  // not opened again by the averages of its bad spell while its good answers bring them down.
   const bool enough = calls >= c.min_calls;
-  if ((!o.ok && o.retry_after_ms) || in_a_row >= c.consecutive_failures ||
-      (enough && failure_share_.load(std::memory_order_relaxed) >= c.error_ratio) ||
-      (enough && c.latency_ceiling_ms &&
-       latency_ms_.load(std::memory_order_relaxed) > c.latency_ceiling_ms))
+  const bool failing =
+      !o.ok && enough && failure_share_.load(std::memory_order_relaxed) >= c.error_ratio;
+  const bool too_slow =
+      slow && enough && latency_ms_.load(std::memory_order_relaxed) > c.latency_ceiling_ms;
+  if ((!o.ok && o.retry_after_ms) || in_a_row >= c.consecutive_failures || failing || too_slow)
     open(0, o.finished, o.ok ? std::chrono::nanoseconds(0) : ms(o.retry_after_ms), c);
 }
 
@@ -98,16 +104,17 @@ void Breaker::open(Rep expected, SteadyTime now, std::chrono::nanoseconds retry_
   const Rep until = (now + d).time_since_epoch().count();
   if (!open_until_.compare_exchange_strong(expected, until, std::memory_order_acq_rel)) return;
   reopens_.store(reopens, std::memory_order_relaxed);
+  probes_ok_.store(0, std::memory_order_relaxed);
   probe_until_.store(0, std::memory_order_relaxed);
   opened_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Breaker::close(Rep expected) noexcept {
+  // The averages carry on: a model that still fails half its calls opens again at its next
+  // failure, one that recovered only adds answers to them.
   consecutive_.store(0, std::memory_order_relaxed);
-  calls_.store(0, std::memory_order_relaxed);
   reopens_.store(0, std::memory_order_relaxed);
-  failure_share_.store(0, std::memory_order_relaxed);
-  latency_ms_.store(0, std::memory_order_relaxed);
+  probes_ok_.store(0, std::memory_order_relaxed);
   probe_until_.store(0, std::memory_order_relaxed);
   open_until_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
 }

@@ -1,6 +1,6 @@
 // Health through real sockets: a simulated model goes down and comes back, behind a gateway
 // whose route prefers it, and the circuit breaker moves the traffic off it and back without a
-// client seeing an error. Bounded: about 10 s of requests, 20 ms apart, to 127.0.0.1 only.
+// client seeing an error. Bounded: 10 s and 7 s of requests, 20 ms apart, to 127.0.0.1 only.
 #include "support/fixture.hpp"
 
 #include <fmt/format.h>
@@ -12,26 +12,34 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(Health, TrafficLeavesAModelInAnOutageAndComesBackAfterIt) {
+struct Sample {
+  double t;  // seconds after the sim started
+  int status;
+  std::string model, attempts;
+};
+
+// A sim whose model a has `episode` (b is always well), behind a gateway whose route prefers a,
+// with the breaker's defaults (open after 5 failures in a row or half the calls, for 2 s,
+// doubling up to 10 s); requests every 20 ms for `seconds`. Returns them and /metrics after.
+std::pair<std::vector<Sample>, std::string> run(const std::string& episode, double seconds) {
   TempDir dir;
-  // Model a is down from 1.5 s to 4.5 s after the sim starts (time_scale 1: real seconds).
   auto fleet = sim::load_fleet(dir.write("fleet.yaml", R"(time_scale: 1
 models:
   - name: a
     ttft_ms: {median: 1, sigma: 0}
     tokens_per_s: {median: 0}
     episodes:
-      - {type: outage, start_s: 1.5, end_s: 4.5}
+      - )" + episode + R"(
   - name: b
     ttft_ms: {median: 1, sigma: 0}
     tokens_per_s: {median: 0}
 )"));
-  ASSERT_TRUE(fleet) << fleet.error().message;
+  EXPECT_TRUE(fleet) << fleet.error().message;
+  if (!fleet) return {};
   SimOptions o;
   o.fleet = std::shared_ptr<sim::Fleet>(std::move(*fleet));
   auto sim = start_sim(o);
   const auto t0 = std::chrono::steady_clock::now();
-  // The breaker's defaults: open after 5 failures in a row, for 2 s, doubling up to 10 s.
   GatewayUnderTest gw(fmt::format(R"(
 upstreams:
   - name: sim
@@ -44,43 +52,52 @@ routes:
         models: [a, b]
 )",
                                   sim->port()));
-  struct Sample {
-    double t;  // seconds after the sim started
-    int status;
-    std::string model, attempts;
-  };
   std::vector<Sample> samples;
-  for (auto next = std::chrono::steady_clock::now(); next - t0 < 10s; next += 20ms) {
+  const auto until = t0 + std::chrono::duration<double>(seconds);
+  for (auto next = std::chrono::steady_clock::now(); next < until; next += 20ms) {
     std::this_thread::sleep_until(next);
     auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"));
     const std::chrono::duration<double> t = std::chrono::steady_clock::now() - t0;
     samples.push_back({t.count(), r.status, r.header("x-switchyard-model"),
                        r.header("x-switchyard-attempts")});
   }
-  // The share of requests in [from, to) s whose first call went to a: answered by a, or by b
-  // after a failed.
-  auto share_first_to_a = [&](double from, double to) {
-    int n = 0, a = 0;
-    for (const auto& s : samples) {
-      if (s.t < from || s.t >= to) continue;
-      ++n;
-      a += s.model == "a" || s.attempts == "2";
-    }
-    EXPECT_GT(n, 10) << from << ".." << to;  // enough requests to judge
-    return n ? static_cast<double>(a) / n : 0.0;
-  };
+  return {std::move(samples), http_request(gw.port(), "GET", "/metrics").body};
+}
+
+// The share of requests in [from, to) s whose first call went to a: answered by a, or by b
+// after a failed.
+double share_first_to_a(const std::vector<Sample>& samples, double from, double to) {
+  int n = 0, a = 0;
+  for (const auto& s : samples) {
+    if (s.t < from || s.t >= to) continue;
+    ++n;
+    a += s.model == "a" || s.attempts == "2";
+  }
+  EXPECT_GT(n, 10) << from << ".." << to;  // enough requests to judge
+  return n ? static_cast<double>(a) / n : 0.0;
+}
+
+TEST(Health, TrafficLeavesAModelInAnOutageAndComesBackAfterIt) {
+  auto [samples, metrics] = run("{type: outage, start_s: 1.5, end_s: 4.5}", 10);
   for (const auto& s : samples) EXPECT_EQ(s.status, 200) << "at " << s.t << " s";
-  EXPECT_EQ(share_first_to_a(0, 1.4), 1.0);  // healthy: the route's first choice
+  EXPECT_EQ(share_first_to_a(samples, 0, 1.4), 1.0);  // healthy: the route's first choice
   // Within a second of the outage, at most 5% of requests still try a (the probes).
-  EXPECT_LE(share_first_to_a(2.5, 4.5), 0.05);
+  EXPECT_LE(share_first_to_a(samples, 2.5, 4.5), 0.05);
   // Back on a within the longest the breaker waits after the outage ends (two failed probes:
   // 2 s, then 4 s, each plus up to 20%), and it stays there.
-  EXPECT_EQ(share_first_to_a(9, 10), 1.0);
-  auto metrics = http_request(gw.port(), "GET", "/metrics").body;
+  EXPECT_EQ(share_first_to_a(samples, 9, 10), 1.0);
   EXPECT_NE(metrics.find(R"(switchyard_breaker_state{model="a",upstream="sim"} 0)"),
             std::string::npos);
   EXPECT_NE(metrics.find(R"(switchyard_breaker_opened_total{model="a",upstream="sim"})"),
             std::string::npos);
+}
+
+TEST(Health, TrafficLeavesAModelThatFailsHalfItsCalls) {
+  // Never five failures in a row for long, but half of all calls: the error share opens it,
+  // and a probe that happens to succeed does not bring the traffic back.
+  auto [samples, metrics] = run("{type: error_burst, start_s: 1, end_s: 7, error_rate: 0.5}", 7);
+  for (const auto& s : samples) EXPECT_EQ(s.status, 200) << "at " << s.t << " s";
+  EXPECT_LE(share_first_to_a(samples, 3, 7), 0.05);
 }
 
 }  // namespace

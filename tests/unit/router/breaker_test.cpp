@@ -36,7 +36,7 @@ class BreakerTest : public ::testing::Test {
   SteadyTime now = SteadyTime(std::chrono::hours(1000));
 };
 
-TEST_F(BreakerTest, OpensOnFailuresInARowAndOneProbeClosesIt) {
+TEST_F(BreakerTest, OpensOnFailuresInARowAndThreeProbesCloseIt) {
   for (int i = 0; i < 4; ++i) fail();
   answer();  // a success starts the count again
   for (int i = 0; i < 4; ++i) fail();
@@ -51,12 +51,16 @@ TEST_F(BreakerTest, OpensOnFailuresInARowAndOneProbeClosesIt) {
   EXPECT_EQ(state(), State::open);
   now += milliseconds(600);  // past 2 s and the most jitter can add
   EXPECT_EQ(state(), State::half_open);
-  EXPECT_TRUE(b.admit(now, config));   // the probe
-  EXPECT_FALSE(b.admit(now, config));  // only one at a time
-  answer();
+  for (int probe = 0; probe < 3; ++probe) {
+    EXPECT_EQ(state(), State::half_open);
+    EXPECT_TRUE(b.admit(now, config));   // the probe
+    EXPECT_FALSE(b.admit(now, config));  // only one at a time
+    answer();
+  }
   EXPECT_EQ(state(), State::closed);
   EXPECT_TRUE(b.admit(now, config));
-  // Closed means a clean slate: it takes five failures in a row again.
+  // Closed, it takes five failures in a row again: 9 of its 10 calls failed, but the share is
+  // judged only from min_calls calls on.
   for (int i = 0; i < 4; ++i) fail();
   EXPECT_EQ(state(), State::closed);
 }
@@ -132,7 +136,8 @@ TEST_F(BreakerTest, CallsFromBeforeItOpenedAndCancelledCallsSayNothing) {
   EXPECT_EQ(state(), State::half_open);
   EXPECT_TRUE(b.admit(now, config));  // the probe is free again
   // Nor does the gateway's own max_concurrent turning calls away.
-  answer();
+  for (int i = 0; i < 3; ++i) answer();
+  ASSERT_EQ(state(), State::closed);
   for (int i = 0; i < 10; ++i) report(false, milliseconds(0), 0, Reason::upstream_saturated);
   EXPECT_EQ(state(), State::closed);
 }
