@@ -46,7 +46,7 @@ struct BreakerConfig {
   bool enabled = true;
   std::uint32_t consecutive_failures = 5;  // opens after this many failures in a row
   double error_ratio = 0.5;  // or when this share of recent calls failed (weighted average)
-  std::uint32_t min_calls = 20;           // ... over at least this many calls since it closed
+  std::uint32_t min_calls = 20;           // ... once it has judged at least this many calls
   std::uint32_t latency_ceiling_ms = 0;   // or when the average answer takes longer; 0: off
   std::uint32_t open_ms = 2'000;          // the first time open; doubles on each failed probe
   std::uint32_t max_open_ms = 10'000;

@@ -46,8 +46,8 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
 // "train"). Returns the process's exit code.
 int train_main(int argc, char** argv);
 
-// A training option on a command line (--hash-bits, --char-ngrams, --epochs, --learning-rate, --l2, --seed),
-// shared by train and eval; `value` reads the flag's value. kTrainFlagsHelp documents them.
+// A training option on a command line (--hash-bits, --char-ngrams, --epochs, --learning-rate,
+// --l2, --seed), shared by train and eval; `value` reads the flag's value. kTrainFlagsHelp documents them.
 enum class TrainFlag : std::uint8_t { read, bad, unknown };
 TrainFlag train_flag(const std::string& flag, const std::function<std::string()>& value,
                      TrainOptions& options);

@@ -23,6 +23,8 @@ using Rep = SteadyTime::rep;
 
 std::chrono::nanoseconds ms(std::uint32_t v) { return std::chrono::milliseconds(v); }
 
+constexpr Rep kWindowNs = std::chrono::nanoseconds(DurationSketch::kWindow).count();
+
 // 4 buckets per doubling from 1 ms: bucket i holds durations up to 2^((i + 1) / 4) ms.
 std::size_t bucket_of(std::chrono::nanoseconds d) noexcept {
   const double millis = std::chrono::duration<double, std::milli>(d).count();
@@ -122,13 +124,13 @@ void Breaker::close(Rep expected) noexcept {
 void DurationSketch::record(std::chrono::nanoseconds d, SteadyTime now) noexcept {
   const Rep t = now.time_since_epoch().count();
   Rep start = window_start_.load(std::memory_order_acquire);
-  if (t - start >= std::chrono::nanoseconds(kWindow).count() &&
+  if (t - start >= kWindowNs &&
       window_start_.compare_exchange_strong(start, t, std::memory_order_acq_rel)) {
     // This caller opens the next window: the one before the previous is forgotten, and after a
     // silence of two windows, the previous one too.
     const std::uint32_t current = current_.load(std::memory_order_relaxed), next = 1 - current;
     for (auto& c : counts_[next]) c.store(0, std::memory_order_relaxed);
-    if (t - start >= 2 * std::chrono::nanoseconds(kWindow).count())
+    if (t - start >= 2 * kWindowNs)
       for (auto& c : counts_[current]) c.store(0, std::memory_order_relaxed);
     current_.store(next, std::memory_order_release);
   }
@@ -139,7 +141,7 @@ void DurationSketch::record(std::chrono::nanoseconds d, SteadyTime now) noexcept
 std::chrono::nanoseconds DurationSketch::quantile(double q, SteadyTime now) const noexcept {
   // Nothing recorded for two windows: what there is is too old to say anything.
   const Rep start = window_start_.load(std::memory_order_acquire);
-  if (now.time_since_epoch().count() - start >= 2 * std::chrono::nanoseconds(kWindow).count())
+  if (now.time_since_epoch().count() - start >= 2 * kWindowNs)
     return std::chrono::nanoseconds(0);
   std::uint64_t counts[kBuckets], total = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) {

@@ -78,11 +78,8 @@ bool looks_like_math(std::string_view text) {
 
 PromptFeatures prompt_features(const PromptInfo& p) {
   PromptFeatures f;
-  auto tokens = [](std::uint64_t bytes) {
-    return static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes / 4, UINT32_MAX));
-  };
-  f.tokens = tokens(p.chars);
-  f.prompt_tokens = tokens(p.text.size());
+  f.tokens = estimated_tokens(p.chars);
+  f.prompt_tokens = estimated_tokens(p.text.size());
   f.messages = p.messages;
   f.user_turns = p.user_turns;
   f.code = looks_like_code(p.text);

@@ -5,6 +5,7 @@
 
 #include "switchyard/router.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,12 @@ struct PromptFeatures {
 };
 
 PromptFeatures prompt_features(const PromptInfo& prompt);
+
+// The token estimate PromptFeatures uses: bytes / 4, capped. For a stage that needs only this,
+// without prompt_features()'s scans of the text.
+inline std::uint32_t estimated_tokens(std::uint64_t bytes) {
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes / 4, UINT32_MAX));
+}
 
 // The learned router's input: a sparse vector of the hashed words of the prompt (lower-cased
 // ASCII letters and digits; other bytes split words, except UTF-8 ones, which stay in them) and

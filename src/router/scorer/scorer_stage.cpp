@@ -44,7 +44,7 @@ class ScorerStage final : public RouterStage {
 
   Result<void> apply(RouteContext& ctx) const override {
     const ApiRequest& req = ctx.request;
-    const double input_tokens = prompt_features(req.prompt).tokens;
+    const double input_tokens = estimated_tokens(req.prompt.chars);
     // What an earlier stage predicted, by target; filled in for the others.
     thread_local std::vector<Decision::Prediction> scored;
     scored.clear();
