@@ -25,7 +25,6 @@ struct ServerConfig {
   std::uint32_t max_concurrent_requests = 1024;
   std::uint32_t max_connections = 0;  // 0: half the descriptor limit, less a reserve
   std::uint32_t drain_timeout_s = 30;
-  std::vector<std::string> api_keys;  // empty: no client authentication
   bool log_prompts = false;
   std::uint32_t reload_poll_ms = 1000;  // 0: reload on SIGHUP only
 };
@@ -96,9 +95,31 @@ struct RouteConfig {
   StageConfig dispatcher;
 };
 
+// One client key (router/clients.hpp): who it is, what it may use and how much. The key itself
+// is never kept, only its SHA-256.
+struct ClientConfig {
+  std::string name;        // unique; the metrics label and the access log's `client`
+  std::string key_sha256;  // 32 raw bytes
+  std::string tier = "standard";      // read by the scorer's `tiers`
+  std::vector<std::string> routes;    // the routes it may call; empty: every route
+  std::vector<std::string> models;    // the models it may call or be routed to; empty: all
+  std::uint32_t requests_per_minute = 0;  // 0: unlimited
+  std::uint64_t tokens_per_minute = 0;    // input and output tokens; 0: unlimited
+  double budget_usd_per_day = 0;          // UTC days; 0: unlimited
+  double budget_usd_per_month = 0;        // UTC calendar months; 0: unlimited
+};
+
+struct ClientsConfig {
+  std::string keys_file;  // more keys, read with the config and watched with it; may be empty
+  // clients.keys, then the keys file's, then server.api_keys (named "api_keys[i]", no limits).
+  // Empty: no client authentication.
+  std::vector<ClientConfig> keys;
+};
+
 struct Config {
   std::string source_path;  // the file it came from, for reload
   ServerConfig server;
+  ClientsConfig clients;
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;
 };

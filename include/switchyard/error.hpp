@@ -15,6 +15,7 @@ namespace switchyard {
 enum class Reason : std::uint8_t {
   bad_request,          // 400: malformed JSON, missing field, bad type
   unauthorized,         // 401: client key missing or wrong
+  forbidden,            // 403: the client's key may not use that route or model
   not_found,            // 404: unknown model, route or path
   method_not_allowed,   // 405
   body_too_large,       // 413

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,6 +95,8 @@ struct AttemptRecord {
   Reason reason = Reason::internal;  // when !ok
   std::string message;               // when !ok
   std::chrono::nanoseconds duration{0};
+  double cost_usd = 0;  // what the call cost, answer or not (a client's budget is charged it)
+  std::uint64_t tokens = 0;  // input and output tokens it used
 };
 
 // One upstream call's answer, as data: nothing of it reaches the client until a dispatcher
@@ -144,6 +147,52 @@ struct Decision {
   }
 };
 
+// An answer as the client got it, kept by the response cache (router/cache/): a JSON body, or a
+// stream's events. Immutable once kept; shared by every request it answers.
+struct CachedAnswer {
+  int status = 200;
+  std::string content_type;
+  std::string body;                 // when not a stream
+  std::vector<std::string> events;  // a stream's, each "data: ...\n\n"
+  std::string model;                // the model that gave it
+  std::size_t bytes = 0;            // of body and events
+};
+
+// Where a cache stage keeps the answers of the requests it missed.
+class AnswerStore {
+ public:
+  virtual ~AnswerStore() = default;
+  // Keeps `answer` for `key` from `now`; called once the request that missed succeeded.
+  // Thread-safe.
+  virtual void keep(std::string key, CachedAnswer answer, SteadyTime now) = 0;
+};
+
+// A request's dealings with the response cache, set by a cache stage. On a hit the answer is
+// served instead of any dispatch. On a miss commit() copies the answer it commits into
+// `answer`, up to `max_bytes`, and once the request succeeded the store keeps it.
+struct CacheSlot {
+  std::shared_ptr<const CachedAnswer> hit;
+  AnswerStore* store = nullptr;  // a miss that may be kept
+  std::string key;
+  CachedAnswer answer;
+  std::size_t max_bytes = 0;
+  bool too_large = false;  // the answer outgrew max_bytes: not kept
+  bool skipped = false;    // the stage saw a request it may not cache (not deterministic)
+
+  // Copies a committed body or event, unless the answer has outgrown max_bytes. Call only on a miss.
+  void capture_body(int status, std::string_view content_type, std::string_view body);
+  void capture_event(std::string_view event);
+};
+
+// Who is calling, from their key (router/clients.hpp). Points into the Snapshot.
+struct Caller {
+  std::string_view name;  // the key's name; empty when no keys are configured
+  std::string_view tier = "standard";
+  const std::vector<std::string>* routes = nullptr;  // the routes it may call; null: any
+  const std::vector<std::string>* models = nullptr;  // the models it may be routed to; null: any
+  double budget_used = 0;  // the larger share of its daily and monthly budgets spent, 0 if none
+};
+
 // The worker's upstreams for the snapshot a request runs on. Owned by the worker.
 class UpstreamSet {
  public:
@@ -161,6 +210,8 @@ struct RouteContext {
   UpstreamSet& upstreams;
   Clock& clock;  // what stages, calls and timers read time from
   std::string_view route;          // a route name, or "passthrough" for a concrete model
+  Caller caller;
+  CacheSlot cache;
   std::vector<const Target*> candidates;  // in preference order
   Decision decision;
   std::vector<AttemptRecord> attempts;

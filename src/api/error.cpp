@@ -13,6 +13,7 @@ int status_of(Reason r) noexcept {
   switch (r) {
     case Reason::bad_request: return 400;
     case Reason::unauthorized: return 401;
+    case Reason::forbidden: return 403;
     case Reason::not_found: return 404;
     case Reason::method_not_allowed: return 405;
     case Reason::body_too_large: return 413;
@@ -43,6 +44,7 @@ std::string_view reason_name(Reason r) noexcept {
   switch (r) {
     case Reason::bad_request: return "bad_request";
     case Reason::unauthorized: return "unauthorized";
+    case Reason::forbidden: return "forbidden";
     case Reason::not_found: return "not_found";
     case Reason::method_not_allowed: return "method_not_allowed";
     case Reason::body_too_large: return "body_too_large";
@@ -76,6 +78,7 @@ std::string_view error_type(Reason r) noexcept {
     case Reason::headers_too_large:
     case Reason::client_timeout: return "invalid_request_error";
     case Reason::unauthorized: return "authentication_error";
+    case Reason::forbidden: return "permission_error";
     case Reason::too_many_requests: return "rate_limit_error";
     case Reason::timeout_connect:
     case Reason::timeout_first_token:

@@ -3,9 +3,11 @@
 #include "switchyard/config.hpp"
 
 #include "config/yaml_map.hpp"
+#include "core/sha256.hpp"
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -26,7 +28,7 @@ void require_positive(std::uint32_t v, const std::string& path) {
   if (v == 0) fail(path, "must be greater than 0");
 }
 
-ServerConfig read_server(const YAML::Node& n) {
+ServerConfig read_server(const YAML::Node& n, std::vector<ClientConfig>& api_keys) {
   ServerConfig s;
   if (!n) return s;
   Map m(n, "server");
@@ -42,8 +44,12 @@ ServerConfig read_server(const YAML::Node& n) {
   m.opt("drain_timeout_s", s.drain_timeout_s);
   if (auto keys = m.get("api_keys"); keys && !keys.IsNull()) {
     if (!keys.IsSequence()) fail(m.at("api_keys"), "expected a list of strings");
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      s.api_keys.push_back(read_secret(keys[i], idx(m.at("api_keys"), i)));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      ClientConfig c;
+      c.name = "api_keys[" + std::to_string(i) + "]";
+      c.key_sha256 = sha256(read_secret(keys[i], idx(m.at("api_keys"), i)));
+      api_keys.push_back(std::move(c));
+    }
   }
   m.opt("log_prompts", s.log_prompts);
   m.opt("reload_poll_ms", s.reload_poll_ms);
@@ -148,6 +154,97 @@ StageConfig read_stage(const YAML::Node& n, const std::string& path) {
   return StageConfig{t.Scalar(), path, std::make_shared<const YAML::Node>(YAML::Clone(n))};
 }
 
+// One client key. In the config a raw key must be a ${VAR} reference; a keys file is a secret
+// itself (a mounted Kubernetes Secret, say), so there it may be written out (`literal_keys`).
+ClientConfig read_client(const YAML::Node& n, const std::string& path, bool literal_keys) {
+  ClientConfig c;
+  Map m(n, path);
+  m.req("name", c.name);
+  // The name is a metrics label and goes into JSON and log lines unescaped.
+  if (c.name.empty() || c.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                                 "QRSTUVWXYZ0123456789-_.:@/") != std::string::npos)
+    fail(m.at("name"), "expected letters, digits and - _ . : @ / only");
+  auto key = m.get("key");
+  auto hash = m.get("key_sha256");
+  if (!key == !hash) fail(path, "needs exactly one of key and key_sha256");
+  if (key && literal_keys) {
+    if (!key.IsScalar() || key.Scalar().empty()) fail(m.at("key"), "expected a non-empty string");
+    c.key_sha256 = sha256(key.Scalar());
+  } else if (key) {
+    c.key_sha256 = sha256(read_secret(key, m.at("key")));
+  } else {
+    std::string hex;
+    Map::read(hash, m.at("key_sha256"), hex);
+    for (char& ch : hex) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+      fail(m.at("key_sha256"), "expected 64 hex digits (sha256sum of the key)");
+    for (std::size_t i = 0; i < 64; i += 2)
+      c.key_sha256 += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+  m.opt("tier", c.tier);
+  m.opt("routes", c.routes);
+  m.opt("models", c.models);
+  m.opt("requests_per_minute", c.requests_per_minute);
+  m.opt("tokens_per_minute", c.tokens_per_minute);
+  m.opt("budget_usd_per_day", c.budget_usd_per_day);
+  m.opt("budget_usd_per_month", c.budget_usd_per_month);
+  m.finish();
+  if (c.tier.empty()) fail(m.at("tier"), "must not be empty");
+  return c;
+}
+
+void read_clients_list(const YAML::Node& list, const std::string& path, bool literal_keys,
+                       std::vector<ClientConfig>& out) {
+  if (!list.IsSequence()) fail(path, "expected a list of keys");
+  for (std::size_t i = 0; i < list.size(); ++i)
+    out.push_back(read_client(list[i], idx(path, i), literal_keys));
+}
+
+// The keys file: a YAML list of keys, shaped like clients.keys. Relative to the config's folder.
+void read_keys_file(ClientsConfig& c, const std::string& config_path) {
+  std::string path = c.keys_file;
+  if (path.front() != '/' && config_path.rfind('/') != std::string::npos)
+    path = config_path.substr(0, config_path.rfind('/') + 1) + path;
+  c.keys_file = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("clients.keys_file", "cannot open \"" + path + "\"");
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad() || text.size() > kMaxConfigBytes)
+    fail("clients.keys_file", "cannot read \"" + path + "\" (or it is over 1 MiB)");
+  auto root = YAML::Load(text);
+  check_document(root);
+  read_clients_list(root, path, true, c.keys);
+}
+
+ClientsConfig read_clients(const YAML::Node& n, const std::string& config_path) {
+  ClientsConfig c;
+  if (!n || n.IsNull()) return c;
+  Map m(n, "clients");
+  if (auto keys = m.get("keys"); keys && !keys.IsNull())
+    read_clients_list(keys, m.at("keys"), false, c.keys);
+  m.opt("keys_file", c.keys_file);
+  m.finish();
+  if (!c.keys_file.empty()) read_keys_file(c, config_path);
+  return c;
+}
+
+// Names and keys are unique; routes and models a key may use exist.
+void check_clients(const Config& c, const std::set<std::string>& model_names) {
+  std::set<std::string> names, hashes, routes;
+  for (const auto& r : c.routes) routes.insert(r.name);
+  for (const auto& k : c.clients.keys) {
+    const std::string at = "clients: key \"" + k.name + "\"";
+    if (!names.insert(k.name).second) fail(at, "the name is used twice");
+    if (!hashes.insert(k.key_sha256).second) fail(at, "its key is also another entry's key");
+    for (const auto& r : k.routes)
+      if (!routes.count(r)) fail(at + ".routes", "no route is called \"" + r + "\"");
+    for (const auto& mn : k.models)
+      if (!model_names.count(mn)) fail(at + ".models", "no upstream serves \"" + mn + "\"");
+  }
+}
+
 RouteConfig read_route(const std::string& name, const YAML::Node& n, const std::string& path) {
   RouteConfig r;
   r.name = name;
@@ -175,7 +272,10 @@ Config read_config(const YAML::Node& root, std::string source_path) {
   c.source_path = std::move(source_path);
   if (!root || root.IsNull()) fail("(root)", "the file is empty");
   Map m(root, "");
-  c.server = read_server(m.get("server"));
+  std::vector<ClientConfig> api_keys;
+  c.server = read_server(m.get("server"), api_keys);
+  c.clients = read_clients(m.get("clients"), c.source_path);
+  for (auto& k : api_keys) c.clients.keys.push_back(std::move(k));
   auto ups = m.get("upstreams");
   if (!ups || !ups.IsSequence() || ups.size() == 0)
     fail("upstreams", "expected a non-empty list");
@@ -205,6 +305,7 @@ Config read_config(const YAML::Node& root, std::string source_path) {
     }
   }
   m.finish();
+  check_clients(c, model_names);
   return c;
 }
 

@@ -118,6 +118,10 @@ Metrics::Metrics()
                    .Name("switchyard_config_reloads_total")
                    .Help("Configuration reloads by result")
                    .Register(*registry_)),
+      cache_(prom::BuildCounter()
+                 .Name("switchyard_cache_requests_total")
+                 .Help("Response-cache lookups by route and result: hit, miss, skip")
+                 .Register(*registry_)),
       in_flight_(&prom::BuildGauge()
                       .Name("switchyard_requests_in_flight")
                       .Help("Client requests being processed")
@@ -197,6 +201,33 @@ LazyCounters& Metrics::upstream_errors(const std::string& upstream) {
   if (!slot)
     slot = std::make_unique<LazyCounters>(
         upstream_errors_, std::map<std::string, std::string>{{"upstream", upstream}}, "reason");
+  return *slot;
+}
+
+prometheus::MetricFamily make_family(const char* name, const char* help,
+                                     prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+void add_sample(prometheus::MetricFamily& family,
+                std::vector<prometheus::ClientMetric::Label> labels, double value) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  if (family.type == prometheus::MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  family.metric.push_back(std::move(m));
+}
+
+LazyCounters& Metrics::cache_lookups(const std::string& route) {
+  std::lock_guard lock(mutex_);
+  auto& slot = cache_by_route_[route];
+  if (!slot)
+    slot = std::make_unique<LazyCounters>(
+        cache_, std::map<std::string, std::string>{{"route", route}}, "result");
   return *slot;
 }
 

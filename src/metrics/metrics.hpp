@@ -8,6 +8,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <array>
@@ -20,6 +21,13 @@
 #include <vector>
 
 namespace switchyard {
+
+// For a Collectable that reads live state at scrape time: an empty family, and one sample of it
+// (a counter's or a gauge's value, by the family's type).
+prometheus::MetricFamily make_family(const char* name, const char* help,
+                                     prometheus::MetricType type);
+void add_sample(prometheus::MetricFamily& family,
+                std::vector<prometheus::ClientMetric::Label> labels, double value);
 
 // A histogram whose observe() is lock-free (prometheus-cpp's Histogram takes a mutex).
 // Cells are created on the control plane and live as long as the family.
@@ -94,6 +102,8 @@ class Metrics {
   void count_unrouted(int status);  // requests that never reached a route (404, 400, 401, …)
   // Failed-call counters of one upstream, keyed by Reason. Control plane; cached.
   LazyCounters& upstream_errors(const std::string& upstream);
+  // Response-cache lookups of one route, keyed by result (hit, miss, skip). Control plane; cached.
+  LazyCounters& cache_lookups(const std::string& route);
   void config_reload(bool ok);
 
   prometheus::Gauge& in_flight() { return *in_flight_; }
@@ -124,6 +134,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& upstream_errors_;
   prometheus::Family<prometheus::Counter>& cost_;
   prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Family<prometheus::Counter>& cache_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* connections_;
   prometheus::Counter *shed_idle_, *refused_, *accept_errors_;
@@ -135,6 +146,7 @@ class Metrics {
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
   std::vector<std::weak_ptr<const prometheus::Collectable>> sources_;
   std::map<std::string, std::unique_ptr<LazyCounters>> upstream_errors_by_upstream_;
+  std::map<std::string, std::unique_ptr<LazyCounters>> cache_by_route_;
 };
 
 }  // namespace switchyard

@@ -1,5 +1,6 @@
 #include "router/registry.hpp"
 
+#include "metrics/metrics.hpp"
 #include "switchyard/router.hpp"
 
 #include <prometheus/metric_family.h>
@@ -190,13 +191,7 @@ TargetState& TargetRegistry::target(std::string_view upstream, std::string_view 
 
 std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
   using prometheus::MetricType;
-  auto family = [](const char* name, const char* help, MetricType type) {
-    prometheus::MetricFamily f;
-    f.name = name;
-    f.help = help;
-    f.type = type;
-    return f;
-  };
+  constexpr auto family = make_family;
   auto state = family("switchyard_breaker_state",
                       "Circuit breaker of each upstream and model: 0 closed, 1 open, 2 half-open",
                       MetricType::Gauge);
@@ -216,13 +211,12 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
                           MetricType::Gauge);
   const SteadyTime now = system_clock().now();
   std::lock_guard lock(mutex_);
-  for (const auto& [key, t] : targets_) {
-    prometheus::ClientMetric m;
-    m.label = {{"model", key.second}, {"upstream", key.first}};
+  for (const auto& entry : targets_) {
+    const std::string& upstream = entry.first.first;  // clang 14 lambdas cannot capture bindings
+    const std::string& model = entry.first.second;
+    const TargetState* t = entry.second.get();
     auto with = [&](prometheus::MetricFamily& f, double v) {
-      f.metric.push_back(m);
-      if (f.type == MetricType::Counter) f.metric.back().counter.value = v;
-      else f.metric.back().gauge.value = v;
+      add_sample(f, {{"model", model}, {"upstream", upstream}}, v);
     };
     with(state, static_cast<double>(t->breaker.state(now)));
     with(opened, static_cast<double>(t->breaker.times_opened()));
@@ -230,12 +224,8 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
     with(p95, std::chrono::duration<double>(t->stats.latency_p95(now)).count());
     with(failures, t->stats.failure_rate());
   }
-  for (const auto& [name, u] : upstreams_) {
-    prometheus::ClientMetric m;
-    m.label = {{"upstream", name}};
-    m.gauge.value = u->in_flight.load(std::memory_order_relaxed);
-    in_flight.metric.push_back(std::move(m));
-  }
+  for (const auto& [name, u] : upstreams_)
+    add_sample(in_flight, {{"upstream", name}}, u->in_flight.load(std::memory_order_relaxed));
   return {std::move(state), std::move(opened),   std::move(latency),
           std::move(p95),   std::move(failures), std::move(in_flight)};
 }

@@ -28,6 +28,23 @@ void demote_open(RouteContext& ctx) {
   }
 }
 
+bool listed(const std::vector<std::string>* allowed, std::string_view name) {
+  return !allowed || std::find(allowed->begin(), allowed->end(), name) != allowed->end();
+}
+
+// Keeps the candidates the caller may use, in order; a 403 if none is left.
+Result<void> keep_allowed(RouteContext& ctx) {
+  const Caller& caller = ctx.caller;
+  if (!caller.models) return {};
+  std::erase_if(ctx.candidates,
+                [&](const Target* t) { return !listed(caller.models, t->model->name); });
+  if (!ctx.candidates.empty()) return {};
+  return make_error(Reason::forbidden,
+                    "The key '" + std::string(caller.name) + "' may not use any model that '" +
+                        ctx.request.model + "' would choose for this request.",
+                    "model");
+}
+
 }  // namespace
 
 Result<const Dispatcher*> resolve(RouteContext& ctx) {
@@ -35,14 +52,23 @@ Result<const Dispatcher*> resolve(RouteContext& ctx) {
   const std::string& model = ctx.request.model;
   if (auto r = snap.routes.find(model); r != snap.routes.end()) {
     ctx.route = r->second.name;
-    for (const auto& stage : r->second.stages)
+    if (!listed(ctx.caller.routes, model))
+      return make_error(Reason::forbidden,
+                        "The key '" + std::string(ctx.caller.name) + "' may not use the route '" +
+                            model + "'.",
+                        "model");
+    for (const auto& stage : r->second.stages) {
       if (auto res = stage->apply(ctx); !res) return res.error();
+      if (ctx.cache.hit) return r->second.dispatcher.get();  // nothing left to decide
+    }
+    if (auto ok = keep_allowed(ctx); !ok) return ok.error();
     demote_open(ctx);
     return r->second.dispatcher.get();
   }
   if (auto m = snap.models.find(model); m != snap.models.end()) {
     ctx.route = "passthrough";
     ctx.candidates = m->second;
+    if (auto ok = keep_allowed(ctx); !ok) return ok.error();
     demote_open(ctx);
     return snap.passthrough.get();
   }

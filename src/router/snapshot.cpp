@@ -114,13 +114,16 @@ class SnapshotBuildContext final : public BuildContext {
 
 namespace {
 
-SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegistry> registry) {
+SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegistry> registry,
+                    std::shared_ptr<ClientLedger> ledger) {
   register_builtins();
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
   snap->metrics = &metrics;
   snap->registry = std::move(registry);
-  snap->api_keys = snap->config.server.api_keys;
+  snap->ledger = std::move(ledger);
+  for (const auto& c : snap->config.clients.keys)
+    snap->clients[c.key_sha256] = Client{&c, &snap->ledger->account(c.name)};
   snap->max_connections = snap->config.server.max_connections;
   if (snap->max_connections == 0) {
     // Each client connection may hold an upstream connection too; keep a reserve for pools,
@@ -164,6 +167,7 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
   for (const auto& rc : snap->config.routes) {
     CompiledRoute route;
     route.name = rc.name;
+    route.cache_lookups = &metrics.cache_lookups(rc.name);
     SnapshotBuildContext ctx(*snap, rc.name);
     if (rc.stages.empty())
       return {nullptr, "routes." + rc.name + ".stages: needs at least one stage that selects models"};
@@ -207,11 +211,13 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
 }  // namespace
 
 SnapshotBuild build_snapshot(Config config, Metrics& metrics,
-                             std::shared_ptr<TargetRegistry> registry) {
+                             std::shared_ptr<TargetRegistry> registry,
+                             std::shared_ptr<ClientLedger> ledger) {
   // Control plane: a factory or library that throws must cost a reload, not the process.
   try {
     if (!registry) registry = std::make_shared<TargetRegistry>();
-    return build(std::move(config), metrics, std::move(registry));
+    if (!ledger) ledger = std::make_shared<MemoryLedger>();
+    return build(std::move(config), metrics, std::move(registry), std::move(ledger));
   } catch (const std::exception& e) {
     return {nullptr, std::string("cannot build the configuration: ") + e.what()};
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "metrics/metrics.hpp"
+#include "router/clients.hpp"
 #include "router/registry.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/extension.hpp"
@@ -24,6 +25,7 @@ struct CompiledRoute {
   std::string name;
   std::vector<std::unique_ptr<const RouterStage>> stages;
   std::unique_ptr<const Dispatcher> dispatcher;
+  LazyCounters* cache_lookups = nullptr;  // switchyard_cache_requests_total of this route
 };
 
 struct Snapshot {
@@ -41,7 +43,9 @@ struct Snapshot {
   std::string models_json;  // the /v1/models body, rendered once
   std::unordered_map<std::string, std::string> model_objects;  // /v1/models/{id} bodies
   std::string model_list;   // "a, b, auto" for 404 messages
-  std::vector<std::string> api_keys;
+  // Client keys by their SHA-256 (raw bytes); empty: no client authentication.
+  std::unordered_map<std::string, Client> clients;
+  std::shared_ptr<ClientLedger> ledger;  // the gateway's; shared with the snapshots around it
   std::uint32_t max_connections = 0;  // server.max_connections, or derived from RLIMIT_NOFILE
 
   // The dispatcher for passthrough requests (single, with fallback across upstreams).
@@ -56,9 +60,11 @@ struct SnapshotBuild {
 };
 
 // Compiles a validated Config: URLs, TLS contexts, routes and metric handles. Live state comes
-// from `registry` (the gateway's, so that in-flight counts and statistics carry over a reload);
-// without one the snapshot gets a registry of its own. Control plane only.
+// from `registry` and `ledger` (the gateway's, so that in-flight counts, statistics and what each
+// client has spent carry over a reload); without them the snapshot gets its own. Control plane
+// only.
 SnapshotBuild build_snapshot(Config config, Metrics& metrics,
-                             std::shared_ptr<TargetRegistry> registry = nullptr);
+                             std::shared_ptr<TargetRegistry> registry = nullptr,
+                             std::shared_ptr<ClientLedger> ledger = nullptr);
 
 }  // namespace switchyard

@@ -42,17 +42,17 @@ void log_access(const AccessRecord& r) {
   auto or_dash = [](std::string_view s) { return s.empty() ? std::string_view("-") : s; };
   if (g_json) {
     l->info(
-        R"({{"request_id":"{}","route":"{}","model":"{}","upstream":"{}","status":{},"attempts":{},"input_tokens":{},"output_tokens":{},"usage":"{}","cost_usd":{:.8f},"latency_ms":{:.2f},"ttft_ms":{:.2f},"error":"{}"{}{}{}{}}})",
-        r.request_id, r.route, r.model, r.upstream, r.status, r.attempts, r.usage.input_tokens,
+        R"({{"request_id":"{}","client":"{}","route":"{}","model":"{}","upstream":"{}","status":{},"attempts":{},"input_tokens":{},"output_tokens":{},"usage":"{}","cost_usd":{:.8f},"latency_ms":{:.2f},"ttft_ms":{:.2f},"error":"{}"{}{}{}{}}})",
+        r.request_id, r.client, r.route, r.model, r.upstream, r.status, r.attempts, r.usage.input_tokens,
         r.usage.output_tokens, usage_kind(r), r.cost_usd, ms, ttft, r.error,
         r.decision.empty() ? "" : R"(,"decision":)", r.decision,
         r.prompt.empty() ? "" : R"(,"prompt":)", r.prompt);
   } else {
     l->info(
-        "access request_id={} route={} model={} upstream={} status={} attempts={} "
+        "access request_id={} client={} route={} model={} upstream={} status={} attempts={} "
         "input_tokens={} output_tokens={} usage={} cost_usd={:.8f} latency_ms={:.2f} "
         "ttft_ms={:.2f} error={}{}{}{}{}",
-        r.request_id, or_dash(r.route), or_dash(r.model), or_dash(r.upstream), r.status,
+        r.request_id, or_dash(r.client), or_dash(r.route), or_dash(r.model), or_dash(r.upstream), r.status,
         r.attempts, r.usage.input_tokens, r.usage.output_tokens, usage_kind(r), r.cost_usd, ms,
         ttft,
         or_dash(r.error), r.decision.empty() ? "" : " decision=", r.decision,

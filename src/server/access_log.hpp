@@ -12,13 +12,13 @@
 namespace switchyard {
 
 struct AccessRecord {
-  std::string_view request_id, route, model, upstream, error;
+  std::string_view request_id, client, route, model, upstream, error;
   std::string_view decision;  // JSON text (router/decision.hpp); empty if no stage decided
   std::string_view prompt;  // JSON text; empty unless server.log_prompts
   int status = 0;
   unsigned attempts = 0;
   Usage usage;
-  double cost_usd = 0;
+  double cost_usd = 0;  // every call the request made
   std::chrono::nanoseconds duration{0};
   std::chrono::nanoseconds ttft{-1};
 };

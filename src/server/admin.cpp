@@ -23,8 +23,8 @@ Task<void> serve_admin(std::string_view path, ServerState& st, const Snapshot& s
   } else if (path == "/metrics") {
     auto text = st.metrics.serialize();
     (void)co_await out.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
-  } else if (!authorized(snap, authorization)) {
-    (void)co_await send_error(out, make_error(Reason::unauthorized, "Incorrect API key provided."));
+  } else if (auto client = identify(snap, authorization); !client) {
+    (void)co_await send_error(out, client.error());
   } else if (path == "/v1/models") {
     (void)co_await out.send(200, "application/json", snap.models_json);
   } else {

@@ -2,6 +2,7 @@
 
 #include "api/request.hpp"
 #include "router/call.hpp"
+#include "router/classify/features.hpp"
 #include "router/decision.hpp"
 #include "router/resolve.hpp"
 #include "server/access_log.hpp"
@@ -38,11 +39,9 @@ std::optional<Endpoint> api_endpoint(std::string_view path) {
 
 Task<void> ApiCall::run(http::request<http::string_body>& req) {
   co_await net::this_coro::throw_if_cancelled(false);
-  if (!authorized(*snap_, req[http::field::authorization])) {
-    co_return co_await fail(make_error(Reason::unauthorized,
-                                       "Incorrect API key provided. Pass a key configured in "
-                                       "server.api_keys as 'Authorization: Bearer <key>'."));
-  }
+  auto client = identify(*snap_, req[http::field::authorization]);
+  if (!client) co_return co_await fail(client.error());
+  client_ = *client;
   auto parsed = parse_api_request(endpoint_, std::move(req.body()));
   if (!parsed) co_return co_await fail(parsed.error());
   request_ = std::move(*parsed);
@@ -65,9 +64,35 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
   }
 
   ctx_.emplace(*snap_, request_, *upstreams_);
+  if (client_) {
+    const ClientConfig& c = *client_->config;
+    estimated_tokens_ = estimated_tokens(request_.prompt.chars);
+    const Instant now{steady_now(), std::chrono::system_clock::now()};
+    if (auto admitted = client_->account->admit(c, now, estimated_tokens_); !admitted)
+      co_return co_await fail(admitted.error());
+    admitted_ = true;
+    Caller& caller = ctx_->caller;
+    caller.name = c.name;
+    caller.tier = c.tier;
+    if (!c.routes.empty()) caller.routes = &c.routes;
+    if (!c.models.empty()) caller.models = &c.models;
+    const Spend spent = client_->account->spent(now.wall);
+    if (c.budget_usd_per_day > 0) caller.budget_used = spent.day_usd / c.budget_usd_per_day;
+    if (c.budget_usd_per_month > 0)
+      caller.budget_used = std::max(caller.budget_used, spent.month_usd / c.budget_usd_per_month);
+  }
   auto dispatcher = resolve(*ctx_);
   if (!dispatcher) co_return co_await fail(dispatcher.error());
+  if (ctx_->cache.hit) {
+    (void)co_await replay(*ctx_, *ctx_->cache.hit, out_);
+    co_return;
+  }
   auto r = co_await (*dispatcher)->dispatch(*ctx_, out_);
+  CacheSlot& cache = ctx_->cache;
+  if (r && cache.store && !cache.too_large && cache.answer.status == 200 && ctx_->chosen) {
+    cache.answer.model = ctx_->chosen->model->name;
+    cache.store->keep(std::move(cache.key), std::move(cache.answer), ctx_->clock.now());
+  }
   if (!r) {
     error_ = r.error();
     if (!out_.started() && r.error().reason != Reason::cancelled) {
@@ -84,20 +109,29 @@ void ApiCall::record(SteadyTime start) {
       out_.broken() || (error_ && error_->reason == Reason::cancelled) ? 499 : status;
   AccessRecord rec;
   rec.request_id = request_id_;
+  if (client_) rec.client = client_->config->name;
   rec.status = logged;
   rec.duration = elapsed;
   if (ctx_) {
     rec.route = ctx_->route;
     rec.attempts = static_cast<unsigned>(ctx_->attempts.size());
     auto upstream_time = std::chrono::nanoseconds(0);
-    for (const auto& a : ctx_->attempts) upstream_time += a.duration;
+    std::uint64_t tokens = 0;
+    for (const auto& a : ctx_->attempts) {
+      upstream_time += a.duration;
+      rec.cost_usd += a.cost_usd;
+      tokens += a.tokens;
+    }
+    // The budget pays for every call, the failed and the escalated ones too.
+    if (admitted_)
+      client_->account->charge({steady_now(), std::chrono::system_clock::now()}, rec.cost_usd,
+                               tokens, estimated_tokens_);
     if (!ctx_->attempts.empty())
       st_.metrics.overhead().observe(seconds(elapsed - upstream_time));
     if (const Target* t = ctx_->chosen) {
       rec.model = t->model->name;
       rec.upstream = t->upstream_config->name;
       rec.usage = ctx_->usage;
-      rec.cost_usd = ctx_->cost_usd;
       rec.ttft = ctx_->time_to_first_token;
       const ModelMetrics& mm = *t->metrics;
       mm.requests_by_code.inc(static_cast<std::uint64_t>(logged), std::to_string(logged));
@@ -109,6 +143,8 @@ void ApiCall::record(SteadyTime start) {
         if (request_.stream && ctx_->time_to_first_token.count() >= 0)
           mm.ttft->observe(seconds(ctx_->time_to_first_token));
       }
+    } else if (ctx_->cache.hit) {
+      rec.model = ctx_->cache.hit->model;
     } else if (!ctx_->candidates.empty()) {
       // Every candidate failed: count it against the route's first choice.
       ctx_->candidates.front()->metrics->requests_by_code.inc(
@@ -118,6 +154,13 @@ void ApiCall::record(SteadyTime start) {
     }
   } else {
     st_.metrics.count_unrouted(logged);
+  }
+  if (const CacheSlot* c = ctx_ ? &ctx_->cache : nullptr; c && (c->hit || c->store || c->skipped)) {
+    // Only a route's stages touch the cache, so the route exists.
+    LazyCounters& lookups = *snap_->routes.at(std::string(ctx_->route)).cache_lookups;
+    if (c->hit) lookups.inc(0, "hit");
+    else if (c->store) lookups.inc(1, "miss");
+    else lookups.inc(2, "skip");
   }
   if (error_) rec.error = reason_name(error_->reason);
   std::string prompt, decision;  // outlive rec

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/clock.hpp"
+#include "router/clients.hpp"
 #include "server/session_writer.hpp"
 #include "server/worker_state.hpp"
 
@@ -53,6 +54,9 @@ class ApiCall {
   Endpoint endpoint_;
   std::string request_id_;
   ApiRequest request_;
+  const Client* client_ = nullptr;  // the caller's key; null when no keys are configured
+  bool admitted_ = false;           // its account took the request: charge it in record()
+  std::uint64_t estimated_tokens_ = 0;
   std::optional<RouteContext> ctx_;
   std::optional<Error> error_;
 };

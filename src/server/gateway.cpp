@@ -34,14 +34,17 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   std::unique_ptr<Gateway> g(new Gateway());
   g->options_ = options;
   g->state_ = std::make_unique<ServerState>();
-  g->file_signature_ = file_signature(options.config_path);
   auto loaded = load_config_file(options.config_path);
   if (!loaded.config) {
     error = loaded.error;
     return nullptr;
   }
+  g->keys_file_ = loaded.config->clients.keys_file;
+  g->file_signature_ = g->files_signature();
   g->state_->metrics.add_source(g->registry_);
-  auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics, g->registry_);
+  g->state_->metrics.add_source(g->ledger_);
+  auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics, g->registry_,
+                              g->ledger_);
   if (!built.snapshot) {
     error = options.config_path + ": " + built.error;
     return nullptr;
@@ -105,12 +108,16 @@ void Gateway::install(const std::shared_ptr<const Snapshot>& snap) {
 
 bool Gateway::reload() {
   std::lock_guard lock(mutex_);
-  file_signature_ = file_signature(options_.config_path);
+  file_signature_ = files_signature();
   auto loaded = load_config_file(options_.config_path);
   std::string error = loaded.error;
   std::shared_ptr<const Snapshot> next;
+  if (loaded.config && loaded.config->clients.keys_file != keys_file_) {
+    keys_file_ = loaded.config->clients.keys_file;
+    file_signature_ = files_signature();
+  }
   if (loaded.config) {
-    auto built = build_snapshot(std::move(*loaded.config), state_->metrics, registry_);
+    auto built = build_snapshot(std::move(*loaded.config), state_->metrics, registry_, ledger_);
     next = built.snapshot;
     if (!next) error = options_.config_path + ": " + built.error;
   }
@@ -129,10 +136,16 @@ bool Gateway::reload() {
   return true;
 }
 
-void Gateway::poll_config_file() {
+std::string Gateway::files_signature() const {
   std::string sig = file_signature(options_.config_path);
+  if (!sig.empty() && !keys_file_.empty()) sig += "|" + file_signature(keys_file_);
+  return sig;
+}
+
+void Gateway::poll_config_file() {
   {
     std::lock_guard lock(mutex_);
+    const std::string sig = files_signature();
     if (sig.empty() || sig == file_signature_) return;
   }
   reload();

@@ -59,11 +59,14 @@ class Gateway {
  private:
   Gateway() = default;
   void install(const std::shared_ptr<const Snapshot>& snap);
+  std::string files_signature() const;  // under mutex_
 
   GatewayOptions options_;
   std::unique_ptr<ServerState> state_;
   // Live per-(upstream, model) state, shared by every snapshot this gateway builds.
   std::shared_ptr<TargetRegistry> registry_ = std::make_shared<TargetRegistry>();
+  // What each client key has used, likewise.
+  std::shared_ptr<MemoryLedger> ledger_ = std::make_shared<MemoryLedger>();
   std::unique_ptr<Workers> workers_;
   std::vector<std::unique_ptr<WorkerState>> worker_states_;
   std::unique_ptr<Listener> listener_;
@@ -71,7 +74,8 @@ class Gateway {
 
   mutable std::mutex mutex_;  // control plane: reload vs. snapshot()
   std::shared_ptr<const Snapshot> snapshot_;
-  std::string file_signature_;
+  std::string file_signature_;  // of the config file and its keys file, when last loaded
+  std::string keys_file_;       // clients.keys_file of the last config that parsed
 };
 
 }  // namespace switchyard

@@ -88,7 +88,11 @@ Result<void> SessionWriter::check(const beast::error_code& ec) {
 
 Task<Result<void>> send_error(SessionWriter& out, const Error& e) {
   if (e.retry_after_ms) {
-    auto ms_value = std::min<std::uint32_t>(e.retry_after_ms, 60'000);
+    // An upstream's wait is passed on up to a minute; the gateway's own limits know theirs (a
+    // spent budget renews at midnight).
+    const auto ms_value = e.reason == Reason::too_many_requests
+                              ? e.retry_after_ms
+                              : std::min<std::uint32_t>(e.retry_after_ms, 60'000);
     out.set_header("retry-after", std::to_string((ms_value + 999) / 1000));
     out.set_header("retry-after-ms", std::to_string(ms_value));
   }

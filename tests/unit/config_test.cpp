@@ -1,4 +1,5 @@
 #include "config/yaml_map.hpp"
+#include "core/sha256.hpp"
 #include "metrics/metrics.hpp"
 #include "router/snapshot.hpp"
 #include "switchyard/config.hpp"
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+
+#include <unistd.h>
 
 namespace switchyard {
 namespace {
@@ -207,7 +210,83 @@ TEST(Config, ServerApiKeyLiteralIsRejected) {
   ok.replace(ok.find("  listen:"), 0, "  api_keys:\n    - ${SWITCHYARD_TEST_KEY}\n");
   auto r = parse_config(ok, "t.yaml");
   ASSERT_TRUE(r.config) << r.error;
-  EXPECT_EQ(r.config->server.api_keys, std::vector<std::string>{"sk-from-env"});
+  ASSERT_EQ(r.config->clients.keys.size(), 1u);
+  EXPECT_EQ(r.config->clients.keys[0].name, "api_keys[0]");
+  EXPECT_EQ(r.config->clients.keys[0].key_sha256, sha256("sk-from-env"));  // never the key
+}
+
+// kValid with a `clients:` section.
+std::string with_clients(const std::string& clients) { return kValid + ("clients:\n" + clients); }
+
+TEST(Config, ClientKeysAreKeptAsHashes) {
+  ::setenv("SWITCHYARD_TEST_TEAM_KEY", "sk-team", 1);
+  auto r = parse_config(with_clients(R"(  keys:
+    - name: team
+      key: ${SWITCHYARD_TEST_TEAM_KEY}
+      tier: premium
+      routes: [auto]
+      models: [small]
+      requests_per_minute: 60
+      tokens_per_minute: 100000
+      budget_usd_per_day: 2.5
+      budget_usd_per_month: 40
+    - name: ci
+      key_sha256: 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08
+)"),
+                        "t.yaml");
+  ASSERT_TRUE(r.config) << r.error;
+  const auto& k = r.config->clients.keys;
+  ASSERT_EQ(k.size(), 2u);
+  EXPECT_EQ(k[0].key_sha256, sha256("sk-team"));
+  EXPECT_EQ(k[0].tier, "premium");
+  EXPECT_EQ(k[0].models, std::vector<std::string>{"small"});
+  EXPECT_EQ(k[0].requests_per_minute, 60u);
+  EXPECT_EQ(k[0].tokens_per_minute, 100000u);
+  EXPECT_EQ(k[0].budget_usd_per_day, 2.5);
+  EXPECT_EQ(k[0].budget_usd_per_month, 40);
+  EXPECT_EQ(k[1].key_sha256, sha256("test"));  // sha256sum of "test", upper case
+  EXPECT_EQ(k[1].tier, "standard");
+}
+
+TEST(Config, ClientKeyErrorsNameThePath) {
+  const std::string hash = "key_sha256: " + std::string(64, 'a');
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: x, key: sk-literal}\n")),
+            "clients.keys[0].key: must be an ${ENV} reference, not a literal secret");
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: x}\n")),
+            "clients.keys[0]: needs exactly one of key and key_sha256");
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: x, key_sha256: abc}\n")),
+            "clients.keys[0].key_sha256: expected 64 hex digits (sha256sum of the key)");
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: \"a b\", " + hash + "}\n")),
+            "clients.keys[0].name: expected letters, digits and - _ . : @ / only");
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: x, " + hash + ", routes: [nope]}\n")),
+            "clients: key \"x\".routes: no route is called \"nope\"");
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: x, " + hash + ", models: [huge]}\n")),
+            "clients: key \"x\".models: no upstream serves \"huge\"");
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: x, " + hash + "}\n    - {name: x, " +
+                                  "key_sha256: " + std::string(64, 'b') + "}\n")),
+            "clients: key \"x\": the name is used twice");
+  EXPECT_EQ(error_of(with_clients("  keys:\n    - {name: x, " + hash + "}\n    - {name: y, " +
+                                  hash + "}\n")),
+            "clients: key \"y\": its key is also another entry's key");
+  EXPECT_EQ(error_of(with_clients("  keys_file: /nonexistent/keys.yaml\n")),
+            "clients.keys_file: cannot open \"/nonexistent/keys.yaml\"");
+}
+
+TEST(Config, AKeysFileSitsBesideTheConfig) {
+  const auto dir = std::filesystem::temp_directory_path() / ("switchyard-keys-" +
+                                                             std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "keys.yaml") << "- {name: mounted, key: sk-mounted, tier: free}\n";
+  auto r = parse_config(with_clients("  keys_file: keys.yaml\n"), (dir / "sy.yaml").string());
+  std::ofstream(dir / "keys.yaml") << "- {name: mounted, key: sk-mounted, tiers: free}\n";
+  auto bad = parse_config(with_clients("  keys_file: keys.yaml\n"), (dir / "sy.yaml").string());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(r.config) << r.error;
+  ASSERT_EQ(r.config->clients.keys.size(), 1u);
+  EXPECT_EQ(r.config->clients.keys[0].key_sha256, sha256("sk-mounted"));  // literal: a secret file
+  EXPECT_EQ(r.config->clients.keys[0].tier, "free");
+  EXPECT_EQ(r.config->clients.keys_file, (dir / "keys.yaml").string());
+  EXPECT_EQ(bad.error, (dir / "keys.yaml").string() + "[0].tiers: unknown key");
 }
 
 TEST(Config, SecretMustBeExactlyOneEnvReference) {

@@ -13,6 +13,11 @@
 // higher, x-switchyard-max-latency-ms those whose recent 95th percentile is; when none is left,
 // the request fails with a 400 that names the limit.
 //
+// The weights may differ by the caller's tier (clients.keys[].tier): premium callers can weigh
+// cost at 0 and so get the best model whatever the prompt, free ones weigh it more. A caller
+// that has spent `near_budget.at` of a daily or monthly budget is scored with at least
+// `near_budget.cost_weight`, so it is routed cheaper before its budget refuses it.
+//
 //   stages:
 //     - type: static
 //       models: [gpt-4o, gpt-4o-mini]
@@ -21,6 +26,10 @@
 //       latency_weight: 0.02      # optional, default 0: quality given up per second
 //       quality: {gpt-4o: 0.9, gpt-4o-mini: 0.75}   # optional priors
 //       output_tokens: 256        # optional, default 256
+//       tiers:                    # optional: weights by caller tier; unset ones are the above
+//         premium: {cost_weight: 0}
+//         free: {cost_weight: 2}
+//       near_budget: {at: 0.8, cost_weight: 5}   # optional
 #include "router/scorer/scorer_stage.hpp"
 
 #include "config/yaml_map.hpp"
@@ -33,14 +42,33 @@ namespace switchyard {
 
 namespace {
 
+struct Weights {
+  double cost = 0;
+  double latency = 0;
+};
+
+struct ScorerConfig {
+  Weights weights;
+  std::map<std::string, Weights, std::less<>> tiers;
+  double near_budget_at = 0;  // 0: off
+  double near_budget_cost = 0;
+  std::map<const ModelConfig*, double> priors;
+  double output_tokens = 256;
+};
+
 class ScorerStage final : public RouterStage {
  public:
-  ScorerStage(double cost_weight, double latency_weight,
-              std::map<const ModelConfig*, double> priors, double output_tokens)
-      : cost_weight_(cost_weight),
-        latency_weight_(latency_weight),
-        priors_(std::move(priors)),
-        output_tokens_(output_tokens) {}
+  explicit ScorerStage(ScorerConfig config) : c_(std::move(config)) {}
+
+  // The weights for this caller: its tier's, raised to near_budget's cost weight when it is
+  // close to a budget.
+  Weights weights_for(const Caller& caller) const {
+    auto tier = c_.tiers.find(caller.tier);
+    Weights w = tier == c_.tiers.end() ? c_.weights : tier->second;
+    if (c_.near_budget_at > 0 && caller.budget_used >= c_.near_budget_at)
+      w.cost = std::max(w.cost, c_.near_budget_cost);
+    return w;
+  }
 
   Result<void> apply(RouteContext& ctx) const override {
     const ApiRequest& req = ctx.request;
@@ -58,10 +86,10 @@ class ScorerStage final : public RouterStage {
         p.cost_usd = it->cost_usd;
         continue;
       }
-      auto prior = priors_.find(t->model);
-      p.quality = prior == priors_.end() ? 0.5 : prior->second;
+      auto prior = c_.priors.find(t->model);
+      p.quality = prior == c_.priors.end() ? 0.5 : prior->second;
       const auto& price = t->model->price_usd_per_mtok;
-      p.cost_usd = (input_tokens * price.input + output_tokens_ * price.output) / 1e6;
+      p.cost_usd = (input_tokens * price.input + c_.output_tokens * price.output) / 1e6;
     }
     auto latency_s = [&](const Target* t) {
       const auto& s = t->state->stats;
@@ -92,9 +120,10 @@ class ScorerStage final : public RouterStage {
                               "x-switchyard-max-latency-ms.");
     double reference = 0;
     for (const auto& p : scored) reference = std::max(reference, p.cost_usd);
+    const Weights w = weights_for(ctx.caller);
     for (auto& p : scored)
-      p.score = p.quality - (reference > 0 ? cost_weight_ * p.cost_usd / reference : 0) -
-                latency_weight_ * latency_s(p.target);
+      p.score = p.quality - (reference > 0 ? w.cost * p.cost_usd / reference : 0) -
+                w.latency * latency_s(p.target);
     std::stable_sort(scored.begin(), scored.end(),
                      [](const Decision::Prediction& a, const Decision::Prediction& b) {
                        return a.score > b.score;
@@ -106,24 +135,43 @@ class ScorerStage final : public RouterStage {
   }
 
  private:
-  double cost_weight_, latency_weight_;
-  std::map<const ModelConfig*, double> priors_;
-  double output_tokens_;
+  ScorerConfig c_;
 };
 
 }  // namespace
 
 Built<RouterStage> make_scorer_stage(const StageConfig& sc, BuildContext& ctx) {
-  double cost_weight = 0, latency_weight = 0, output_tokens = 256;
-  std::map<const ModelConfig*, double> priors;
+  ScorerConfig c;
+  auto& priors = c.priors;
   std::string error;
   bool ok = read_guarded(error, [&] {
     Map m(*sc.node, sc.path);
     std::string type;
     m.req("type", type);
-    m.opt("cost_weight", cost_weight);
-    m.opt("latency_weight", latency_weight);
-    m.opt("output_tokens", output_tokens);
+    m.opt("cost_weight", c.weights.cost);
+    m.opt("latency_weight", c.weights.latency);
+    m.opt("output_tokens", c.output_tokens);
+    if (auto t = m.get("tiers"); t && !t.IsNull()) {
+      if (!t.IsMap()) fail(m.at("tiers"), "expected a mapping of tier to weights");
+      check_keys(t, m.at("tiers"));
+      for (const auto& kv : t) {
+        const auto name = kv.first.as<std::string>();
+        Map tm(kv.second, m.at("tiers") + "." + name);
+        Weights w = c.weights;
+        tm.opt("cost_weight", w.cost);
+        tm.opt("latency_weight", w.latency);
+        tm.finish();
+        c.tiers[name] = w;
+      }
+    }
+    if (auto nb = m.get("near_budget"); nb && !nb.IsNull()) {
+      Map nm(nb, m.at("near_budget"));
+      nm.req("at", c.near_budget_at);
+      nm.req("cost_weight", c.near_budget_cost);
+      nm.finish();
+      if (c.near_budget_at <= 0 || c.near_budget_at > 1)
+        fail(nm.at("at"), "must be a share of the budget, above 0 and at most 1");
+    }
     if (auto q = m.get("quality"); q && !q.IsNull()) {
       if (!q.IsMap()) fail(m.at("quality"), "expected a mapping of model to quality, 0 to 1");
       check_keys(q, m.at("quality"));
@@ -143,8 +191,7 @@ Built<RouterStage> make_scorer_stage(const StageConfig& sc, BuildContext& ctx) {
     m.finish();
   });
   if (!ok) return config_error(std::move(error));
-  return std::make_unique<const ScorerStage>(cost_weight, latency_weight, std::move(priors),
-                                             output_tokens);
+  return std::make_unique<const ScorerStage>(std::move(c));
 }
 
 }  // namespace switchyard

@@ -108,3 +108,51 @@ TEST_F(Resolve, AFailingStageFailsTheRequest) {
 
 }  // namespace
 }  // namespace switchyard::test
+
+namespace switchyard::test {
+namespace {
+
+class ResolveForCaller : public Resolve {
+ protected:
+  // Resolves `model` for a caller that may use `routes` and `models` (empty: any).
+  Result<const Dispatcher*> resolve_as(const std::string& model, std::vector<std::string> routes,
+                                       std::vector<std::string> models) {
+    routes_ = std::move(routes);
+    models_ = std::move(models);
+    req_ = request(model);
+    ctx_.emplace(*snap_, req_, ups_);
+    ctx_->caller.name = "team";
+    if (!routes_.empty()) ctx_->caller.routes = &routes_;
+    if (!models_.empty()) ctx_->caller.models = &models_;
+    return resolve(*ctx_);
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto* t : ctx_->candidates) out.push_back(t->model->name);
+    return out;
+  }
+  std::vector<std::string> routes_, models_;
+};
+
+TEST_F(ResolveForCaller, ARouteTheKeyMayNotUseIs403) {
+  auto r = resolve_as("auto", {"other"}, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, 403);
+  EXPECT_EQ(r.error().message, "The key 'team' may not use the route 'auto'.");
+  EXPECT_TRUE(resolve_as("auto", {"auto"}, {}));
+  EXPECT_TRUE(resolve_as("small", {"auto"}, {}));  // routes do not restrict models
+}
+
+TEST_F(ResolveForCaller, OnlyTheModelsTheKeyMayUseStayCandidates) {
+  ASSERT_TRUE(resolve_as("auto", {}, {"small"}));
+  EXPECT_EQ(names(), (std::vector<std::string>{"small", "small"}));  // from a and b
+  auto passthrough = resolve_as("large", {}, {"small"});
+  ASSERT_FALSE(passthrough);
+  EXPECT_EQ(passthrough.error().status, 403);
+  EXPECT_EQ(passthrough.error().param, "model");
+  ASSERT_TRUE(resolve_as("large", {}, {"large", "small"}));
+  EXPECT_EQ(names(), std::vector<std::string>{"large"});
+}
+
+}  // namespace
+}  // namespace switchyard::test

@@ -32,7 +32,7 @@ class Scorer : public ::testing::Test {
  protected:
   // The candidates' order for a chat request to `auto`, or the error's message.
   std::string order(const std::string& scorer,
-                    const std::function<void(ApiRequest&)>& limits = {}) {
+                    const std::function<void(ApiRequest&)>& limits = {}, Caller caller = {}) {
     if (!snap_ || scorer != last_) snap_ = snapshot_from_yaml(metrics_, route(scorer));
     last_ = scorer;
     if (!snap_) return "<no snapshot>";
@@ -41,6 +41,7 @@ class Scorer : public ::testing::Test {
     EXPECT_TRUE(req);
     if (limits) limits(*req);
     RouteContext ctx(*snap_, *req, ups_);
+    ctx.caller = caller;
     if (auto r = resolve(ctx); !r) return r.error().message;
     std::string out;
     for (const auto* t : ctx.candidates) out += (out.empty() ? "" : ",") + t->model->name;
@@ -116,7 +117,34 @@ TEST(ScorerConfig, ErrorsNameThePath) {
   EXPECT_EQ(error(", cost_weight: -1"),
             "routes.auto.stages[1].cost_weight: expected a non-negative number, got \"-1\"");
   EXPECT_EQ(error(", latency_wieght: 1"), "routes.auto.stages[1].latency_wieght: unknown key");
+  EXPECT_EQ(error(", near_budget: {at: 1.5, cost_weight: 1}"),
+            "routes.auto.stages[1].near_budget.at: must be a share of the budget, above 0 and at "
+            "most 1");
+  EXPECT_EQ(error(", tiers: {free: {cost: 1}}"), "routes.auto.stages[1].tiers.free.cost: unknown key");
   EXPECT_EQ(error("").size(), 0u);
+}
+
+TEST_F(Scorer, TheCallersTierPicksTheWeights) {
+  const std::string tiers =
+      ", cost_weight: 0.5, tiers: {premium: {cost_weight: 0}, free: {latency_weight: 1}}";
+  Caller premium, free, other;
+  premium.tier = "premium";
+  free.tier = "free";
+  other.tier = "gold";  // not listed: the stage's own weights
+  EXPECT_EQ(order(tiers), "small,big");
+  EXPECT_EQ(order(tiers, {}, premium), "big,small");  // the best model whatever it costs
+  EXPECT_EQ(order(tiers, {}, other), "small,big");
+  answered("small", std::chrono::milliseconds(1000));  // free: 0.7 - 0.025 - 1 < 0.9 - 0.5
+  EXPECT_EQ(order(tiers, {}, free), "big,small");
+}
+
+TEST_F(Scorer, ACallerNearItsBudgetIsRoutedCheaper) {
+  const std::string near = ", cost_weight: 0.1, near_budget: {at: 0.8, cost_weight: 0.5}";
+  Caller c;
+  c.budget_used = 0.79;
+  EXPECT_EQ(order(near, {}, c), "big,small");
+  c.budget_used = 0.8;
+  EXPECT_EQ(order(near, {}, c), "small,big");
 }
 
 }  // namespace

@@ -1,0 +1,190 @@
+// `cache`: the response cache. A request is looked up by its normalised form: the route, the
+// caller's key name if that key may use only some models, the endpoint, and the body as
+// canonical JSON (keys sorted) without the members that do not change the answer (user,
+// metadata, store, prompt_cache_key, safety_identifier). Only deterministic requests are
+// cached: temperature 0, unless the route opts in with `any_temperature`. A hit
+// is served as the client first got it (a JSON body, or the same events replayed as SSE),
+// costs nothing and calls no upstream; a miss is kept once it succeeded with a 200. Entries
+// live `ttl_s` and are evicted least recently used first once the cache holds `max_bytes`.
+// The cache belongs to the stage, so a config reload starts it empty.
+//
+//   stages:
+//     - type: cache               # first, so that a hit skips the rest
+//       ttl_s: 300                # optional, default 300
+//       max_bytes: 67108864       # optional, default 64 MiB (keys and answers)
+//       max_entry_bytes: 1048576  # optional, default 1 MiB: larger answers are not kept
+//       any_temperature: false    # optional: also cache requests that are not deterministic
+//     - type: static
+//       models: [gpt-4o-mini]
+#include "router/cache/cache_stage.hpp"
+
+#include "config/yaml_map.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+namespace switchyard {
+
+void CacheSlot::capture_body(int status, std::string_view content_type, std::string_view body) {
+  answer.status = status;
+  answer.content_type = content_type;
+  answer.bytes = body.size();
+  if ((too_large = answer.bytes > max_bytes)) return;
+  answer.body = body;
+}
+
+void CacheSlot::capture_event(std::string_view event) {
+  if (too_large) return;
+  answer.bytes += event.size();
+  if ((too_large = answer.bytes > max_bytes)) {
+    answer.events.clear();
+    return;
+  }
+  answer.events.emplace_back(event);
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+// Least recently used entries go first. Split in shards, each with its own lock held only for a
+// lookup or an insert, so workers rarely wait on each other. (A lock-free LRU would need a
+// concurrent map and list of our own: not worth it for a map lookup.)
+class ResponseCache final : public AnswerStore {
+ public:
+  ResponseCache(std::size_t max_bytes, std::chrono::nanoseconds ttl)
+      : shard_bytes_(max_bytes / kShards), ttl_(ttl) {}
+
+  std::shared_ptr<const CachedAnswer> find(const std::string& key, SteadyTime now) {
+    Shard& s = shard(key);
+    std::lock_guard lock(s.mutex);
+    auto it = s.index.find(key);
+    if (it == s.index.end()) return nullptr;
+    auto entry = it->second;
+    if (entry->expires <= now) {
+      s.erase(entry);
+      return nullptr;
+    }
+    s.lru.splice(s.lru.begin(), s.lru, entry);
+    return entry->answer;
+  }
+
+  void keep(std::string key, CachedAnswer answer, SteadyTime now) override {
+    const std::size_t bytes = key.size() + answer.bytes;
+    if (bytes > shard_bytes_) return;
+    auto shared = std::make_shared<const CachedAnswer>(std::move(answer));
+    Shard& s = shard(key);
+    std::lock_guard lock(s.mutex);
+    if (auto it = s.index.find(key); it != s.index.end()) s.erase(it->second);
+    s.lru.push_front(Entry{std::move(key), std::move(shared), now + ttl_, bytes});
+    s.index.emplace(s.lru.front().key, s.lru.begin());
+    s.bytes += bytes;
+    while (s.bytes > shard_bytes_) s.erase(std::prev(s.lru.end()));
+  }
+
+ private:
+  static constexpr std::size_t kShards = 8;
+  struct Entry {
+    std::string key;
+    std::shared_ptr<const CachedAnswer> answer;
+    SteadyTime expires;
+    std::size_t bytes;
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::list<Entry> lru;  // most recently used first
+    std::unordered_map<std::string_view, std::list<Entry>::iterator> index;  // keys in `lru`
+    std::size_t bytes = 0;
+
+    void erase(std::list<Entry>::iterator e) {
+      bytes -= e->bytes;
+      index.erase(e->key);
+      lru.erase(e);
+    }
+  };
+
+  Shard& shard(const std::string& key) {
+    return shards_[std::hash<std::string>{}(key) % kShards];
+  }
+
+  std::size_t shard_bytes_;
+  std::chrono::nanoseconds ttl_;
+  Shard shards_[kShards];
+};
+
+// Members that do not change what the model answers.
+constexpr const char* kIgnored[] = {"user", "metadata", "store", "prompt_cache_key",
+                                    "safety_identifier"};
+
+class CacheStage final : public RouterStage {
+ public:
+  CacheStage(std::string route, std::size_t max_bytes, std::size_t max_entry_bytes,
+             std::chrono::nanoseconds ttl, bool any_temperature)
+      : route_(std::move(route)),
+        max_entry_bytes_(max_entry_bytes),
+        any_temperature_(any_temperature),
+        cache_(std::make_unique<ResponseCache>(max_bytes, ttl)) {}
+
+  Result<void> apply(RouteContext& ctx) const override {
+    json body = json::parse(ctx.request.body, nullptr, false);
+    if (!body.is_object()) return {};  // the parser already took it: not expected
+    auto t = body.find("temperature");
+    const bool deterministic = t != body.end() && t->is_number() && t->get<double>() == 0;
+    if (!deterministic && !any_temperature_) {
+      ctx.cache.skipped = true;
+      return {};
+    }
+    for (const char* name : kIgnored) body.erase(name);
+    std::string key = route_;
+    key += '\n';
+    // A key limited to some models gets only answers given within its limits.
+    if (ctx.caller.models) key.append(ctx.caller.name).append("\n");
+    key += std::to_string(static_cast<int>(ctx.request.endpoint));
+    key += '\n';
+    key += body.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (auto hit = cache_->find(key, ctx.clock.now())) {
+      ctx.cache.hit = std::move(hit);
+      return {};
+    }
+    ctx.cache.store = cache_.get();
+    ctx.cache.key = std::move(key);
+    ctx.cache.max_bytes = max_entry_bytes_;
+    return {};
+  }
+
+ private:
+  std::string route_;
+  std::size_t max_entry_bytes_;
+  bool any_temperature_;
+  std::unique_ptr<ResponseCache> cache_;  // the stage is const to requests; its cache is not
+};
+
+}  // namespace
+
+Built<RouterStage> make_cache_stage(const StageConfig& sc, BuildContext& ctx) {
+  std::uint64_t max_bytes = 64ull << 20, max_entry_bytes = 1ull << 20;
+  std::uint32_t ttl_s = 300;
+  bool any_temperature = false;
+  std::string error;
+  bool ok = read_guarded(error, [&] {
+    Map m(*sc.node, sc.path);
+    std::string type;
+    m.req("type", type);
+    m.opt("ttl_s", ttl_s);
+    m.opt("max_bytes", max_bytes);
+    m.opt("max_entry_bytes", max_entry_bytes);
+    m.opt("any_temperature", any_temperature);
+    m.finish();
+    if (ttl_s == 0) fail(m.at("ttl_s"), "must be greater than 0");
+    if (max_entry_bytes == 0 || max_entry_bytes > max_bytes)
+      fail(m.at("max_entry_bytes"), "must be greater than 0 and at most max_bytes");
+  });
+  if (!ok) return config_error(std::move(error));
+  return std::make_unique<const CacheStage>(std::string(ctx.route()), max_bytes, max_entry_bytes,
+                                            std::chrono::seconds(ttl_s), any_temperature);
+}
+
+}  // namespace switchyard

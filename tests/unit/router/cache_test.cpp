@@ -1,0 +1,178 @@
+// The `cache` stage and the answer capture behind it: which requests are looked up, what makes
+// two requests the same, TTL and eviction, and that a committed answer is copied for keeping.
+// No socket; time is a ManualClock.
+#include "api/request.hpp"
+#include "router/call.hpp"
+#include "router/resolve.hpp"
+#include "support/fakes.hpp"
+#include "support/manual_clock.hpp"
+
+#include <gtest/gtest.h>
+
+namespace switchyard::test {
+namespace {
+
+std::string config(const std::string& cache) {
+  return R"(
+upstreams:
+  - name: u
+    base_url: http://127.0.0.1:1/v1
+    models:
+      - {name: m, id: ok, price_usd_per_mtok: {input: 1, output: 2}}
+routes:
+  auto:
+    stages:
+      - {type: cache)" + cache + R"(}
+      - {type: static, models: [m]}
+)";
+}
+
+class Cache : public ::testing::Test {
+ protected:
+  void build(const std::string& cache = "") { snap_ = snapshot_from_yaml(metrics_, config(cache)); }
+  // Resolves a chat request to `auto` with `body`'s members after "model".
+  RouteContext& lookup(const std::string& members) {
+    auto req = parse_api_request(Endpoint::chat_completions, R"({"model":"auto",)" + members + "}");
+    EXPECT_TRUE(req) << members;
+    req_ = std::move(*req);
+    ctx_.emplace(*snap_, req_, ups_, clock_);
+    EXPECT_TRUE(resolve(*ctx_));
+    return *ctx_;
+  }
+  // Keeps an answer for the request just looked up, as the gateway does after a miss.
+  void keep(const std::string& body) {
+    ASSERT_NE(ctx_->cache.store, nullptr);
+    CachedAnswer a;
+    a.body = body;
+    a.bytes = body.size();
+    a.model = "m";
+    ctx_->cache.store->keep(std::move(ctx_->cache.key), std::move(a), clock_.now());
+  }
+
+  Metrics metrics_;
+  ManualClock clock_;
+  FakeUpstreams ups_{clock_};
+  std::shared_ptr<const Snapshot> snap_;
+  ApiRequest req_;
+  std::optional<RouteContext> ctx_;
+};
+
+const std::string kHello = R"("temperature":0,"messages":[{"role":"user","content":"hello"}])";
+
+TEST_F(Cache, OnlyDeterministicRequestsAreLookedUp) {
+  build();
+  auto& sampled = lookup(R"("messages":[{"role":"user","content":"hello"}])");
+  EXPECT_TRUE(sampled.cache.skipped);
+  EXPECT_EQ(sampled.cache.store, nullptr);
+  auto& warm = lookup(R"("temperature":0.7,"messages":[{"role":"user","content":"hello"}])");
+  EXPECT_TRUE(warm.cache.skipped);
+  auto& cold = lookup(kHello);
+  EXPECT_FALSE(cold.cache.skipped);
+  EXPECT_NE(cold.cache.store, nullptr);
+  EXPECT_EQ(cold.cache.hit, nullptr);
+  EXPECT_EQ(cold.candidates.size(), 1u);  // a miss goes on to the other stages
+
+  build(", any_temperature: true");
+  EXPECT_NE(lookup(R"("messages":[{"role":"user","content":"hello"}])").cache.store, nullptr);
+}
+
+TEST_F(Cache, TheSameRequestHitsWhateverItsKeyOrderAndUser) {
+  build();
+  lookup(kHello);
+  keep("answer");
+  auto& again = lookup(R"("messages":[{"content":"hello","role":"user"}],"user":"u1",)"
+                       R"("temperature":0)");
+  ASSERT_NE(again.cache.hit, nullptr);
+  EXPECT_EQ(again.cache.hit->body, "answer");
+  EXPECT_TRUE(again.candidates.empty());  // the stages after it did not run
+  EXPECT_EQ(lookup(R"("temperature":0,"messages":[{"role":"user","content":"bye"}])").cache.hit,
+            nullptr);
+  EXPECT_EQ(lookup(kHello + R"(,"max_tokens":5)").cache.hit, nullptr);
+  EXPECT_EQ(lookup(kHello + R"(,"stream":true)").cache.hit, nullptr);  // kept as it was sent
+}
+
+TEST_F(Cache, EntriesExpire) {
+  build(", ttl_s: 10");
+  lookup(kHello);
+  keep("answer");
+  clock_.advance(std::chrono::seconds(9));
+  EXPECT_NE(lookup(kHello).cache.hit, nullptr);
+  clock_.advance(std::chrono::seconds(1));
+  EXPECT_EQ(lookup(kHello).cache.hit, nullptr);
+}
+
+TEST_F(Cache, TheLeastRecentlyUsedGoFirstOnceItIsFull) {
+  // 8 shards of 1 KiB: about three entries each.
+  build(", max_bytes: 8192, max_entry_bytes: 1024");
+  auto ask = [&](int i) {
+    return R"("temperature":0,"messages":[{"role":"user","content":"q)" + std::to_string(i) +
+           R"("}])";
+  };
+  const std::string answer(200, 'a');
+  for (int i = 0; i < 200; ++i) {
+    lookup(ask(i));
+    keep(answer);
+  }
+  int kept = 0;
+  for (int i = 0; i < 200; ++i) kept += lookup(ask(i)).cache.hit != nullptr;
+  EXPECT_GT(kept, 8);
+  EXPECT_LT(kept, 40);  // 8 KiB of ~300-byte entries
+  EXPECT_NE(lookup(ask(199)).cache.hit, nullptr);  // the newest stays
+  EXPECT_EQ(lookup(ask(0)).cache.hit, nullptr);
+}
+
+TEST_F(Cache, ACommittedAnswerIsCapturedUpToTheEntryLimit) {
+  build(", max_entry_bytes: 100000");
+  auto& ctx = lookup(kHello);
+  RecordingWriter out;
+  ASSERT_TRUE(run(snap_->routes.at("auto").dispatcher->dispatch(ctx, out)));
+  EXPECT_EQ(out.headers["x-switchyard-cache"], "miss");
+  EXPECT_FALSE(ctx.cache.too_large);
+  EXPECT_EQ(ctx.cache.answer.status, 200);
+  EXPECT_EQ(ctx.cache.answer.body, out.body);
+
+  auto& stream = lookup(kHello + R"(,"stream":true)");
+  RecordingWriter streamed;
+  ASSERT_TRUE(run(snap_->routes.at("auto").dispatcher->dispatch(stream, streamed)));
+  EXPECT_EQ(stream.cache.answer.events, streamed.events);
+  EXPECT_EQ(stream.cache.answer.events.size(), 4u);
+
+  build(", max_entry_bytes: 10");
+  auto& big = lookup(kHello);
+  RecordingWriter out2;
+  ASSERT_TRUE(run(snap_->routes.at("auto").dispatcher->dispatch(big, out2)));
+  EXPECT_TRUE(big.cache.too_large);
+  EXPECT_TRUE(big.cache.answer.body.empty());
+}
+
+TEST_F(Cache, ReplayGivesTheAnswerAsFirstSentAtNoCost) {
+  CachedAnswer a;
+  a.events = {"data: {\"x\":1}\n\n", "data: [DONE]\n\n"};
+  a.model = "m";
+  build();
+  auto& ctx = lookup(kHello);
+  ctx.route = "auto";
+  RecordingWriter out;
+  ASSERT_TRUE(run(replay(ctx, a, out)));
+  EXPECT_EQ(out.events, a.events);
+  EXPECT_EQ(out.headers["x-switchyard-cache"], "hit");
+  EXPECT_EQ(out.headers["x-switchyard-model"], "m");
+  EXPECT_EQ(out.headers["x-switchyard-attempts"], "0");
+  EXPECT_EQ(out.trailers["x-switchyard-cost-usd"], "0.00000000");
+}
+
+TEST(CacheConfig, ErrorsNameThePath) {
+  Metrics metrics;
+  auto error = [&](const std::string& cache) {
+    auto cfg = parse_config(config(cache), "t.yaml");
+    if (!cfg.config) return cfg.error;
+    return build_snapshot(std::move(*cfg.config), metrics).error;
+  };
+  EXPECT_EQ(error(", ttl_s: 0"), "routes.auto.stages[0].ttl_s: must be greater than 0");
+  EXPECT_EQ(error(", max_bytes: 10, max_entry_bytes: 100"),
+            "routes.auto.stages[0].max_entry_bytes: must be greater than 0 and at most max_bytes");
+  EXPECT_EQ(error(", ttl: 5"), "routes.auto.stages[0].ttl: unknown key");
+}
+
+}  // namespace
+}  // namespace switchyard::test
