@@ -46,6 +46,9 @@ struct PromptInfo {
   bool images = false;           // chat: a content part is an image
   bool tools = false;            // a non-empty `tools` or `functions` list
   bool json_output = false;      // response_format asks for JSON (json_object or json_schema)
+  // Chat: a hash of the system text and the first user message, the same for every turn of a
+  // conversation; 0 when there is no user message.
+  std::uint64_t conversation = 0;
 };
 
 // The client's request, parsed once (api/request.hpp). Owned by the session for the whole
@@ -68,6 +71,9 @@ struct ApiRequest {
   // scorer stage honours.
   std::optional<double> max_cost_usd;
   std::optional<double> max_latency_ms;
+  // What ties the request to a conversation for session stickiness: the x-session-id header,
+  // else the body's prompt_cache_key, else its user; empty if none.
+  std::string session;
 };
 
 // One (upstream, model) pair a request can be sent to. Points into the Snapshot, which outlives
@@ -141,9 +147,10 @@ struct Decision {
   std::vector<Prediction> predictions;  // per candidate, in the order chosen
   // Candidates moved behind the others because their circuit breaker is open (resolve.hpp).
   std::vector<const Target*> demoted;
+  bool sticky = false;  // the session's pinned model was moved first (router/sticky)
 
   bool empty() const {
-    return labels.empty() && tier.empty() && predictions.empty() && demoted.empty();
+    return labels.empty() && tier.empty() && predictions.empty() && demoted.empty() && !sticky;
   }
 };
 
@@ -158,21 +165,12 @@ struct CachedAnswer {
   std::size_t bytes = 0;            // of body and events
 };
 
-// Where a cache stage keeps the answers of the requests it missed.
-class AnswerStore {
- public:
-  virtual ~AnswerStore() = default;
-  // Keeps `answer` for `key` from `now`; called once the request that missed succeeded.
-  // Thread-safe.
-  virtual void keep(std::string key, CachedAnswer answer, SteadyTime now) = 0;
-};
-
 // A request's dealings with the response cache, set by a cache stage. On a hit the answer is
-// served instead of any dispatch. On a miss commit() copies the answer it commits into
-// `answer`, up to `max_bytes`, and once the request succeeded the store keeps it.
+// served instead of any dispatch. On a miss (`capture`) commit() copies the answer it commits
+// into `answer`, up to `max_bytes`, for the stage to keep once the request succeeded.
 struct CacheSlot {
   std::shared_ptr<const CachedAnswer> hit;
-  AnswerStore* store = nullptr;  // a miss that may be kept
+  bool capture = false;  // a miss that may be kept
   std::string key;
   CachedAnswer answer;
   std::size_t max_bytes = 0;
@@ -182,6 +180,19 @@ struct CacheSlot {
   // Copies a committed body or event, unless the answer has outgrown max_bytes. Call only on a miss.
   void capture_body(int status, std::string_view content_type, std::string_view body);
   void capture_event(std::string_view event);
+};
+
+struct RouteContext;
+
+// A stage that wants to learn how its request ended: the response cache keeps the answer,
+// session stickiness pins the model that gave it. A stage adds itself to
+// RouteContext::on_success while it decides; the gateway calls succeeded() once the answer has
+// been written, on the request's worker, and not at all for a request that failed or was
+// cancelled. The stage outlives the request (its snapshot does).
+class SuccessHook {
+ public:
+  virtual ~SuccessHook() = default;
+  virtual void succeeded(RouteContext& ctx) const = 0;
 };
 
 // Who is calling, from their key (router/clients.hpp). Points into the Snapshot.
@@ -212,6 +223,8 @@ struct RouteContext {
   std::string_view route;          // a route name, or "passthrough" for a concrete model
   Caller caller;
   CacheSlot cache;
+  std::string session;  // the session key a sticky stage pinned or looked up; empty if none
+  std::vector<const SuccessHook*> on_success;
   std::vector<const Target*> candidates;  // in preference order
   Decision decision;
   std::vector<AttemptRecord> attempts;

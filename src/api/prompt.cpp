@@ -73,6 +73,22 @@ void PromptReader::start(bool array) {
   ++depth_;
 }
 
+namespace {
+
+// FNV-1a over the system text, a separator and the first user message; never 0.
+std::uint64_t conversation_hash(std::string_view system, std::string_view first_user) {
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  mix(system);
+  mix(std::string_view("\0", 1));
+  mix(first_user);
+  return h ? h : 1;
+}
+
+}  // namespace
+
 void PromptReader::end() {
   --depth_;
   if (!chat_ || !in_list()) return;
@@ -85,7 +101,7 @@ void PromptReader::end() {
       if (!info_.system.empty()) info_.system += '\n';
       info_.system += content_;
     } else if (user_) {
-      ++info_.user_turns;
+      if (++info_.user_turns == 1) info_.conversation = conversation_hash(info_.system, content_);
       info_.text = std::move(content_);
     }
   }

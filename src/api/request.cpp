@@ -40,6 +40,8 @@ class BodySax {
   bool binary(json::binary_t&) { return value(Kind::string); }
   bool string(std::string& v) {
     if (depth_ == 1 && member_ == Member::model) model_ = std::move(v);
+    else if (depth_ == 1 && member_ == Member::user) user_ = std::move(v);
+    else if (depth_ == 1 && member_ == Member::prompt_cache_key) prompt_cache_key_ = std::move(v);
     else prompt_.string(v);
     return value(Kind::string);
   }
@@ -58,7 +60,9 @@ class BodySax {
               : k == "stream"         ? Member::stream
               : k == "stream_options" ? Member::stream_options
               : k == input_key_       ? Member::input
-                                      : Member::other;
+              : k == "user"           ? Member::user
+              : k == "prompt_cache_key" ? Member::prompt_cache_key
+                                        : Member::other;
     if (member_ == Member::model) model_index_ = members_ - 1;
     if (member_ == Member::stream_options) stream_options_index_ = members_ - 1;
     auto [it, inserted] = keys_.insert(std::move(k));
@@ -74,7 +78,9 @@ class BodySax {
   }
 
   enum class Stop : std::uint8_t { none, syntax, too_deep, too_many_members, duplicate_key };
-  enum class Member : std::uint8_t { other, model, stream, stream_options, input };
+  enum class Member : std::uint8_t {
+    other, model, stream, stream_options, input, user, prompt_cache_key
+  };
 
   Stop stop_ = Stop::none;
   std::string duplicate_;  // the duplicated key, for the message
@@ -83,7 +89,7 @@ class BodySax {
   // Per top-level member, by the kind of its value (null when absent).
   Kind model_kind_ = Kind::null, stream_kind_ = Kind::null, stream_options_kind_ = Kind::null,
        input_kind_ = Kind::null, include_usage_kind_ = Kind::null;
-  std::string model_;
+  std::string model_, user_, prompt_cache_key_;
   bool stream_ = false, include_usage_ = false, input_empty_ = true;
   std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
   PromptReader prompt_;
@@ -98,7 +104,7 @@ class BodySax {
         case Member::stream: stream_kind_ = k; break;
         case Member::stream_options: stream_options_kind_ = k; break;
         case Member::input: input_kind_ = k; break;
-        case Member::other: break;
+        default: break;
       }
     }
     if (depth_ == 2 && member_ == Member::input) input_empty_ = false;
@@ -264,6 +270,8 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
     r.stream_options_value = so.value;
   }
   r.prompt = sax.prompt_.take();
+  r.session = !sax.prompt_cache_key_.empty() ? std::move(sax.prompt_cache_key_)
+                                              : std::move(sax.user_);
   r.body = std::move(body);
   return r;
 }

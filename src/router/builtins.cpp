@@ -6,6 +6,7 @@
 #include "router/single/single.hpp"
 #include "router/snapshot.hpp"
 #include "router/static/static_stage.hpp"
+#include "router/sticky/sticky_stage.hpp"
 
 #include <mutex>
 
@@ -19,6 +20,7 @@ void register_builtins() {
     register_stage("classifier", make_classifier_stage);
     register_stage("learned", make_learned_stage);
     register_stage("scorer", make_scorer_stage);
+    register_stage("sticky", make_sticky_stage);
     register_dispatcher("single", make_single_dispatcher);
   });
 }

@@ -106,7 +106,7 @@ class CallSink final : public ChunkSink {
       result_.committed = true;
       if (auto r = co_await begin_stream(ctx_, result_, *out_); !r) co_return r;
     }
-    if (ctx_.cache.store) ctx_.cache.capture_event(event);
+    if (ctx_.cache.capture) ctx_.cache.capture_event(event);
     co_return co_await out_->write_event(event);
   }
 
@@ -295,7 +295,7 @@ void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::siz
     out.set_header("x-switchyard-upstream", ctx.chosen->upstream_config->name);
   }
   out.set_header("x-switchyard-attempts", std::to_string(attempts));
-  if (ctx.cache.store) out.set_header("x-switchyard-cache", "miss");
+  if (ctx.cache.capture) out.set_header("x-switchyard-cache", "miss");
   if (ctx.request.debug && !ctx.decision.empty())
     out.set_header("x-switchyard-decision", decision_json(ctx.decision));
   if (!ctx.upstream_request_id.empty())
@@ -317,12 +317,12 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     out.set_header("x-switchyard-cost-usd", fmt_cost(result.cost_usd));
     std::string_view content_type = result.reply.content_type;
     if (content_type.empty()) content_type = "application/json";
-    if (ctx.cache.store) ctx.cache.capture_body(result.reply.status, content_type, result.reply.body);
+    if (ctx.cache.capture) ctx.cache.capture_body(result.reply.status, content_type, result.reply.body);
     co_return co_await out.send(result.reply.status, content_type, result.reply.body);
   }
   if (auto r = co_await CallSink::begin_stream(ctx, result, out); !r) co_return r;
   for (const auto& event : result.events) {
-    if (ctx.cache.store) ctx.cache.capture_event(event);
+    if (ctx.cache.capture) ctx.cache.capture_event(event);
     if (auto r = co_await out.write_event(event); !r) co_return r;
   }
   co_return co_await end_stream(ctx, result, out, nullptr);

@@ -33,6 +33,7 @@ std::string decision_json(const Decision& d) {
       demoted.push_back({{"model", t->model->name}, {"upstream", t->upstream_config->name}});
     out["breaker_open"] = std::move(demoted);
   }
+  if (d.sticky) out["sticky"] = true;
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

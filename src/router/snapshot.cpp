@@ -201,8 +201,10 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
   }
   // Names are valid UTF-8 (the loader checks); replace, not throw, all the same.
   constexpr auto replace = nlohmann::json::error_handler_t::replace;
-  for (const auto& m : data)
-    snap->model_objects[m["id"].get<std::string>()] = m.dump(-1, ' ', false, replace);
+  for (const auto& m : data) {
+    snap->model_ids.push_back(m["id"].get<std::string>());
+    snap->model_objects[snap->model_ids.back()] = m.dump(-1, ' ', false, replace);
+  }
   snap->models_json =
       nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump(-1, ' ', false, replace);
   return {std::move(snap), {}};

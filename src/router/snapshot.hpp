@@ -42,6 +42,7 @@ struct Snapshot {
   std::unordered_map<std::string, CompiledRoute> routes;
   std::string models_json;  // the /v1/models body, rendered once
   std::unordered_map<std::string, std::string> model_objects;  // /v1/models/{id} bodies
+  std::vector<std::string> model_ids;  // in /v1/models order
   std::string model_list;   // "a, b, auto" for 404 messages
   // Client keys by their SHA-256 (raw bytes); empty: no client authentication.
   std::unordered_map<std::string, Client> clients;

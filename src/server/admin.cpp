@@ -4,12 +4,24 @@
 #include "server/auth.hpp"
 #include "server/gateway.hpp"
 
+#include <algorithm>
+
 namespace switchyard {
 
 bool is_admin_path(std::string_view path) {
   return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/v1/models" ||
          path.starts_with("/v1/models/");
 }
+
+namespace {
+
+// Whether a key may call `id`, a route or a model.
+bool visible(const Snapshot& snap, const ClientConfig& c, const std::string& id) {
+  const auto& allowed = snap.routes.count(id) ? c.routes : c.models;
+  return allowed.empty() || std::find(allowed.begin(), allowed.end(), id) != allowed.end();
+}
+
+}  // namespace
 
 Task<void> serve_admin(std::string_view path, ServerState& st, const Snapshot& snap,
                        SessionWriter& out, std::string_view authorization) {
@@ -26,11 +38,24 @@ Task<void> serve_admin(std::string_view path, ServerState& st, const Snapshot& s
   } else if (auto client = identify(snap, authorization); !client) {
     (void)co_await send_error(out, client.error());
   } else if (path == "/v1/models") {
-    (void)co_await out.send(200, "application/json", snap.models_json);
+    const ClientConfig* c = *client ? (*client)->config : nullptr;
+    if (!c || (c->routes.empty() && c->models.empty())) {
+      (void)co_await out.send(200, "application/json", snap.models_json);
+    } else {
+      std::string body = R"({"object":"list","data":[)";
+      bool first = true;
+      for (const auto& id : snap.model_ids) {
+        if (!visible(snap, *c, id)) continue;
+        body += (first ? "" : ",") + snap.model_objects.at(id);
+        first = false;
+      }
+      (void)co_await out.send(200, "application/json", body + "]}");
+    }
   } else {
     auto id = path.substr(11);
     auto it = snap.model_objects.find(std::string(id));
-    if (it != snap.model_objects.end()) {
+    const Client* c = *client;
+    if (it != snap.model_objects.end() && (!c || visible(snap, *c->config, it->first))) {
       (void)co_await out.send(200, "application/json", it->second);
     } else {
       auto e = make_error(Reason::not_found, "The model '" + std::string(id) + "' does not exist.",

@@ -49,6 +49,7 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
   for (auto name : kForwardedClientHeaders)
     if (auto v = req[name]; !v.empty()) request_.headers.emplace_back(name, v);
   request_.debug = req["x-switchyard-debug"] == "1";
+  if (auto session = req["x-session-id"]; !session.empty()) request_.session = session;
   constexpr std::pair<const char*, std::optional<double> ApiRequest::*> kLimits[] = {
       {"x-switchyard-max-cost-usd", &ApiRequest::max_cost_usd},
       {"x-switchyard-max-latency-ms", &ApiRequest::max_latency_ms}};
@@ -88,11 +89,8 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
     co_return;
   }
   auto r = co_await (*dispatcher)->dispatch(*ctx_, out_);
-  CacheSlot& cache = ctx_->cache;
-  if (r && cache.store && !cache.too_large && cache.answer.status == 200 && ctx_->chosen) {
-    cache.answer.model = ctx_->chosen->model->name;
-    cache.store->keep(std::move(cache.key), std::move(cache.answer), ctx_->clock.now());
-  }
+  if (r)
+    for (const SuccessHook* hook : ctx_->on_success) hook->succeeded(*ctx_);
   if (!r) {
     error_ = r.error();
     if (!out_.started() && r.error().reason != Reason::cancelled) {
@@ -155,11 +153,11 @@ void ApiCall::record(SteadyTime start) {
   } else {
     st_.metrics.count_unrouted(logged);
   }
-  if (const CacheSlot* c = ctx_ ? &ctx_->cache : nullptr; c && (c->hit || c->store || c->skipped)) {
+  if (const CacheSlot* c = ctx_ ? &ctx_->cache : nullptr; c && (c->hit || c->capture || c->skipped)) {
     // Only a route's stages touch the cache, so the route exists.
     LazyCounters& lookups = *snap_->routes.at(std::string(ctx_->route)).cache_lookups;
     if (c->hit) lookups.inc(0, "hit");
-    else if (c->store) lookups.inc(1, "miss");
+    else if (c->capture) lookups.inc(1, "miss");
     else lookups.inc(2, "skip");
   }
   if (error_) rec.error = reason_name(error_->reason);

@@ -88,6 +88,21 @@ TEST_F(Clients, AKeyMayCallOnlyItsRoutes) {
   EXPECT_EQ(json::parse(r.body)["error"]["type"], "permission_error");
 }
 
+TEST_F(Clients, ModelsListsWhatTheKeyMayCall) {
+  auto list = [&](const std::string& key, const std::string& path = "/v1/models") {
+    return http_request(gw_->port(), "GET", path, "", {{"authorization", "Bearer " + key}});
+  };
+  auto all = json::parse(list("sk-premium").body)["data"];
+  auto capped = json::parse(list("sk-capped").body)["data"];
+  std::vector<std::string> ids;
+  for (const auto& m : capped) ids.push_back(m["id"]);
+  EXPECT_EQ(all.size(), 4u);  // big, small, auto, cheap
+  EXPECT_EQ(ids, (std::vector<std::string>{"big", "small", "auto"}));  // not the route cheap
+  EXPECT_EQ(list("sk-capped", "/v1/models/cheap").status, 404);
+  EXPECT_EQ(list("sk-capped", "/v1/models/auto").status, 200);
+  EXPECT_EQ(list("sk-nobody").status, 401);
+}
+
 TEST_F(Clients, AKeyNearItsBudgetRoutesCheaperThenGets429) {
   const double budget = 0.02;
   double spent = 0, dearest = 0;

@@ -19,12 +19,9 @@
 #include "router/cache/cache_stage.hpp"
 
 #include "config/yaml_map.hpp"
+#include "router/lru.hpp"
 
 #include <nlohmann/json.hpp>
-
-#include <list>
-#include <mutex>
-#include <unordered_map>
 
 namespace switchyard {
 
@@ -50,76 +47,13 @@ namespace {
 
 using json = nlohmann::json;
 
-// Least recently used entries go first. Split in shards, each with its own lock held only for a
-// lookup or an insert, so workers rarely wait on each other. (A lock-free LRU would need a
-// concurrent map and list of our own: not worth it for a map lookup.)
-class ResponseCache final : public AnswerStore {
- public:
-  ResponseCache(std::size_t max_bytes, std::chrono::nanoseconds ttl)
-      : shard_bytes_(max_bytes / kShards), ttl_(ttl) {}
-
-  std::shared_ptr<const CachedAnswer> find(const std::string& key, SteadyTime now) {
-    Shard& s = shard(key);
-    std::lock_guard lock(s.mutex);
-    auto it = s.index.find(key);
-    if (it == s.index.end()) return nullptr;
-    auto entry = it->second;
-    if (entry->expires <= now) {
-      s.erase(entry);
-      return nullptr;
-    }
-    s.lru.splice(s.lru.begin(), s.lru, entry);
-    return entry->answer;
-  }
-
-  void keep(std::string key, CachedAnswer answer, SteadyTime now) override {
-    const std::size_t bytes = key.size() + answer.bytes;
-    if (bytes > shard_bytes_) return;
-    auto shared = std::make_shared<const CachedAnswer>(std::move(answer));
-    Shard& s = shard(key);
-    std::lock_guard lock(s.mutex);
-    if (auto it = s.index.find(key); it != s.index.end()) s.erase(it->second);
-    s.lru.push_front(Entry{std::move(key), std::move(shared), now + ttl_, bytes});
-    s.index.emplace(s.lru.front().key, s.lru.begin());
-    s.bytes += bytes;
-    while (s.bytes > shard_bytes_) s.erase(std::prev(s.lru.end()));
-  }
-
- private:
-  static constexpr std::size_t kShards = 8;
-  struct Entry {
-    std::string key;
-    std::shared_ptr<const CachedAnswer> answer;
-    SteadyTime expires;
-    std::size_t bytes;
-  };
-  struct Shard {
-    std::mutex mutex;
-    std::list<Entry> lru;  // most recently used first
-    std::unordered_map<std::string_view, std::list<Entry>::iterator> index;  // keys in `lru`
-    std::size_t bytes = 0;
-
-    void erase(std::list<Entry>::iterator e) {
-      bytes -= e->bytes;
-      index.erase(e->key);
-      lru.erase(e);
-    }
-  };
-
-  Shard& shard(const std::string& key) {
-    return shards_[std::hash<std::string>{}(key) % kShards];
-  }
-
-  std::size_t shard_bytes_;
-  std::chrono::nanoseconds ttl_;
-  Shard shards_[kShards];
-};
+using ResponseCache = ShardedLru<std::shared_ptr<const CachedAnswer>>;
 
 // Members that do not change what the model answers.
 constexpr const char* kIgnored[] = {"user", "metadata", "store", "prompt_cache_key",
                                     "safety_identifier"};
 
-class CacheStage final : public RouterStage {
+class CacheStage final : public RouterStage, public SuccessHook {
  public:
   CacheStage(std::string route, std::size_t max_bytes, std::size_t max_entry_bytes,
              std::chrono::nanoseconds ttl, bool any_temperature)
@@ -146,13 +80,24 @@ class CacheStage final : public RouterStage {
     key += '\n';
     key += body.dump(-1, ' ', false, json::error_handler_t::replace);
     if (auto hit = cache_->find(key, ctx.clock.now())) {
-      ctx.cache.hit = std::move(hit);
+      ctx.cache.hit = std::move(*hit);
       return {};
     }
-    ctx.cache.store = cache_.get();
+    ctx.cache.capture = true;
     ctx.cache.key = std::move(key);
     ctx.cache.max_bytes = max_entry_bytes_;
+    ctx.on_success.push_back(this);
     return {};
+  }
+
+  // Keeps the answer a miss got, if it was a whole 200.
+  void succeeded(RouteContext& ctx) const override {
+    CacheSlot& c = ctx.cache;
+    if (c.too_large || c.answer.status != 200 || !ctx.chosen) return;
+    c.answer.model = ctx.chosen->model->name;
+    const std::size_t bytes = c.key.size() + c.answer.bytes;
+    cache_->put(std::move(c.key), std::make_shared<const CachedAnswer>(std::move(c.answer)),
+                bytes, ctx.clock.now());
   }
 
  private:

@@ -39,14 +39,14 @@ class Cache : public ::testing::Test {
     EXPECT_TRUE(resolve(*ctx_));
     return *ctx_;
   }
-  // Keeps an answer for the request just looked up, as the gateway does after a miss.
+  // Ends the request just looked up with `body` as its answer, as the gateway does after a
+  // miss that succeeded.
   void keep(const std::string& body) {
-    ASSERT_NE(ctx_->cache.store, nullptr);
-    CachedAnswer a;
-    a.body = body;
-    a.bytes = body.size();
-    a.model = "m";
-    ctx_->cache.store->keep(std::move(ctx_->cache.key), std::move(a), clock_.now());
+    ASSERT_TRUE(ctx_->cache.capture);
+    ctx_->cache.capture_body(200, "application/json", body);
+    ctx_->chosen = snap_->models.at("m")[0];
+    ASSERT_EQ(ctx_->on_success.size(), 1u);
+    for (const SuccessHook* hook : ctx_->on_success) hook->succeeded(*ctx_);
   }
 
   Metrics metrics_;
@@ -63,17 +63,17 @@ TEST_F(Cache, OnlyDeterministicRequestsAreLookedUp) {
   build();
   auto& sampled = lookup(R"("messages":[{"role":"user","content":"hello"}])");
   EXPECT_TRUE(sampled.cache.skipped);
-  EXPECT_EQ(sampled.cache.store, nullptr);
+  EXPECT_FALSE(sampled.cache.capture);
   auto& warm = lookup(R"("temperature":0.7,"messages":[{"role":"user","content":"hello"}])");
   EXPECT_TRUE(warm.cache.skipped);
   auto& cold = lookup(kHello);
   EXPECT_FALSE(cold.cache.skipped);
-  EXPECT_NE(cold.cache.store, nullptr);
+  EXPECT_TRUE(cold.cache.capture);
   EXPECT_EQ(cold.cache.hit, nullptr);
   EXPECT_EQ(cold.candidates.size(), 1u);  // a miss goes on to the other stages
 
   build(", any_temperature: true");
-  EXPECT_NE(lookup(R"("messages":[{"role":"user","content":"hello"}])").cache.store, nullptr);
+  EXPECT_TRUE(lookup(R"("messages":[{"role":"user","content":"hello"}])").cache.capture);
 }
 
 TEST_F(Cache, TheSameRequestHitsWhateverItsKeyOrderAndUser) {
@@ -84,6 +84,7 @@ TEST_F(Cache, TheSameRequestHitsWhateverItsKeyOrderAndUser) {
                        R"("temperature":0)");
   ASSERT_NE(again.cache.hit, nullptr);
   EXPECT_EQ(again.cache.hit->body, "answer");
+  EXPECT_EQ(again.cache.hit->model, "m");
   EXPECT_TRUE(again.candidates.empty());  // the stages after it did not run
   EXPECT_EQ(lookup(R"("temperature":0,"messages":[{"role":"user","content":"bye"}])").cache.hit,
             nullptr);
