@@ -20,6 +20,21 @@ namespace {
 
 constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 
+enum class FileRead : std::uint8_t { ok, cannot_open, cannot_read, too_large };
+
+// Reads `path` into `text`, up to kMaxConfigBytes. It reads one byte past the cap rather than
+// trust a size asked for first: the file may grow meanwhile, or be a pipe. A config is a few
+// KiB; the cap only stops a wrong or hostile file.
+FileRead read_capped(const std::string& path, std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FileRead::cannot_open;
+  text.assign(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return FileRead::cannot_read;
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text.size() > kMaxConfigBytes ? FileRead::too_large : FileRead::ok;
+}
+
 std::string idx(const std::string& path, std::size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
@@ -206,13 +221,12 @@ void read_keys_file(ClientsConfig& c, const std::string& config_path) {
   if (path.front() != '/' && config_path.rfind('/') != std::string::npos)
     path = config_path.substr(0, config_path.rfind('/') + 1) + path;
   c.keys_file = path;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("clients.keys_file", "cannot open \"" + path + "\"");
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (in.bad() || text.size() > kMaxConfigBytes)
-    fail("clients.keys_file", "cannot read \"" + path + "\" (or it is over 1 MiB)");
+  std::string text;
+  switch (read_capped(path, text)) {
+    case FileRead::ok: break;
+    case FileRead::cannot_open: fail("clients.keys_file", "cannot open \"" + path + "\"");
+    default: fail("clients.keys_file", "cannot read \"" + path + "\" (or it is over 1 MiB)");
+  }
   auto root = YAML::Load(text);
   check_document(root);
   read_clients_list(root, path, true, c.keys);
@@ -322,17 +336,15 @@ ConfigLoad parse_config(const std::string& yaml_text, std::string source_path) {
 }
 
 ConfigLoad load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {std::nullopt, path + ": cannot open file"};
-  // Read one byte past the cap rather than trust a size asked for first: the file may grow
-  // meanwhile, or be a pipe. A config is a few KiB; the cap only stops a wrong or hostile file.
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return {std::nullopt, path + ": cannot read file"};
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxConfigBytes)
-    return {std::nullopt,
-            path + ": file is larger than " + std::to_string(kMaxConfigBytes) + " bytes"};
+  std::string text;
+  switch (read_capped(path, text)) {
+    case FileRead::ok: break;
+    case FileRead::cannot_open: return {std::nullopt, path + ": cannot open file"};
+    case FileRead::cannot_read: return {std::nullopt, path + ": cannot read file"};
+    case FileRead::too_large:
+      return {std::nullopt,
+              path + ": file is larger than " + std::to_string(kMaxConfigBytes) + " bytes"};
+  }
   auto out = parse_config(text, path);
   if (!out.config) out.error = path + ": " + out.error;
   return out;

@@ -98,7 +98,6 @@ double PeriodSpend::spent(std::uint32_t period) const noexcept {
 class MemoryLedger::Account final : public ClientAccount {
  public:
   Result<void> admit(const ClientConfig& c, Instant now, std::uint64_t tokens) override {
-    tokens_per_minute_.store(c.tokens_per_minute, std::memory_order_relaxed);
     budget_day_.store(c.budget_usd_per_day, std::memory_order_relaxed);
     budget_month_.store(c.budget_usd_per_month, std::memory_order_relaxed);
     const Calendar cal = calendar(now.wall);
@@ -141,13 +140,14 @@ class MemoryLedger::Account final : public ClientAccount {
     return {};
   }
 
-  void charge(Instant now, double usd, std::uint64_t tokens,
+  void charge(const ClientConfig& c, Instant now, double usd, std::uint64_t tokens,
               std::uint64_t estimated) noexcept override {
     const Calendar cal = calendar(now.wall);
     day_.add(cal.day, usd);
     month_.add(cal.month, usd);
-    if (auto tpm = tokens_per_minute_.load(std::memory_order_relaxed); tpm > 0)
-      tokens_.adjust(tpm, static_cast<std::int64_t>(tokens) - static_cast<std::int64_t>(estimated));
+    if (c.tokens_per_minute > 0)
+      tokens_.adjust(c.tokens_per_minute,
+                     static_cast<std::int64_t>(tokens) - static_cast<std::int64_t>(estimated));
   }
 
   Spend spent(WallTime now) const noexcept override {
@@ -166,7 +166,6 @@ class MemoryLedger::Account final : public ClientAccount {
 
   RateLimit requests_, tokens_;
   PeriodSpend day_, month_;
-  std::atomic<std::uint64_t> tokens_per_minute_{0};
 };
 
 MemoryLedger::MemoryLedger() = default;

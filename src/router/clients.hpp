@@ -43,8 +43,8 @@ class ClientAccount {
   // budgets), or refuses it with a 429 whose retry_after_ms says when it would be admitted.
   virtual Result<void> admit(const ClientConfig& limits, Instant now, std::uint64_t tokens) = 0;
   // Charges a finished request what it really cost (`usd`, every call it made) and the tokens it
-  // really used, of which admit() already counted `estimated`.
-  virtual void charge(Instant now, double usd, std::uint64_t tokens,
+  // really used, of which admit() already counted `estimated` under the same `limits`.
+  virtual void charge(const ClientConfig& limits, Instant now, double usd, std::uint64_t tokens,
                       std::uint64_t estimated) noexcept = 0;
   // USD spent in the UTC day and calendar month of `now`.
   virtual Spend spent(WallTime now) const noexcept = 0;

@@ -89,9 +89,9 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
     co_return;
   }
   auto r = co_await (*dispatcher)->dispatch(*ctx_, out_);
-  if (r)
+  if (r) {
     for (const SuccessHook* hook : ctx_->on_success) hook->succeeded(*ctx_);
-  if (!r) {
+  } else {
     error_ = r.error();
     if (!out_.started() && r.error().reason != Reason::cancelled) {
       set_decision_headers(*ctx_, out_, ctx_->attempts.size());
@@ -122,8 +122,8 @@ void ApiCall::record(SteadyTime start) {
     }
     // The budget pays for every call, the failed and the escalated ones too.
     if (admitted_)
-      client_->account->charge({steady_now(), std::chrono::system_clock::now()}, rec.cost_usd,
-                               tokens, estimated_tokens_);
+      client_->account->charge(*client_->config, {steady_now(), std::chrono::system_clock::now()},
+                               rec.cost_usd, tokens, estimated_tokens_);
     if (!ctx_->attempts.empty())
       st_.metrics.overhead().observe(seconds(elapsed - upstream_time));
     if (const Target* t = ctx_->chosen) {

@@ -65,9 +65,9 @@ class Account : public ::testing::Test {
 TEST_F(Account, ADailyBudgetRefusesUntilMidnight) {
   limits_.budget_usd_per_day = 1;
   ASSERT_TRUE(account_.admit(limits_, at(0s), 10));
-  account_.charge(at(1s), 0.6, 100, 10);
+  account_.charge(limits_, at(1s), 0.6, 100, 10);
   ASSERT_TRUE(account_.admit(limits_, at(2s), 10));  // 0.6 spent: under
-  account_.charge(at(3s), 0.5, 100, 10);
+  account_.charge(limits_, at(3s), 0.5, 100, 10);
   auto refused = account_.admit(limits_, at(4s), 10);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().status, 429);
@@ -81,8 +81,8 @@ TEST_F(Account, ADailyBudgetRefusesUntilMidnight) {
 
 TEST_F(Account, AMonthlyBudgetOutlivesTheDay) {
   limits_.budget_usd_per_month = 2;
-  account_.charge(at(0s, kLateEvening - days(20)), 1.5, 0, 0);
-  account_.charge(at(0s), 0.5, 0, 0);
+  account_.charge(limits_, at(0s, kLateEvening - days(20)), 1.5, 0, 0);
+  account_.charge(limits_, at(0s), 0.5, 0, 0);
   EXPECT_NEAR(account_.spent(kLateEvening).month_usd, 2.0, 1e-9);
   EXPECT_NEAR(account_.spent(kLateEvening).day_usd, 0.5, 1e-9);
   auto refused = account_.admit(limits_, at(0s), 1);
@@ -107,9 +107,9 @@ TEST_F(Account, TokensPerMinuteCountWhatWasReallyUsed) {
   limits_.requests_per_minute = 100;
   ASSERT_TRUE(account_.admit(limits_, at(0s), 600));
   EXPECT_FALSE(account_.admit(limits_, at(0s), 600));  // 1200 > 1000
-  account_.charge(at(0s), 0, 100, 600);                 // it used 100, not 600
+  account_.charge(limits_, at(0s), 0, 100, 600);                 // it used 100, not 600
   EXPECT_TRUE(account_.admit(limits_, at(0s), 600));    // 700
-  account_.charge(at(0s), 0, 900, 600);                 // 1000
+  account_.charge(limits_, at(0s), 0, 900, 600);                 // 1000
   EXPECT_FALSE(account_.admit(limits_, at(0s), 1));
   // A request the token limit refused did not use up a request slot.
   limits_.tokens_per_minute = 0;
@@ -120,7 +120,7 @@ TEST_F(Account, TokensPerMinuteCountWhatWasReallyUsed) {
 TEST_F(Account, MetricsShowSpendAndRefusals) {
   limits_.budget_usd_per_day = 0.5;
   ASSERT_TRUE(account_.admit(limits_, {SteadyTime(1h), system_clock::now()}, 1));
-  account_.charge({SteadyTime(1h), system_clock::now()}, 0.75, 10, 1);
+  account_.charge(limits_, {SteadyTime(1h), system_clock::now()}, 0.75, 10, 1);
   ASSERT_FALSE(account_.admit(limits_, {SteadyTime(1h), system_clock::now()}, 1));
   auto families = ledger_.Collect();
   auto value = [&](const std::string& family, const std::string& label) {
