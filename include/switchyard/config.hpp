@@ -89,10 +89,38 @@ struct StageConfig {
   std::shared_ptr<const YAML::Node> node;  // the whole mapping, type included
 };
 
+// An A/B experiment on a route: `percent` of its callers, picked by a stable hash of `by` (the
+// client key's name, or the request's session: x-session-id, prompt_cache_key or user), are
+// served by the route `arm` instead. The route's own chain is the control arm.
+struct SplitConfig {
+  std::string arm;       // another route's name
+  double percent = 0;    // 0 to 100
+  std::string by = "key";  // "key" or "session"
+};
+
 struct RouteConfig {
   std::string name;
   std::vector<StageConfig> stages;
   StageConfig dispatcher;
+  std::optional<SplitConfig> split;
+};
+
+// The decision log (server/decision_log.hpp): one JSON line per API request and per feedback,
+// for `switchyard train --from-log` and `switchyard eval --log`.
+struct DecisionLogConfig {
+  std::string path;  // empty: no log; relative paths are to the config file's folder
+  std::uint64_t max_bytes = 100ull << 20;  // the file is rotated at this size
+  std::uint32_t max_files = 5;  // rotated files kept (d.1.jsonl … d.N.jsonl), besides d.jsonl
+  bool prompts = false;  // log each prompt's text (training from the log needs it)
+
+  bool operator==(const DecisionLogConfig&) const = default;
+};
+
+// Feedback on answers (POST /v1/feedback, router/feedback.hpp).
+struct FeedbackConfig {
+  std::uint32_t window_s = 3600;      // a request takes feedback for this long after it ended
+  std::uint32_t max_pending = 20'000;  // requests remembered for feedback; 0: no feedback
+  std::uint32_t half_life_s = 86'400;  // the weight of a feedback halves over this long
 };
 
 // One client key (router/clients.hpp): who it is, what it may use and how much. The key itself
@@ -122,6 +150,8 @@ struct Config {
   ClientsConfig clients;
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;
+  DecisionLogConfig decision_log;
+  FeedbackConfig feedback;
 };
 
 // Outcome of loading: a Config, or one message that starts with the YAML path at fault, e.g.

@@ -148,9 +148,16 @@ struct Decision {
   // Candidates moved behind the others because their circuit breaker is open (resolve.hpp).
   std::vector<const Target*> demoted;
   bool sticky = false;  // the session's pinned model was moved first (router/sticky)
+  // What a bandit stage chose (router/bandit): in shadow mode only logged, not routed to.
+  struct Bandit {
+    const Target* target = nullptr;
+    bool explored = false;  // not the model it currently expects to be best
+    bool shadow = false;
+  } bandit;
 
   bool empty() const {
-    return labels.empty() && tier.empty() && predictions.empty() && demoted.empty() && !sticky;
+    return labels.empty() && tier.empty() && predictions.empty() && demoted.empty() && !sticky &&
+           !bandit.target;
   }
 };
 
@@ -221,6 +228,9 @@ struct RouteContext {
   UpstreamSet& upstreams;
   Clock& clock;  // what stages, calls and timers read time from
   std::string_view route;          // a route name, or "passthrough" for a concrete model
+  // The route the client asked for when it splits traffic (an A/B experiment); `route` is then
+  // the arm that served it, this route itself or its split's arm. Empty otherwise.
+  std::string_view experiment;
   Caller caller;
   CacheSlot cache;
   std::string session;  // the session key a sticky stage pinned or looked up; empty if none

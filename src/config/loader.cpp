@@ -7,6 +7,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -215,11 +216,15 @@ void read_clients_list(const YAML::Node& list, const std::string& path, bool lit
     out.push_back(read_client(list[i], idx(path, i), literal_keys));
 }
 
+// `path` as seen from the config file's folder, unless it is absolute.
+std::string beside(const std::string& config_path, const std::string& path) {
+  if (path.front() == '/' || config_path.rfind('/') == std::string::npos) return path;
+  return config_path.substr(0, config_path.rfind('/') + 1) + path;
+}
+
 // The keys file: a YAML list of keys, shaped like clients.keys. Relative to the config's folder.
 void read_keys_file(ClientsConfig& c, const std::string& config_path) {
-  std::string path = c.keys_file;
-  if (path.front() != '/' && config_path.rfind('/') != std::string::npos)
-    path = config_path.substr(0, config_path.rfind('/') + 1) + path;
+  const std::string path = beside(config_path, c.keys_file);
   c.keys_file = path;
   std::string text;
   switch (read_capped(path, text)) {
@@ -277,6 +282,17 @@ RouteConfig read_route(const std::string& name, const YAML::Node& n, const std::
   } else {
     r.dispatcher = read_stage(d, m.at("dispatcher"));
   }
+  if (auto sp = m.get("split"); sp && !sp.IsNull()) {
+    Map sm(sp, m.at("split"));
+    SplitConfig s;
+    sm.req("arm", s.arm);
+    sm.req("percent", s.percent);
+    sm.opt("by", s.by);
+    sm.finish();
+    if (!(s.percent >= 0 && s.percent <= 100)) fail(sm.at("percent"), "must be 0 to 100");
+    if (s.by != "key" && s.by != "session") fail(sm.at("by"), "expected key or session");
+    r.split = std::move(s);
+  }
   m.finish();
   return r;
 }
@@ -317,6 +333,36 @@ Config read_config(const YAML::Node& root, std::string source_path) {
         fail("routes." + name, "route name collides with a model of the same name");
       c.routes.push_back(read_route(name, kv.second, "routes." + name));
     }
+  }
+  for (const auto& r : c.routes) {
+    if (!r.split) continue;
+    const std::string at = "routes." + r.name + ".split.arm";
+    auto arm = std::find_if(c.routes.begin(), c.routes.end(),
+                            [&](const RouteConfig& o) { return o.name == r.split->arm; });
+    if (arm == c.routes.end()) fail(at, "no route is called \"" + r.split->arm + "\"");
+    if (arm->split || arm->name == r.name) fail(at, "an arm must be another route without a split");
+  }
+  if (auto d = m.get("decision_log"); d && !d.IsNull()) {
+    Map dm(d, "decision_log");
+    auto& l = c.decision_log;
+    dm.req("path", l.path);
+    dm.opt("max_bytes", l.max_bytes);
+    dm.opt("max_files", l.max_files);
+    dm.opt("prompts", l.prompts);
+    dm.finish();
+    if (l.path.empty()) fail(dm.at("path"), "must not be empty");
+    if (l.max_bytes < 4096) fail(dm.at("max_bytes"), "must be at least 4096");
+    l.path = beside(c.source_path, l.path);
+  }
+  if (auto f = m.get("feedback"); f && !f.IsNull()) {
+    Map fm(f, "feedback");
+    auto& fb = c.feedback;
+    fm.opt("window_s", fb.window_s);
+    fm.opt("max_pending", fb.max_pending);
+    fm.opt("half_life_s", fb.half_life_s);
+    fm.finish();
+    require_positive(fb.window_s, fm.at("window_s"));
+    require_positive(fb.half_life_s, fm.at("half_life_s"));
   }
   m.finish();
   check_clients(c, model_names);

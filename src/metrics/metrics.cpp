@@ -122,6 +122,15 @@ Metrics::Metrics()
                  .Name("switchyard_cache_requests_total")
                  .Help("Response-cache lookups by route and result: hit, miss, skip")
                  .Register(*registry_)),
+      feedback_(prom::BuildCounter()
+                    .Name("switchyard_feedback_total")
+                    .Help("Feedbacks on answers (POST /v1/feedback) by route and model")
+                    .Register(*registry_)),
+      feedback_score_(prom::BuildCounter()
+                          .Name("switchyard_feedback_score_total")
+                          .Help("Sum of feedback scores (0 to 1) by route and model: divided by "
+                                "switchyard_feedback_total, the mean")
+                          .Register(*registry_)),
       in_flight_(&prom::BuildGauge()
                       .Name("switchyard_requests_in_flight")
                       .Help("Client requests being processed")
@@ -220,6 +229,12 @@ void add_sample(prometheus::MetricFamily& family,
   if (family.type == prometheus::MetricType::Counter) m.counter.value = value;
   else m.gauge.value = value;
   family.metric.push_back(std::move(m));
+}
+
+void Metrics::feedback(const std::string& route, const std::string& model, double score) {
+  const std::map<std::string, std::string> labels{{"route", route}, {"model", model}};
+  feedback_.Add(labels).Increment();
+  feedback_score_.Add(labels).Increment(score);
 }
 
 LazyCounters& Metrics::cache_lookups(const std::string& route) {

@@ -105,6 +105,9 @@ class Metrics {
   // Response-cache lookups of one route, keyed by result (hit, miss, skip). Control plane; cached.
   LazyCounters& cache_lookups(const std::string& route);
   void config_reload(bool ok);
+  // A feedback (POST /v1/feedback) on an answer of `model` on `route`, scored 0..1. Takes the
+  // prometheus family's lock: feedback is rare next to requests.
+  void feedback(const std::string& route, const std::string& model, double score);
 
   prometheus::Gauge& in_flight() { return *in_flight_; }
 
@@ -135,6 +138,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& cost_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Counter>& cache_;
+  prometheus::Family<prometheus::Counter>& feedback_;
+  prometheus::Family<prometheus::Counter>& feedback_score_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* connections_;
   prometheus::Counter *shed_idle_, *refused_, *accept_errors_;

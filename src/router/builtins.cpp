@@ -1,4 +1,5 @@
 // The one place that knows every built-in stage and dispatcher.
+#include "router/bandit/bandit_stage.hpp"
 #include "router/cache/cache_stage.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/learned/learned_stage.hpp"
@@ -15,6 +16,7 @@ namespace switchyard {
 void register_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
+    register_stage("bandit", make_bandit_stage);
     register_stage("cache", make_cache_stage);
     register_stage("static", make_static_stage);
     register_stage("classifier", make_classifier_stage);

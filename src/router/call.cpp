@@ -3,6 +3,7 @@
 #include "api/request.hpp"
 #include "api/usage.hpp"
 #include "router/decision.hpp"
+#include "router/snapshot.hpp"
 
 #include <fmt/format.h>
 
@@ -139,6 +140,7 @@ void choose(RouteContext& ctx, const CallResult& result) {
   ctx.time_to_first_token = result.time_to_first_token;
   ctx.usage = result.usage;
   ctx.cost_usd = result.cost_usd;
+  ctx.snapshot.learning->expect_feedback(ctx);
 }
 
 // Headers every committed answer carries: the upstream's end-to-end headers (rate limits, …)

@@ -4,7 +4,7 @@
 
 namespace switchyard {
 
-std::string decision_json(const Decision& d) {
+nlohmann::json decision_object(const Decision& d) {
   using nlohmann::json;
   json out = json::object();
   if (!d.labels.empty()) {
@@ -34,7 +34,16 @@ std::string decision_json(const Decision& d) {
     out["breaker_open"] = std::move(demoted);
   }
   if (d.sticky) out["sticky"] = true;
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (d.bandit.target)
+    out["bandit"] = {{"model", d.bandit.target->model->name},
+                     {"upstream", d.bandit.target->upstream_config->name},
+                     {"explored", d.bandit.explored},
+                     {"shadow", d.bandit.shadow}};
+  return out;
+}
+
+std::string decision_json(const Decision& d) {
+  return decision_object(d).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace switchyard

@@ -9,10 +9,13 @@
 
 #include "switchyard/router.hpp"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <string>
 
 namespace switchyard {
 
+nlohmann::json decision_object(const Decision& decision);  // the same, for a larger document
 std::string decision_json(const Decision& decision);
 
 }  // namespace switchyard

@@ -4,6 +4,7 @@
 
 #include "switchyard/clock.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -25,8 +26,13 @@ namespace switchyard {
 template <class Value>
 class ShardedLru {
  public:
-  ShardedLru(std::size_t max_cost, std::chrono::nanoseconds ttl)
-      : shard_cost_(max_cost / kShards), ttl_(ttl) {}
+  ShardedLru(std::size_t max_cost, std::chrono::nanoseconds ttl) { set_limits(max_cost, ttl); }
+
+  // New limits, for entries put from now on (a smaller max_cost trims a shard at its next put).
+  void set_limits(std::size_t max_cost, std::chrono::nanoseconds ttl) {
+    shard_cost_.store(max_cost / kShards, std::memory_order_relaxed);
+    ttl_.store(ttl.count(), std::memory_order_relaxed);
+  }
 
   std::optional<Value> find(const std::string& key, SteadyTime now) {
     Shard& s = shard(key);
@@ -42,16 +48,31 @@ class ShardedLru {
     return entry->value;
   }
 
+  // Removes and returns the live entry for `key`, if any.
+  std::optional<Value> take(const std::string& key, SteadyTime now) {
+    Shard& s = shard(key);
+    std::lock_guard lock(s.mutex);
+    auto it = s.index.find(key);
+    if (it == s.index.end()) return std::nullopt;
+    auto entry = it->second;
+    std::optional<Value> out;
+    if (entry->expires > now) out = std::move(entry->value);
+    s.erase(entry);
+    return out;
+  }
+
   // Puts `value` for `key` (replacing any), unless `cost` alone is more than a shard holds.
   void put(std::string key, Value value, std::size_t cost, SteadyTime now) {
-    if (cost > shard_cost_) return;
+    const std::size_t limit = shard_cost_.load(std::memory_order_relaxed);
+    if (cost > limit) return;
+    const auto ttl = std::chrono::nanoseconds(ttl_.load(std::memory_order_relaxed));
     Shard& s = shard(key);
     std::lock_guard lock(s.mutex);
     if (auto it = s.index.find(key); it != s.index.end()) s.erase(it->second);
-    s.lru.push_front(Entry{std::move(key), std::move(value), now + ttl_, cost});
+    s.lru.push_front(Entry{std::move(key), std::move(value), now + ttl, cost});
     s.index.emplace(s.lru.front().key, s.lru.begin());
     s.cost += cost;
-    while (s.cost > shard_cost_) s.erase(std::prev(s.lru.end()));
+    while (s.cost > limit) s.erase(std::prev(s.lru.end()));
   }
 
  private:
@@ -79,8 +100,8 @@ class ShardedLru {
     return shards_[std::hash<std::string>{}(key) % kShards];
   }
 
-  std::size_t shard_cost_;
-  std::chrono::nanoseconds ttl_;
+  std::atomic<std::size_t> shard_cost_{0};
+  std::atomic<std::chrono::nanoseconds::rep> ttl_{0};
   Shard shards_[kShards];
 };
 

@@ -45,25 +45,47 @@ Result<void> keep_allowed(RouteContext& ctx) {
                     "model");
 }
 
+// The arm of an A/B split that serves this request: a stable hash of the caller's key name (or
+// its session) and the route's name, so each caller stays in one arm and experiments on two
+// routes are independent. A request with neither is placed by its request id.
+const CompiledRoute& pick_arm(const RouteContext& ctx, const CompiledRoute& route) {
+  std::string_view who = route.split_by_session ? std::string_view(ctx.request.session)
+                                                : ctx.caller.name;
+  if (who.empty()) who = ctx.request.request_id;
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (std::string_view s : {who, std::string_view("\n"), std::string_view(route.name)})
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  // FNV's top bits barely change between "team-a" and "team-b": mix them (murmur3's fmix64).
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  const double u = static_cast<double>(h >> 11) * 0x1p-53;  // uniform in [0, 1)
+  return u < route.arm_share ? *route.arm : route;
+}
+
 }  // namespace
 
 Result<const Dispatcher*> resolve(RouteContext& ctx) {
   const Snapshot& snap = ctx.snapshot;
   const std::string& model = ctx.request.model;
   if (auto r = snap.routes.find(model); r != snap.routes.end()) {
-    ctx.route = r->second.name;
     if (!listed(ctx.caller.routes, model))
       return make_error(Reason::forbidden,
                         "The key '" + std::string(ctx.caller.name) + "' may not use the route '" +
                             model + "'.",
                         "model");
-    for (const auto& stage : r->second.stages) {
+    const CompiledRoute& route = r->second.arm ? pick_arm(ctx, r->second) : r->second;
+    if (r->second.arm) ctx.experiment = r->second.name;
+    ctx.route = route.name;
+    for (const auto& stage : route.stages) {
       if (auto res = stage->apply(ctx); !res) return res.error();
-      if (ctx.cache.hit) return r->second.dispatcher.get();  // nothing left to decide
+      if (ctx.cache.hit) return route.dispatcher.get();  // nothing left to decide
     }
     if (auto ok = keep_allowed(ctx); !ok) return ok.error();
     demote_open(ctx);
-    return r->second.dispatcher.get();
+    return route.dispatcher.get();
   }
   if (auto m = snap.models.find(model); m != snap.models.end()) {
     ctx.route = "passthrough";

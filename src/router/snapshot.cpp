@@ -115,13 +115,14 @@ class SnapshotBuildContext final : public BuildContext {
 namespace {
 
 SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegistry> registry,
-                    std::shared_ptr<ClientLedger> ledger) {
+                    std::shared_ptr<ClientLedger> ledger, std::shared_ptr<Learning> learning) {
   register_builtins();
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
   snap->metrics = &metrics;
   snap->registry = std::move(registry);
   snap->ledger = std::move(ledger);
+  snap->learning = std::move(learning);
   for (const auto& c : snap->config.clients.keys)
     snap->clients[c.key_sha256] = Client{&c, &snap->ledger->account(c.name)};
   snap->max_connections = snap->config.server.max_connections;
@@ -191,6 +192,13 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
     snap->model_list += (snap->model_list.empty() ? "" : ", ") + rc.name;
     snap->routes.emplace(rc.name, std::move(route));
   }
+  for (const auto& rc : snap->config.routes) {
+    if (!rc.split) continue;  // the loader checked that the arm is a route without a split
+    CompiledRoute& route = snap->routes.at(rc.name);
+    route.arm = &snap->routes.at(rc.split->arm);
+    route.arm_share = rc.split->percent / 100;
+    route.split_by_session = rc.split->by == "session";
+  }
   {
     YAML::Node single;
     single["type"] = "single";
@@ -207,6 +215,10 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
   }
   snap->models_json =
       nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump(-1, ' ', false, replace);
+  auto log = snap->learning->decision_log(snap->config.decision_log);
+  if (!log) return {nullptr, "decision_log.path: " + log.error().message};
+  snap->decision_log = std::move(*log);
+  snap->learning->configure(snap->config.feedback);
   return {std::move(snap), {}};
 }
 
@@ -214,12 +226,15 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
 
 SnapshotBuild build_snapshot(Config config, Metrics& metrics,
                              std::shared_ptr<TargetRegistry> registry,
-                             std::shared_ptr<ClientLedger> ledger) {
+                             std::shared_ptr<ClientLedger> ledger,
+                             std::shared_ptr<Learning> learning) {
   // Control plane: a factory or library that throws must cost a reload, not the process.
   try {
     if (!registry) registry = std::make_shared<TargetRegistry>();
     if (!ledger) ledger = std::make_shared<MemoryLedger>();
-    return build(std::move(config), metrics, std::move(registry), std::move(ledger));
+    if (!learning) learning = std::make_shared<Learning>();
+    return build(std::move(config), metrics, std::move(registry), std::move(ledger),
+                 std::move(learning));
   } catch (const std::exception& e) {
     return {nullptr, std::string("cannot build the configuration: ") + e.what()};
   }

@@ -6,6 +6,7 @@
 
 #include "metrics/metrics.hpp"
 #include "router/clients.hpp"
+#include "router/feedback.hpp"
 #include "router/registry.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/extension.hpp"
@@ -26,6 +27,10 @@ struct CompiledRoute {
   std::vector<std::unique_ptr<const RouterStage>> stages;
   std::unique_ptr<const Dispatcher> dispatcher;
   LazyCounters* cache_lookups = nullptr;  // switchyard_cache_requests_total of this route
+  // An A/B split (RouteConfig::split): this share of callers is served by `arm` instead.
+  const CompiledRoute* arm = nullptr;
+  double arm_share = 0;       // 0..1
+  bool split_by_session = false;  // else by the client key's name
 };
 
 struct Snapshot {
@@ -47,6 +52,8 @@ struct Snapshot {
   // Client keys by their SHA-256 (raw bytes); empty: no client authentication.
   std::unordered_map<std::string, Client> clients;
   std::shared_ptr<ClientLedger> ledger;  // the gateway's; shared with the snapshots around it
+  std::shared_ptr<Learning> learning;    // likewise: feedback and what it taught
+  std::shared_ptr<JsonlLog> decision_log;  // null unless decision_log.path is set
   std::uint32_t max_connections = 0;  // server.max_connections, or derived from RLIMIT_NOFILE
 
   // The dispatcher for passthrough requests (single, with fallback across upstreams).
@@ -61,11 +68,13 @@ struct SnapshotBuild {
 };
 
 // Compiles a validated Config: URLs, TLS contexts, routes and metric handles. Live state comes
-// from `registry` and `ledger` (the gateway's, so that in-flight counts, statistics and what each
-// client has spent carry over a reload); without them the snapshot gets its own. Control plane
-// only.
+// from `registry`, `ledger` and `learning` (the gateway's, so that in-flight counts, statistics,
+// what each client has spent and what feedback taught carry over a reload); without them the
+// snapshot gets its own. A successful build applies the feedback settings to `learning` and
+// takes its decision log. Control plane only.
 SnapshotBuild build_snapshot(Config config, Metrics& metrics,
                              std::shared_ptr<TargetRegistry> registry = nullptr,
-                             std::shared_ptr<ClientLedger> ledger = nullptr);
+                             std::shared_ptr<ClientLedger> ledger = nullptr,
+                             std::shared_ptr<Learning> learning = nullptr);
 
 }  // namespace switchyard

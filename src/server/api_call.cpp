@@ -7,6 +7,7 @@
 #include "router/resolve.hpp"
 #include "server/access_log.hpp"
 #include "server/auth.hpp"
+#include "server/decision_log.hpp"
 #include "server/gateway.hpp"
 
 #include <boost/asio/this_coro.hpp>
@@ -172,6 +173,8 @@ void ApiCall::record(SteadyTime start) {
     rec.prompt = prompt;
   }
   log_access(rec);
+  if (ctx_ && snap_->decision_log)
+    snap_->decision_log->write(decision_line(*ctx_, rec, snap_->config.decision_log.prompts));
 }
 
 Task<void> ApiCall::fail(Error e) {

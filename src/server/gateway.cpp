@@ -44,7 +44,7 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   g->state_->metrics.add_source(g->registry_);
   g->state_->metrics.add_source(g->ledger_);
   auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics, g->registry_,
-                              g->ledger_);
+                              g->ledger_, g->learning_);
   if (!built.snapshot) {
     error = options.config_path + ": " + built.error;
     return nullptr;
@@ -117,7 +117,8 @@ bool Gateway::reload() {
     file_signature_ = files_signature();
   }
   if (loaded.config) {
-    auto built = build_snapshot(std::move(*loaded.config), state_->metrics, registry_, ledger_);
+    auto built = build_snapshot(std::move(*loaded.config), state_->metrics, registry_, ledger_,
+                                learning_);
     next = built.snapshot;
     if (!next) error = options_.config_path + ": " + built.error;
   }

@@ -67,6 +67,8 @@ class Gateway {
   std::shared_ptr<TargetRegistry> registry_ = std::make_shared<TargetRegistry>();
   // What each client key has used, likewise.
   std::shared_ptr<MemoryLedger> ledger_ = std::make_shared<MemoryLedger>();
+  // What feedback taught, and the decision log, likewise.
+  std::shared_ptr<Learning> learning_ = std::make_shared<Learning>();
   std::unique_ptr<Workers> workers_;
   std::vector<std::unique_ptr<WorkerState>> worker_states_;
   std::unique_ptr<Listener> listener_;

@@ -4,6 +4,7 @@
 #include "core/log_limiter.hpp"
 #include "server/admin.hpp"
 #include "server/api_call.hpp"
+#include "server/feedback.hpp"
 #include "server/gateway.hpp"
 #include "server/request_reader.hpp"
 #include "server/session_writer.hpp"
@@ -216,6 +217,14 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
         out.set_header("allow", "GET, HEAD");
         (void)co_await send_error(
             out, make_error(Reason::method_not_allowed, "Use GET for " + std::string(path)));
+      }
+    } else if (path == "/v1/feedback") {
+      if (method != http::verb::post) {
+        out.set_header("allow", "POST");
+        (void)co_await send_error(out, make_error(Reason::method_not_allowed,
+                                                  "Use POST for /v1/feedback"));
+      } else {
+        co_await serve_feedback(st, *snap, out, req[http::field::authorization], req.body());
       }
     } else if (auto endpoint = api_endpoint(path)) {
       if (method != http::verb::post) {

@@ -23,12 +23,6 @@ routes:
                      sim_port);
 }
 
-// The value of the series `series` in a /metrics text, or -1.
-double metric(const std::string& text, const std::string& series) {
-  const auto at = text.find(series + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 1));
-}
-
 TEST(ResponseCache, ARepeatedRequestMakesNoUpstreamCall) {
   auto sim = start_sim();
   GatewayUnderTest gw(config(sim->port()));

@@ -498,16 +498,6 @@ std::string config_for(const Case& c, unsigned short sim_port, unsigned short re
   return y;
 }
 
-// The value of an unlabelled or fully labelled series in /metrics text, or -1 if absent.
-double metric(const std::string& text, const std::string& series) {
-  for (auto at = text.find(series); at != std::string::npos; at = text.find(series, at + 1)) {
-    if (at != 0 && text[at - 1] != '\n') continue;
-    if (at + series.size() >= text.size() || text[at + series.size()] != ' ') continue;
-    return std::stod(text.substr(at + series.size() + 1));
-  }
-  return -1;
-}
-
 struct Row {
   std::string fault, mode;
   int requests = 0, correct = 0;

@@ -115,6 +115,12 @@ std::shared_ptr<const Snapshot> snapshot_from_yaml(Metrics& metrics, const std::
   return built.snapshot;
 }
 
+std::string snapshot_error(Metrics& metrics, const std::string& yaml) {
+  auto cfg = parse_config(yaml, "t.yaml");
+  if (!cfg.config) return cfg.error;
+  return build_snapshot(std::move(*cfg.config), metrics).error;
+}
+
 std::shared_ptr<const Snapshot> two_upstreams(Metrics& metrics, const std::string& first,
                                               const std::string& second) {
   return snapshot_from_yaml(metrics, R"(

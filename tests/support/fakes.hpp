@@ -65,6 +65,8 @@ class RecordingWriter final : public ResponseWriter {
 // A snapshot built from config YAML, as the gateway builds one from its file; an invalid config
 // fails the calling test and gives null.
 std::shared_ptr<const Snapshot> snapshot_from_yaml(Metrics& metrics, const std::string& yaml);
+// Why that config is refused, by the loader or the snapshot build; empty if it is not.
+std::string snapshot_error(Metrics& metrics, const std::string& yaml);
 
 // A snapshot with two upstreams, "a" and "b", both serving model "m" (priced 1 and 2 USD per
 // million input and output tokens) under the upstream ids `first` and `second`: pick the fake

@@ -67,6 +67,15 @@ GatewayUnderTest::GatewayUnderTest(const std::string& yaml, unsigned workers) {
   if (!gateway_) throw std::runtime_error("gateway did not start: " + error);
 }
 
+double metric(const std::string& text, const std::string& series) {
+  for (auto at = text.find(series); at != std::string::npos; at = text.find(series, at + 1)) {
+    if (at != 0 && text[at - 1] != '\n') continue;
+    if (at + series.size() >= text.size() || text[at + series.size()] != ' ') continue;
+    return std::stod(text.substr(at + series.size() + 1));
+  }
+  return -1;
+}
+
 std::string chat_body(const std::string& model, const std::string& extra) {
   std::string body = R"({"model":")" + model +
                      R"(","messages":[{"role":"user","content":"Say hello to the tests."}])";

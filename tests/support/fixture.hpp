@@ -52,6 +52,10 @@ class GatewayUnderTest {
   std::unique_ptr<Gateway> gateway_;
 };
 
+// The value of an unlabelled or fully labelled series (labels in name order, as exposed) in
+// /metrics text, or -1 if absent.
+double metric(const std::string& text, const std::string& series);
+
 // A chat body for `model`; `extra` is spliced into the top-level object (e.g. R"("stream":true)").
 std::string chat_body(const std::string& model, const std::string& extra = {});
 

@@ -272,6 +272,33 @@ TEST(Config, ClientKeyErrorsNameThePath) {
             "clients.keys_file: cannot open \"/nonexistent/keys.yaml\"");
 }
 
+TEST(Config, LearningAndExperimentErrorsNameThePath) {
+  auto with_route_line = [](const std::string& line) {
+    std::string y = kValid;
+    y.replace(y.find("    stages:"), 0, "    " + line + "\n");
+    return y + "  other:\n    stages: [{type: static, models: [large]}]\n";
+  };
+  EXPECT_EQ(error_of(with_route_line("split: {arm: nope, percent: 10}")),
+            "routes.auto.split.arm: no route is called \"nope\"");
+  EXPECT_EQ(error_of(with_route_line("split: {arm: auto, percent: 10}")),
+            "routes.auto.split.arm: an arm must be another route without a split");
+  EXPECT_EQ(error_of(with_route_line("split: {arm: other, percent: 101}")),
+            "routes.auto.split.percent: must be 0 to 100");
+  EXPECT_EQ(error_of(with_route_line("split: {arm: other, percent: 10, by: ip}")),
+            "routes.auto.split.by: expected key or session");
+  EXPECT_EQ(error_of(with_route_line("split: {arm: other, percent: 10}")), "");
+  EXPECT_EQ(error_of(std::string(kValid) + "decision_log: {path: x.jsonl, max_bytes: 10}\n"),
+            "decision_log.max_bytes: must be at least 4096");
+  EXPECT_EQ(error_of(std::string(kValid) + "decision_log: {path: /dev/null/x.jsonl}\n")
+                .rfind("decision_log.path: cannot open \"/dev/null/x.jsonl\"", 0),
+            0u);
+  EXPECT_EQ(error_of(std::string(kValid) + "feedback: {half_life_s: 0}\n"),
+            "feedback.half_life_s: must be greater than 0");
+  auto r = parse_config(std::string(kValid) + "decision_log: {path: d.jsonl}\n", "/etc/sy/sy.yaml");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->decision_log.path, "/etc/sy/d.jsonl");
+}
+
 TEST(Config, AKeysFileSitsBesideTheConfig) {
   const auto dir = std::filesystem::temp_directory_path() / ("switchyard-keys-" +
                                                              std::to_string(::getpid()));

@@ -4,8 +4,10 @@
 //   utility = quality − cost_weight × cost / reference cost − latency_weight × latency (seconds)
 //
 // best first; the rest stay as fallbacks. Quality and cost are what an earlier stage predicted
-// for the candidate (RouteContext::decision), else the configured prior quality (default 0.5)
-// and the configured price applied to the prompt's estimated tokens and `output_tokens`. The
+// for the candidate (RouteContext::decision), else the configured price applied to the prompt's
+// estimated tokens and `output_tokens`, and the quality feedback has shown (POST /v1/feedback,
+// router/feedback.hpp) for the model under the request's label, with the configured prior
+// (default 0.5; per label, or `default`) counted as `prior_strength` feedbacks. The
 // reference cost is the dearest candidate's, so cost_weight 1 gives up all of a prompt's quality
 // to avoid it. Latency is the live running average of the (upstream, model)'s answered calls
 // (time to first token for a stream), 0 until it has answered. A request's limits drop the
@@ -24,7 +26,8 @@
 //     - type: scorer
 //       cost_weight: 0.5          # optional, default 0
 //       latency_weight: 0.02      # optional, default 0: quality given up per second
-//       quality: {gpt-4o: 0.9, gpt-4o-mini: 0.75}   # optional priors
+//       quality: {gpt-4o: 0.9, gpt-4o-mini: {default: 0.75, code: 0.6}}   # optional priors
+//       prior_strength: 10        # optional, default 10: feedbacks the prior weighs as
 //       output_tokens: 256        # optional, default 256
 //       tiers:                    # optional: weights by caller tier; unset ones are the above
 //         premium: {cost_weight: 0}
@@ -34,6 +37,8 @@
 
 #include "config/yaml_map.hpp"
 #include "router/classify/features.hpp"
+#include "router/feedback.hpp"
+#include "router/snapshot.hpp"
 
 #include <algorithm>
 #include <map>
@@ -52,7 +57,9 @@ struct ScorerConfig {
   std::map<std::string, Weights, std::less<>> tiers;
   double near_budget_at = 0;  // 0: off
   double near_budget_cost = 0;
-  std::map<const ModelConfig*, double> priors;
+  // By (model, label); label "" is the model's default.
+  std::map<std::pair<const ModelConfig*, std::string>, double, std::less<>> priors;
+  double prior_strength = 10;
   double output_tokens = 256;
 };
 
@@ -70,8 +77,17 @@ class ScorerStage final : public RouterStage {
     return w;
   }
 
+  double prior(const ModelConfig* model, std::string_view label) const {
+    for (std::string_view l : {label, std::string_view()})
+      if (auto it = c_.priors.find(std::pair(model, std::string(l))); it != c_.priors.end())
+        return it->second;
+    return 0.5;
+  }
+
   Result<void> apply(RouteContext& ctx) const override {
     const ApiRequest& req = ctx.request;
+    const std::string_view label = feedback_label(ctx.decision);
+    const SteadyTime now = ctx.clock.now();
     const double input_tokens = estimated_tokens(req.prompt.chars);
     // What an earlier stage predicted, by target; filled in for the others.
     thread_local std::vector<Decision::Prediction> scored;
@@ -86,8 +102,8 @@ class ScorerStage final : public RouterStage {
         p.cost_usd = it->cost_usd;
         continue;
       }
-      auto prior = c_.priors.find(t->model);
-      p.quality = prior == c_.priors.end() ? 0.5 : prior->second;
+      p.quality = ctx.snapshot.learning->quality.read(t->model->name, label, now)
+                      .mean(prior(t->model, label), c_.prior_strength);
       const auto& price = t->model->price_usd_per_mtok;
       p.cost_usd = (input_tokens * price.input + c_.output_tokens * price.output) / 1e6;
     }
@@ -96,7 +112,6 @@ class ScorerStage final : public RouterStage {
       return std::chrono::duration<double>(req.stream ? s.time_to_first_token() : s.latency())
           .count();
     };
-    const SteadyTime now = ctx.clock.now();
     auto p95_ms = [&](const Target* t) {
       const auto& s = t->state->stats;
       return std::chrono::duration<double, std::milli>(
@@ -151,6 +166,7 @@ Built<RouterStage> make_scorer_stage(const StageConfig& sc, BuildContext& ctx) {
     m.opt("cost_weight", c.weights.cost);
     m.opt("latency_weight", c.weights.latency);
     m.opt("output_tokens", c.output_tokens);
+    m.opt("prior_strength", c.prior_strength);
     if (auto t = m.get("tiers"); t && !t.IsNull()) {
       if (!t.IsMap()) fail(m.at("tiers"), "expected a mapping of tier to weights");
       check_keys(t, m.at("tiers"));
@@ -178,17 +194,32 @@ Built<RouterStage> make_scorer_stage(const StageConfig& sc, BuildContext& ctx) {
       for (const auto& kv : q) {
         const auto name = kv.first.as<std::string>();
         const auto path = m.at("quality") + "." + name;
-        double v = 0;
-        Map::read(kv.second, path, v);
-        if (v < 0 || v > 1) fail(path, "must be between 0 and 1");
         auto targets = ctx.targets_for(name);
         if (targets.empty())
           fail(path, "unknown model \"" + name + "\" (known: " + std::string(ctx.model_list()) +
                          ")");
-        for (const auto* t : targets) priors[t->model] = v;
+        // A number, or a mapping of label (or `default`) to number.
+        auto add = [&](const std::string& label, const YAML::Node& v, const std::string& at) {
+          double quality = 0;
+          Map::read(v, at, quality);
+          if (quality < 0 || quality > 1) fail(at, "must be between 0 and 1");
+          for (const auto* t : targets) priors[std::pair(t->model, label)] = quality;
+        };
+        if (!kv.second.IsMap()) {
+          add("", kv.second, path);
+          continue;
+        }
+        check_keys(kv.second, path);
+        for (const auto& lv : kv.second) {
+          const auto label = lv.first.as<std::string>();
+          std::string at = path;
+          at.append(".").append(label);
+          add(label == "default" ? "" : label, lv.second, at);
+        }
       }
     }
     m.finish();
+    if (!(c.prior_strength > 0)) fail(m.at("prior_strength"), "must be greater than 0");
   });
   if (!ok) return config_error(std::move(error));
   return std::make_unique<const ScorerStage>(std::move(c));

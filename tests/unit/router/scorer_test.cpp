@@ -109,11 +109,7 @@ TEST_F(Scorer, AnEarlierStagesPredictionsComeFirst) {
 
 TEST(ScorerConfig, ErrorsNameThePath) {
   Metrics metrics;
-  auto error = [&](const std::string& scorer) {
-    auto cfg = parse_config(route(scorer), "t.yaml");
-    if (!cfg.config) return cfg.error;
-    return build_snapshot(std::move(*cfg.config), metrics).error;
-  };
+  auto error = [&](const std::string& scorer) { return snapshot_error(metrics, route(scorer)); };
   EXPECT_EQ(error(", cost_weight: -1"),
             "routes.auto.stages[1].cost_weight: expected a non-negative number, got \"-1\"");
   EXPECT_EQ(error(", latency_wieght: 1"), "routes.auto.stages[1].latency_wieght: unknown key");
@@ -121,6 +117,8 @@ TEST(ScorerConfig, ErrorsNameThePath) {
             "routes.auto.stages[1].near_budget.at: must be a share of the budget, above 0 and at "
             "most 1");
   EXPECT_EQ(error(", tiers: {free: {cost: 1}}"), "routes.auto.stages[1].tiers.free.cost: unknown key");
+  EXPECT_EQ(error(", prior_strength: 0"),
+            "routes.auto.stages[1].prior_strength: must be greater than 0");
   EXPECT_EQ(error("").size(), 0u);
 }
 

@@ -1,0 +1,159 @@
+// Feedback and experiments end to end, against the simulator: POST /v1/feedback joins a score to
+// its request in the decision log and the metrics, only for the key that asked and only once; an
+// A/B split serves each session from one arm and every metric and log line names the arm.
+#include "support/fixture.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+namespace switchyard::test {
+namespace {
+
+using json = nlohmann::json;
+
+std::string config(unsigned short sim_port) {
+  return fmt::format(R"(
+upstreams:
+  - name: sim
+    base_url: http://127.0.0.1:{}/v1
+    models:
+      - {{name: m, price_usd_per_mtok: {{input: 1, output: 2}}}}
+      - {{name: n, price_usd_per_mtok: {{input: 1, output: 2}}}}
+routes:
+  auto:
+    split: {{arm: auto-b, percent: 50, by: session}}
+    stages:
+      - {{type: static, models: [m]}}
+  auto-b:
+    stages:
+      - {{type: static, models: [n]}}
+clients:
+  keys:
+    - {{name: team-a, key: "${{SY_TEST_A}}"}}
+    - {{name: team-b, key: "${{SY_TEST_B}}"}}
+decision_log: {{path: decisions.jsonl, prompts: true}}
+)",
+                     sim_port);
+}
+
+class Feedback : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("SY_TEST_A", "sk-a", 1);
+    ::setenv("SY_TEST_B", "sk-b", 1);
+    sim_ = start_sim();
+    gw_.emplace(config(sim_->port()));
+  }
+  HttpResponse post(const std::string& path, const std::string& body, const std::string& key,
+                    const std::string& session = "s") {
+    return post_json(gw_->port(), path, body,
+                     {{"authorization", "Bearer " + key}, {"x-session-id", session}});
+  }
+  // The decision log's lines so far, once it has at least `n`.
+  std::vector<json> log_lines(std::size_t n) {
+    std::vector<json> lines;
+    EXPECT_TRUE(eventually([&] {
+      lines.clear();
+      std::ifstream in(gw_->dir().path() / "decisions.jsonl");
+      for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+      return lines.size() >= n;
+    }));
+    return lines;
+  }
+
+  std::unique_ptr<SimServer> sim_;
+  std::optional<GatewayUnderTest> gw_;
+};
+
+TEST_F(Feedback, IsJoinedToItsRequestOnceAndOnlyForTheKeyThatAsked) {
+  auto answer = post("/v1/chat/completions", chat_body("auto"), "sk-a");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  const std::string id = answer.header("x-request-id");
+  ASSERT_FALSE(id.empty());
+  const std::string model = answer.header("x-switchyard-model");
+  const std::string route = answer.header("x-switchyard-route");
+  const std::string up = json{{"request_id", id}, {"thumbs", "up"}}.dump();
+
+  // Its decision line first, so that the log holds the two lines in this order.
+  log_lines(1);
+  auto other_key = post("/v1/feedback", up, "sk-b");
+  EXPECT_EQ(other_key.status, 404) << other_key.body;
+  EXPECT_EQ(json::parse(other_key.body)["error"]["param"], "request_id");
+  EXPECT_EQ(post("/v1/feedback", up, "sk-wrong").status, 401);
+  for (const std::string& bad : {std::string("not json"), json{{"request_id", id}}.dump(),
+                                json{{"request_id", id}, {"score", 2}}.dump(),
+                                json{{"request_id", id}, {"score", 1}, {"thumbs", "up"}}.dump(),
+                                json{{"request_id", id}, {"score", 1}, {"extra", 1}}.dump()}) {
+    auto r = post("/v1/feedback", bad, "sk-a");
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(json::parse(r.body)["error"]["type"], "invalid_request_error") << r.body;
+  }
+  auto ok = post("/v1/feedback", json{{"request_id", id}, {"score", 0.25}, {"comment", "meh"}}.dump(),
+                 "sk-a");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["score"], 0.25);
+  EXPECT_EQ(post("/v1/feedback", up, "sk-a").status, 404);  // already rated
+  EXPECT_EQ(http_request(gw_->port(), "GET", "/v1/feedback").status, 405);
+
+  auto lines = log_lines(2);
+  ASSERT_EQ(lines.size(), 2u);
+  const json& decision = lines[0];
+  EXPECT_EQ(decision["type"], "decision");
+  EXPECT_EQ(decision["request_id"], id);
+  EXPECT_EQ(decision["client"], "team-a");
+  EXPECT_EQ(decision["route"], route);
+  EXPECT_EQ(decision["experiment"], "auto");
+  EXPECT_EQ(decision["model"], model);
+  EXPECT_EQ(decision["status"], 200);
+  EXPECT_EQ(decision["attempts"].size(), 1u);
+  EXPECT_GT(decision["cost_usd"].get<double>(), 0);
+  EXPECT_EQ(decision["prompt"], "Say hello to the tests.");
+  EXPECT_GT(decision["features"]["tokens"].get<int>(), 0);
+  const json& feedback = lines[1];
+  EXPECT_EQ(feedback["type"], "feedback");
+  EXPECT_EQ(feedback["request_id"], id);
+  EXPECT_EQ(feedback["model"], model);
+  EXPECT_EQ(feedback["score"], 0.25);
+  EXPECT_EQ(feedback["comment"], "meh");
+
+  const std::string text = http_request(gw_->port(), "GET", "/metrics").body;
+  EXPECT_EQ(metric(text, fmt::format(R"(switchyard_feedback_total{{model="{}",route="{}"}})", model,
+                                     route)),
+            1);
+  EXPECT_EQ(metric(text, fmt::format(R"(switchyard_feedback_score_total{{model="{}",route="{}"}})",
+                                     model, route)),
+            0.25);
+}
+
+TEST_F(Feedback, AnExperimentKeepsEachSessionInOneArmAndNamesTheArm) {
+  std::map<std::string, int> by_arm;
+  for (int s = 0; s < 24; ++s) {
+    const std::string session = "session-" + std::to_string(s);
+    std::string arm;
+    for (int turn = 0; turn < 2; ++turn) {
+      auto r = post("/v1/chat/completions", chat_body("auto"), "sk-a", session);
+      ASSERT_EQ(r.status, 200) << r.body;
+      if (turn == 0) arm = r.header("x-switchyard-route");
+      EXPECT_EQ(r.header("x-switchyard-route"), arm) << session;
+      EXPECT_EQ(r.header("x-switchyard-model"), arm == "auto-b" ? "n" : "m");
+    }
+    ++by_arm[arm];
+  }
+  ASSERT_EQ(by_arm.size(), 2u);  // 24 sessions at 50%: both arms (all in one: 2 in 2^24)
+  const std::string text = http_request(gw_->port(), "GET", "/metrics").body;
+  for (const auto& [arm, sessions] : by_arm) {
+    const std::string model = arm == "auto-b" ? "n" : "m";
+    EXPECT_EQ(metric(text, fmt::format(R"(switchyard_requests_total{{code="200",model="{}",route="{}"}})",
+                                       model, arm)),
+              2 * sessions)
+        << text;
+  }
+  for (const json& line : log_lines(48)) EXPECT_EQ(line["experiment"], "auto");
+}
+
+}  // namespace
+}  // namespace switchyard::test
