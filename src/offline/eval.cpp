@@ -2,6 +2,7 @@
 
 #include "config/yaml_map.hpp"
 #include "metrics/metrics.hpp"
+#include "offline/decision_log.hpp"
 #include "offline/plot.hpp"
 #include "offline/replay.hpp"
 #include "offline/train.hpp"
@@ -424,7 +425,8 @@ constexpr const char* kEvalUsage = R"(usage: switchyard eval --config FILE --dat
 
 Replays a route of the config over an outcomes file (the ../shared/data format) in process and
 prints how it trades quality for cost against each single model, uniform random and the oracle,
-with 95% bootstrap intervals over prompts.
+with 95% bootstrap intervals over prompts. (`switchyard eval --log FILE` compares the arms of
+A/B experiments in a decision log instead: see `switchyard eval --log x --help`.)
 
   --config FILE        the gateway config whose route is evaluated
   --route NAME         the route (default: auto)
@@ -553,6 +555,8 @@ std::string svg(const EvalReport& r) {
 }  // namespace
 
 int eval_main(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--log") return eval_log_main(argc, argv);
   EvalOptions o;
   std::string config_path, csv_path, svg_path;
   bool as_json = false;

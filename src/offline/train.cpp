@@ -1,6 +1,7 @@
 #include "offline/train.hpp"
 
 #include "api/prompt.hpp"
+#include "offline/decision_log.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -194,6 +195,9 @@ targets (target: {strongest_share: ...} or {cost_share: ...}).
 
   --data FILE[:split]  the outcomes file and its splits to learn from, e.g. FILE:train,validation
   --split S            the same as FILE:S
+  --log FILE           or learn from the gateway's decision log (repeatable; rotated files oldest
+                       first): each answered request with a prompt (decision_log.prompts) and a
+                       feedback score teaches the quality of the model that answered it
   --out MODEL          the model file to write
 )";
 
@@ -238,9 +242,20 @@ std::pair<std::string, std::string> file_and_split(const std::string& arg) {
   return {arg.substr(0, colon), arg.substr(colon + 1)};
 }
 
+namespace {
+
+Result<OutcomeFile> outcomes_of_logs(const std::vector<std::string>& logs) {
+  auto requests = load_decision_log(logs);
+  if (!requests) return requests.error();
+  return log_outcomes(*requests);
+}
+
+}  // namespace
+
 int train_main(int argc, char** argv) {
   TrainOptions o;
   std::string data, split, out;
+  std::vector<std::string> logs;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -252,6 +267,7 @@ int train_main(int argc, char** argv) {
     };
     if (a == "--data") std::tie(data, split) = file_and_split(value());
     else if (a == "--split") split = value();
+    else if (a == "--log") logs.push_back(value());
     else if (a == "--out") out = value();
     else if (a == "--help" || a == "-h") {
       std::printf("%s%s", kTrainUsage, kTrainFlagsHelp);
@@ -264,11 +280,12 @@ int train_main(int argc, char** argv) {
       return 2;
     }
   }
-  if (data.empty() || out.empty()) {
-    std::fprintf(stderr, "switchyard train: --data and --out are required (see --help)\n");
+  if (data.empty() == logs.empty() || out.empty()) {
+    std::fprintf(stderr,
+                 "switchyard train: --out and one of --data and --log are required (see --help)\n");
     return 2;
   }
-  auto file = load_outcomes(data, split);
+  auto file = logs.empty() ? load_outcomes(data, split) : outcomes_of_logs(logs);
   if (!file) {
     std::fprintf(stderr, "switchyard train: %s\n", file.error().message.c_str());
     return 1;
@@ -276,6 +293,7 @@ int train_main(int argc, char** argv) {
   std::vector<const OutcomeRecord*> records;
   records.reserve(file->records.size());
   for (const auto& r : file->records) records.push_back(&r);
+  if (!logs.empty()) data = logs.size() == 1 ? logs[0] : logs[0] + " and later logs";
   const std::string what = data + (split.empty() ? "" : ":" + split) + " (" +
                            std::to_string(records.size()) + " prompts)";
   auto model = train_router(*file, records, o, what);

@@ -1,6 +1,7 @@
 // Feedback and experiments end to end, against the simulator: POST /v1/feedback joins a score to
 // its request in the decision log and the metrics, only for the key that asked and only once; an
 // A/B split serves each session from one arm and every metric and log line names the arm.
+#include "offline/decision_log.hpp"
 #include "support/fixture.hpp"
 
 #include <fmt/format.h>
@@ -137,6 +138,12 @@ TEST_F(Feedback, AnExperimentKeepsEachSessionInOneArmAndNamesTheArm) {
     for (int turn = 0; turn < 2; ++turn) {
       auto r = post("/v1/chat/completions", chat_body("auto"), "sk-a", session);
       ASSERT_EQ(r.status, 200) << r.body;
+      const double score = r.header("x-switchyard-model") == "n" ? 1 : 0;  // the arm is better
+      ASSERT_EQ(post("/v1/feedback",
+                     json{{"request_id", r.header("x-request-id")}, {"score", score}}.dump(),
+                     "sk-a")
+                    .status,
+                200);
       if (turn == 0) arm = r.header("x-switchyard-route");
       EXPECT_EQ(r.header("x-switchyard-route"), arm) << session;
       EXPECT_EQ(r.header("x-switchyard-model"), arm == "auto-b" ? "n" : "m");
@@ -152,7 +159,25 @@ TEST_F(Feedback, AnExperimentKeepsEachSessionInOneArmAndNamesTheArm) {
               2 * sessions)
         << text;
   }
-  for (const json& line : log_lines(48)) EXPECT_EQ(line["experiment"], "auto");
+  for (const json& line : log_lines(96))
+    if (line["type"] == "decision") {
+      EXPECT_EQ(line["experiment"], "auto");
+    }
+
+  // What `switchyard eval --log` and `train --log` read of it.
+  auto requests = offline::load_decision_log({(gw_->dir().path() / "decisions.jsonl").string()});
+  ASSERT_TRUE(requests) << requests.error().message;
+  ASSERT_EQ(requests->size(), 48u);
+  const auto report = offline::report_log(*requests, 100, 1);
+  ASSERT_EQ(report.arms.size(), 2u);
+  for (const auto& arm : report.arms) {
+    EXPECT_EQ(arm.requests, 2u * static_cast<unsigned>(by_arm[arm.route]));
+    EXPECT_EQ(arm.rated, arm.requests);
+    EXPECT_EQ(arm.score.value, arm.route == "auto-b" ? 1 : 0);
+  }
+  auto file = offline::log_outcomes(*requests);
+  ASSERT_TRUE(file) << file.error().message;
+  EXPECT_EQ(file->records.size(), 48u);
 }
 
 }  // namespace

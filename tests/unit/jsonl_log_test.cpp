@@ -26,6 +26,7 @@ TEST(JsonlLog, RotatesBySizeAndKeepsWholeLines) {
     auto log = JsonlLog::open(path, 4096, 2);
     ASSERT_TRUE(log) << log.error().message;
     std::vector<std::thread> writers;
+    writers.reserve(2);
     for (int w = 0; w < 2; ++w)
       writers.emplace_back([&, w] {
         for (int i = 0; i < 100; ++i)
