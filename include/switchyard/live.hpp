@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace switchyard {
@@ -122,6 +123,12 @@ class Breaker {
   enum class State : std::uint8_t { closed, open, half_open };
 
   State state(SteadyTime now) const noexcept;
+  // When it turns half-open, if it is open at `now`; else nullopt.
+  std::optional<SteadyTime> half_open_at(SteadyTime now) const noexcept {
+    const auto until = open_until_.load(std::memory_order_acquire);
+    if (until == 0 || now.time_since_epoch().count() >= until) return std::nullopt;
+    return SteadyTime(SteadyTime::duration(until));
+  }
   // Whether a request may route to the target as usual at `now`: it is closed, or half-open and
   // this caller takes the probe (for open_ms; a probe never reported frees itself then).
   bool admit(SteadyTime now, const BreakerConfig& config) noexcept;

@@ -29,9 +29,10 @@ Result<std::unique_ptr<JsonlLog>> JsonlLog::open(const std::string& path,
 }
 
 JsonlLog::~JsonlLog() {
-  // The pool's destructor writes what is queued, then joins its thread.
-  logger_.reset();
+  // The pool first: its destructor writes what is queued, then joins its thread, so the thread's
+  // last use of the file happens before the sink is destroyed, wherever that is.
   pool_.reset();
+  logger_.reset();
 }
 
 void JsonlLog::write(std::string_view line) { logger_->info("{}", line); }

@@ -43,6 +43,15 @@ std::optional<Result<UpstreamReply>> failure(const std::string& model) {
 Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& request) {
   bodies.emplace_back(request.body);
   auto model = model_of(request.body);
+  if (model.starts_with("fail-first=")) {
+    const auto colon = model.find(':');
+    if (bodies.size() <= std::stoul(model.substr(11, colon - 11))) {
+      UpstreamReply r = std::move(failure("status=503")->value());
+      if (colon != std::string::npos) r.retry_after_ms = std::stoul(model.substr(colon + 1));
+      co_return r;
+    }
+    model = "ok";
+  }
   if (model.starts_with("slow=")) {
     const auto delay = std::chrono::milliseconds(std::stoi(model.substr(5)));
     if (auto r = co_await clock->sleep_until(clock->now() + delay); !r) co_return r.error();

@@ -28,10 +28,10 @@
 #include "config/yaml_map.hpp"
 #include "router/classify/features.hpp"
 #include "router/feedback.hpp"
+#include "router/share_budget.hpp"
 #include "router/snapshot.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <random>
 
 namespace switchyard {
@@ -47,29 +47,6 @@ struct BanditConfig {
   bool shadow = false;
 };
 
-// Requests decided and of them explored, over roughly the last kWindow: both halve when the
-// count reaches it. Races may lose a count, which a share over thousands does not mind.
-class ExplorationBudget {
- public:
-  static constexpr std::uint64_t kWindow = 4096;
-
-  // Whether this request may explore, counting it as a decision (and an exploration if so).
-  bool allow(double share) noexcept {
-    const std::uint64_t d = decisions_.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (d >= kWindow) {
-      decisions_.store(d / 2, std::memory_order_relaxed);
-      explored_.store(explored_.load(std::memory_order_relaxed) / 2, std::memory_order_relaxed);
-    }
-    const std::uint64_t e = explored_.load(std::memory_order_relaxed);
-    if (static_cast<double>(e + 1) > share * static_cast<double>(d)) return false;
-    explored_.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-
- private:
-  std::atomic<std::uint64_t> decisions_{0}, explored_{0};
-};
-
 std::mt19937_64& rng() {
   thread_local std::mt19937_64 r{std::random_device{}()};
   return r;
@@ -83,7 +60,7 @@ double beta_draw(double a, double b) {
 
 class BanditStage final : public RouterStage {
  public:
-  explicit BanditStage(BanditConfig c) : c_(c), budget_(std::make_unique<ExplorationBudget>()) {}
+  explicit BanditStage(BanditConfig c) : c_(c), budget_(std::make_unique<ShareBudget>()) {}
 
   Result<void> apply(RouteContext& ctx) const override {
     auto& cands = ctx.candidates;
@@ -108,7 +85,8 @@ class BanditStage final : public RouterStage {
       if (draw > top_draw) top_draw = draw, drawn = i;
       if (mean > top_mean) top_mean = mean, best = i;
     }
-    const bool explored = drawn != best && budget_->allow(c_.explore);
+    budget_->count();
+    const bool explored = drawn != best && budget_->take(c_.explore);
     const std::size_t pick = drawn != best && !explored ? best : drawn;
     ctx.decision.bandit = {cands[pick], explored, c_.shadow};
     if (!c_.shadow)
@@ -119,7 +97,7 @@ class BanditStage final : public RouterStage {
 
  private:
   BanditConfig c_;
-  std::unique_ptr<ExplorationBudget> budget_;  // counts; the stage itself stays immutable
+  std::unique_ptr<ShareBudget> budget_;  // explorations; the stage itself stays immutable
 };
 
 }  // namespace

@@ -1,42 +1,96 @@
 // `single`: try the candidates in order; fall back to the next on connect errors, timeouts, 5xx
 // and 429 as long as nothing has reached the client.
 //
+// When every candidate has failed, `retry` tries them all again, up to `max_retries` more
+// rounds, after a pause: exponential backoff with full jitter (a random wait up to
+// backoff_ms × 2^round, at most max_backoff_ms), or longer if an upstream asked to wait with
+// retry-after / retry-after-ms. A pause longer than `max_wait_ms` is not taken: the request fails
+// with the upstream's retry-after for the client. Retries are capped by a budget: at most
+// `budget` of the route's recent requests may retry, so that a fleet-wide outage is not met with
+// a retry storm. A request whose only candidate is cooling down (its circuit breaker open) waits
+// until it turns half-open, if that is within max_wait_ms, rather than be refused by it.
+// Waiting is cancelled with the request.
+//
 //   dispatcher:
 //     type: single
 //     max_attempts: 3        # optional; default: every candidate
+//     retry:                 # optional; default: no retries
+//       max_retries: 2
+//       backoff_ms: 100      # default 100
+//       max_backoff_ms: 2000 # default 2000
+//       max_wait_ms: 5000    # default 5000
+//       budget: 0.2          # default 0.2
 #include "router/single/single.hpp"
 
 #include "config/yaml_map.hpp"
+#include "router/share_budget.hpp"
 
 #include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <random>
 
 namespace switchyard {
 
 namespace {
 
+using std::chrono::milliseconds;
+
+struct RetryConfig {
+  std::uint32_t max_retries = 0;
+  milliseconds backoff{100}, max_backoff{2000}, max_wait{5000};
+  double budget = 0.2;
+};
+
+milliseconds jittered(milliseconds cap) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return milliseconds(std::uniform_int_distribution<std::int64_t>(0, cap.count())(rng));
+}
+
 class SingleDispatcher final : public Dispatcher {
  public:
-  explicit SingleDispatcher(std::uint32_t max_attempts) : max_attempts_(max_attempts) {}
+  SingleDispatcher(std::uint32_t max_attempts, RetryConfig retry)
+      : max_attempts_(max_attempts), retry_(retry), budget_(std::make_unique<ShareBudget>()) {}
 
   Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const override {
     Error last = make_error(Reason::upstream_saturated, "route has no candidates");
-    std::uint32_t tried = 0;
-    for (const Target* t : ctx.candidates) {
-      if (max_attempts_ && tried++ >= max_attempts_) break;
-      // A client that hung up during the last attempt does not get another one.
-      auto state = co_await boost::asio::this_coro::cancellation_state;
-      if (state.cancelled() != boost::asio::cancellation_type::none)
-        co_return make_error(Reason::cancelled, "client went away");
-      // A stream passes straight through, for the upstream's time to first token.
-      CallResult r;
-      if (ctx.request.stream)
-        r = co_await call_streaming(ctx, *t, out);
-      else
-        r = co_await call(ctx, *t);
-      if (r.committed) co_return r.error ? Result<void>(*r.error) : Result<void>{};
-      if (r.ok()) co_return co_await commit(ctx, r, out);
-      if (!is_retryable(*r.error)) co_return *r.error;
-      last = std::move(*r.error);
+    if (retry_.max_retries > 0) budget_->count();
+    if (ctx.candidates.size() == 1) {
+      const Target& t = *ctx.candidates.front();
+      const auto half_open = t.state->breaker.half_open_at(ctx.clock.now());
+      if (t.upstream_config->breaker.enabled && half_open &&
+          *half_open - ctx.clock.now() <= retry_.max_wait && retry_.max_retries > 0)
+        if (auto slept = co_await ctx.clock.sleep_until(*half_open); !slept) co_return slept.error();
+    }
+    for (std::uint32_t round = 0;; ++round) {
+      std::uint32_t tried = 0;
+      milliseconds asked{0};  // the longest retry-after of this round
+      for (const Target* t : ctx.candidates) {
+        if (max_attempts_ && tried++ >= max_attempts_) break;
+        // A client that hung up during the last attempt does not get another one.
+        auto state = co_await boost::asio::this_coro::cancellation_state;
+        if (state.cancelled() != boost::asio::cancellation_type::none)
+          co_return make_error(Reason::cancelled, "client went away");
+        // A stream passes straight through, for the upstream's time to first token.
+        CallResult r;
+        if (ctx.request.stream)
+          r = co_await call_streaming(ctx, *t, out);
+        else
+          r = co_await call(ctx, *t);
+        if (r.committed) co_return r.error ? Result<void>(*r.error) : Result<void>{};
+        if (r.ok()) co_return co_await commit(ctx, r, out);
+        if (!is_retryable(*r.error)) co_return *r.error;
+        // What the upstream itself asked (the error's retry_after_ms has a default for clients).
+        asked = std::max(asked, milliseconds(r.reply.retry_after_ms));
+        last = std::move(*r.error);
+      }
+      if (ctx.attempts.empty() || round >= retry_.max_retries) break;
+      const milliseconds cap =
+          std::min(retry_.max_backoff, retry_.backoff * (std::int64_t{1} << std::min(round, 20u)));
+      const auto pause = std::max(asked, jittered(cap));
+      if (pause > retry_.max_wait || !budget_->take(retry_.budget)) break;
+      if (auto slept = co_await ctx.clock.sleep_until(ctx.clock.now() + pause); !slept)
+        co_return slept.error();
     }
     co_return ctx.attempts.empty() ? Result<void>(last)
                                    : Result<void>(all_attempts_failed(ctx, std::move(last)));
@@ -44,22 +98,41 @@ class SingleDispatcher final : public Dispatcher {
 
  private:
   std::uint32_t max_attempts_;
+  RetryConfig retry_;
+  std::unique_ptr<ShareBudget> budget_;  // retries; the dispatcher itself stays immutable
 };
 
 }  // namespace
 
 Built<Dispatcher> make_single_dispatcher(const StageConfig& sc, BuildContext&) {
   std::uint32_t max_attempts = 0;
+  RetryConfig retry;
   std::string error;
   bool ok = read_guarded(error, [&] {
     Map m(*sc.node, sc.path);
     std::string type;
     m.req("type", type);
     m.opt("max_attempts", max_attempts);
+    if (auto r = m.get("retry"); r && !r.IsNull()) {
+      Map rm(r, m.at("retry"));
+      std::uint32_t backoff = 100, max_backoff = 2000, max_wait = 5000;
+      rm.opt("max_retries", retry.max_retries);
+      rm.opt("backoff_ms", backoff);
+      rm.opt("max_backoff_ms", max_backoff);
+      rm.opt("max_wait_ms", max_wait);
+      rm.opt("budget", retry.budget);
+      rm.finish();
+      if (retry.max_retries > 10) fail(rm.at("max_retries"), "must be at most 10");
+      if (max_backoff < backoff) fail(rm.at("max_backoff_ms"), "must be at least backoff_ms");
+      if (retry.budget > 1) fail(rm.at("budget"), "must be a share, 0 to 1");
+      retry.backoff = milliseconds(backoff);
+      retry.max_backoff = milliseconds(max_backoff);
+      retry.max_wait = milliseconds(max_wait);
+    }
     m.finish();
   });
   if (!ok) return config_error(std::move(error));
-  return std::make_unique<const SingleDispatcher>(max_attempts);
+  return std::make_unique<const SingleDispatcher>(max_attempts, retry);
 }
 
 }  // namespace switchyard
