@@ -63,6 +63,9 @@ struct UpstreamConfig {
   std::string api_key;   // already expanded from ${ENV}; never logged
   std::vector<ModelConfig> models;
   std::uint32_t max_concurrent = 256;
+  // A self-hosted endpoint's price per hour, whatever it serves: each call costs its share of
+  // the endpoint's time, usd_per_hour × duration / max_concurrent, besides any token prices.
+  double usd_per_hour = 0;
   std::uint32_t pool_size = 32;  // idle keep-alive connections kept per worker
   std::uint32_t pool_idle_timeout_ms = 30'000;
   std::uint32_t connect_timeout_ms = 3'000;

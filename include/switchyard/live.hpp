@@ -73,6 +73,13 @@ class TargetStats {
   std::uint64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
   std::uint64_t failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
   double failure_rate() const noexcept { return failure_rate_.load(std::memory_order_relaxed); }
+  // The weighted share of calls that timed out (connect, first token, total or idle stream).
+  double timeout_rate() const noexcept { return timeout_rate_.load(std::memory_order_relaxed); }
+  // Output tokens per second of answered calls after their first token (the whole call for a
+  // non-stream); zero until the first answer with output.
+  double output_tokens_per_second() const noexcept {
+    return tokens_per_s_.load(std::memory_order_relaxed);
+  }
   // Of answered calls; zero until the first.
   std::chrono::nanoseconds latency() const noexcept { return ns(latency_ns_); }
   std::chrono::nanoseconds time_to_first_token() const noexcept { return ns(ttft_ns_); }
@@ -97,6 +104,9 @@ class TargetStats {
   std::atomic<std::uint64_t> answers_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<double> failure_rate_{0};
+  std::atomic<double> timeout_rate_{0};
+  std::atomic<double> tokens_per_s_{0};
+  std::atomic<std::uint64_t> generated_{0};  // answers with output tokens
   std::atomic<double> latency_ns_{0};
   std::atomic<double> ttft_ns_{0};
   std::atomic<SteadyTime::rep> last_failure_{0};

@@ -227,6 +227,9 @@ struct RouteContext {
   ApiRequest& request;
   UpstreamSet& upstreams;
   Clock& clock;  // what stages, calls and timers read time from
+  // The wall-clock time the request began, for what depends on the time of day (a scorer's
+  // peak-hour windows); tests set it.
+  std::chrono::system_clock::time_point wall_time = std::chrono::system_clock::now();
   std::string_view route;          // a route name, or "passthrough" for a concrete model
   // The route the client asked for when it splits traffic (an A/B experiment); `route` is then
   // the arm that served it, this route itself or its split's arm. Empty otherwise.

@@ -2,6 +2,7 @@
 
 #include "switchyard/router.hpp"
 
+#include <chrono>
 #include <optional>
 #include <string_view>
 
@@ -17,5 +18,13 @@ bool is_usage_only_chunk(std::string_view event);
 
 // Dollars for the given usage at the model's configured prices.
 double cost_usd(const Usage& usage, const ModelConfig& model) noexcept;
+
+// A call's share of a self-hosted endpoint's time: usd_per_hour × duration / max_concurrent
+// (the calls it serves at once); 0 when the upstream declares no usd_per_hour.
+inline double endpoint_cost_usd(const UpstreamConfig& upstream,
+                                std::chrono::nanoseconds duration) noexcept {
+  return upstream.usd_per_hour * std::chrono::duration<double>(duration).count() / 3600 /
+         upstream.max_concurrent;
+}
 
 }  // namespace switchyard

@@ -87,6 +87,7 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   m.req("base_url", u.base_url);
   if (auto k = m.get("api_key"); k && !k.IsNull()) u.api_key = read_secret(k, m.at("api_key"));
   m.opt("max_concurrent", u.max_concurrent);
+  m.opt("usd_per_hour", u.usd_per_hour);
   m.opt("pool_size", u.pool_size);
   m.opt("pool_idle_timeout_ms", u.pool_idle_timeout_ms);
   m.opt("connect_timeout_ms", u.connect_timeout_ms);

@@ -186,6 +186,10 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
 
   Upstream& upstream = ctx.upstreams.at(target.upstream);
   CallSink sink(ctx, result, out, start);
+  auto price = [&] {
+    return cost_usd(result.usage, *target.model) +
+           endpoint_cost_usd(*target.upstream_config, ctx.clock.now() - start);
+  };
   // Not a ?: — GCC 12 miscompiles co_await inside a conditional expression.
   Result<UpstreamReply> reply = make_error(Reason::internal, "unreachable");
   if (ctx.request.stream)
@@ -197,7 +201,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
     Error failure = std::move(reply).error();
     if (result.committed) {
       result.usage = sink.usage(result.sent.size());
-      result.cost_usd = cost_usd(result.usage, *target.model);
+      result.cost_usd = price();
       (void)co_await end_stream(ctx, result, *out, &failure);
     }
     co_return failure;
@@ -218,7 +222,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
 
   if (result.committed || !result.events.empty()) {  // a stream that ran to completion
     result.usage = sink.usage(result.sent.size());
-    result.cost_usd = cost_usd(result.usage, *target.model);
+    result.cost_usd = price();
     if (result.committed) {
       if (auto r = co_await end_stream(ctx, result, *out, nullptr); !r) co_return r;
     }
@@ -237,7 +241,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
       result.usage = *u;
     else
       result.usage = Usage{result.sent.size() / 4, result.reply.body.size() / 4, false};
-    result.cost_usd = cost_usd(result.usage, *target.model);
+    result.cost_usd = price();
   }
   co_return Result<void>{};
 }

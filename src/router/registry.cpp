@@ -164,6 +164,11 @@ void TargetStats::record(const CallOutcome& o) noexcept {
   if (!o.ok && o.reason == Reason::cancelled) return;
   const bool first = calls_.fetch_add(1, std::memory_order_relaxed) == 0;
   blend(failure_rate_, o.ok ? 0.0 : 1.0, first);
+  const bool timed_out = !o.ok && (o.reason == Reason::timeout_connect ||
+                                   o.reason == Reason::timeout_first_token ||
+                                   o.reason == Reason::timeout_total ||
+                                   o.reason == Reason::timeout_idle_stream);
+  blend(timeout_rate_, timed_out ? 1.0 : 0.0, first);
   if (!o.ok) {
     failures_.fetch_add(1, std::memory_order_relaxed);
     last_failure_.store(o.finished.time_since_epoch().count(), std::memory_order_relaxed);
@@ -176,6 +181,11 @@ void TargetStats::record(const CallOutcome& o) noexcept {
         first_answer);
   latency_sketch_.record(o.latency, o.finished);
   if (o.time_to_first_token.count() >= 0) ttft_sketch_.record(o.time_to_first_token, o.finished);
+  const auto generating = o.latency - std::max(o.time_to_first_token, std::chrono::nanoseconds(0));
+  if (o.output_tokens > 0 && generating.count() > 0)
+    blend(tokens_per_s_,
+          static_cast<double>(o.output_tokens) / std::chrono::duration<double>(generating).count(),
+          generated_.fetch_add(1, std::memory_order_relaxed) == 0);
 }
 
 TargetState& TargetRegistry::target(std::string_view upstream, std::string_view model) {
@@ -207,6 +217,12 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
   auto failures = family("switchyard_target_failure_ratio",
                          "Weighted share of failed calls per upstream and model",
                          MetricType::Gauge);
+  auto timeouts = family("switchyard_target_timeout_ratio",
+                         "Weighted share of calls that timed out per upstream and model",
+                         MetricType::Gauge);
+  auto speed = family("switchyard_target_output_tokens_per_second",
+                      "Weighted average output tokens per second after the first token",
+                      MetricType::Gauge);
   auto in_flight = family("switchyard_upstream_in_flight", "Calls in flight per upstream",
                           MetricType::Gauge);
   const SteadyTime now = system_clock().now();
@@ -223,11 +239,14 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
     with(latency, std::chrono::duration<double>(t->stats.latency()).count());
     with(p95, std::chrono::duration<double>(t->stats.latency_p95(now)).count());
     with(failures, t->stats.failure_rate());
+    with(timeouts, t->stats.timeout_rate());
+    with(speed, t->stats.output_tokens_per_second());
   }
   for (const auto& [name, u] : upstreams_)
     add_sample(in_flight, {{"upstream", name}}, u->in_flight.load(std::memory_order_relaxed));
-  return {std::move(state), std::move(opened),   std::move(latency),
-          std::move(p95),   std::move(failures), std::move(in_flight)};
+  return {std::move(state),    std::move(opened),   std::move(latency),
+          std::move(p95),      std::move(failures), std::move(timeouts),
+          std::move(speed),    std::move(in_flight)};
 }
 
 void TargetRegistry::report(const CallOutcome& outcome) noexcept {

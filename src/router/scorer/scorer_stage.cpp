@@ -18,7 +18,13 @@
 // The weights may differ by the caller's tier (clients.keys[].tier): premium callers can weigh
 // cost at 0 and so get the best model whatever the prompt, free ones weigh it more. A caller
 // that has spent `near_budget.at` of a daily or monthly budget is scored with at least
-// `near_budget.cost_weight`, so it is routed cheaper before its budget refuses it.
+// `near_budget.cost_weight`, so it is routed cheaper before its budget refuses it. Priorities
+// shift with the time and the load: during a `windows` entry's UTC hours [from_hour, to_hour)
+// (wrapping past midnight when from_hour > to_hour) its factors multiply the weights, and when
+// a candidate's upstream has `overload.at` of its max_concurrent calls in flight the latency
+// weight is multiplied by `overload.latency_factor`. A self-hosted upstream that declares
+// `usd_per_hour` adds its share of the endpoint's time over the live average latency to the
+// expected cost.
 //
 //   stages:
 //     - type: static
@@ -33,8 +39,12 @@
 //         premium: {cost_weight: 0}
 //         free: {cost_weight: 2}
 //       near_budget: {at: 0.8, cost_weight: 5}   # optional
+//       windows:                  # optional: peak hours, UTC
+//         - {from_hour: 9, to_hour: 17, cost_factor: 0.5, latency_factor: 3}
+//       overload: {at: 0.8, latency_factor: 3}   # optional
 #include "router/scorer/scorer_stage.hpp"
 
+#include "api/usage.hpp"
 #include "config/yaml_map.hpp"
 #include "router/classify/features.hpp"
 #include "router/feedback.hpp"
@@ -52,8 +62,21 @@ struct Weights {
   double latency = 0;
 };
 
+struct Window {
+  std::uint32_t from_hour = 0, to_hour = 0;  // UTC, [from, to), wrapping past midnight if from > to
+  double cost_factor = 1, latency_factor = 1;
+
+  bool contains(std::uint32_t hour) const {
+    return from_hour <= to_hour ? hour >= from_hour && hour < to_hour
+                                : hour >= from_hour || hour < to_hour;
+  }
+};
+
 struct ScorerConfig {
   Weights weights;
+  std::vector<Window> windows;
+  double overload_at = 0;  // 0: off
+  double overload_latency_factor = 1;
   std::map<std::string, Weights, std::less<>> tiers;
   double near_budget_at = 0;  // 0: off
   double near_budget_cost = 0;
@@ -67,13 +90,31 @@ class ScorerStage final : public RouterStage {
  public:
   explicit ScorerStage(ScorerConfig config) : c_(std::move(config)) {}
 
-  // The weights for this caller: its tier's, raised to near_budget's cost weight when it is
-  // close to a budget.
-  Weights weights_for(const Caller& caller) const {
+  // The weights for this request: the caller's tier's, raised to near_budget's cost weight
+  // when it is close to a budget, times the factors of the hour's window and of overload.
+  Weights weights_for(const RouteContext& ctx) const {
+    const Caller& caller = ctx.caller;
     auto tier = c_.tiers.find(caller.tier);
     Weights w = tier == c_.tiers.end() ? c_.weights : tier->second;
     if (c_.near_budget_at > 0 && caller.budget_used >= c_.near_budget_at)
       w.cost = std::max(w.cost, c_.near_budget_cost);
+    if (!c_.windows.empty()) {
+      const auto since_epoch = ctx.wall_time.time_since_epoch();
+      const auto hour = static_cast<std::uint32_t>(
+          std::chrono::floor<std::chrono::hours>(since_epoch).count() % 24);
+      for (const Window& win : c_.windows)
+        if (win.contains(hour)) {
+          w.cost *= win.cost_factor;
+          w.latency *= win.latency_factor;
+          break;
+        }
+    }
+    if (c_.overload_at > 0 &&
+        std::any_of(ctx.candidates.begin(), ctx.candidates.end(), [&](const Target* t) {
+          return t->state->upstream.in_flight.load(std::memory_order_relaxed) >=
+                 c_.overload_at * t->upstream_config->max_concurrent;
+        }))
+      w.latency *= c_.overload_latency_factor;
     return w;
   }
 
@@ -105,7 +146,8 @@ class ScorerStage final : public RouterStage {
       p.quality = ctx.snapshot.learning->quality.read(t->model->name, label, now)
                       .mean(prior(t->model, label), c_.prior_strength);
       const auto& price = t->model->price_usd_per_mtok;
-      p.cost_usd = (input_tokens * price.input + c_.output_tokens * price.output) / 1e6;
+      p.cost_usd = (input_tokens * price.input + c_.output_tokens * price.output) / 1e6 +
+                   endpoint_cost_usd(*t->upstream_config, t->state->stats.latency());
     }
     auto latency_s = [&](const Target* t) {
       const auto& s = t->state->stats;
@@ -135,7 +177,7 @@ class ScorerStage final : public RouterStage {
                               "x-switchyard-max-latency-ms.");
     double reference = 0;
     for (const auto& p : scored) reference = std::max(reference, p.cost_usd);
-    const Weights w = weights_for(ctx.caller);
+    const Weights w = weights_for(ctx);
     for (auto& p : scored)
       p.score = p.quality - (reference > 0 ? w.cost * p.cost_usd / reference : 0) -
                 w.latency * latency_s(p.target);
@@ -187,6 +229,29 @@ Built<RouterStage> make_scorer_stage(const StageConfig& sc, BuildContext& ctx) {
       nm.finish();
       if (c.near_budget_at <= 0 || c.near_budget_at > 1)
         fail(nm.at("at"), "must be a share of the budget, above 0 and at most 1");
+    }
+    if (auto ws = m.get("windows"); ws && !ws.IsNull()) {
+      if (!ws.IsSequence()) fail(m.at("windows"), "expected a list of hour windows");
+      for (std::size_t i = 0; i < ws.size(); ++i) {
+        Map wm(ws[i], m.at("windows") + "[" + std::to_string(i) + "]");
+        Window win;
+        wm.req("from_hour", win.from_hour);
+        wm.req("to_hour", win.to_hour);
+        wm.opt("cost_factor", win.cost_factor);
+        wm.opt("latency_factor", win.latency_factor);
+        wm.finish();
+        if (win.from_hour > 23) fail(wm.at("from_hour"), "must be an hour, 0 to 23");
+        if (win.to_hour > 24) fail(wm.at("to_hour"), "must be an hour, 0 to 24");
+        c.windows.push_back(win);
+      }
+    }
+    if (auto o = m.get("overload"); o && !o.IsNull()) {
+      Map om(o, m.at("overload"));
+      om.req("at", c.overload_at);
+      om.req("latency_factor", c.overload_latency_factor);
+      om.finish();
+      if (c.overload_at <= 0 || c.overload_at > 1)
+        fail(om.at("at"), "must be a share of max_concurrent, above 0 and at most 1");
     }
     if (auto q = m.get("quality"); q && !q.IsNull()) {
       if (!q.IsMap()) fail(m.at("quality"), "expected a mapping of model to quality, 0 to 1");

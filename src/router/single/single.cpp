@@ -2,7 +2,7 @@
 // and 429 as long as nothing has reached the client.
 //
 // When every candidate has failed, `retry` tries them all again, up to `max_retries` more
-// rounds, after a pause: exponential backoff with full jitter (a random wait up to
+// rounds, after a pause: exponential backoff with jitter (a random wait between half and all of
 // backoff_ms × 2^round, at most max_backoff_ms), or longer if an upstream asked to wait with
 // retry-after / retry-after-ms. A pause longer than `max_wait_ms` is not taken: the request fails
 // with the upstream's retry-after for the client. Retries are capped by a budget: at most
@@ -42,9 +42,12 @@ struct RetryConfig {
   double budget = 0.2;
 };
 
+// "Equal jitter": half the cap, plus a random part of the other half, so that retries spread
+// out yet never come at once.
 milliseconds jittered(milliseconds cap) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  return milliseconds(std::uniform_int_distribution<std::int64_t>(0, cap.count())(rng));
+  const std::int64_t half = cap.count() / 2;
+  return milliseconds(half + std::uniform_int_distribution<std::int64_t>(0, cap.count() - half)(rng));
 }
 
 class SingleDispatcher final : public Dispatcher {

@@ -122,6 +122,34 @@ TEST(CallAndCommit, TimingsComeFromTheInjectedClock) {
   EXPECT_EQ(ctx.attempts[0].duration, std::chrono::milliseconds(250));
 }
 
+TEST(CallAndCommit, ACallToAnEndpointPricedByTheHourCostsItsShareOfTime) {
+  Metrics metrics;
+  auto snap = snapshot_from_yaml(metrics, R"(
+upstreams:
+  - name: gpu
+    base_url: http://127.0.0.1:1/v1
+    usd_per_hour: 36
+    max_concurrent: 4
+    models: [{name: m, id: "slow=1000", price_usd_per_mtok: {input: 1, output: 2}}]
+)");
+  ASSERT_TRUE(snap);
+  auto req = chat_request();
+  ManualClock clock;
+  FakeUpstreams ups(clock);
+  RouteContext ctx(*snap, req, ups, clock);
+  boost::asio::io_context io;
+  std::optional<CallResult> result;
+  boost::asio::co_spawn(io, call(ctx, *snap->models.at("m")[0]),
+                        [&](std::exception_ptr, CallResult r) { result = std::move(r); });
+  io.poll();
+  clock.advance(std::chrono::seconds(1));
+  io.poll();
+  ASSERT_TRUE(result && result->ok());
+  // Tokens at list price, plus 36 USD/h × 1 s / 4 calls at once.
+  EXPECT_NEAR(result->cost_usd, (7 * 1.0 + 3 * 2.0) / 1e6 + 36.0 / 3600 / 4, 1e-12);
+  EXPECT_NEAR(ctx.attempts[0].cost_usd, result->cost_usd, 1e-12);
+}
+
 TEST(ManualClock, ASleeperCancelledBeforeItsDeadlineSaysSo) {
   ManualClock clock;
   boost::asio::io_context io;

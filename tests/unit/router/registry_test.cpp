@@ -26,6 +26,24 @@ CallOutcome failed(Reason reason) {
   return o;
 }
 
+TEST(TargetStats, TracksOutputSpeedAndTheShareOfTimeouts) {
+  TargetStats s;
+  EXPECT_EQ(s.output_tokens_per_second(), 0);
+  auto o = answered(milliseconds(2500), milliseconds(500));
+  o.output_tokens = 400;  // over the 2 s after the first token
+  s.record(o);
+  EXPECT_DOUBLE_EQ(s.output_tokens_per_second(), 200);
+  o.output_tokens = 0;  // an answer without output says nothing of speed
+  s.record(o);
+  EXPECT_DOUBLE_EQ(s.output_tokens_per_second(), 200);
+  EXPECT_EQ(s.timeout_rate(), 0);
+  s.record(failed(Reason::timeout_first_token));
+  EXPECT_DOUBLE_EQ(s.timeout_rate(), 0.1);
+  s.record(failed(Reason::upstream_status));  // a failure, but not a timeout
+  EXPECT_DOUBLE_EQ(s.timeout_rate(), 0.09);
+  EXPECT_GT(s.failure_rate(), s.timeout_rate());
+}
+
 TEST(TargetStats, TheFirstAnswerSeedsTheAveragesAndLaterOnesMoveThemByTheWeight) {
   TargetStats s;
   s.record(answered(milliseconds(100), milliseconds(40)));

@@ -63,7 +63,9 @@ TEST_F(Retry, BacksOffWithJitterUntilTheUpstreamRecovers) {
   EXPECT_EQ(calls(), 1u);
   ASSERT_FALSE(result_);
   EXPECT_EQ(clock_.sleepers(), 1u);
-  advance(milliseconds(100));  // the first pause is at most backoff_ms
+  advance(milliseconds(49));  // the first pause is half to all of backoff_ms
+  EXPECT_EQ(calls(), 1u);
+  advance(milliseconds(51));
   EXPECT_EQ(calls(), 2u);
   advance(milliseconds(200));  // the second at most twice that
   ASSERT_TRUE(result_);

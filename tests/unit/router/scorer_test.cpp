@@ -42,6 +42,7 @@ class Scorer : public ::testing::Test {
     if (limits) limits(*req);
     RouteContext ctx(*snap_, *req, ups_);
     ctx.caller = caller;
+    if (wall_) ctx.wall_time = *wall_;
     if (auto r = resolve(ctx); !r) return r.error().message;
     std::string out;
     for (const auto* t : ctx.candidates) out += (out.empty() ? "" : ",") + t->model->name;
@@ -60,7 +61,14 @@ class Scorer : public ::testing::Test {
   std::shared_ptr<const Snapshot> snap_;
   std::string last_;
   FakeUpstreams ups_;
+  std::optional<std::chrono::system_clock::time_point> wall_;  // the request's time, if set
 };
+
+// A UTC time on some day at `hour`.
+std::chrono::system_clock::time_point at_hour(int hour) {
+  return std::chrono::system_clock::time_point(std::chrono::hours(24 * 20000 + hour) +
+                                               std::chrono::minutes(30));
+}
 
 TEST_F(Scorer, PriorsDecideWhenCostAndLatencyAreFree) {
   EXPECT_EQ(order(""), "big,small");
@@ -107,6 +115,73 @@ TEST_F(Scorer, AnEarlierStagesPredictionsComeFirst) {
   EXPECT_DOUBLE_EQ(ctx.decision.predictions.back().quality, 0.9);  // big's prior
 }
 
+TEST_F(Scorer, PeakHoursChangeTheWeights) {
+  // big: 0.9 - w; small: 0.7 - w / 20. In the window cost weighs five times as much.
+  const std::string scorer = ", cost_weight: 0.1, windows: [{from_hour: 9, to_hour: 17, cost_factor: 5}, "
+                             "{from_hour: 22, to_hour: 6, cost_factor: 5}]";
+  wall_ = at_hour(12);
+  EXPECT_EQ(order(scorer), "small,big");
+  wall_ = at_hour(17);
+  EXPECT_EQ(order(scorer), "big,small");
+  wall_ = at_hour(3);  // the second window wraps past midnight
+  EXPECT_EQ(order(scorer), "small,big");
+  wall_ = at_hour(21);
+  EXPECT_EQ(order(scorer), "big,small");
+}
+
+TEST_F(Scorer, UnderOverloadLatencyWeighsMore) {
+  const std::string scorer = ", latency_weight: 0.05, overload: {at: 0.5, latency_factor: 4}";
+  ASSERT_EQ(order(scorer), "big,small");
+  answered("big", std::chrono::milliseconds(2000));
+  answered("small", std::chrono::milliseconds(100));
+  // big: 0.9 - 0.05 × ~2 s; small: 0.7 - 0.05 × ~0.1 s.
+  EXPECT_EQ(order(scorer), "big,small");
+  auto& in_flight = snap_->models.at("big")[0]->state->upstream.in_flight;
+  in_flight = 128;  // half of max_concurrent (256): overloaded, latency weighs 0.2
+  EXPECT_EQ(order(scorer), "small,big");
+  in_flight = 0;
+  EXPECT_EQ(order(scorer), "big,small");
+}
+
+TEST(ScorerSelfHosted, AnEndpointPricedByTheHourCostsItsShareOfTime) {
+  Metrics metrics;
+  auto snap = snapshot_from_yaml(metrics, R"(
+upstreams:
+  - name: gpu
+    base_url: http://127.0.0.1:1/v1
+    usd_per_hour: 36
+    max_concurrent: 10
+    models: [{name: local}]
+  - name: api
+    base_url: http://127.0.0.1:1/v1
+    models: [{name: small, price_usd_per_mtok: {input: 0.5, output: 1.5}}]
+routes:
+  auto:
+    stages:
+      - {type: static, models: [local, small]}
+      - {type: scorer, quality: {local: 0.9, small: 0.7}, cost_weight: 1}
+)");
+  ASSERT_TRUE(snap);
+  auto route = [&] {
+    auto req = parse_api_request(Endpoint::chat_completions,
+                                 R"({"model":"auto","messages":[{"role":"user","content":"hi"}]})");
+    FakeUpstreams ups;
+    RouteContext ctx(*snap, *req, ups);
+    EXPECT_TRUE(resolve(ctx));
+    return std::pair(ctx.candidates.front()->model->name, ctx.decision.predictions);
+  };
+  // No answer yet: no time to price, so local looks free.
+  EXPECT_EQ(route().first, "local");
+  CallOutcome o{snap->models.at("local")[0], true};
+  o.latency = std::chrono::seconds(10);
+  o.finished = system_clock().now();
+  for (int i = 0; i < 50; ++i) snap->registry->report(o);
+  // 36 USD/h × ~10 s / 10 at once = ~0.01 USD a call: far dearer than small.
+  auto [first, predictions] = route();
+  EXPECT_EQ(first, "small");
+  EXPECT_NEAR(predictions.back().cost_usd, 0.01, 0.001);
+}
+
 TEST(ScorerConfig, ErrorsNameThePath) {
   Metrics metrics;
   auto error = [&](const std::string& scorer) { return snapshot_error(metrics, route(scorer)); };
@@ -119,6 +194,11 @@ TEST(ScorerConfig, ErrorsNameThePath) {
   EXPECT_EQ(error(", tiers: {free: {cost: 1}}"), "routes.auto.stages[1].tiers.free.cost: unknown key");
   EXPECT_EQ(error(", prior_strength: 0"),
             "routes.auto.stages[1].prior_strength: must be greater than 0");
+  EXPECT_EQ(error(", windows: [{from_hour: 25, to_hour: 3}]"),
+            "routes.auto.stages[1].windows[0].from_hour: must be an hour, 0 to 23");
+  EXPECT_EQ(error(", overload: {at: 2, latency_factor: 3}"),
+            "routes.auto.stages[1].overload.at: must be a share of max_concurrent, above 0 and at "
+            "most 1");
   EXPECT_EQ(error("").size(), 0u);
 }
 
