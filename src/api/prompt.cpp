@@ -1,5 +1,7 @@
 #include "api/prompt.hpp"
 
+#include "core/hash.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace switchyard {
@@ -77,13 +79,7 @@ namespace {
 
 // FNV-1a over the system text, a separator and the first user message; never 0.
 std::uint64_t conversation_hash(std::string_view system, std::string_view first_user) {
-  std::uint64_t h = 1469598103934665603ull;
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  };
-  mix(system);
-  mix(std::string_view("\0", 1));
-  mix(first_user);
+  const std::uint64_t h = fnv1a({system, first_user}, '\0');
   return h ? h : 1;
 }
 

@@ -1,5 +1,7 @@
 #include "router/feedback.hpp"
 
+#include "core/hash.hpp"
+
 #include <cmath>
 
 namespace switchyard {
@@ -7,13 +9,8 @@ namespace switchyard {
 namespace {
 
 std::uint64_t pair_key(std::string_view model, std::string_view label) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  };
-  mix(model);
-  h = (h ^ 0xff) * 1099511628211ull;  // no byte of UTF-8 text: "ab"+"c" differs from "a"+"bc"
-  mix(label);
+  // 0xff is no byte of UTF-8 text.
+  const std::uint64_t h = fnv1a({model, label}, 0xff);
   return h == 0 ? 1 : h;
 }
 

@@ -1,5 +1,6 @@
 #include "router/resolve.hpp"
 
+#include "core/hash.hpp"
 #include "router/snapshot.hpp"
 
 #include <algorithm>
@@ -52,9 +53,7 @@ const CompiledRoute& pick_arm(const RouteContext& ctx, const CompiledRoute& rout
   std::string_view who = route.split_by_session ? std::string_view(ctx.request.session)
                                                 : ctx.caller.name;
   if (who.empty()) who = ctx.request.request_id;
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (std::string_view s : {who, std::string_view("\n"), std::string_view(route.name)})
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  std::uint64_t h = fnv1a({who, route.name}, '\n');
   // FNV's top bits barely change between "team-a" and "team-b": mix them (murmur3's fmix64).
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
