@@ -42,14 +42,18 @@ class OutcomeSink {
 
 // Quantiles of recent durations, lock-free: a histogram of 4 buckets per doubling from 1 ms to
 // about 65 s (so a quantile is within 19% of the truth), over the current and the previous
-// window of kWindow. Recording into a new window clears the one before the previous; counts
+// window of kWindow. Adding into a new window clears the one before the previous; counts
 // racing with that rotation may be lost, which a quantile over hundreds of calls does not mind.
 class DurationSketch {
  public:
   static constexpr std::chrono::seconds kWindow{10};
   static constexpr std::size_t kBuckets = 64;
 
-  void record(std::chrono::nanoseconds d, SteadyTime now) noexcept;
+  // The bucket that holds `d`: bucket i holds durations up to 2^((i + 1) / 4) ms.
+  static std::size_t bucket_of(std::chrono::nanoseconds d) noexcept;
+  void record(std::chrono::nanoseconds d, SteadyTime now) noexcept { add(bucket_of(d), 1, now); }
+  // Adds `count` durations that fell in `bucket` (a merge of counts kept elsewhere).
+  void add(std::size_t bucket, std::uint32_t count, SteadyTime now) noexcept;
   // The q-quantile (0 < q <= 1) of the durations of the last one to two windows before `now`
   // (the upper bound of its bucket); zero when there are none.
   std::chrono::nanoseconds quantile(double q, SteadyTime now) const noexcept;
@@ -60,16 +64,27 @@ class DurationSketch {
   std::atomic<std::uint32_t> current_{0};
 };
 
-// Running statistics of one (upstream, model) pair, updated lock-free by every worker. The
-// averages are exponentially weighted over calls (each call moves them by kWeight of the way),
-// so they follow a change within a few dozen calls. A call the client or a race cancelled says
-// nothing about the upstream and is not counted.
+// Running statistics of one (upstream, model) pair. Each thread that reports a call adds it to
+// counters of its own (one of kShards cache lines, so workers never write the same line), and
+// about once a second (kMergeEvery by the calls' clock) the thread whose call comes due folds
+// every shard into the figures below, which readers see. The averages are exponentially
+// weighted over calls: a merge of n calls with mean m moves them by 1 − (1 − kWeight)^n of the
+// way to m, as n calls one at a time would, so they follow a change within a few dozen calls.
+// Nothing locks: a merge that finds another under way leaves the counts to the next one, and a
+// call racing a merge may have its parts split between two merges. A call the client or a race
+// cancelled says nothing about the upstream and is not counted.
 class TargetStats {
  public:
   static constexpr double kWeight = 0.1;
+  static constexpr std::chrono::seconds kMergeEvery{1};
+  static constexpr std::size_t kShards = 8;
 
   void record(const CallOutcome& outcome) noexcept;
+  // Folds the calls every thread recorded since the last merge into the figures now; `now`
+  // dates them for the quantiles. /metrics and tests call it; record() does about once a second.
+  void merge(SteadyTime now) noexcept;
 
+  // Every figure below is as of the last merge.
   std::uint64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
   std::uint64_t failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
   double failure_rate() const noexcept { return failure_rate_.load(std::memory_order_relaxed); }
@@ -91,22 +106,36 @@ class TargetStats {
   std::chrono::nanoseconds time_to_first_token_p95(SteadyTime now) const noexcept {
     return ttft_sketch_.quantile(0.95, now);
   }
+  // When the last failure was recorded (not merged: the moment it happened).
   SteadyTime last_failure() const noexcept {
     return SteadyTime(SteadyTime::duration(last_failure_.load(std::memory_order_relaxed)));
   }
 
  private:
+  // What one thread's calls added since the last merge.
+  struct alignas(64) Shard {
+    std::atomic<std::uint64_t> calls{0}, failures{0}, timeouts{0}, answers{0};
+    std::atomic<std::uint64_t> latency_ns{0}, ttft_ns{0};
+    std::atomic<std::uint64_t> generated{0}, output_tokens{0}, generating_ns{0};
+    std::atomic<std::uint32_t> latency_buckets[DurationSketch::kBuckets] = {};
+    std::atomic<std::uint32_t> ttft_buckets[DurationSketch::kBuckets] = {};
+  };
+
   static std::chrono::nanoseconds ns(const std::atomic<double>& a) noexcept {
     return std::chrono::nanoseconds(static_cast<std::int64_t>(a.load(std::memory_order_relaxed)));
   }
 
+  Shard shards_[kShards];
+  std::atomic<SteadyTime::rep> next_merge_{0};
+  std::atomic_flag merging_;
+  // Written only by the merge under way.
   std::atomic<std::uint64_t> calls_{0};
   std::atomic<std::uint64_t> answers_{0};
   std::atomic<std::uint64_t> failures_{0};
+  std::atomic<std::uint64_t> generated_{0};  // answers with output tokens
   std::atomic<double> failure_rate_{0};
   std::atomic<double> timeout_rate_{0};
   std::atomic<double> tokens_per_s_{0};
-  std::atomic<std::uint64_t> generated_{0};  // answers with output tokens
   std::atomic<double> latency_ns_{0};
   std::atomic<double> ttft_ns_{0};
   std::atomic<SteadyTime::rep> last_failure_{0};

@@ -12,6 +12,7 @@ namespace switchyard {
 
 namespace {
 
+// The breaker's averages, which every worker moves at once.
 void blend(std::atomic<double>& average, double sample, bool first) noexcept {
   double old = average.load(std::memory_order_relaxed);
   double next;
@@ -20,19 +21,36 @@ void blend(std::atomic<double>& average, double sample, bool first) noexcept {
   } while (!average.compare_exchange_weak(old, next, std::memory_order_relaxed));
 }
 
+// Moves `average` as `n` samples of mean `mean` one at a time would; the first ones set it.
+// Only the merge under way writes it.
+void fold(std::atomic<double>& average, double mean, std::uint64_t n, bool first) noexcept {
+  const double old = average.load(std::memory_order_relaxed);
+  const double w = first ? 1.0 : 1.0 - std::pow(1.0 - TargetStats::kWeight, static_cast<double>(n));
+  average.store(old + w * (mean - old), std::memory_order_relaxed);
+}
+
+std::uint64_t take(std::atomic<std::uint64_t>& counter) noexcept {
+  return counter.exchange(0, std::memory_order_relaxed);
+}
+
+void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+  counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+// The calling thread's shard: threads take them in turn, so the workers (started first and
+// fewer than kShards on most hosts) each have their own.
+std::size_t shard_index() noexcept {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t mine =
+      next.fetch_add(1, std::memory_order_relaxed) % TargetStats::kShards;
+  return mine;
+}
+
 using Rep = SteadyTime::rep;
 
 std::chrono::nanoseconds ms(std::uint32_t v) { return std::chrono::milliseconds(v); }
 
 constexpr Rep kWindowNs = std::chrono::nanoseconds(DurationSketch::kWindow).count();
-
-// 4 buckets per doubling from 1 ms: bucket i holds durations up to 2^((i + 1) / 4) ms.
-std::size_t bucket_of(std::chrono::nanoseconds d) noexcept {
-  const double millis = std::chrono::duration<double, std::milli>(d).count();
-  if (!(millis > 1)) return 0;
-  const auto i = static_cast<std::size_t>(std::ceil(4 * std::log2(millis))) - 1;
-  return std::min(i, DurationSketch::kBuckets - 1);
-}
 
 }  // namespace
 
@@ -122,7 +140,14 @@ void Breaker::close(Rep expected) noexcept {
   open_until_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
 }
 
-void DurationSketch::record(std::chrono::nanoseconds d, SteadyTime now) noexcept {
+std::size_t DurationSketch::bucket_of(std::chrono::nanoseconds d) noexcept {
+  const double millis = std::chrono::duration<double, std::milli>(d).count();
+  if (!(millis > 1)) return 0;
+  const auto i = static_cast<std::size_t>(std::ceil(4 * std::log2(millis))) - 1;
+  return std::min(i, kBuckets - 1);
+}
+
+void DurationSketch::add(std::size_t bucket, std::uint32_t count, SteadyTime now) noexcept {
   const Rep t = now.time_since_epoch().count();
   Rep start = window_start_.load(std::memory_order_acquire);
   if (t - start >= kWindowNs &&
@@ -135,8 +160,8 @@ void DurationSketch::record(std::chrono::nanoseconds d, SteadyTime now) noexcept
       for (auto& c : counts_[current]) c.store(0, std::memory_order_relaxed);
     current_.store(next, std::memory_order_release);
   }
-  counts_[current_.load(std::memory_order_acquire)][bucket_of(d)].fetch_add(
-      1, std::memory_order_relaxed);
+  counts_[current_.load(std::memory_order_acquire)][bucket].fetch_add(count,
+                                                                     std::memory_order_relaxed);
 }
 
 std::chrono::nanoseconds DurationSketch::quantile(double q, SteadyTime now) const noexcept {
@@ -162,30 +187,84 @@ std::chrono::nanoseconds DurationSketch::quantile(double q, SteadyTime now) cons
 
 void TargetStats::record(const CallOutcome& o) noexcept {
   if (!o.ok && o.reason == Reason::cancelled) return;
-  const bool first = calls_.fetch_add(1, std::memory_order_relaxed) == 0;
-  blend(failure_rate_, o.ok ? 0.0 : 1.0, first);
-  const bool timed_out = !o.ok && (o.reason == Reason::timeout_connect ||
-                                   o.reason == Reason::timeout_first_token ||
-                                   o.reason == Reason::timeout_total ||
-                                   o.reason == Reason::timeout_idle_stream);
-  blend(timeout_rate_, timed_out ? 1.0 : 0.0, first);
+  Shard& s = shards_[shard_index()];
+  add(s.calls, 1);
   if (!o.ok) {
-    failures_.fetch_add(1, std::memory_order_relaxed);
+    add(s.failures, 1);
+    if (o.reason == Reason::timeout_connect || o.reason == Reason::timeout_first_token ||
+        o.reason == Reason::timeout_total || o.reason == Reason::timeout_idle_stream)
+      add(s.timeouts, 1);
     last_failure_.store(o.finished.time_since_epoch().count(), std::memory_order_relaxed);
-    return;
+  } else {
+    const auto ttft = std::max(o.time_to_first_token, std::chrono::nanoseconds(0));
+    add(s.answers, 1);
+    add(s.latency_ns, static_cast<std::uint64_t>(std::max<Rep>(o.latency.count(), 0)));
+    add(s.ttft_ns, static_cast<std::uint64_t>(ttft.count()));
+    s.latency_buckets[DurationSketch::bucket_of(o.latency)].fetch_add(1, std::memory_order_relaxed);
+    if (o.time_to_first_token.count() >= 0)
+      s.ttft_buckets[DurationSketch::bucket_of(ttft)].fetch_add(1, std::memory_order_relaxed);
+    if (const auto generating = o.latency - ttft; o.output_tokens > 0 && generating.count() > 0) {
+      add(s.generated, 1);
+      add(s.output_tokens, o.output_tokens);
+      add(s.generating_ns, static_cast<std::uint64_t>(generating.count()));
+    }
   }
-  // The first answer seeds the averages: nothing else is known.
-  const bool first_answer = answers_.fetch_add(1, std::memory_order_relaxed) == 0;
-  blend(latency_ns_, static_cast<double>(o.latency.count()), first_answer);
-  blend(ttft_ns_, static_cast<double>(std::max(o.time_to_first_token.count(), std::int64_t{0})),
-        first_answer);
-  latency_sketch_.record(o.latency, o.finished);
-  if (o.time_to_first_token.count() >= 0) ttft_sketch_.record(o.time_to_first_token, o.finished);
-  const auto generating = o.latency - std::max(o.time_to_first_token, std::chrono::nanoseconds(0));
-  if (o.output_tokens > 0 && generating.count() > 0)
-    blend(tokens_per_s_,
-          static_cast<double>(o.output_tokens) / std::chrono::duration<double>(generating).count(),
-          generated_.fetch_add(1, std::memory_order_relaxed) == 0);
+  const Rep t = o.finished.time_since_epoch().count();
+  Rep due = next_merge_.load(std::memory_order_relaxed);
+  if (t >= due && next_merge_.compare_exchange_strong(
+                      due, t + std::chrono::nanoseconds(kMergeEvery).count(),
+                      std::memory_order_relaxed))
+    merge(o.finished);
+}
+
+void TargetStats::merge(SteadyTime now) noexcept {
+  if (merging_.test_and_set(std::memory_order_acquire)) return;
+  std::uint64_t calls = 0, failures = 0, timeouts = 0, answers = 0, latency_ns = 0, ttft_ns = 0,
+                generated = 0, output_tokens = 0, generating_ns = 0;
+  for (Shard& s : shards_) {
+    calls += take(s.calls);
+    failures += take(s.failures);
+    timeouts += take(s.timeouts);
+    answers += take(s.answers);
+    latency_ns += take(s.latency_ns);
+    ttft_ns += take(s.ttft_ns);
+    generated += take(s.generated);
+    output_tokens += take(s.output_tokens);
+    generating_ns += take(s.generating_ns);
+    for (std::size_t i = 0; i < DurationSketch::kBuckets; ++i) {
+      if (const auto n = s.latency_buckets[i].exchange(0, std::memory_order_relaxed))
+        latency_sketch_.add(i, n, now);
+      if (const auto n = s.ttft_buckets[i].exchange(0, std::memory_order_relaxed))
+        ttft_sketch_.add(i, n, now);
+    }
+  }
+  // A call racing this merge may show in one count here and in another at the next merge.
+  auto share = [](std::uint64_t part, std::uint64_t whole) {
+    return std::min(1.0, static_cast<double>(part) / static_cast<double>(whole));
+  };
+  auto mean = [](std::uint64_t sum, std::uint64_t n) {
+    return static_cast<double>(sum) / static_cast<double>(n);
+  };
+  if (calls > 0) {
+    const bool first = calls_.load(std::memory_order_relaxed) == 0;
+    fold(failure_rate_, share(failures, calls), calls, first);
+    fold(timeout_rate_, share(timeouts, calls), calls, first);
+    add(calls_, calls);
+  }
+  add(failures_, failures);
+  if (answers > 0) {
+    // The first answers seed the averages: nothing else is known.
+    const bool first = answers_.load(std::memory_order_relaxed) == 0;
+    fold(latency_ns_, mean(latency_ns, answers), answers, first);
+    fold(ttft_ns_, mean(ttft_ns, answers), answers, first);
+    add(answers_, answers);
+  }
+  if (generated > 0 && generating_ns > 0) {
+    fold(tokens_per_s_, 1e9 * mean(output_tokens, generating_ns), generated,
+         generated_.load(std::memory_order_relaxed) == 0);
+    add(generated_, generated);
+  }
+  merging_.clear(std::memory_order_release);
 }
 
 TargetState& TargetRegistry::target(std::string_view upstream, std::string_view model) {
@@ -234,6 +313,7 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
     auto with = [&](prometheus::MetricFamily& f, double v) {
       add_sample(f, {{"model", model}, {"upstream", upstream}}, v);
     };
+    entry.second->stats.merge(now);  // a scrape sees the last second's calls too
     with(state, static_cast<double>(t->breaker.state(now)));
     with(opened, static_cast<double>(t->breaker.times_opened()));
     with(latency, std::chrono::duration<double>(t->stats.latency()).count());

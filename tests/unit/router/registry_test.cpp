@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <thread>
+#include <vector>
+
 namespace switchyard::test {
 namespace {
 
@@ -26,30 +30,36 @@ CallOutcome failed(Reason reason) {
   return o;
 }
 
+// Records one call and merges it at once, as a call alone in its second is.
+void record(TargetStats& s, const CallOutcome& o) {
+  s.record(o);
+  s.merge(o.finished);
+}
+
 TEST(TargetStats, TracksOutputSpeedAndTheShareOfTimeouts) {
   TargetStats s;
   EXPECT_EQ(s.output_tokens_per_second(), 0);
   auto o = answered(milliseconds(2500), milliseconds(500));
   o.output_tokens = 400;  // over the 2 s after the first token
-  s.record(o);
+  record(s, o);
   EXPECT_DOUBLE_EQ(s.output_tokens_per_second(), 200);
   o.output_tokens = 0;  // an answer without output says nothing of speed
-  s.record(o);
+  record(s, o);
   EXPECT_DOUBLE_EQ(s.output_tokens_per_second(), 200);
   EXPECT_EQ(s.timeout_rate(), 0);
-  s.record(failed(Reason::timeout_first_token));
+  record(s, failed(Reason::timeout_first_token));
   EXPECT_DOUBLE_EQ(s.timeout_rate(), 0.1);
-  s.record(failed(Reason::upstream_status));  // a failure, but not a timeout
+  record(s, failed(Reason::upstream_status));  // a failure, but not a timeout
   EXPECT_DOUBLE_EQ(s.timeout_rate(), 0.09);
   EXPECT_GT(s.failure_rate(), s.timeout_rate());
 }
 
 TEST(TargetStats, TheFirstAnswerSeedsTheAveragesAndLaterOnesMoveThemByTheWeight) {
   TargetStats s;
-  s.record(answered(milliseconds(100), milliseconds(40)));
+  record(s, answered(milliseconds(100), milliseconds(40)));
   EXPECT_EQ(s.latency(), milliseconds(100));
   EXPECT_EQ(s.time_to_first_token(), milliseconds(40));
-  s.record(answered(milliseconds(200), milliseconds(40)));
+  record(s, answered(milliseconds(200), milliseconds(40)));
   EXPECT_EQ(s.latency(), milliseconds(110));  // 100 + 0.1 × (200 − 100)
   EXPECT_EQ(s.calls(), 2u);
   EXPECT_EQ(s.failures(), 0u);
@@ -58,16 +68,49 @@ TEST(TargetStats, TheFirstAnswerSeedsTheAveragesAndLaterOnesMoveThemByTheWeight)
 
 TEST(TargetStats, FailuresCountButCancellationsSayNothingAboutTheUpstream) {
   TargetStats s;
-  s.record(answered(milliseconds(100), milliseconds(40)));
+  record(s, answered(milliseconds(100), milliseconds(40)));
   auto timeout = failed(Reason::timeout_first_token);
   timeout.finished = SteadyTime(std::chrono::seconds(7));
-  s.record(timeout);
-  s.record(failed(Reason::cancelled));
+  record(s, timeout);
+  record(s, failed(Reason::cancelled));
   EXPECT_EQ(s.calls(), 2u);
   EXPECT_EQ(s.failures(), 1u);
   EXPECT_DOUBLE_EQ(s.failure_rate(), 0.1);
   EXPECT_EQ(s.last_failure(), SteadyTime(std::chrono::seconds(7)));
   EXPECT_EQ(s.latency(), milliseconds(100));  // a failure has no latency to average
+}
+
+TEST(TargetStats, CallsWaitInTheirThreadsShardUntilTheMergeFoldsThemAsOneBatch) {
+  TargetStats s;
+  auto o = answered(milliseconds(100), milliseconds(40));
+  s.record(o);  // the first call is due at once
+  EXPECT_EQ(s.latency(), milliseconds(100));
+  o.latency = milliseconds(200);
+  std::vector<std::thread> threads;
+  threads.reserve(4);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&s, o] {
+      for (int i = 0; i < 1000; ++i) s.record(o);  // within the same second: not merged yet
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(s.calls(), 1u);
+  EXPECT_EQ(s.latency(), milliseconds(100));
+  EXPECT_LT(s.latency_p95(o.finished), milliseconds(120));  // 100 ms's bucket
+  s.merge(o.finished);
+  EXPECT_EQ(s.calls(), 4001u);  // no call lost between the shards
+  EXPECT_EQ(s.latency(), milliseconds(200));  // 4000 calls at 200 ms: 1 − 0.9^4000 of the way
+  EXPECT_GE(s.latency_p95(o.finished), milliseconds(200));  // the quantiles got them too
+  EXPECT_LT(s.latency_p95(o.finished), milliseconds(240));
+  // Ten more, one second later: the first of them is due and merges what came before it.
+  o.latency = milliseconds(300);
+  o.finished += TargetStats::kMergeEvery;
+  for (int i = 0; i < 10; ++i) s.record(o);
+  EXPECT_EQ(s.calls(), 4002u);
+  EXPECT_EQ(s.latency(), milliseconds(210));  // one call: 200 + 0.1 × 100
+  s.merge(o.finished);
+  // Nine at once move it as nine one at a time would: 210 + (1 − 0.9^9) × 90.
+  const std::chrono::duration<double, std::milli> latency = s.latency();
+  EXPECT_NEAR(latency.count(), 210 + (1 - std::pow(0.9, 9)) * 90, 1e-3);
 }
 
 TEST(TargetRegistry, SnapshotsBuiltOnOneRegistryShareItsState) {
