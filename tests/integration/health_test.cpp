@@ -1,10 +1,12 @@
-// Health through real sockets: a simulated model goes down and comes back, behind a gateway
-// whose route prefers it, and the circuit breaker moves the traffic off it and back without a
-// client seeing an error. Bounded: 10 s and 7 s of requests, 20 ms apart, to 127.0.0.1 only.
+// Health through real sockets: a simulated model goes down, fails half its calls or slows down,
+// behind a gateway whose route prefers it; the circuit breaker (or, for the slowdown, the
+// scorer's latency limit) moves the traffic off it, and back once it recovers, without a client
+// seeing an error. Bounded: at most 23 s of requests, one at a time, to 127.0.0.1 only.
 #include "support/fixture.hpp"
 
 #include <fmt/format.h>
 
+#include <map>
 #include <thread>
 
 namespace switchyard::test {
@@ -18,20 +20,26 @@ struct Sample {
   std::string model, attempts;
 };
 
-// A sim whose model a has `episode` (b is always well), behind a gateway whose route prefers a,
-// with the breaker's defaults (open after 5 failures in a row or half the calls, for 2 s,
-// doubling up to 10 s); requests every 20 ms for `seconds`. Returns them and /metrics after.
-std::pair<std::vector<Sample>, std::string> run(const std::string& episode, double seconds) {
+// The route of the tests but the last: a first, b if a fails or its breaker is open.
+constexpr const char* kPreferA = "[{type: static, models: [a, b]}]";
+
+// A sim whose model a has `episode` (b is always well; a answers in 20 ms, b in 60), behind a
+// gateway whose route runs `stages`, with the breaker's defaults (open after 5 failures in a row
+// or half the calls, for 2 s, doubling up to 10 s); requests with `headers`, one at a time
+// and at most one every 20 ms, for `seconds`. Returns them and /metrics after.
+std::pair<std::vector<Sample>, std::string> run(
+    const std::string& episode, double seconds, const std::string& stages = kPreferA,
+    const std::map<std::string, std::string>& headers = {}) {
   TempDir dir;
   auto fleet = sim::load_fleet(dir.write("fleet.yaml", R"(time_scale: 1
 models:
   - name: a
-    ttft_ms: {median: 1, sigma: 0}
+    ttft_ms: {median: 20, sigma: 0}
     tokens_per_s: {median: 0}
     episodes:
       - )" + episode + R"(
   - name: b
-    ttft_ms: {median: 1, sigma: 0}
+    ttft_ms: {median: 60, sigma: 0}
     tokens_per_s: {median: 0}
 )"));
   EXPECT_TRUE(fleet) << fleet.error().message;
@@ -47,16 +55,16 @@ upstreams:
     models: [{{name: a}}, {{name: b}}]
 routes:
   auto:
-    stages:
-      - type: static
-        models: [a, b]
+    stages: {}
 )",
-                                  sim->port()));
+                                  sim->port(), stages));
   std::vector<Sample> samples;
   const auto until = t0 + std::chrono::duration<double>(seconds);
-  for (auto next = std::chrono::steady_clock::now(); next < until; next += 20ms) {
+  // One request at a time, at most one every 20 ms; back to back when they take longer.
+  for (auto next = std::chrono::steady_clock::now(); next < until;
+       next = std::max(next + 20ms, std::chrono::steady_clock::now())) {
     std::this_thread::sleep_until(next);
-    auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"));
+    auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"), headers);
     const std::chrono::duration<double> t = std::chrono::steady_clock::now() - t0;
     samples.push_back({t.count(), r.status, r.header("x-switchyard-model"),
                        r.header("x-switchyard-attempts")});
@@ -92,12 +100,28 @@ TEST(Health, TrafficLeavesAModelInAnOutageAndComesBackAfterIt) {
             std::string::npos);
 }
 
-TEST(Health, TrafficLeavesAModelThatFailsHalfItsCalls) {
+TEST(Health, TrafficLeavesAModelThatFailsHalfItsCallsAndIsBackWithin15sOfTheEnd) {
   // Never five failures in a row for long, but half of all calls: the error share opens it,
-  // and a probe that happens to succeed does not bring the traffic back.
-  auto [samples, metrics] = run("{type: error_burst, start_s: 1, end_s: 7, error_rate: 0.5}", 7);
+  // and a probe that happens to succeed does not bring the traffic back. Failed probes double
+  // the wait up to 10 s (plus jitter), so the way back is at its longest after a long episode.
+  auto [samples, metrics] = run("{type: error_burst, start_s: 1, end_s: 8, error_rate: 0.5}", 23);
   for (const auto& s : samples) EXPECT_EQ(s.status, 200) << "at " << s.t << " s";
-  EXPECT_LE(share_first_to_a(samples, 3, 7), 0.05);
+  EXPECT_LE(share_first_to_a(samples, 3, 8), 0.05);
+  EXPECT_GE(share_first_to_a(samples, 22, 23), 0.95);  // within 15 s of the end
+}
+
+TEST(Health, ALatencySpikeMovesTrafficUnderALatencyLimit) {
+  // a slows from 20 ms to 200 ms; callers allow 150 ms at the 95th percentile. Nothing fails,
+  // so the breaker stays closed: the scorer drops a once its recent p95 breaks the limit.
+  auto [samples, metrics] =
+      run("{type: latency_spike, start_s: 1.5, end_s: 6, factor: 10}", 6,
+          "[{type: static, models: [a, b]}, {type: scorer}]",
+          {{"x-switchyard-max-latency-ms", "150"}});
+  for (const auto& s : samples) EXPECT_EQ(s.status, 200) << "at " << s.t << " s";
+  EXPECT_EQ(share_first_to_a(samples, 0, 1.4), 1.0);
+  EXPECT_LE(share_first_to_a(samples, 4, 6), 0.05);
+  EXPECT_NE(metrics.find(R"(switchyard_breaker_state{model="a",upstream="sim"} 0)"),
+            std::string::npos);
 }
 
 }  // namespace

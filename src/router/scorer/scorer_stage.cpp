@@ -10,7 +10,8 @@
 // (default 0.5; per label, or `default`) counted as `prior_strength` feedbacks. The
 // reference cost is the dearest candidate's, so cost_weight 1 gives up all of a prompt's quality
 // to avoid it. Latency is the live running average of the (upstream, model)'s answered calls
-// (time to first token for a stream), 0 until it has answered. A request's limits drop the
+// (time to first token for a stream), 0 until it has answered and again once it has not for 10
+// to 20 s, so that a model which lost its traffic to a slowdown is tried again. A request's limits drop the
 // candidates expected to break them: x-switchyard-max-cost-usd those whose expected cost is
 // higher, x-switchyard-max-latency-ms those whose recent 95th percentile is; when none is left,
 // the request fails with a 400 that names the limit.
@@ -149,8 +150,12 @@ class ScorerStage final : public RouterStage {
       p.cost_usd = (input_tokens * price.input + c_.output_tokens * price.output) / 1e6 +
                    endpoint_cost_usd(*t->upstream_config, t->state->stats.latency());
     }
+    // A model with no answer in the last 10 to 20 s (no p95) is not charged for its old
+    // latency: one that lost its traffic to a slowdown is tried again and measured afresh.
     auto latency_s = [&](const Target* t) {
       const auto& s = t->state->stats;
+      if ((req.stream ? s.time_to_first_token_p95(now) : s.latency_p95(now)).count() == 0)
+        return 0.0;
       return std::chrono::duration<double>(req.stream ? s.time_to_first_token() : s.latency())
           .count();
     };

@@ -3,6 +3,7 @@
 #include "api/request.hpp"
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
+#include "support/manual_clock.hpp"
 
 #include <gtest/gtest.h>
 
@@ -40,7 +41,7 @@ class Scorer : public ::testing::Test {
                                  R"({"model":"auto","messages":[{"role":"user","content":"hi"}]})");
     EXPECT_TRUE(req);
     if (limits) limits(*req);
-    RouteContext ctx(*snap_, *req, ups_);
+    RouteContext ctx(*snap_, *req, ups_, clock_);
     ctx.caller = caller;
     if (wall_) ctx.wall_time = *wall_;
     if (auto r = resolve(ctx); !r) return r.error().message;
@@ -53,10 +54,11 @@ class Scorer : public ::testing::Test {
   void answered(const std::string& model, std::chrono::milliseconds latency) {
     CallOutcome o{snap_->models.at(model)[0], true};
     o.latency = latency;
-    o.finished = system_clock().now();
+    o.finished = clock_.now();
     for (int i = 0; i < 3; ++i) snap_->registry->report(o);
   }
 
+  ManualClock clock_;
   Metrics metrics_;
   std::shared_ptr<const Snapshot> snap_;
   std::string last_;
@@ -84,6 +86,11 @@ TEST_F(Scorer, ASlowModelLosesUnderALatencyWeight) {
   EXPECT_EQ(order(", latency_weight: 0.1"), "big,small");  // no latency known yet
   answered("big", std::chrono::milliseconds(4000));           // 0.9 - 0.4 < 0.7
   EXPECT_EQ(order(", latency_weight: 0.1"), "small,big");
+  // Twenty seconds without an answer from big: its latency is forgotten and it is tried again.
+  clock_.advance(std::chrono::seconds(19));
+  EXPECT_EQ(order(", latency_weight: 0.1"), "small,big");
+  clock_.advance(std::chrono::seconds(1));
+  EXPECT_EQ(order(", latency_weight: 0.1"), "big,small");
 }
 
 TEST_F(Scorer, RequestLimitsDropWhatWouldBreakThem) {
