@@ -70,6 +70,9 @@ class DurationSketch {
 // every shard into the figures below, which readers see. The averages are exponentially
 // weighted over calls: a merge of n calls with mean m moves them by 1 − (1 − kWeight)^n of the
 // way to m, as n calls one at a time would, so they follow a change within a few dozen calls.
+// They also fade with time: what they held counts e^(−idle / kFade) as much after `idle`
+// without calls, so after a quiet spell (a model that lost its traffic and gets only probes)
+// the next few calls decide.
 // Nothing locks: a merge that finds another under way leaves the counts to the next one, and a
 // call racing a merge may have its parts split between two merges. A call the client or a race
 // cancelled says nothing about the upstream and is not counted.
@@ -77,6 +80,7 @@ class TargetStats {
  public:
   static constexpr double kWeight = 0.1;
   static constexpr std::chrono::seconds kMergeEvery{1};
+  static constexpr std::chrono::seconds kFade{10};
   static constexpr std::size_t kShards = 8;
 
   void record(const CallOutcome& outcome) noexcept;
@@ -106,6 +110,10 @@ class TargetStats {
   std::chrono::nanoseconds time_to_first_token_p95(SteadyTime now) const noexcept {
     return ttft_sketch_.quantile(0.95, now);
   }
+  // When the last answers were merged; the epoch if none were.
+  SteadyTime answered_at() const noexcept {
+    return SteadyTime(SteadyTime::duration(answers_at_.load(std::memory_order_relaxed)));
+  }
   // When the last failure was recorded (not merged: the moment it happened).
   SteadyTime last_failure() const noexcept {
     return SteadyTime(SteadyTime::duration(last_failure_.load(std::memory_order_relaxed)));
@@ -133,6 +141,7 @@ class TargetStats {
   std::atomic<std::uint64_t> answers_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<std::uint64_t> generated_{0};  // answers with output tokens
+  std::atomic<SteadyTime::rep> calls_at_{0}, answers_at_{0}, generated_at_{0};  // last merged
   std::atomic<double> failure_rate_{0};
   std::atomic<double> timeout_rate_{0};
   std::atomic<double> tokens_per_s_{0};
@@ -150,7 +159,7 @@ class TargetStats {
 // for that long.
 // Open, routing puts the target behind every candidate that is not (resolve.hpp), so traffic
 // moves off it at once while a route's only model keeps being tried. When `open_ms` has passed
-// it is half-open: one request at a time takes the probe (admit()) and routes to it as usual;
+// it is half-open: one request at a time takes the probe (admit()) and tries it first;
 // `probes_to_close` answered probes in a row close it (the averages carry on, so a model that
 // still fails often opens again at its next failure), and a failed one opens it again, for
 // twice as long each time up to `max_open_ms`, plus up to 20% jitter so that replicas do not

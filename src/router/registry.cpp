@@ -21,11 +21,12 @@ void blend(std::atomic<double>& average, double sample, bool first) noexcept {
   } while (!average.compare_exchange_weak(old, next, std::memory_order_relaxed));
 }
 
-// Moves `average` as `n` samples of mean `mean` one at a time would; the first ones set it.
-// Only the merge under way writes it.
-void fold(std::atomic<double>& average, double mean, std::uint64_t n, bool first) noexcept {
+// Moves `average` as `n` samples of mean `mean` one at a time would, after it has faded by
+// `kept` (what is left of it after a quiet spell; nothing before the first calls). Only the
+// merge under way writes it.
+void fold(std::atomic<double>& average, double mean, std::uint64_t n, double kept) noexcept {
   const double old = average.load(std::memory_order_relaxed);
-  const double w = first ? 1.0 : 1.0 - std::pow(1.0 - TargetStats::kWeight, static_cast<double>(n));
+  const double w = 1.0 - kept * std::pow(1.0 - TargetStats::kWeight, static_cast<double>(n));
   average.store(old + w * (mean - old), std::memory_order_relaxed);
 }
 
@@ -245,23 +246,29 @@ void TargetStats::merge(SteadyTime now) noexcept {
   auto mean = [](std::uint64_t sum, std::uint64_t n) {
     return static_cast<double>(sum) / static_cast<double>(n);
   };
+  // What is left of averages last moved at `at` (0 if never), which now move.
+  auto kept = [&](std::atomic<Rep>& at, const std::atomic<std::uint64_t>& count) {
+    const Rep before = at.exchange(now.time_since_epoch().count(), std::memory_order_relaxed);
+    if (count.load(std::memory_order_relaxed) == 0) return 0.0;
+    const double idle = std::chrono::duration<double>(now - SteadyTime(SteadyTime::duration(before))).count();
+    return std::exp(-std::max(idle, 0.0) / std::chrono::duration<double>(kFade).count());
+  };
   if (calls > 0) {
-    const bool first = calls_.load(std::memory_order_relaxed) == 0;
-    fold(failure_rate_, share(failures, calls), calls, first);
-    fold(timeout_rate_, share(timeouts, calls), calls, first);
+    const double k = kept(calls_at_, calls_);
+    fold(failure_rate_, share(failures, calls), calls, k);
+    fold(timeout_rate_, share(timeouts, calls), calls, k);
     add(calls_, calls);
   }
   add(failures_, failures);
   if (answers > 0) {
-    // The first answers seed the averages: nothing else is known.
-    const bool first = answers_.load(std::memory_order_relaxed) == 0;
-    fold(latency_ns_, mean(latency_ns, answers), answers, first);
-    fold(ttft_ns_, mean(ttft_ns, answers), answers, first);
+    const double k = kept(answers_at_, answers_);
+    fold(latency_ns_, mean(latency_ns, answers), answers, k);
+    fold(ttft_ns_, mean(ttft_ns, answers), answers, k);
     add(answers_, answers);
   }
   if (generated > 0 && generating_ns > 0) {
     fold(tokens_per_s_, 1e9 * mean(output_tokens, generating_ns), generated,
-         generated_.load(std::memory_order_relaxed) == 0);
+         kept(generated_at_, generated_));
     add(generated_, generated);
   }
   merging_.clear(std::memory_order_release);

@@ -9,22 +9,34 @@ namespace switchyard {
 
 namespace {
 
-// Moves the candidates whose breaker does not admit them behind the others, keeping each
-// group's order, in place. A lone candidate is left alone: it is tried whatever its state.
-void demote_open(RouteContext& ctx) {
+// Orders the candidates by their breakers, keeping each group's order, in place: first those
+// half-open whose probe this request took (the probe must be made: a scorer may well have
+// ranked a model that was just failing last), then the closed ones, then those not admitted
+// (open, or half-open with its probe taken by another request). A lone candidate is left
+// alone: it is tried whatever its state.
+void order_by_breaker(RouteContext& ctx) {
   auto& c = ctx.candidates;
   if (c.size() < 2) return;
   const SteadyTime now = ctx.clock.now();
-  std::size_t admitted = 0;
+  std::size_t probes = 0, admitted = 0;
+  auto move = [&](std::size_t from, std::size_t to) {
+    std::rotate(c.begin() + static_cast<std::ptrdiff_t>(to),
+                c.begin() + static_cast<std::ptrdiff_t>(from),
+                c.begin() + static_cast<std::ptrdiff_t>(from) + 1);
+  };
   for (std::size_t i = 0; i < c.size(); ++i) {
     const auto& config = c[i]->upstream_config->breaker;
-    if (config.enabled && !c[i]->state->breaker.admit(now, config)) {
+    Breaker& breaker = c[i]->state->breaker;
+    if (!config.enabled) {
+      move(i, admitted++);
+      continue;
+    }
+    const bool half_open = breaker.state(now) == Breaker::State::half_open;
+    if (!breaker.admit(now, config)) {
       ctx.decision.demoted.push_back(c[i]);
       continue;
     }
-    std::rotate(c.begin() + static_cast<std::ptrdiff_t>(admitted),
-                c.begin() + static_cast<std::ptrdiff_t>(i),
-                c.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    move(i, half_open ? probes++ : admitted);
     ++admitted;
   }
 }
@@ -83,14 +95,14 @@ Result<const Dispatcher*> resolve(RouteContext& ctx) {
       if (ctx.cache.hit) return route.dispatcher.get();  // nothing left to decide
     }
     if (auto ok = keep_allowed(ctx); !ok) return ok.error();
-    demote_open(ctx);
+    order_by_breaker(ctx);
     return route.dispatcher.get();
   }
   if (auto m = snap.models.find(model); m != snap.models.end()) {
     ctx.route = "passthrough";
     ctx.candidates = m->second;
     if (auto ok = keep_allowed(ctx); !ok) return ok.error();
-    demote_open(ctx);
+    order_by_breaker(ctx);
     return snap.passthrough.get();
   }
   return make_error(Reason::not_found,

@@ -61,10 +61,24 @@ std::string decision_line(const RouteContext& ctx, const AccessRecord& rec, bool
                       {"user_turns", p.user_turns},          {"images", p.images},
                       {"tools", p.tools},                    {"json_output", p.json_output}};
   if (!ctx.decision.empty()) line["decision"] = decision_object(ctx.decision);
-  json candidates = json::array();
-  for (const Target* t : ctx.candidates)
+  // Each candidate's live statistics as the request ends (merged about once a second), in the
+  // candidates' order: what the scorer will see next.
+  json candidates = json::array(), live = json::array();
+  const SteadyTime now = ctx.clock.now();
+  for (const Target* t : ctx.candidates) {
     candidates.push_back(t->model->name + "@" + t->upstream_config->name);
+    const TargetStats& s = t->state->stats;
+    live.push_back({{"latency_ms", ms(s.latency())},
+                    {"p95_ms", ms(s.latency_p95(now))},
+                    {"ttft_ms", ms(s.time_to_first_token())},
+                    {"failure_rate", s.failure_rate()},
+                    {"timeout_rate", s.timeout_rate()},
+                    {"tokens_per_s", s.output_tokens_per_second()},
+                    {"in_flight", t->state->upstream.in_flight.load(std::memory_order_relaxed)},
+                    {"breaker", static_cast<int>(t->state->breaker.state(now))}});
+  }
   line["candidates"] = std::move(candidates);
+  line["live"] = std::move(live);
   line["model"] = rec.model;
   line["upstream"] = rec.upstream;
   json attempts = json::array();

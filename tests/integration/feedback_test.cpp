@@ -114,6 +114,17 @@ TEST_F(Feedback, IsJoinedToItsRequestOnceAndOnlyForTheKeyThatAsked) {
   EXPECT_GT(decision["cost_usd"].get<double>(), 0);
   EXPECT_EQ(decision["prompt"], "Say hello to the tests.");
   EXPECT_GT(decision["features"]["tokens"].get<int>(), 0);
+  // The served model's live statistics, beside it among the candidates: it has just answered.
+  ASSERT_EQ(decision["live"].size(), decision["candidates"].size());
+  int served = 0;
+  for (std::size_t i = 0; i < decision["candidates"].size(); ++i) {
+    if (decision["candidates"][i] != model + "@sim") continue;
+    ++served;
+    EXPECT_GT(decision["live"][i]["latency_ms"].get<double>(), 0) << decision.dump();
+    EXPECT_EQ(decision["live"][i]["failure_rate"], 0.0);
+    EXPECT_EQ(decision["live"][i]["breaker"], 0);
+  }
+  EXPECT_EQ(served, 1) << decision.dump();
   const json& feedback = lines[1];
   EXPECT_EQ(feedback["type"], "feedback");
   EXPECT_EQ(feedback["request_id"], id);

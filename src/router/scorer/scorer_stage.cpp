@@ -10,8 +10,8 @@
 // (default 0.5; per label, or `default`) counted as `prior_strength` feedbacks. The
 // reference cost is the dearest candidate's, so cost_weight 1 gives up all of a prompt's quality
 // to avoid it. Latency is the live running average of the (upstream, model)'s answered calls
-// (time to first token for a stream), 0 until it has answered and again once it has not for 10
-// to 20 s, so that a model which lost its traffic to a slowdown is tried again. A request's limits drop the
+// (time to first token for a stream), 0 until it has answered, and fading once it has not for a
+// few seconds, so that a model which lost its traffic to a slowdown is tried again. A request's limits drop the
 // candidates expected to break them: x-switchyard-max-cost-usd those whose expected cost is
 // higher, x-switchyard-max-latency-ms those whose recent 95th percentile is; when none is left,
 // the request fails with a 400 that names the limit.
@@ -52,6 +52,7 @@
 #include "router/snapshot.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 namespace switchyard {
@@ -150,14 +151,19 @@ class ScorerStage final : public RouterStage {
       p.cost_usd = (input_tokens * price.input + c_.output_tokens * price.output) / 1e6 +
                    endpoint_cost_usd(*t->upstream_config, t->state->stats.latency());
     }
-    // A model with no answer in the last 10 to 20 s (no p95) is not charged for its old
-    // latency: one that lost its traffic to a slowdown is tried again and measured afresh.
+    // An old latency counts for less: a model that lost its traffic to a slowdown hears only
+    // probes, and would otherwise never win it back. Past two merges without an answer, the
+    // average fades by e^(−idle / kFade).
     auto latency_s = [&](const Target* t) {
       const auto& s = t->state->stats;
-      if ((req.stream ? s.time_to_first_token_p95(now) : s.latency_p95(now)).count() == 0)
-        return 0.0;
-      return std::chrono::duration<double>(req.stream ? s.time_to_first_token() : s.latency())
-          .count();
+      const double idle = std::chrono::duration<double>(now - s.answered_at()).count() -
+                          2 * std::chrono::duration<double>(TargetStats::kMergeEvery).count();
+      const double fade =
+          idle > 0 ? std::exp(-idle / std::chrono::duration<double>(TargetStats::kFade).count())
+                   : 1.0;
+      return fade *
+             std::chrono::duration<double>(req.stream ? s.time_to_first_token() : s.latency())
+                 .count();
     };
     auto p95_ms = [&](const Target* t) {
       const auto& s = t->state->stats;

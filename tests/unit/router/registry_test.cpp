@@ -66,9 +66,24 @@ TEST(TargetStats, TheFirstAnswerSeedsTheAveragesAndLaterOnesMoveThemByTheWeight)
   EXPECT_EQ(s.failure_rate(), 0.0);
 }
 
+TEST(TargetStats, AfterAQuietSpellTheNextCallsDecide) {
+  TargetStats s;
+  auto o = answered(milliseconds(4000), milliseconds(40));
+  for (int i = 0; i < 50; ++i) record(s, o);  // slow for a long while
+  o.latency = milliseconds(100);
+  o.finished += std::chrono::seconds(30);  // then nothing for 30 s (3 × kFade) but a probe
+  record(s, o);
+  // 4000 kept at 0.9 × e^-3 (4.5%): 100 + 0.045 × 3900 = about 275 ms, not 3610.
+  const std::chrono::duration<double, std::milli> latency = s.latency();
+  EXPECT_NEAR(latency.count(), 100 + 0.9 * std::exp(-3.0) * 3900, 1e-3);
+  EXPECT_EQ(s.failure_rate(), 0.0);
+}
+
 TEST(TargetStats, FailuresCountButCancellationsSayNothingAboutTheUpstream) {
   TargetStats s;
-  record(s, answered(milliseconds(100), milliseconds(40)));
+  auto answer = answered(milliseconds(100), milliseconds(40));
+  answer.finished = SteadyTime(std::chrono::seconds(7));
+  record(s, answer);
   auto timeout = failed(Reason::timeout_first_token);
   timeout.finished = SteadyTime(std::chrono::seconds(7));
   record(s, timeout);
@@ -101,16 +116,19 @@ TEST(TargetStats, CallsWaitInTheirThreadsShardUntilTheMergeFoldsThemAsOneBatch) 
   EXPECT_EQ(s.latency(), milliseconds(200));  // 4000 calls at 200 ms: 1 − 0.9^4000 of the way
   EXPECT_GE(s.latency_p95(o.finished), milliseconds(200));  // the quantiles got them too
   EXPECT_LT(s.latency_p95(o.finished), milliseconds(240));
-  // Ten more, one second later: the first of them is due and merges what came before it.
+  // Ten more, one second later: the first of them is due and merges what came before it. The
+  // average has faded by e^(-1 s / kFade) since the last merge.
   o.latency = milliseconds(300);
   o.finished += TargetStats::kMergeEvery;
   for (int i = 0; i < 10; ++i) s.record(o);
   EXPECT_EQ(s.calls(), 4002u);
-  EXPECT_EQ(s.latency(), milliseconds(210));  // one call: 200 + 0.1 × 100
+  const double one = 200 + (1 - std::exp(-0.1) * 0.9) * 100;
+  std::chrono::duration<double, std::milli> latency = s.latency();
+  EXPECT_NEAR(latency.count(), one, 1e-3);
   s.merge(o.finished);
-  // Nine at once move it as nine one at a time would: 210 + (1 − 0.9^9) × 90.
-  const std::chrono::duration<double, std::milli> latency = s.latency();
-  EXPECT_NEAR(latency.count(), 210 + (1 - std::pow(0.9, 9)) * 90, 1e-3);
+  // Nine at once (no time later) move it as nine one at a time would.
+  latency = s.latency();
+  EXPECT_NEAR(latency.count(), one + (1 - std::pow(0.9, 9)) * (300 - one), 1e-3);
 }
 
 TEST(TargetRegistry, SnapshotsBuiltOnOneRegistryShareItsState) {

@@ -86,10 +86,11 @@ TEST_F(Scorer, ASlowModelLosesUnderALatencyWeight) {
   EXPECT_EQ(order(", latency_weight: 0.1"), "big,small");  // no latency known yet
   answered("big", std::chrono::milliseconds(4000));           // 0.9 - 0.4 < 0.7
   EXPECT_EQ(order(", latency_weight: 0.1"), "small,big");
-  // Twenty seconds without an answer from big: its latency is forgotten and it is tried again.
-  clock_.advance(std::chrono::seconds(19));
+  // Without an answer from big, its latency fades past two merges, by e^(-idle / 10 s): after
+  // 5 s 4 s counts as 2.96 (0.9 - 0.30 < 0.7), after 20 s as 0.66, and big is tried again.
+  clock_.advance(std::chrono::seconds(5));
   EXPECT_EQ(order(", latency_weight: 0.1"), "small,big");
-  clock_.advance(std::chrono::seconds(1));
+  clock_.advance(std::chrono::seconds(15));
   EXPECT_EQ(order(", latency_weight: 0.1"), "big,small");
 }
 
