@@ -18,6 +18,8 @@
 
 namespace switchyard {
 
+class Metrics;  // metrics/metrics.hpp
+
 // Narrows or reorders RouteContext::candidates, or fails the request. Does no I/O; shared by all
 // workers, so apply() must not mutate the stage.
 class RouterStage {
@@ -54,6 +56,22 @@ Task<CallResult> call(RouteContext& ctx, const Target& target);
 // Any other answer is returned uncommitted, as call() returns it.
 Task<CallResult> call_streaming(RouteContext& ctx, const Target& target, ResponseWriter& out);
 
+// Asks `target` for the client's answer the way `single` does: a stream passes straight through
+// (call_streaming), any other answer is committed. `done` when the response is finished (written,
+// or ended with an error event after it started) and `result` says how; otherwise nothing
+// reached the client and `call.error` is why, which another candidate may mend if
+// is_retryable(). Cancelled with the request.
+struct Answered {
+  bool done = false;
+  Result<void> result = Result<void>{};
+  CallResult call;
+};
+Task<Answered> answer_with(RouteContext& ctx, const Target& target, ResponseWriter& out);
+
+// Calls every target at once and returns their results in the targets' order, when the last
+// has finished. Cancellation reaches every call.
+Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets);
+
 // Writes an answer (result.ok(), not yet committed) to the client with the decision headers,
 // usage and cost, and records it in ctx as the chosen target. Once per request; the caller owns
 // `result` and keeps it alive until this completes. Returns Reason::cancelled once the client
@@ -74,6 +92,8 @@ class BuildContext {
   // Every upstream serving `model`, in config order, as targets of this route; empty if none.
   virtual std::vector<const Target*> targets_for(std::string_view model) = 0;
   virtual std::string_view model_list() const = 0;  // "a, b, c": the models, for messages
+  // Where a dispatcher or stage gets the metric handles it counts on (metrics/metrics.hpp).
+  virtual Metrics& metrics() = 0;
 };
 
 // A factory parses and validates its YAML subtree (StageConfig carries its path, e.g.

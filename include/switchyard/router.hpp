@@ -242,8 +242,7 @@ struct RouteContext {
   Decision decision;
   std::vector<AttemptRecord> attempts;
   const Target* chosen = nullptr;  // the target whose answer reached the client
-  Usage usage;
-  double cost_usd = 0;
+  Usage usage;  // the committed answer's; what every call cost is in `attempts`
   std::chrono::nanoseconds time_to_first_token{-1};
   std::string upstream_request_id;
 };

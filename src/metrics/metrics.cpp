@@ -112,7 +112,8 @@ Metrics::Metrics()
                            .Register(*registry_)),
       cost_(prom::BuildCounter()
                 .Name("switchyard_cost_usd_total")
-                .Help("Cost of answered requests in US dollars, from configured prices")
+                .Help("Cost of every upstream call in US dollars, from configured prices: answers, "
+                      "escalated and failed calls alike")
                 .Register(*registry_)),
       reloads_(prom::BuildCounter()
                    .Name("switchyard_config_reloads_total")
@@ -121,6 +122,15 @@ Metrics::Metrics()
       cache_(prom::BuildCounter()
                  .Name("switchyard_cache_requests_total")
                  .Help("Response-cache lookups by route and result: hit, miss, skip")
+                 .Register(*registry_)),
+      escalations_(prom::BuildCounter()
+                       .Name("switchyard_cascade_escalations_total")
+                       .Help("Cascade escalations by route, from and to model, and reason: the "
+                             "quality gate that failed, or error")
+                       .Register(*registry_)),
+      gates_(prom::BuildCounter()
+                 .Name("switchyard_gate_results_total")
+                 .Help("Quality-gate verdicts on upstream answers by route, gate and result")
                  .Register(*registry_)),
       feedback_(prom::BuildCounter()
                     .Name("switchyard_feedback_total")
@@ -204,13 +214,29 @@ void Metrics::count_unrouted(int status) {
   unrouted_->inc(static_cast<std::uint64_t>(status), std::to_string(status));
 }
 
-LazyCounters& Metrics::upstream_errors(const std::string& upstream) {
+LazyCounters& Metrics::lazy(prometheus::Family<prometheus::Counter>& family, Labels labels,
+                            const char* varying) {
   std::lock_guard lock(mutex_);
-  auto& slot = upstream_errors_by_upstream_[upstream];
-  if (!slot)
-    slot = std::make_unique<LazyCounters>(
-        upstream_errors_, std::map<std::string, std::string>{{"upstream", upstream}}, "reason");
+  auto& slot = lazies_[{&family, labels}];
+  if (!slot) slot = std::make_unique<LazyCounters>(family, std::move(labels), varying);
   return *slot;
+}
+
+LazyCounters& Metrics::upstream_errors(const std::string& upstream) {
+  return lazy(upstream_errors_, {{"upstream", upstream}}, "reason");
+}
+
+LazyCounters& Metrics::cache_lookups(const std::string& route) {
+  return lazy(cache_, {{"route", route}}, "result");
+}
+
+LazyCounters& Metrics::escalations(const std::string& route, const std::string& from,
+                                   const std::string& to) {
+  return lazy(escalations_, {{"route", route}, {"from", from}, {"to", to}}, "reason");
+}
+
+LazyCounters& Metrics::gate_results(const std::string& route, const std::string& gate) {
+  return lazy(gates_, {{"route", route}, {"gate", gate}}, "result");
 }
 
 prometheus::MetricFamily make_family(const char* name, const char* help,
@@ -235,15 +261,6 @@ void Metrics::feedback(const std::string& route, const std::string& model, doubl
   const std::map<std::string, std::string> labels{{"route", route}, {"model", model}};
   feedback_.Add(labels).Increment();
   feedback_score_.Add(labels).Increment(score);
-}
-
-LazyCounters& Metrics::cache_lookups(const std::string& route) {
-  std::lock_guard lock(mutex_);
-  auto& slot = cache_by_route_[route];
-  if (!slot)
-    slot = std::make_unique<LazyCounters>(
-        cache_, std::map<std::string, std::string>{{"route", route}}, "result");
-  return *slot;
 }
 
 void Metrics::config_reload(bool ok) {

@@ -104,6 +104,13 @@ class Metrics {
   LazyCounters& upstream_errors(const std::string& upstream);
   // Response-cache lookups of one route, keyed by result (hit, miss, skip). Control plane; cached.
   LazyCounters& cache_lookups(const std::string& route);
+  // Cascade escalations on `route` from model `from` to model `to`, keyed by reason (the gate
+  // that failed, or "error"). Control plane; cached.
+  LazyCounters& escalations(const std::string& route, const std::string& from,
+                            const std::string& to);
+  // Quality-gate verdicts on `route`'s answers by gate, keyed by result (pass, fail). Control
+  // plane; cached.
+  LazyCounters& gate_results(const std::string& route, const std::string& gate);
   void config_reload(bool ok);
   // A feedback (POST /v1/feedback) on an answer of `model` on `route`, scored 0..1. Takes the
   // prometheus family's lock: feedback is rare next to requests.
@@ -138,6 +145,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& cost_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Counter>& cache_;
+  prometheus::Family<prometheus::Counter>& escalations_;
+  prometheus::Family<prometheus::Counter>& gates_;
   prometheus::Family<prometheus::Counter>& feedback_;
   prometheus::Family<prometheus::Counter>& feedback_score_;
   prometheus::Gauge* in_flight_;
@@ -150,8 +159,11 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
   std::vector<std::weak_ptr<const prometheus::Collectable>> sources_;
-  std::map<std::string, std::unique_ptr<LazyCounters>> upstream_errors_by_upstream_;
-  std::map<std::string, std::unique_ptr<LazyCounters>> cache_by_route_;
+  using Labels = std::map<std::string, std::string>;
+  // The LazyCounters of `family` with `labels` fixed and `varying` created on use; cached.
+  LazyCounters& lazy(prometheus::Family<prometheus::Counter>& family, Labels labels,
+                     const char* varying);
+  std::map<std::pair<const void*, Labels>, std::unique_ptr<LazyCounters>> lazies_;
 };
 
 }  // namespace switchyard

@@ -1,6 +1,7 @@
 // The one place that knows every built-in stage and dispatcher.
 #include "router/bandit/bandit_stage.hpp"
 #include "router/cache/cache_stage.hpp"
+#include "router/cascade/cascade.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/learned/learned_stage.hpp"
 #include "router/scorer/scorer_stage.hpp"
@@ -24,6 +25,7 @@ void register_builtins() {
     register_stage("scorer", make_scorer_stage);
     register_stage("sticky", make_sticky_stage);
     register_dispatcher("single", make_single_dispatcher);
+    register_dispatcher("cascade", make_cascade_dispatcher);
   });
 }
 

@@ -5,6 +5,11 @@
 #include "router/decision.hpp"
 #include "router/snapshot.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 namespace switchyard {
@@ -139,7 +144,6 @@ void choose(RouteContext& ctx, const CallResult& result) {
   ctx.upstream_request_id = result.reply.upstream_request_id;
   ctx.time_to_first_token = result.time_to_first_token;
   ctx.usage = result.usage;
-  ctx.cost_usd = result.cost_usd;
   ctx.snapshot.learning->expect_feedback(ctx);
 }
 
@@ -158,14 +162,21 @@ Task<Result<void>> CallSink::begin_stream(RouteContext& ctx, const CallResult& r
   co_return co_await out.begin_stream();
 }
 
-// Ends a committed stream: an error event first if the call failed, then the cost trailer.
+// What the request's calls have cost so far: every finished call's, the answer's included.
+double spent(const RouteContext& ctx) {
+  double usd = 0;
+  for (const AttemptRecord& a : ctx.attempts) usd += a.cost_usd;
+  return usd;
+}
+
+// Ends a committed stream: an error event first if the call failed, then the trailer with what
+// the request cost (`cost`: every call's, this one's included).
 Task<Result<void>> end_stream(RouteContext& ctx, const CallResult& result, ResponseWriter& out,
-                              const Error* failure) {
+                              const Error* failure, double cost) {
   ctx.usage = result.usage;
-  ctx.cost_usd = result.cost_usd;
   // Mid-stream the client already has a 200: it learns of a failure in-band.
   if (failure) (void)co_await out.write_event("data: " + to_openai_json(*failure) + "\n\n");
-  out.set_trailer("x-switchyard-cost-usd", fmt_cost(result.cost_usd));
+  out.set_trailer("x-switchyard-cost-usd", fmt_cost(cost));
   co_return co_await out.end_stream();
 }
 
@@ -202,7 +213,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
     if (result.committed) {
       result.usage = sink.usage(result.sent.size());
       result.cost_usd = price();
-      (void)co_await end_stream(ctx, result, *out, &failure);
+      (void)co_await end_stream(ctx, result, *out, &failure, spent(ctx) + result.cost_usd);
     }
     co_return failure;
   }
@@ -224,7 +235,9 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
     result.usage = sink.usage(result.sent.size());
     result.cost_usd = price();
     if (result.committed) {
-      if (auto r = co_await end_stream(ctx, result, *out, nullptr); !r) co_return r;
+      if (auto r = co_await end_stream(ctx, result, *out, nullptr, spent(ctx) + result.cost_usd);
+          !r)
+        co_return r;
     }
     co_return Result<void>{};
   }
@@ -270,6 +283,7 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
   rec.duration = result.duration;
   rec.ok = !failure;
   rec.cost_usd = result.cost_usd;
+  if (rec.cost_usd > 0) target.metrics->cost_usd->Increment(rec.cost_usd);  // every call is billed
   rec.tokens = result.usage.input_tokens + result.usage.output_tokens;
   const ModelMetrics& mm = *target.metrics;
   if (failure) {
@@ -316,11 +330,46 @@ Task<CallResult> call_streaming(RouteContext& ctx, const Target& target, Respons
   return run_call(ctx, target, &out);
 }
 
+Task<Answered> answer_with(RouteContext& ctx, const Target& target, ResponseWriter& out) {
+  Answered a;
+  // Not a ?: — GCC 12 miscompiles co_await inside a conditional expression.
+  if (ctx.request.stream)
+    a.call = co_await call_streaming(ctx, target, out);
+  else
+    a.call = co_await call(ctx, target);
+  if (a.call.committed) {
+    a.done = true;
+    if (a.call.error) a.result = *a.call.error;
+  } else if (a.call.ok()) {
+    a.done = true;
+    a.result = co_await commit(ctx, a.call, out);
+  }
+  co_return a;
+}
+
+Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets) {
+  namespace net = boost::asio;
+  const auto executor = co_await net::this_coro::executor;
+  using Op = decltype(net::co_spawn(executor, call(ctx, *targets.front()), net::deferred));
+  std::vector<Op> ops;
+  ops.reserve(targets.size());
+  for (const Target* t : targets) ops.push_back(net::co_spawn(executor, call(ctx, *t), net::deferred));
+  auto [order, exceptions, results] =
+      co_await net::experimental::make_parallel_group(std::move(ops))
+          .async_wait(net::experimental::wait_for_all(), net::use_awaitable);
+  for (std::size_t i = 0; i < results.size(); ++i)
+    if (exceptions[i]) {  // call() reports failures as results; this is a bug, not an upstream
+      results[i].target = targets[i];
+      results[i].error = make_error(Reason::internal, "the call threw");
+    }
+  co_return std::move(results);
+}
+
 Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseWriter& out) {
   if (result.events.empty()) {
     choose(ctx, result);
     set_answer_headers(ctx, result, out);
-    out.set_header("x-switchyard-cost-usd", fmt_cost(result.cost_usd));
+    out.set_header("x-switchyard-cost-usd", fmt_cost(spent(ctx)));
     std::string_view content_type = result.reply.content_type;
     if (content_type.empty()) content_type = "application/json";
     if (ctx.cache.capture) ctx.cache.capture_body(result.reply.status, content_type, result.reply.body);
@@ -331,7 +380,7 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     if (ctx.cache.capture) ctx.cache.capture_event(event);
     if (auto r = co_await out.write_event(event); !r) co_return r;
   }
-  co_return co_await end_stream(ctx, result, out, nullptr);
+  co_return co_await end_stream(ctx, result, out, nullptr, spent(ctx));
 }
 
 Task<Result<void>> replay(RouteContext& ctx, const CachedAnswer& answer, ResponseWriter& out) {

@@ -85,6 +85,7 @@ class SnapshotBuildContext final : public BuildContext {
 
   std::string_view route() const override { return route_; }
   std::string_view model_list() const override { return snap_.model_list; }
+  Metrics& metrics() override { return *snap_.metrics; }
 
   std::vector<const Target*> targets_for(std::string_view model) override {
     std::vector<const Target*> out;

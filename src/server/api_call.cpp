@@ -135,7 +135,6 @@ void ApiCall::record(SteadyTime start) {
       const ModelMetrics& mm = *t->metrics;
       mm.requests_by_code.inc(static_cast<std::uint64_t>(logged), std::to_string(logged));
       if (logged < 400) {
-        mm.cost_usd->Increment(ctx_->cost_usd);
         mm.input_tokens->observe(static_cast<double>(ctx_->usage.input_tokens));
         mm.output_tokens->observe(static_cast<double>(ctx_->usage.output_tokens));
         mm.duration->observe(seconds(elapsed));

@@ -17,10 +17,20 @@ std::string model_of(std::string_view body) {
   return j.is_object() && j["model"].is_string() ? j["model"].get<std::string>() : "";
 }
 
+// What "say=TEXT" or "say=TEXT|REASON" asks to answer: TEXT, finished for REASON (or "stop").
+std::pair<std::string, std::string> said(const std::string& model) {
+  if (!model.starts_with("say=")) return {"hi", "stop"};
+  const auto bar = model.find('|');
+  return {model.substr(4, bar == std::string::npos ? std::string::npos : bar - 4),
+          bar == std::string::npos ? "stop" : model.substr(bar + 1)};
+}
+
 std::string completion(const std::string& model) {
-  return R"({"id":"fake","object":"chat.completion","model":")" + model +
-         R"(","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},)"
-         R"("finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":3}})";
+  const auto [text, reason] = said(model);
+  return R"({"id":"fake","object":"chat.completion","model":)" + nlohmann::json(model).dump() +
+         R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)" +
+         nlohmann::json(text).dump() + R"(},"finish_reason":)" + nlohmann::json(reason).dump() +
+         R"(}],"usage":{"prompt_tokens":7,"completion_tokens":3}})";
 }
 
 // The failure a model id asks for, if any.
@@ -74,9 +84,17 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
   head.content_type = "text/event-stream";
   sink.on_head(head);
   std::vector<std::string> events;
-  for (const char* word : {"one", "two", "three"})
-    events.push_back(std::string(R"(data: {"choices":[{"index":0,"delta":{"content":")") + word +
-                     "\"}}]}\n\n");
+  if (model.starts_with("say=")) {
+    const auto [text, reason] = said(model);
+    events.push_back(R"(data: {"choices":[{"index":0,"delta":{"content":)" +
+                     nlohmann::json(text).dump() + "}}]}\n\n");
+    events.push_back(R"(data: {"choices":[{"index":0,"delta":{},"finish_reason":)" +
+                     nlohmann::json(reason).dump() + "}]}\n\n");
+  } else {
+    for (const char* word : {"one", "two", "three"})
+      events.push_back(std::string(R"(data: {"choices":[{"index":0,"delta":{"content":")") +
+                       word + "\"}}]}\n\n");
+  }
   events.push_back(R"(data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}})"
                    "\n\n");
   events.push_back("data: [DONE]\n\n");

@@ -19,8 +19,9 @@ namespace switchyard::test {
 // (three content events, a usage chunk and [DONE]), "status=N" (that HTTP status), "connect"
 // (a connection failure), "timeout" (a first-token timeout), "slow=N" (answers as "ok" N ms
 // later by `clock`; complete() only), "fail-first=N" or "fail-first=N:MS" (a 503, with
-// retry-after MS ms, for this upstream's first N calls, then "ok"; complete() only). Records every body it was sent. Completes on the caller's
-// executor, at once unless slow.
+// retry-after MS ms, for this upstream's first N calls, then "ok"; complete() only),
+// "say=TEXT" or "say=TEXT|REASON" (answers TEXT, finished for REASON, default stop). Records
+// every body it was sent. Completes on the caller's executor, at once unless slow.
 class FakeUpstream final : public Upstream {
  public:
   Clock* clock = &system_clock();

@@ -28,6 +28,7 @@
 
 #include "config/yaml_map.hpp"
 #include "router/classify/features.hpp"
+#include "router/pattern.hpp"
 
 #include <re2/re2.h>
 
@@ -123,15 +124,6 @@ Targets targets_of(const YAML::Node& n, const std::string& path, BuildContext& c
   return out;
 }
 
-std::unique_ptr<RE2> compile(const std::string& pattern, const std::string& path) {
-  RE2::Options options;
-  options.set_log_errors(false);
-  options.set_max_mem(8 << 20);
-  auto re = std::make_unique<RE2>(pattern, options);
-  if (!re->ok()) fail(path, "not a valid RE2 pattern: " + re->error());
-  return re;
-}
-
 // Whole words, any of them, ignoring case.
 std::unique_ptr<RE2> compile_keywords(const std::vector<std::string>& words,
                                       const std::string& path) {
@@ -142,7 +134,7 @@ std::unique_ptr<RE2> compile_keywords(const std::vector<std::string>& words,
     if (i) pattern += '|';
     pattern += RE2::QuoteMeta(words[i]);
   }
-  return compile(pattern + ")\\b", path);
+  return compile_pattern(pattern + ")\\b", path);
 }
 
 Rule read_rule(const YAML::Node& n, const std::string& path) {
@@ -174,7 +166,7 @@ Rule read_rule(const YAML::Node& n, const std::string& path) {
     std::string v;
     if (auto node = w.get(key); node && !node.IsNull()) {
       Map::read(node, w.at(key), v);
-      out = compile(v, w.at(key));
+      out = compile_pattern(v, w.at(key));
     }
   };
   optional("tokens_over", r.tokens_over);

@@ -75,17 +75,12 @@ class SingleDispatcher final : public Dispatcher {
         if (state.cancelled() != boost::asio::cancellation_type::none)
           co_return make_error(Reason::cancelled, "client went away");
         // A stream passes straight through, for the upstream's time to first token.
-        CallResult r;
-        if (ctx.request.stream)
-          r = co_await call_streaming(ctx, *t, out);
-        else
-          r = co_await call(ctx, *t);
-        if (r.committed) co_return r.error ? Result<void>(*r.error) : Result<void>{};
-        if (r.ok()) co_return co_await commit(ctx, r, out);
-        if (!is_retryable(*r.error)) co_return *r.error;
+        auto a = co_await answer_with(ctx, *t, out);
+        if (a.done) co_return a.result;
+        if (!is_retryable(*a.call.error)) co_return *a.call.error;
         // What the upstream itself asked (the error's retry_after_ms has a default for clients).
-        asked = std::max(asked, milliseconds(r.reply.retry_after_ms));
-        last = std::move(*r.error);
+        asked = std::max(asked, milliseconds(a.call.reply.retry_after_ms));
+        last = std::move(*a.call.error);
       }
       if (ctx.attempts.empty() || round >= retry_.max_retries) break;
       const milliseconds cap =

@@ -54,7 +54,7 @@ TEST(CallAndCommit, CallsLeaveTheResponseAloneUntilOneIsCommitted) {
   EXPECT_EQ(out.headers["x-switchyard-attempts"], "2");
   EXPECT_EQ(out.events, second.events);
   EXPECT_TRUE(out.ended);
-  EXPECT_EQ(ctx.cost_usd, second.cost_usd);
+  EXPECT_EQ(ctx.attempts[1].cost_usd, second.cost_usd);
   EXPECT_FALSE(out.trailers["x-switchyard-cost-usd"].empty());
 }
 

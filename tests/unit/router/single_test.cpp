@@ -27,7 +27,8 @@ TEST(SingleDispatcher, FallsBackFromA503ToTheNextUpstream) {
   ASSERT_EQ(ups.upstreams[0].bodies.size(), 1u);
   EXPECT_EQ(ups.upstreams[0].bodies[0],
             R"({"model":"status=503","messages":[{"role":"user","content":"x"}]})");
-  EXPECT_NEAR(ctx.cost_usd, (7 * 1.0 + 3 * 2.0) / 1e6, 1e-12);
+  EXPECT_NEAR(ctx.attempts[1].cost_usd, (7 * 1.0 + 3 * 2.0) / 1e6, 1e-12);
+  EXPECT_EQ(out.headers["x-switchyard-cost-usd"], "0.00001300");  // the failed call cost nothing
 }
 
 TEST(SingleDispatcher, StreamsEventsAndStripsTheUsageChunkNobodyAskedFor) {

@@ -1,0 +1,242 @@
+// `cascade`: tiers of models, cheapest first. Every tier but the last answers and is judged by
+// its quality gates (router/gates/gates.hpp) before anything reaches the client: an answer that
+// passes is committed; one that fails, or a tier whose calls all fail, escalates to the next
+// tier; the last tier's answer is returned whatever it says, streamed straight through to a
+// streaming client. A tier with an `agreement` gate asks all its available models at once and
+// commits the answer the most of them agree on (the first model's among equals). A tier's
+// models are those of its list that the stages before chose (ctx.candidates), in the order they
+// chose them; a tier with none is skipped. Earlier tiers' answers reach a streaming client as a
+// replay of their events. Every call is billed (AttemptRecord) and counted; the response says
+// how many tiers ran (x-switchyard-tiers) and why each escalated (x-switchyard-escalations).
+// Cancellation (the client went away) reaches the calls in flight.
+//
+//   dispatcher:
+//     type: cascade
+//     tiers:
+//       - models: [mistral-7b, mixtral-8x7b]
+//         gates: {refusal: true, agreement: {min_share: 1}}
+//       - models: [gpt-4o-mini]
+//         gates: {finish_reason: [length, content_filter], json: true}
+//       - models: [gpt-4o]        # the last tier: no gates
+#include "router/cascade/cascade.hpp"
+
+#include "config/yaml_map.hpp"
+#include "metrics/metrics.hpp"
+#include "router/gates/gates.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <map>
+
+namespace switchyard {
+
+namespace {
+
+struct Tier {
+  // Every (upstream, model) of its models; compared with the candidates by model and upstream,
+  // as each stage has Targets of its own.
+  std::vector<const Target*> targets;
+  std::size_t models = 0;              // how many models it names
+  std::optional<Gates> gates;          // none on the last tier
+  std::vector<LazyCounters*> verdicts;  // per gate in gates->list, then agreement's
+};
+
+// Keeps a reason fit for a response header: printable ASCII, at most 200 bytes.
+std::string header_safe(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 200)) out += c >= 0x20 && c < 0x7f ? c : ' ';
+  return out;
+}
+
+class CascadeDispatcher final : public Dispatcher {
+ public:
+  CascadeDispatcher(std::vector<Tier> tiers, std::string route, Metrics& metrics)
+      : tiers_(std::move(tiers)), route_(std::move(route)), metrics_(metrics) {
+    // Every escalation a request can make, from a model of one tier to one of a later tier.
+    for (std::size_t i = 0; i < tiers_.size(); ++i)
+      for (std::size_t j = i + 1; j < tiers_.size(); ++j)
+        for (const Target* from : tiers_[i].targets)
+          for (const Target* to : tiers_[j].targets)
+            escalations_[{from->model, to->model}] =
+                &metrics_.escalations(route_, from->model->name, to->model->name);
+  }
+
+  Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const override {
+    Error last = make_error(Reason::upstream_saturated, "route has no candidates");
+    std::string escalated;             // "a: refusal (matched); b: error"
+    const ModelConfig* from = nullptr;  // the model the last escalation left
+    std::string_view reason;
+    std::size_t ran = 0;
+    for (std::size_t i = 0; i < tiers_.size(); ++i) {
+      const Tier& tier = tiers_[i];
+      std::vector<const Target*> available;
+      for (const Target* t : ctx.candidates)
+        if (std::any_of(tier.targets.begin(), tier.targets.end(), [&](const Target* x) {
+              return x->model == t->model && x->upstream == t->upstream;
+            }))
+          available.push_back(t);
+      if (available.empty()) continue;
+      ++ran;
+      auto escalate_to = [&](const Target& to) {
+        if (!from) return;
+        if (auto it = escalations_.find({from, to.model}); it != escalations_.end())
+          it->second->inc(std::hash<std::string_view>{}(reason), reason);
+        from = nullptr;
+      };
+      out.set_header("x-switchyard-tiers", std::to_string(ran));
+      if (!escalated.empty()) out.set_header("x-switchyard-escalations", escalated);
+
+      if (!tier.gates) {  // the last tier: the first answer goes to the client
+        for (const Target* t : available) {
+          escalate_to(*t);
+          auto a = co_await answer_with(ctx, *t, out);
+          if (a.done) co_return a.result;
+          if (!is_retryable(*a.call.error)) co_return *a.call.error;
+          last = std::move(*a.call.error);
+        }
+        break;
+      }
+
+      // Ask: each available model once, all at once, for agreement; else one at a time until
+      // one answers.
+      escalate_to(*available.front());
+      std::vector<CallResult> results;
+      if (tier.gates->agreement) {
+        std::vector<const Target*> one_each;
+        for (const Target* t : available)
+          if (std::none_of(one_each.begin(), one_each.end(),
+                           [&](const Target* o) { return o->model == t->model; }))
+            one_each.push_back(t);
+        results = co_await call_all(ctx, std::move(one_each));
+      } else {
+        for (const Target* t : available) {
+          results.push_back(co_await call(ctx, *t));
+          if (results.back().ok()) break;
+        }
+      }
+      if (auto state = co_await boost::asio::this_coro::cancellation_state;
+          state.cancelled() != boost::asio::cancellation_type::none)
+        co_return make_error(Reason::cancelled, "client went away");
+      std::vector<Answer> answers(results.size());
+      std::vector<std::string> keys(results.size());
+      std::size_t chosen = results.size();
+      for (std::size_t k = 0; k < results.size(); ++k) {
+        if (!results[k].ok()) {
+          last = *results[k].error;
+          continue;
+        }
+        answers[k] = read_answer(results[k]);
+        if (chosen == results.size()) chosen = k;
+      }
+      std::string why;
+      std::string_view gate;
+      if (chosen == results.size()) {
+        gate = "error";
+        why = reason_name(last.reason);
+      } else {
+        const Gates& g = *tier.gates;
+        if (g.agreement) {
+          // The largest group of equal answers; the earliest among groups of the same size.
+          std::size_t best = 0;
+          for (std::size_t k = 0; k < results.size(); ++k)
+            if (results[k].ok()) keys[k] = agreement_key(answers[k]);
+          for (std::size_t k = 0; k < results.size(); ++k) {
+            if (!results[k].ok()) continue;
+            const auto n = static_cast<std::size_t>(std::count(keys.begin(), keys.end(), keys[k]));
+            if (n > best) best = n, chosen = k;
+          }
+          // Of the tier's models, not of those that answered: one answer agrees with nothing.
+          const std::size_t asked = std::max(results.size(), tier.models);
+          const bool agreed =
+              static_cast<double>(best) + 1e-9 >= *g.agreement * static_cast<double>(asked);
+          tier.verdicts.back()->inc(agreed, agreed ? "pass" : "fail");
+          if (!agreed) {
+            gate = "agreement";
+            why = std::to_string(best) + " of " + std::to_string(asked) + " agree";
+          }
+        }
+        if (gate.empty()) {
+          const GateInput in(ctx.request, answers[chosen]);
+          const auto reasons = g.judge_each(in);
+          for (std::size_t k = 0; k < reasons.size(); ++k)
+            tier.verdicts[k]->inc(reasons[k].empty(), reasons[k].empty() ? "pass" : "fail");
+          if (auto v = g.verdict(reasons); !v.gate.empty()) {
+            gate = v.gate;
+            why = std::move(v.why);
+          }
+        }
+      }
+      if (gate.empty()) {
+        co_return co_await commit(ctx, results[chosen], out);
+      }
+      const Target* left = chosen < results.size() ? results[chosen].target : available.front();
+      escalated += (escalated.empty() ? "" : "; ") + left->model->name + ": " +
+                   std::string(gate) + " (" + header_safe(why) + ")";
+      from = left->model;
+      reason = gate;
+    }
+    co_return ctx.attempts.empty() ? Result<void>(last)
+                                   : Result<void>(all_attempts_failed(ctx, std::move(last)));
+  }
+
+ private:
+  std::vector<Tier> tiers_;
+  std::string route_;
+  Metrics& metrics_;
+  std::map<std::pair<const ModelConfig*, const ModelConfig*>, LazyCounters*> escalations_;
+};
+
+}  // namespace
+
+Built<Dispatcher> make_cascade_dispatcher(const StageConfig& sc, BuildContext& ctx) {
+  std::vector<Tier> tiers;
+  std::string error;
+  bool ok = read_guarded(error, [&] {
+    Map m(*sc.node, sc.path);
+    std::string type;
+    m.req("type", type);
+    auto list = m.get("tiers");
+    if (!list || !list.IsSequence() || list.size() < 2)
+      fail(m.at("tiers"), "expected a list of at least two tiers");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string path = m.at("tiers") + "[" + std::to_string(i) + "]";
+      Map tm(list[i], path);
+      std::vector<std::string> models;
+      tm.req("models", models);
+      if (models.empty()) fail(tm.at("models"), "must name at least one model");
+      Tier tier;
+      tier.models = models.size();
+      for (std::size_t k = 0; k < models.size(); ++k) {
+        auto targets = ctx.targets_for(models[k]);
+        if (targets.empty())
+          fail(tm.at("models") + "[" + std::to_string(k) + "]",
+               "unknown model \"" + models[k] + "\" (known: " + std::string(ctx.model_list()) +
+                   ")");
+        tier.targets.insert(tier.targets.end(), targets.begin(), targets.end());
+      }
+      const bool last = i + 1 == list.size();
+      if (auto g = tm.get("gates"); g && !g.IsNull()) {
+        if (last)
+          fail(tm.at("gates"),
+               "the last tier's answer is returned whatever it says: it takes no gates");
+        tier.gates = read_gates(g, tm.at("gates"));
+        const std::string route(ctx.route());
+        for (const auto& gate : tier.gates->list)
+          tier.verdicts.push_back(&ctx.metrics().gate_results(route, std::string(gate->name())));
+        if (tier.gates->agreement)
+          tier.verdicts.push_back(&ctx.metrics().gate_results(route, "agreement"));
+      } else if (!last) {
+        fail(tm.at("gates"), "is required on every tier but the last: what makes it escalate?");
+      }
+      tm.finish();
+      tiers.push_back(std::move(tier));
+    }
+    m.finish();
+  });
+  if (!ok) return config_error(std::move(error));
+  return std::make_unique<const CascadeDispatcher>(std::move(tiers), std::string(ctx.route()),
+                                                   ctx.metrics());
+}
+
+}  // namespace switchyard

@@ -1,0 +1,81 @@
+#include "router/gates/answer.hpp"
+
+#include "api/request.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace switchyard {
+
+namespace {
+
+using nlohmann::json;
+
+const json* member(const json& j, const char* key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::string string_of(const json* j) { return j && j->is_string() ? j->get<std::string>() : ""; }
+
+// Adds what one choice (a message, or a stream's delta) says to `a`.
+void add_choice(const json& choice, Answer& a) {
+  a.readable = true;
+  for (const char* part : {"message", "delta"})
+    if (const json* m = member(choice, part)) {
+      a.text += string_of(member(*m, "content"));
+      if (const json* calls = member(*m, "tool_calls"); calls && calls->is_array())
+        for (const json& c : *calls) {
+          const json* f = member(c, "function");
+          if (!f) continue;
+          // A stream sends a call's name once and its arguments in pieces, by index.
+          const json* index = member(c, "index");
+          const std::size_t i = index && index->is_number_unsigned() ? index->get<std::size_t>()
+                                                                    : a.tool_calls.size();
+          if (i >= 128) continue;
+          if (a.tool_calls.size() <= i) a.tool_calls.resize(i + 1);
+          a.tool_calls[i].name += string_of(member(*f, "name"));
+          a.tool_calls[i].arguments += string_of(member(*f, "arguments"));
+        }
+    }
+  a.text += string_of(member(choice, "text"));  // legacy completions
+  if (const json* reason = member(choice, "finish_reason"); reason && reason->is_string())
+    a.finish_reason = reason->get<std::string>();
+  if (const json* lp = member(choice, "logprobs"))
+    if (const json* content = member(*lp, "content"); content && content->is_array())
+      for (const json& token : *content)
+        if (const json* v = member(token, "logprob"); v && v->is_number())
+          a.logprobs.push_back(v->get<double>());
+}
+
+void add_body(std::string_view body, Answer& a) {
+  if (!is_bounded_json(body, 64)) return;  // a DOM of deeper nesting could exhaust the stack
+  json j = json::parse(body, nullptr, false);
+  const json* choices = member(j, "choices");
+  if (!choices || !choices->is_array()) return;
+  for (const json& c : *choices) {
+    const json* index = member(c, "index");
+    if (!index || (index->is_number() && index->get<double>() == 0)) add_choice(c, a);
+  }
+}
+
+}  // namespace
+
+Answer read_answer(const CallResult& result) {
+  Answer a;
+  if (!result.ok() || result.reply.status < 200 || result.reply.status >= 300) return a;
+  if (result.events.empty()) {
+    add_body(result.reply.body, a);
+    return a;
+  }
+  for (std::string_view event : result.events) {
+    if (!event.starts_with("data: ")) continue;
+    event.remove_prefix(6);
+    while (!event.empty() && (event.back() == '\n' || event.back() == '\r')) event.remove_suffix(1);
+    if (event == "[DONE]") continue;
+    add_body(event, a);
+  }
+  return a;
+}
+
+}  // namespace switchyard

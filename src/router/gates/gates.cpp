@@ -1,0 +1,271 @@
+#include "router/gates/gates.hpp"
+
+#include "api/request.hpp"
+#include "config/yaml_map.hpp"
+#include "router/gates/json_schema.hpp"
+#include "router/pattern.hpp"
+
+#include <nlohmann/json.hpp>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace switchyard {
+
+namespace {
+
+using nlohmann::json;
+
+// Refusals and non-answers at the start of an answer, in the phrasings models use most.
+constexpr const char* kRefusal =
+    R"((?i)^\W*(?:i['’]?m sorry|i am sorry|sorry, (?:but )?i|i apologi[sz]e|)"
+    R"(i (?:cannot|can['’]?t|can not|am (?:not able|unable)|['’]?m (?:not able|unable)|)"
+    R"(do(?:n['’]?t| not) know|won['’]?t be able)|as an ai\b))";
+
+class FinishReasonGate final : public Gate {
+ public:
+  explicit FinishReasonGate(std::vector<std::string> fail_on) : fail_on_(std::move(fail_on)) {}
+  std::string_view name() const override { return "finish_reason"; }
+  std::string judge(const GateInput& in) const override {
+    const std::string& r = in.answer.finish_reason;
+    if (std::find(fail_on_.begin(), fail_on_.end(), r) == fail_on_.end()) return "";
+    return "finish_reason " + r;
+  }
+
+ private:
+  std::vector<std::string> fail_on_;
+};
+
+class PatternGate final : public Gate {
+ public:
+  // `must_match`: fail unless the text matches (regex); else fail when it does (refusal), on
+  // the first `window` bytes.
+  PatternGate(std::string_view name, std::unique_ptr<RE2> re, bool must_match, std::size_t window)
+      : name_(name), re_(std::move(re)), must_match_(must_match), window_(window) {}
+  std::string_view name() const override { return name_; }
+  std::string judge(const GateInput& in) const override {
+    const std::string_view text = std::string_view(in.answer.text).substr(0, window_);
+    const bool matched = RE2::PartialMatch(text, *re_);
+    if (matched == must_match_) return "";
+    return must_match_ ? "no match" : "matched";
+  }
+
+ private:
+  std::string_view name_;
+  std::unique_ptr<RE2> re_;
+  bool must_match_;
+  std::size_t window_;
+};
+
+class LengthGate final : public Gate {
+ public:
+  LengthGate(std::size_t min, std::size_t max) : min_(min), max_(max) {}
+  std::string_view name() const override { return "length"; }
+  std::string judge(const GateInput& in) const override {
+    const std::size_t n = in.answer.text.size();
+    if (n < min_) return "shorter than min_chars";
+    if (n > max_) return "longer than max_chars";
+    return "";
+  }
+
+ private:
+  std::size_t min_, max_;
+};
+
+class ContainsGate final : public Gate {
+ public:
+  explicit ContainsGate(std::vector<std::string> any) : any_(std::move(any)) {}
+  std::string_view name() const override { return "contains"; }
+  std::string judge(const GateInput& in) const override {
+    for (const auto& s : any_)
+      if (in.answer.text.find(s) != std::string::npos) return "";
+    return "contains none";
+  }
+
+ private:
+  std::vector<std::string> any_;
+};
+
+class JsonGate final : public Gate {
+ public:
+  std::string_view name() const override { return "json"; }
+  std::string judge(const GateInput& in) const override {
+    if (!in.request.prompt.json_output) return "";
+    const json& req = in.request_json();
+    const auto format = req.find("response_format");
+    if (format == req.end() || !format->is_object()) return "";
+    const auto type = format->find("type");
+    const bool schema = type != format->end() && *type == "json_schema";
+    if (!is_bounded_json(in.answer.text, 64)) return "not JSON";
+    const json value = json::parse(in.answer.text, nullptr, false);
+    if (value.is_discarded()) return "not JSON";
+    if (!schema) return value.is_object() ? "" : "not a JSON object";
+    const auto spec = format->find("json_schema");
+    if (spec == format->end() || !spec->is_object() || !spec->contains("schema")) return "";
+    std::string why;
+    return conforms(value, (*spec)["schema"], why) ? "" : "schema: " + why;
+  }
+};
+
+class ToolArgumentsGate final : public Gate {
+ public:
+  std::string_view name() const override { return "tool_arguments"; }
+  std::string judge(const GateInput& in) const override {
+    if (in.answer.tool_calls.empty()) return "";
+    const json& req = in.request_json();
+    const auto tools = req.find("tools");
+    for (const auto& call : in.answer.tool_calls) {
+      const json* parameters = nullptr;
+      bool declared = false;
+      if (tools != req.end() && tools->is_array())
+        for (const json& t : *tools) {
+          const auto f = t.find("function");
+          if (f == t.end() || !f->is_object() || f->value("name", json()) != call.name) continue;
+          declared = true;
+          if (auto p = f->find("parameters"); p != f->end()) parameters = &*p;
+          break;
+        }
+      if (!declared) return "unknown tool \"" + call.name + "\"";
+      if (!is_bounded_json(call.arguments, 64)) return call.name + ": arguments are not JSON";
+      const json args = json::parse(call.arguments, nullptr, false);
+      if (args.is_discarded() || !args.is_object())
+        return call.name + ": arguments are not a JSON object";
+      std::string why;
+      if (parameters && !conforms(args, *parameters, why)) return call.name + ": " + why;
+    }
+    return "";
+  }
+};
+
+std::vector<std::string> strings(const YAML::Node& n, const std::string& path) {
+  std::vector<std::string> out;
+  if (n.IsScalar()) {
+    out.push_back(n.as<std::string>());
+  } else if (n.IsSequence()) {
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) fail(path + "[" + std::to_string(i) + "]", "expected a string");
+      out.push_back(n[i].as<std::string>());
+    }
+  } else {
+    fail(path, "expected a string or a list of strings");
+  }
+  if (out.empty()) fail(path, "must not be empty");
+  return out;
+}
+
+}  // namespace
+
+GateInput::GateInput(const ApiRequest& r, const Answer& a) : request(r), answer(a) {}
+GateInput::~GateInput() = default;
+
+const json& GateInput::request_json() const {
+  // The request passed parse_api_request, so it is bounded JSON.
+  if (!json_) json_ = std::make_unique<json>(json::parse(request.body, nullptr, false));
+  return *json_;
+}
+
+std::vector<std::string> Gates::judge_each(const GateInput& in) const {
+  std::vector<std::string> findings;
+  findings.reserve(list.size());
+  for (const auto& g : list) findings.push_back(g->judge(in));
+  return findings;
+}
+
+Gates::Verdict Gates::verdict(std::vector<std::string> findings) const {
+  Verdict last;
+  for (std::size_t i = 0; i < findings.size(); ++i) {
+    if (findings[i].empty()) {
+      if (any) return {};
+      continue;
+    }
+    last = {list[i]->name(), std::move(findings[i])};
+    if (!any) return last;
+  }
+  return last;
+}
+
+Gates read_gates(const YAML::Node& node, const std::string& path) {
+  Gates g;
+  Map m(node, path);
+  std::string mode = "all";
+  m.opt("mode", mode);
+  if (mode != "all" && mode != "any") fail(m.at("mode"), "must be all or any");
+  g.any = mode == "any";
+  if (auto n = m.get("finish_reason"); n && !n.IsNull())
+    g.list.push_back(std::make_unique<FinishReasonGate>(strings(n, m.at("finish_reason"))));
+  if (auto n = m.get("refusal"); n && !n.IsNull()) {
+    std::string pattern = kRefusal;
+    if (n.IsMap()) {
+      Map rm(n, m.at("refusal"));
+      std::vector<std::string> patterns;
+      rm.req("patterns", patterns);
+      rm.finish();
+      if (patterns.empty()) fail(rm.at("patterns"), "must not be empty");
+      pattern.clear();
+      for (const auto& p : patterns) pattern += (pattern.empty() ? "(?:" : "|(?:") + p + ")";
+    } else {
+      bool on = false;
+      m.opt("refusal", on);
+      if (!on) pattern.clear();
+    }
+    if (!pattern.empty())
+      g.list.push_back(std::make_unique<PatternGate>(
+          "refusal", compile_pattern(pattern, m.at("refusal")), false, 300));
+  }
+  std::size_t min_chars = 0, max_chars = std::string::npos;
+  m.opt("min_chars", min_chars);
+  m.opt("max_chars", max_chars);
+  if (max_chars < min_chars) fail(m.at("max_chars"), "must be at least min_chars");
+  if (min_chars > 0 || max_chars != std::string::npos)
+    g.list.push_back(std::make_unique<LengthGate>(min_chars, max_chars));
+  if (auto n = m.get("contains"); n && !n.IsNull())
+    g.list.push_back(std::make_unique<ContainsGate>(strings(n, m.at("contains"))));
+  if (auto n = m.get("regex"); n && !n.IsNull()) {
+    std::string pattern;
+    m.req("regex", pattern);
+    g.list.push_back(std::make_unique<PatternGate>(
+        "regex", compile_pattern(pattern, m.at("regex")), true, std::string::npos));
+  }
+  bool on = false;
+  if (m.opt("json", on); on) g.list.push_back(std::make_unique<JsonGate>());
+  on = false;
+  if (m.opt("tool_arguments", on); on) g.list.push_back(std::make_unique<ToolArgumentsGate>());
+  if (auto n = m.get("agreement"); n && !n.IsNull()) {
+    Map am(n, m.at("agreement"));
+    double share = 1;
+    am.opt("min_share", share);
+    am.finish();
+    if (!(share > 0 && share <= 1))
+      fail(am.at("min_share"), "must be a share, above 0 and at most 1");
+    g.agreement = share;
+  }
+  m.finish();
+  if (g.list.empty() && !g.agreement) fail(path, "names no gate");
+  return g;
+}
+
+std::string agreement_key(const Answer& answer) {
+  // "B", "(B)", "B) text", "B." or "42" alone on its line; "the answer is B".
+  static const RE2 choice(R"(^\W*\(?([A-Za-z]|\d+)(?:[).:,]|[ \t]*(?:\n|$)))");
+  static const RE2 stated(R"((?i)\banswer(?:\s+is)?\s*[:\s]\s*\(?([A-Za-z]|\d+)\b)");
+  std::string key;
+  if (RE2::PartialMatch(answer.text, choice, &key) ||
+      RE2::PartialMatch(answer.text, stated, &key)) {
+    for (char& c : key) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return key;
+  }
+  bool space = true;  // collapses runs and drops leading spaces
+  for (char c : answer.text) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = true;
+      continue;
+    }
+    if (space && !key.empty()) key += ' ';
+    space = false;
+    key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return key;
+}
+
+}  // namespace switchyard

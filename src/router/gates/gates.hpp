@@ -1,0 +1,82 @@
+// Quality gates: checks of an upstream's answer that a cascade runs before it commits the
+// answer, escalating to the next tier when they fail. Configured per tier, as a mapping:
+//
+//   gates:
+//     mode: all                  # optional: all must pass (default) or any one
+//     finish_reason: [length, content_filter]   # these finish reasons fail
+//     refusal: true              # or {patterns: ['(?i)^i cannot']}: a refusal or "I don't know"
+//     min_chars: 1               # the answer's text, in bytes
+//     max_chars: 4000
+//     contains: ['```']          # any of these
+//     regex: '(?i)answer:'       # RE2: linear time, no catastrophic backtracking
+//     json: true                 # valid JSON when response_format asks for it, conforming to
+//                                # its json_schema (OpenAI's strict subset; gates/json_schema.hpp)
+//     tool_arguments: true       # tool calls name a declared tool, with conforming arguments
+//     agreement: {min_share: 1}  # the tier's answers agree (after normalisation)
+//
+// Gates are immutable, built with their route's dispatcher and shared by every worker; judging
+// does no I/O and never throws.
+#pragma once
+
+#include "router/gates/answer.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace switchyard {
+
+// What a gate judges: one answer to one request. The request's body is parsed on first use by a
+// gate that needs its response_format or tools, and kept for the others.
+class GateInput {
+ public:
+  GateInput(const ApiRequest& request, const Answer& answer);
+  ~GateInput();
+  const ApiRequest& request;
+  const Answer& answer;
+  const nlohmann::json& request_json() const;
+
+ private:
+  mutable std::unique_ptr<nlohmann::json> json_;
+};
+
+class Gate {
+ public:
+  virtual ~Gate() = default;
+  virtual std::string_view name() const = 0;
+  // Empty when the answer passes; else why not, for the response header and the metrics.
+  virtual std::string judge(const GateInput& in) const = 0;
+};
+
+// The gates of one tier.
+struct Gates {
+  std::vector<std::unique_ptr<const Gate>> list;
+  bool any = false;  // mode: any
+  // The share of the tier's answers that must agree; unset: the tier calls one model.
+  std::optional<double> agreement;
+
+  // Each gate's finding on the answer, in list order: empty where it passes.
+  std::vector<std::string> judge_each(const GateInput& in) const;
+
+  // The deciding failure among judge_each's findings: the first (mode all) or, when none passed,
+  // the last (mode any); an empty gate when the answer passes.
+  struct Verdict {
+    std::string_view gate;
+    std::string why;
+  };
+  Verdict verdict(std::vector<std::string> findings) const;
+};
+
+// Reads a `gates` mapping; throws ConfigFailure naming the path (call inside read_guarded).
+Gates read_gates(const YAML::Node& node, const std::string& path);
+
+// What an answer says, for agreement: the choice it picked (a letter or a number at its start,
+// or after "answer is"), else its text lower-cased with spaces collapsed.
+std::string agreement_key(const Answer& answer);
+
+}  // namespace switchyard

@@ -1,0 +1,18 @@
+// Validation of a JSON value against a JSON Schema, in the subset OpenAI's structured outputs
+// accept in strict mode: type (one or a list), properties, required, additionalProperties
+// (false or a schema), items, enum, const, anyOf, $ref into $defs or definitions ("#/$defs/x"),
+// and the bounds minLength, maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum,
+// minItems and maxItems. Other keywords (pattern, format) are not checked. Recursion is bounded (a $ref cycle or a deep value fails, never overflows).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+
+namespace switchyard {
+
+// Whether `value` conforms to `schema`, whose root holds any $defs. On failure `why` says where
+// ("$.items[2].name: expected a string").
+bool conforms(const nlohmann::json& value, const nlohmann::json& schema, std::string& why);
+
+}  // namespace switchyard

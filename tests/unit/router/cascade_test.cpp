@@ -1,0 +1,209 @@
+// The `cascade` dispatcher against FakeUpstream ("say=TEXT" models): escalation on each kind of
+// failed gate, agreement across a tier, the last tier's answer whatever it says, streams, the
+// metrics and the config's errors. No socket.
+#include "router/resolve.hpp"
+#include "support/fakes.hpp"
+
+#include <gtest/gtest.h>
+
+namespace switchyard::test {
+namespace {
+
+// Models that always say the same thing, each 1 USD per million tokens in and out.
+std::string config(const std::string& tiers) {
+  return R"(
+upstreams:
+  - name: u
+    base_url: http://127.0.0.1:1/v1
+    models:
+      - {name: refuser, id: "say=I'm sorry, but I can't help with that.", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: b1, id: "say=B", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: b2, id: "say=(B) because the wall is load-bearing", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: c, id: "say=C", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: cut, id: "say=The answer is|length", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: prose, id: "say=Sure! Here it is.", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: json, id: "say={\"city\": \"Paris\"}", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: down, id: "status=503", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: strong, id: "say=The answer is B.", price_usd_per_mtok: {input: 1, output: 1}}
+routes:
+  auto:
+    stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, strong]}]
+    dispatcher:
+      type: cascade
+      tiers:
+)" + tiers;
+}
+
+struct Outcome {
+  Result<void> result = Result<void>{};
+  RecordingWriter out;
+  std::vector<std::string> called;  // models, in call order
+  std::string metrics;
+};
+
+Outcome run_cascade(const std::string& tiers, const std::string& extra = {}) {
+  Metrics metrics;
+  auto snap = snapshot_from_yaml(metrics, config(tiers));
+  Outcome o;
+  if (!snap) return o;
+  auto req = chat_request(extra);
+  req.model = "auto";
+  FakeUpstreams ups;
+  RouteContext ctx(*snap, req, ups);
+  auto dispatcher = resolve(ctx);
+  EXPECT_TRUE(dispatcher);
+  if (!dispatcher) return o;
+  o.result = run((*dispatcher)->dispatch(ctx, o.out));
+  for (const auto& a : ctx.attempts) o.called.push_back(a.target->model->name);
+  o.metrics = metrics.serialize();
+  return o;
+}
+
+using Models = std::vector<std::string>;
+
+TEST(Cascade, ARefusalEscalatesAndAnAnswerThatPassesIsCommitted) {
+  auto o = run_cascade(R"(
+        - {models: [refuser], gates: {refusal: true}}
+        - {models: [b1], gates: {refusal: true}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.called, (Models{"refuser", "b1"}));  // strong was never asked
+  EXPECT_EQ(o.out.headers["x-switchyard-model"], "b1");
+  EXPECT_EQ(o.out.headers["x-switchyard-tiers"], "2");
+  EXPECT_EQ(o.out.headers["x-switchyard-escalations"], "refuser: refusal (matched)");
+  EXPECT_EQ(o.out.headers["x-switchyard-attempts"], "2");
+  EXPECT_NE(o.out.body.find(R"("content":"B")"), std::string::npos) << o.out.body;
+  EXPECT_NE(o.metrics.find(R"(switchyard_cascade_escalations_total{from="refuser",reason="refusal",route="auto",to="b1"} 1)"),
+            std::string::npos) << o.metrics;
+  EXPECT_NE(o.metrics.find(R"(switchyard_gate_results_total{gate="refusal",result="fail",route="auto"} 1)"),
+            std::string::npos);
+  EXPECT_NE(o.metrics.find(R"(switchyard_gate_results_total{gate="refusal",result="pass",route="auto"} 1)"),
+            std::string::npos);
+}
+
+TEST(Cascade, AgreementCommitsTheSharedAnswerAndDisagreementEscalates) {
+  // "B" and "(B) because ..." pick the same choice: b1's answer goes out, both calls are billed.
+  auto agree = run_cascade(R"(
+        - {models: [b1, b2], gates: {agreement: {min_share: 1}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(agree.result);
+  EXPECT_EQ(agree.called.size(), 2u);
+  EXPECT_EQ(agree.out.headers["x-switchyard-model"], "b1");
+  EXPECT_EQ(agree.out.headers["x-switchyard-tiers"], "1");
+  auto disagree = run_cascade(R"(
+        - {models: [b1, c], gates: {agreement: {min_share: 1}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(disagree.result);
+  EXPECT_EQ(disagree.called, (Models{"b1", "c", "strong"}));
+  EXPECT_EQ(disagree.out.headers["x-switchyard-model"], "strong");
+  EXPECT_EQ(disagree.out.headers["x-switchyard-escalations"], "b1: agreement (1 of 2 agree)");
+  // Half is enough when asked: of tied groups, the one whose model the stages ranked first wins
+  // (the static stage lists b1 before c).
+  auto half = run_cascade(R"(
+        - {models: [c, b1], gates: {agreement: {min_share: 0.5}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(half.called, (Models{"b1", "c"}));
+  EXPECT_EQ(half.out.headers["x-switchyard-model"], "b1");
+  // A model that failed counts among those asked: one answer agrees with nothing.
+  auto alone = run_cascade(R"(
+        - {models: [b1, down], gates: {agreement: {min_share: 0.6}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(alone.out.headers["x-switchyard-model"], "strong");
+  EXPECT_EQ(alone.out.headers["x-switchyard-escalations"], "b1: agreement (1 of 2 agree)");
+}
+
+TEST(Cascade, TruncatedProseAndInvalidJsonEscalate) {
+  auto cut = run_cascade(R"(
+        - {models: [cut], gates: {finish_reason: [length, content_filter]}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(cut.out.headers["x-switchyard-escalations"], "cut: finish_reason (finish_reason length)");
+  const std::string json_object = R"(,"response_format":{"type":"json_object"})";
+  auto prose = run_cascade(R"(
+        - {models: [prose], gates: {json: true}}
+        - {models: [json], gates: {json: true}}
+        - {models: [strong]}
+)",
+                           json_object);
+  EXPECT_EQ(prose.called, (Models{"prose", "json"}));
+  EXPECT_EQ(prose.out.headers["x-switchyard-model"], "json");
+  EXPECT_EQ(prose.out.headers["x-switchyard-escalations"], "prose: json (not JSON)");
+  // Against a schema, {"city": "Paris"} lacks "country".
+  const std::string schema =
+      R"(,"response_format":{"type":"json_schema","json_schema":{"name":"place","strict":true,)"
+      R"("schema":{"type":"object","properties":{"city":{"type":"string"},"country":{"type":"string"}},)"
+      R"("required":["city","country"],"additionalProperties":false}}})";
+  auto lacking = run_cascade(R"(
+        - {models: [json], gates: {json: true}}
+        - {models: [strong]}
+)",
+                             schema);
+  EXPECT_EQ(lacking.out.headers["x-switchyard-escalations"],
+            "json: json (schema: $: lacks the required \"country\")");
+}
+
+TEST(Cascade, ATierWhoseCallsFailEscalatesAndTheLastTierAnswersWhateverItSays) {
+  auto o = run_cascade(R"(
+        - {models: [down], gates: {refusal: true}}
+        - {models: [refuser]}
+)");
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.called, (Models{"down", "refuser"}));
+  EXPECT_EQ(o.out.headers["x-switchyard-escalations"], "down: error (upstream_status)");
+  EXPECT_NE(o.out.body.find("I'm sorry"), std::string::npos);  // no gate on the last tier
+}
+
+TEST(Cascade, AStreamGetsTheAcceptedAnswerReplayedOrTheLastTierStreamedThrough) {
+  auto early = run_cascade(R"(
+        - {models: [b1], gates: {refusal: true}}
+        - {models: [strong]}
+)",
+                           R"(,"stream":true)");
+  ASSERT_TRUE(early.result);
+  EXPECT_TRUE(early.out.ended);
+  ASSERT_GE(early.out.events.size(), 2u);
+  EXPECT_NE(early.out.events[0].find(R"("content":"B")"), std::string::npos);
+  EXPECT_EQ(early.out.events.back(), "data: [DONE]\n\n");
+  auto late = run_cascade(R"(
+        - {models: [refuser], gates: {refusal: true}}
+        - {models: [strong]}
+)",
+                          R"(,"stream":true)");
+  ASSERT_TRUE(late.result);
+  EXPECT_EQ(late.out.headers["x-switchyard-model"], "strong");
+  EXPECT_EQ(late.out.headers["x-switchyard-escalations"], "refuser: refusal (matched)");
+  ASSERT_FALSE(late.out.events.empty());
+  EXPECT_NE(late.out.events[0].find("The answer is B."), std::string::npos);
+}
+
+TEST(Cascade, ConfigErrorsNameThePath) {
+  Metrics metrics;
+  auto error = [&](const std::string& tiers) { return snapshot_error(metrics, config(tiers)); };
+  EXPECT_EQ(error("        - {models: [b1], gates: {refusal: true}}\n"),
+            "routes.auto.dispatcher.tiers: expected a list of at least two tiers");
+  EXPECT_EQ(error("        - {models: [b1]}\n        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates: is required on every tier but the last: what "
+            "makes it escalate?");
+  EXPECT_EQ(error("        - {models: [b1], gates: {refusal: true}}\n"
+                  "        - {models: [strong], gates: {refusal: true}}\n"),
+            "routes.auto.dispatcher.tiers[1].gates: the last tier's answer is returned whatever "
+            "it says: it takes no gates");
+  EXPECT_EQ(error("        - {models: [nope], gates: {refusal: true}}\n        - {models: [strong]}\n")
+                .find("routes.auto.dispatcher.tiers[0].models[0]: unknown model \"nope\""),
+            0u);
+  EXPECT_EQ(error("        - {models: [b1], gates: {}}\n        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates: names no gate");
+  EXPECT_EQ(error("        - {models: [b1], gates: {regex: '('}}\n        - {models: [strong]}\n")
+                .find("routes.auto.dispatcher.tiers[0].gates.regex: not a valid RE2 pattern"),
+            0u);
+  EXPECT_EQ(error("        - {models: [b1], gates: {refusl: true}}\n        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.refusl: unknown key");
+}
+
+}  // namespace
+}  // namespace switchyard::test

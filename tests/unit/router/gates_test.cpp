@@ -1,0 +1,179 @@
+// Quality gates on answers, and the JSON-schema subset they check: no dispatcher, no socket.
+#include "router/gates/gates.hpp"
+#include "router/gates/json_schema.hpp"
+#include "support/fakes.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace switchyard::test {
+namespace {
+
+using nlohmann::json;
+
+Answer said(const std::string& text) {
+  Answer a;
+  a.readable = true;
+  a.text = text;
+  a.finish_reason = "stop";
+  return a;
+}
+
+// What `gates` (YAML) find wrong with `answer` to `request`, or "pass".
+std::string verdict(const std::string& gates, const Answer& answer,
+                    const ApiRequest& request = chat_request()) {
+  const Gates g = read_gates(YAML::Load(gates), "gates");
+  const GateInput in(request, answer);
+  auto v = g.verdict(g.judge_each(in));
+  return v.gate.empty() ? "pass" : std::string(v.gate) + ": " + v.why;
+}
+
+TEST(Gates, RefusalsAndNonAnswersFailTheRefusalGate) {
+  for (const char* refusal : {"I'm sorry, but I can't help with that.", "I cannot do that.",
+                              "  I don’t know.", "As an AI, I have no opinions.",
+                              "Sorry, I am unable to browse.", "I apologize, but no."})
+    EXPECT_EQ(verdict("{refusal: true}", said(refusal)), "refusal: matched") << refusal;
+  for (const char* answer : {"B", "Sure: 42.", "I think the answer is B.",
+                             "The function is below. I can't stress enough: test it."})
+    EXPECT_EQ(verdict("{refusal: true}", said(answer)), "pass") << answer;
+  EXPECT_EQ(verdict("{refusal: {patterns: ['(?i)^nope']}}", said("Nope.")), "refusal: matched");
+  EXPECT_EQ(verdict("{refusal: {patterns: ['(?i)^nope']}}", said("I cannot.")), "pass");
+}
+
+TEST(Gates, LengthContainsRegexAndModes) {
+  EXPECT_EQ(verdict("{min_chars: 3}", said("ok")), "length: shorter than min_chars");
+  EXPECT_EQ(verdict("{max_chars: 3}", said("four")), "length: longer than max_chars");
+  EXPECT_EQ(verdict("{contains: ['```', 'def ']}", said("def f(): pass")), "pass");
+  EXPECT_EQ(verdict("{contains: '```'}", said("no code")), "contains: contains none");
+  EXPECT_EQ(verdict("{regex: '^[A-D]$'}", said("E")), "regex: no match");
+  // all: the first failure decides; any: one pass is enough, else the last failure.
+  EXPECT_EQ(verdict("{min_chars: 10, regex: '^[A-D]$'}", said("E")),
+            "length: shorter than min_chars");
+  EXPECT_EQ(verdict("{mode: any, min_chars: 10, regex: '^[A-D]$'}", said("B")), "pass");
+  EXPECT_EQ(verdict("{mode: any, min_chars: 10, regex: '^[A-D]$'}", said("E")), "regex: no match");
+  Answer cut = said("The answer");
+  cut.finish_reason = "length";
+  EXPECT_EQ(verdict("{finish_reason: [length]}", cut), "finish_reason: finish_reason length");
+  EXPECT_EQ(verdict("{finish_reason: [content_filter]}", cut), "pass");
+}
+
+TEST(Gates, JsonOnlyWhenTheRequestAsksForIt) {
+  EXPECT_EQ(verdict("{json: true}", said("prose")), "pass");  // no response_format
+  const auto object = chat_request(R"(,"response_format":{"type":"json_object"})");
+  EXPECT_EQ(verdict("{json: true}", said("prose"), object), "json: not JSON");
+  EXPECT_EQ(verdict("{json: true}", said("[1]"), object), "json: not a JSON object");
+  EXPECT_EQ(verdict("{json: true}", said(R"({"a": 1})"), object), "pass");
+  EXPECT_EQ(verdict("{json: true}", said(std::string(100, '[') + std::string(100, ']')), object),
+            "json: not JSON");  // too deep to parse safely
+}
+
+TEST(Gates, ToolCallsMustNameADeclaredToolWithConformingArguments) {
+  const auto req = chat_request(
+      R"(,"tools":[{"type":"function","function":{"name":"weather","parameters":)"
+      R"({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}])");
+  auto call = [](const std::string& name, const std::string& args) {
+    Answer a = said("");
+    a.tool_calls.push_back({name, args});
+    return a;
+  };
+  EXPECT_EQ(verdict("{tool_arguments: true}", call("weather", R"({"city":"Oslo"})"), req), "pass");
+  EXPECT_EQ(verdict("{tool_arguments: true}", call("weather", R"({"town":"Oslo"})"), req),
+            "tool_arguments: weather: $: lacks the required \"city\"");
+  EXPECT_EQ(verdict("{tool_arguments: true}", call("weather", R"({"city":)"), req),
+            "tool_arguments: weather: arguments are not JSON");
+  EXPECT_EQ(verdict("{tool_arguments: true}", call("weather", "[]"), req),
+            "tool_arguments: weather: arguments are not a JSON object");
+  EXPECT_EQ(verdict("{tool_arguments: true}", call("stocks", "{}"), req),
+            "tool_arguments: unknown tool \"stocks\"");
+}
+
+TEST(JsonSchema, TheStrictSubset) {
+  const json schema = json::parse(R"({
+    "type": "object",
+    "properties": {
+      "name": {"type": "string", "minLength": 1},
+      "age": {"type": ["integer", "null"], "minimum": 0},
+      "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2},
+      "kind": {"const": "person"},
+      "home": {"$ref": "#/$defs/place"},
+      "id": {"anyOf": [{"type": "string"}, {"type": "integer"}]}
+    },
+    "required": ["name", "kind"],
+    "additionalProperties": false,
+    "$defs": {"place": {"type": "object", "properties": {"city": {"type": "string"}},
+                        "required": ["city"], "additionalProperties": false}}
+  })");
+  auto check = [&](const std::string& value) {
+    std::string why;
+    return conforms(json::parse(value), schema, why) ? "ok" : why;
+  };
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","age":36,"tags":["a"],"home":{"city":"London"},"id":7})"),
+            "ok");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","age":null,"id":"x"})"), "ok");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","age":36.0})"), "ok");  // a whole number
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","age":36.5})"), "$.age: expected [\"integer\",\"null\"]");
+  EXPECT_EQ(check(R"({"name":"","kind":"person"})"), "$.name: is shorter than minLength");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"robot"})"), "$.kind: must be \"person\"");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","tags":["c"]})"), "$.tags[0]: is not one of [\"a\",\"b\"]");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","tags":["a","b","a"]})"), "$.tags: has more than maxItems");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","home":{}})"), "$.home: lacks the required \"city\"");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","extra":1})"), "$.extra: is not allowed");
+  EXPECT_EQ(check(R"({"name":"Ada","kind":"person","id":true})"), "$.id: matches none of anyOf");
+  EXPECT_EQ(check(R"({"kind":"person"})"), "$: lacks the required \"name\"");
+  // A schema that refers to itself forever fails instead of overflowing the stack.
+  std::string why;
+  EXPECT_FALSE(conforms(json::parse("1"), json::parse(R"({"$ref":"#"})"), why));
+  EXPECT_EQ(why, "$: is nested too deeply");
+}
+
+TEST(Agreement, AnswersAreComparedByTheChoiceTheyPick) {
+  auto key = [](const std::string& text) { return agreement_key(said(text)); };
+  EXPECT_EQ(key("B"), "B");
+  EXPECT_EQ(key("(b)"), "B");
+  EXPECT_EQ(key("B) buildings will be made safer"), "B");
+  EXPECT_EQ(key("  C."), "C");
+  EXPECT_EQ(key("42"), "42");
+  EXPECT_EQ(key("The answer is: D"), "D");
+  EXPECT_EQ(key("I think the answer is A because"), "A");
+  // Not a choice: the text, lower-cased with its spaces collapsed.
+  EXPECT_EQ(key("I think so"), "i think so");
+  EXPECT_EQ(key("  Paris\n is  the capital "), "paris is the capital");
+  EXPECT_EQ(key("A good question"), "a good question");
+}
+
+TEST(Answer, ReadFromABodyOrAssembledFromAStream) {
+  CallResult body;
+  body.reply.status = 200;
+  body.reply.body =
+      R"({"choices":[{"index":0,"message":{"content":"Hi","tool_calls":[{"id":"c","type":"function",)"
+      R"("function":{"name":"f","arguments":"{\"x\":1}"}}]},"finish_reason":"tool_calls",)"
+      R"("logprobs":{"content":[{"token":"Hi","logprob":-0.25}]}}]})";
+  auto a = read_answer(body);
+  EXPECT_TRUE(a.readable);
+  EXPECT_EQ(a.text, "Hi");
+  EXPECT_EQ(a.finish_reason, "tool_calls");
+  ASSERT_EQ(a.tool_calls.size(), 1u);
+  EXPECT_EQ(a.tool_calls[0].arguments, R"({"x":1})");
+  EXPECT_EQ(a.logprobs, (std::vector<double>{-0.25}));
+  CallResult stream;
+  stream.reply.status = 200;
+  stream.events = {
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+      "{\"name\":\"f\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n",
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\",\"tool_calls\":[{\"index\":0,"
+      "\"function\":{\"arguments\":\":2}\"}}]},\"finish_reason\":\"stop\"}]}\n\n",
+      "data: [DONE]\n\n"};
+  a = read_answer(stream);
+  EXPECT_EQ(a.text, "Hello");
+  EXPECT_EQ(a.finish_reason, "stop");
+  ASSERT_EQ(a.tool_calls.size(), 1u);
+  EXPECT_EQ(a.tool_calls[0].name, "f");
+  EXPECT_EQ(a.tool_calls[0].arguments, R"({"x":2})");
+  CallResult failed;
+  failed.error = make_error(Reason::connect, "down");
+  EXPECT_FALSE(read_answer(failed).readable);
+}
+
+}  // namespace
+}  // namespace switchyard::test
