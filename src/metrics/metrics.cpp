@@ -132,6 +132,15 @@ Metrics::Metrics()
                  .Name("switchyard_gate_results_total")
                  .Help("Quality-gate verdicts on upstream answers by route, gate and result")
                  .Register(*registry_)),
+      spent_(prom::BuildCounter()
+                 .Name("switchyard_route_spent_usd_total")
+                 .Help("What each route's answered requests cost, every upstream call included")
+                 .Register(*registry_)),
+      baseline_(prom::BuildCounter()
+                    .Name("switchyard_route_baseline_usd_total")
+                    .Help("What the route's strongest model alone would have cost for the same "
+                          "answers; the saving is the difference from spent")
+                    .Register(*registry_)),
       feedback_(prom::BuildCounter()
                     .Name("switchyard_feedback_total")
                     .Help("Feedbacks on answers (POST /v1/feedback) by route and model")
@@ -261,6 +270,10 @@ void Metrics::feedback(const std::string& route, const std::string& model, doubl
   const std::map<std::string, std::string> labels{{"route", route}, {"model", model}};
   feedback_.Add(labels).Increment();
   feedback_score_.Add(labels).Increment(score);
+}
+
+Metrics::Savings Metrics::savings(const std::string& route) {
+  return {&spent_.Add({{"route", route}}), &baseline_.Add({{"route", route}})};
 }
 
 void Metrics::config_reload(bool ok) {

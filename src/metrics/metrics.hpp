@@ -108,6 +108,14 @@ class Metrics {
   // that failed, or "error"). Control plane; cached.
   LazyCounters& escalations(const std::string& route, const std::string& from,
                             const std::string& to);
+  // What `route`'s answered requests cost, every call included, and what its strongest model
+  // alone would have cost for the same answers (a cascade's last tier, priced on the answer's
+  // tokens): a dashboard charts the saving as the difference of their rates. Control plane.
+  struct Savings {
+    prometheus::Counter* spent = nullptr;
+    prometheus::Counter* baseline = nullptr;
+  };
+  Savings savings(const std::string& route);
   // Quality-gate verdicts on `route`'s answers by gate, keyed by result (pass, fail). Control
   // plane; cached.
   LazyCounters& gate_results(const std::string& route, const std::string& gate);
@@ -147,6 +155,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& cache_;
   prometheus::Family<prometheus::Counter>& escalations_;
   prometheus::Family<prometheus::Counter>& gates_;
+  prometheus::Family<prometheus::Counter>& spent_;
+  prometheus::Family<prometheus::Counter>& baseline_;
   prometheus::Family<prometheus::Counter>& feedback_;
   prometheus::Family<prometheus::Counter>& feedback_score_;
   prometheus::Gauge* in_flight_;

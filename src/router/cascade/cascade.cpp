@@ -7,7 +7,9 @@
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
 // chose them; a tier with none is skipped. Earlier tiers' answers reach a streaming client as a
 // replay of their events. Every call is billed (AttemptRecord) and counted; the response says
-// how many tiers ran (x-switchyard-tiers) and why each escalated (x-switchyard-escalations).
+// how many tiers ran (x-switchyard-tiers) and why each escalated (x-switchyard-escalations);
+// what an answered request cost is counted beside what the last tier's first model alone would
+// have cost for the same answer (switchyard_route_spent_usd_total, _baseline_usd_total).
 // Cancellation (the client went away) reaches the calls in flight.
 //
 //   dispatcher:
@@ -20,6 +22,7 @@
 //       - models: [gpt-4o]        # the last tier: no gates
 #include "router/cascade/cascade.hpp"
 
+#include "api/usage.hpp"
 #include "config/yaml_map.hpp"
 #include "metrics/metrics.hpp"
 #include "router/gates/gates.hpp"
@@ -52,7 +55,11 @@ std::string header_safe(std::string_view s) {
 class CascadeDispatcher final : public Dispatcher {
  public:
   CascadeDispatcher(std::vector<Tier> tiers, std::string route, Metrics& metrics)
-      : tiers_(std::move(tiers)), route_(std::move(route)), metrics_(metrics) {
+      : tiers_(std::move(tiers)),
+        route_(std::move(route)),
+        metrics_(metrics),
+        savings_(metrics.savings(route_)),
+        strongest_(tiers_.back().targets.front()->model) {
     // Every escalation a request can make, from a model of one tier to one of a later tier.
     for (std::size_t i = 0; i < tiers_.size(); ++i)
       for (std::size_t j = i + 1; j < tiers_.size(); ++j)
@@ -91,7 +98,7 @@ class CascadeDispatcher final : public Dispatcher {
         for (const Target* t : available) {
           escalate_to(*t);
           auto a = co_await answer_with(ctx, *t, out);
-          if (a.done) co_return a.result;
+          if (a.done) co_return counted(ctx, a.call, std::move(a.result));
           if (!is_retryable(*a.call.error)) co_return *a.call.error;
           last = std::move(*a.call.error);
         }
@@ -168,7 +175,8 @@ class CascadeDispatcher final : public Dispatcher {
         }
       }
       if (gate.empty()) {
-        co_return co_await commit(ctx, results[chosen], out);
+        auto committed = co_await commit(ctx, results[chosen], out);
+        co_return counted(ctx, results[chosen], std::move(committed));
       }
       const Target* left = chosen < results.size() ? results[chosen].target : available.front();
       escalated += (escalated.empty() ? "" : "; ") + left->model->name + ": " +
@@ -181,9 +189,22 @@ class CascadeDispatcher final : public Dispatcher {
   }
 
  private:
+  // Counts what an answered request cost against its baseline; passes `result` on.
+  Result<void> counted(const RouteContext& ctx, const CallResult& answer,
+                       Result<void> result) const {
+    if (!result) return result;
+    double spent = 0;
+    for (const AttemptRecord& a : ctx.attempts) spent += a.cost_usd;
+    savings_.spent->Increment(spent);
+    savings_.baseline->Increment(cost_usd(answer.usage, *strongest_));
+    return result;
+  }
+
   std::vector<Tier> tiers_;
   std::string route_;
   Metrics& metrics_;
+  Metrics::Savings savings_;
+  const ModelConfig* strongest_;  // the last tier's first model: the baseline of the savings
   std::map<std::pair<const ModelConfig*, const ModelConfig*>, LazyCounters*> escalations_;
 };
 

@@ -3,6 +3,7 @@
 // metrics and the config's errors. No socket.
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
+#include "support/fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -80,6 +81,10 @@ TEST(Cascade, ARefusalEscalatesAndAnAnswerThatPassesIsCommitted) {
             std::string::npos);
   EXPECT_NE(o.metrics.find(R"(switchyard_gate_results_total{gate="refusal",result="pass",route="auto"} 1)"),
             std::string::npos);
+  // Two calls of 10 tokens at 1 USD per million each; strong alone would have made one.
+  EXPECT_NEAR(metric(o.metrics, R"(switchyard_route_spent_usd_total{route="auto"})"), 2e-5, 1e-12);
+  EXPECT_NEAR(metric(o.metrics, R"(switchyard_route_baseline_usd_total{route="auto"})"), 1e-5,
+              1e-12);
 }
 
 TEST(Cascade, AgreementCommitsTheSharedAnswerAndDisagreementEscalates) {
