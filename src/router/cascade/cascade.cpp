@@ -1,7 +1,8 @@
 // `cascade`: tiers of models, cheapest first. Every tier but the last answers and is judged by
 // its quality gates (router/gates/gates.hpp) before anything reaches the client: an answer that
 // passes is committed; one that fails, or a tier whose calls all fail, escalates to the next
-// tier; the last tier's answer is returned whatever it says, streamed straight through to a
+// tier; an upstream's 4xx (the request is at fault) goes back at once, as `single` sends it;
+// the last tier's answer is returned whatever it says, streamed straight through to a
 // streaming client. A tier with an `agreement` gate asks all its available models at once and
 // commits the answer the most of them agree on (the first model's among equals). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
@@ -136,6 +137,10 @@ class CascadeDispatcher final : public Dispatcher {
         answers[k] = read_answer(results[k]);
         if (chosen == results.size()) chosen = k;
       }
+      // An upstream's 4xx is no answer to judge: the request itself is at fault, and every tier
+      // would say so. It goes back as single would send it.
+      if (chosen < results.size() && results[chosen].reply.status >= 300)
+        co_return co_await commit(ctx, results[chosen], out);
       std::string why;
       std::string_view gate;
       if (chosen == results.size()) {

@@ -25,10 +25,11 @@ upstreams:
       - {name: prose, id: "say=Sure! Here it is.", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: json, id: "say={\"city\": \"Paris\"}", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: down, id: "status=503", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: picky, id: "status=400", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: strong, id: "say=The answer is B.", price_usd_per_mtok: {input: 1, output: 1}}
 routes:
   auto:
-    stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, strong]}]
+    stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, picky, strong]}]
     dispatcher:
       type: cascade
       tiers:
@@ -161,6 +162,16 @@ TEST(Cascade, ATierWhoseCallsFailEscalatesAndTheLastTierAnswersWhateverItSays) {
   EXPECT_EQ(o.called, (Models{"down", "refuser"}));
   EXPECT_EQ(o.out.headers["x-switchyard-escalations"], "down: error (upstream_status)");
   EXPECT_NE(o.out.body.find("I'm sorry"), std::string::npos);  // no gate on the last tier
+}
+
+TEST(Cascade, AnUpstreams400GoesBackWithoutEscalating) {
+  auto o = run_cascade(R"(
+        - {models: [picky], gates: {min_chars: 1}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.called, (Models{"picky"}));  // the request is at fault: no tier would answer it
+  EXPECT_EQ(o.out.status, 400);
 }
 
 TEST(Cascade, AStreamGetsTheAcceptedAnswerReplayedOrTheLastTierStreamedThrough) {
