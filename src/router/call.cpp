@@ -162,13 +162,6 @@ Task<Result<void>> CallSink::begin_stream(RouteContext& ctx, const CallResult& r
   co_return co_await out.begin_stream();
 }
 
-// What the request's calls have cost so far: every finished call's, the answer's included.
-double spent(const RouteContext& ctx) {
-  double usd = 0;
-  for (const AttemptRecord& a : ctx.attempts) usd += a.cost_usd;
-  return usd;
-}
-
 // Ends a committed stream: an error event first if the call failed, then the trailer with what
 // the request cost (`cost`: every call's, this one's included).
 Task<Result<void>> end_stream(RouteContext& ctx, const CallResult& result, ResponseWriter& out,
@@ -213,7 +206,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
     if (result.committed) {
       result.usage = sink.usage(result.sent.size());
       result.cost_usd = price();
-      (void)co_await end_stream(ctx, result, *out, &failure, spent(ctx) + result.cost_usd);
+      (void)co_await end_stream(ctx, result, *out, &failure, spent_usd(ctx) + result.cost_usd);
     }
     co_return failure;
   }
@@ -235,7 +228,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
     result.usage = sink.usage(result.sent.size());
     result.cost_usd = price();
     if (result.committed) {
-      if (auto r = co_await end_stream(ctx, result, *out, nullptr, spent(ctx) + result.cost_usd);
+      if (auto r = co_await end_stream(ctx, result, *out, nullptr, spent_usd(ctx) + result.cost_usd);
           !r)
         co_return r;
     }
@@ -322,6 +315,12 @@ void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::siz
     out.set_header("x-upstream-request-id", ctx.upstream_request_id);
 }
 
+double spent_usd(const RouteContext& ctx) {
+  double usd = 0;
+  for (const AttemptRecord& a : ctx.attempts) usd += a.cost_usd;
+  return usd;
+}
+
 Task<CallResult> call(RouteContext& ctx, const Target& target) {
   return run_call(ctx, target, nullptr);
 }
@@ -369,7 +368,7 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
   if (result.events.empty()) {
     choose(ctx, result);
     set_answer_headers(ctx, result, out);
-    out.set_header("x-switchyard-cost-usd", fmt_cost(spent(ctx)));
+    out.set_header("x-switchyard-cost-usd", fmt_cost(spent_usd(ctx)));
     std::string_view content_type = result.reply.content_type;
     if (content_type.empty()) content_type = "application/json";
     if (ctx.cache.capture) ctx.cache.capture_body(result.reply.status, content_type, result.reply.body);
@@ -380,7 +379,7 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     if (ctx.cache.capture) ctx.cache.capture_event(event);
     if (auto r = co_await out.write_event(event); !r) co_return r;
   }
-  co_return co_await end_stream(ctx, result, out, nullptr, spent(ctx));
+  co_return co_await end_stream(ctx, result, out, nullptr, spent_usd(ctx));
 }
 
 Task<Result<void>> replay(RouteContext& ctx, const CachedAnswer& answer, ResponseWriter& out) {

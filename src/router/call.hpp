@@ -14,6 +14,9 @@ namespace switchyard {
 // the upstream calls made for this response, the current one included.
 void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts);
 
+// What the request's finished calls have cost, the answer's included: every call is billed.
+double spent_usd(const RouteContext& ctx);
+
 // Writes a response-cache hit (ctx.cache.hit) as the client first got it, with the decision
 // headers, x-switchyard-cache: hit and a cost of 0. Cancelled when the client goes away.
 Task<Result<void>> replay(RouteContext& ctx, const CachedAnswer& answer, ResponseWriter& out);

@@ -250,8 +250,8 @@ void TargetStats::merge(SteadyTime now) noexcept {
   auto kept = [&](std::atomic<Rep>& at, const std::atomic<std::uint64_t>& count) {
     const Rep before = at.exchange(now.time_since_epoch().count(), std::memory_order_relaxed);
     if (count.load(std::memory_order_relaxed) == 0) return 0.0;
-    const double idle = std::chrono::duration<double>(now - SteadyTime(SteadyTime::duration(before))).count();
-    return std::exp(-std::max(idle, 0.0) / std::chrono::duration<double>(kFade).count());
+    const std::chrono::duration<double> idle = now - SteadyTime(SteadyTime::duration(before));
+    return std::exp(-std::max(idle.count(), 0.0) / std::chrono::duration<double>(kFade).count());
   };
   if (calls > 0) {
     const double k = kept(calls_at_, calls_);

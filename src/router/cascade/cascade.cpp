@@ -26,6 +26,7 @@
 #include "api/usage.hpp"
 #include "config/yaml_map.hpp"
 #include "metrics/metrics.hpp"
+#include "router/call.hpp"
 #include "router/gates/gates.hpp"
 
 #include <boost/asio/this_coro.hpp>
@@ -55,11 +56,9 @@ std::string header_safe(std::string_view s) {
 
 class CascadeDispatcher final : public Dispatcher {
  public:
-  CascadeDispatcher(std::vector<Tier> tiers, std::string route, Metrics& metrics)
+  CascadeDispatcher(std::vector<Tier> tiers, const std::string& route, Metrics& metrics)
       : tiers_(std::move(tiers)),
-        route_(std::move(route)),
-        metrics_(metrics),
-        savings_(metrics.savings(route_)),
+        savings_(metrics.savings(route)),
         strongest_(tiers_.back().targets.front()->model) {
     // Every escalation a request can make, from a model of one tier to one of a later tier.
     for (std::size_t i = 0; i < tiers_.size(); ++i)
@@ -67,7 +66,7 @@ class CascadeDispatcher final : public Dispatcher {
         for (const Target* from : tiers_[i].targets)
           for (const Target* to : tiers_[j].targets)
             escalations_[{from->model, to->model}] =
-                &metrics_.escalations(route_, from->model->name, to->model->name);
+                &metrics.escalations(route, from->model->name, to->model->name);
   }
 
   Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const override {
@@ -198,16 +197,12 @@ class CascadeDispatcher final : public Dispatcher {
   Result<void> counted(const RouteContext& ctx, const CallResult& answer,
                        Result<void> result) const {
     if (!result) return result;
-    double spent = 0;
-    for (const AttemptRecord& a : ctx.attempts) spent += a.cost_usd;
-    savings_.spent->Increment(spent);
+    savings_.spent->Increment(spent_usd(ctx));
     savings_.baseline->Increment(cost_usd(answer.usage, *strongest_));
     return result;
   }
 
   std::vector<Tier> tiers_;
-  std::string route_;
-  Metrics& metrics_;
   Metrics::Savings savings_;
   const ModelConfig* strongest_;  // the last tier's first model: the baseline of the savings
   std::map<std::pair<const ModelConfig*, const ModelConfig*>, LazyCounters*> escalations_;

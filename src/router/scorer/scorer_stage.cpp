@@ -11,10 +11,10 @@
 // reference cost is the dearest candidate's, so cost_weight 1 gives up all of a prompt's quality
 // to avoid it. Latency is the live running average of the (upstream, model)'s answered calls
 // (time to first token for a stream), 0 until it has answered, and fading once it has not for a
-// few seconds, so that a model which lost its traffic to a slowdown is tried again. A request's limits drop the
-// candidates expected to break them: x-switchyard-max-cost-usd those whose expected cost is
-// higher, x-switchyard-max-latency-ms those whose recent 95th percentile is; when none is left,
-// the request fails with a 400 that names the limit.
+// few seconds, so that a model which lost its traffic to a slowdown is tried again. A request's
+// limits drop the candidates expected to break them: x-switchyard-max-cost-usd those whose
+// expected cost is higher, x-switchyard-max-latency-ms those whose recent 95th percentile is;
+// when none is left, the request fails with a 400 that names the limit.
 //
 // The weights may differ by the caller's tier (clients.keys[].tier): premium callers can weigh
 // cost at 0 and so get the best model whatever the prompt, free ones weigh it more. A caller
