@@ -163,7 +163,9 @@ class TargetStats {
 // `probes_to_close` answered probes in a row close it (the averages carry on, so a model that
 // still fails often opens again at its next failure), and a failed one opens it again, for
 // twice as long each time up to `max_open_ms`, plus up to 20% jitter so that replicas do not
-// probe in step. Calls that were in flight when it opened say nothing, nor do calls the
+// probe in step. Opening again within `max_open_ms` of a close is a relapse and doubles the
+// wait as a failed probe does: probes that pass by luck during an error burst do not bring
+// the traffic back every couple of seconds. Calls that were in flight when it opened say nothing, nor do calls the
 // gateway's own max_concurrent turned away; a cancelled call says nothing and frees the probe.
 // Times are the request Clock's, so tests drive it with a manual clock.
 class Breaker {
@@ -189,13 +191,14 @@ class Breaker {
   // state first, leaves it to that one.
   void open(SteadyTime::rep expected, SteadyTime now, std::chrono::nanoseconds retry_after,
             const BreakerConfig& config) noexcept;
-  void close(SteadyTime::rep expected) noexcept;
+  void close(SteadyTime::rep expected, SteadyTime now) noexcept;
 
   std::atomic<SteadyTime::rep> open_until_{0};  // 0: closed; else open until, then half-open
   std::atomic<SteadyTime::rep> probe_until_{0};
   std::atomic<std::uint32_t> consecutive_{0};
   std::atomic<std::uint32_t> calls_{0};    // judged so far (a close does not reset it)
-  std::atomic<std::uint32_t> reopens_{0};  // failed probes in a row, for the backoff
+  std::atomic<std::uint32_t> reopens_{0};  // failed probes and relapses, for the backoff
+  std::atomic<SteadyTime::rep> closed_at_{0};  // the last close from half-open
   std::atomic<std::uint32_t> probes_ok_{0};  // answered probes since it turned half-open
   std::atomic<double> failure_share_{0};
   std::atomic<double> latency_ms_{0};

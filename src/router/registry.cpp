@@ -89,7 +89,7 @@ void Breaker::record(const CallOutcome& o, const BreakerConfig& c) noexcept {
   if (until != 0) {  // half-open: this outcome is the probe's answer
     if (!o.ok || slow) open(until, o.finished, ms(o.retry_after_ms), c);
     else if (probes_ok_.fetch_add(1, std::memory_order_relaxed) + 1 >= c.probes_to_close)
-      close(until);
+      close(until, o.finished);
     else
       probe_until_.store(0, std::memory_order_relaxed);  // the next request probes
     return;
@@ -115,14 +115,20 @@ void Breaker::record(const CallOutcome& o, const BreakerConfig& c) noexcept {
 
 void Breaker::open(Rep expected, SteadyTime now, std::chrono::nanoseconds retry_after,
                    const BreakerConfig& c) noexcept {
-  // Opening again from half-open: a failed probe, one more doubling.
+  // Opening again from half-open (a failed probe) or soon after a close (a relapse): one more
+  // doubling.
+  const Rep t = now.time_since_epoch().count();
+  const Rep closed_at = closed_at_.load(std::memory_order_relaxed);
+  const bool relapse = closed_at != 0 && t - closed_at < ms(c.max_open_ms).count();
   const std::uint32_t reopens =
-      expected == 0 ? 0 : std::min<std::uint32_t>(reopens_.load(std::memory_order_relaxed) + 1, 16);
+      expected == 0 && !relapse
+          ? 0
+          : std::min<std::uint32_t>(reopens_.load(std::memory_order_relaxed) + 1, 16);
   auto d = retry_after.count() > 0
                ? retry_after
                : std::min(ms(c.open_ms) * (std::int64_t{1} << reopens), ms(c.max_open_ms));
   // Jitter from the clock's low bits: different on every replica, no shared random state.
-  d += d * ((now.time_since_epoch().count() >> 10) % 200) / 1000;
+  d += d * ((t >> 10) % 200) / 1000;
   const Rep until = (now + d).time_since_epoch().count();
   if (!open_until_.compare_exchange_strong(expected, until, std::memory_order_acq_rel)) return;
   reopens_.store(reopens, std::memory_order_relaxed);
@@ -131,11 +137,12 @@ void Breaker::open(Rep expected, SteadyTime now, std::chrono::nanoseconds retry_
   opened_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Breaker::close(Rep expected) noexcept {
+void Breaker::close(Rep expected, SteadyTime now) noexcept {
   // The averages carry on: a model that still fails half its calls opens again at its next
-  // failure, one that recovered only adds answers to them.
+  // failure, one that recovered only adds answers to them. The backoff carries on too, for a
+  // relapse (open()).
   consecutive_.store(0, std::memory_order_relaxed);
-  reopens_.store(0, std::memory_order_relaxed);
+  closed_at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   probes_ok_.store(0, std::memory_order_relaxed);
   probe_until_.store(0, std::memory_order_relaxed);
   open_until_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);

@@ -80,6 +80,36 @@ TEST_F(BreakerTest, AFailedProbeOpensItForTwiceAsLongUpToTheMaximum) {
   EXPECT_EQ(b.times_opened(), 6u);
 }
 
+TEST_F(BreakerTest, ARelapseSoonAfterACloseWaitsLongerAndALaterOneStartsOver) {
+  // Opened (2 s), a failed probe (4 s), then three probes that pass by luck close it.
+  auto wait_then_close = [&](milliseconds wait) {
+    now += wait;
+    for (int probe = 0; probe < 3; ++probe) {
+      ASSERT_TRUE(b.admit(now, config));
+      answer();
+    }
+    ASSERT_EQ(state(), State::closed);
+  };
+  for (int i = 0; i < 5; ++i) fail();
+  now += milliseconds(2401);
+  ASSERT_TRUE(b.admit(now, config));
+  fail();
+  wait_then_close(milliseconds(4801));
+  // Five failures in a row a second later: a relapse, so 8 s, not 2 s.
+  now += milliseconds(1000);
+  for (int i = 0; i < 5; ++i) fail();
+  ASSERT_EQ(state(), State::open);
+  now += milliseconds(7999);
+  EXPECT_EQ(state(), State::open);
+  wait_then_close(milliseconds(1602));  // past 8 s and the most jitter can add
+  // Closed for longer than max_open_ms: the next opening starts at 2 s again.
+  now += milliseconds(config.max_open_ms);
+  for (int i = 0; i < 5; ++i) fail();
+  ASSERT_EQ(state(), State::open);
+  now += milliseconds(2401);
+  EXPECT_EQ(state(), State::half_open);
+}
+
 TEST_F(BreakerTest, OpensOnTheErrorRatioOverEnoughCalls) {
   // Two failures, one answer: never five in a row, but two in three calls fail.
   int calls = 0;
