@@ -102,13 +102,19 @@ class TargetStats {
   // Of answered calls; zero until the first.
   std::chrono::nanoseconds latency() const noexcept { return ns(latency_ns_); }
   std::chrono::nanoseconds time_to_first_token() const noexcept { return ns(ttft_ns_); }
-  // The 95th percentile of answered calls' durations (or times to first token) over the last
-  // 10 to 20 s; zero when there were none.
+  // The q-quantile (0.95: the 95th percentile) of answered calls' durations (or times to first
+  // token) over the last 10 to 20 s; zero when there were none.
+  std::chrono::nanoseconds latency_quantile(double q, SteadyTime now) const noexcept {
+    return latency_sketch_.quantile(q, now);
+  }
+  std::chrono::nanoseconds time_to_first_token_quantile(double q, SteadyTime now) const noexcept {
+    return ttft_sketch_.quantile(q, now);
+  }
   std::chrono::nanoseconds latency_p95(SteadyTime now) const noexcept {
-    return latency_sketch_.quantile(0.95, now);
+    return latency_quantile(0.95, now);
   }
   std::chrono::nanoseconds time_to_first_token_p95(SteadyTime now) const noexcept {
-    return ttft_sketch_.quantile(0.95, now);
+    return time_to_first_token_quantile(0.95, now);
   }
   // When the last answers were merged; the epoch if none were.
   SteadyTime answered_at() const noexcept {

@@ -141,6 +141,19 @@ Metrics::Metrics()
                     .Help("What the route's strongest model alone would have cost for the same "
                           "answers; the saving is the difference from spent")
                     .Register(*registry_)),
+      race_calls_(prom::BuildCounter()
+                      .Name("switchyard_race_calls_total")
+                      .Help("Calls of races and hedges by route, model and result: won, lost "
+                            "(cancelled or beaten), failed")
+                      .Register(*registry_)),
+      race_wasted_(prom::BuildCounter()
+                       .Name("switchyard_race_wasted_usd_total")
+                       .Help("What races and hedges spent on calls whose answer did not win")
+                       .Register(*registry_)),
+      hedges_(prom::BuildCounter()
+                  .Name("switchyard_hedges_total")
+                  .Help("Hedged requests by route and outcome: fired, won, over_budget")
+                  .Register(*registry_)),
       feedback_(prom::BuildCounter()
                     .Name("switchyard_feedback_total")
                     .Help("Feedbacks on answers (POST /v1/feedback) by route and model")
@@ -205,7 +218,8 @@ const ModelMetrics& Metrics::model(const std::string& route, const std::string& 
   std::lock_guard lock(mutex_);
   auto& slot = models_[route + '\0' + model + '\0' + upstream];
   if (!slot) {
-    slot = std::make_unique<ModelMetrics>(requests_, attempts_, route, model, upstream);
+    slot = std::make_unique<ModelMetrics>(requests_, attempts_, race_calls_, route, model,
+                                          upstream);
     std::map<std::string, std::string> rm{{"route", route}, {"model", model}};
     slot->cost_usd = &cost_.Add(rm);
     auto in = rm, out = rm;
@@ -274,6 +288,14 @@ void Metrics::feedback(const std::string& route, const std::string& model, doubl
 
 Metrics::Savings Metrics::savings(const std::string& route) {
   return {&spent_.Add({{"route", route}}), &baseline_.Add({{"route", route}})};
+}
+
+prometheus::Counter& Metrics::race_wasted_usd(const std::string& route) {
+  return race_wasted_.Add({{"route", route}});
+}
+
+LazyCounters& Metrics::hedges(const std::string& route) {
+  return lazy(hedges_, {{"route", route}}, "outcome");
 }
 
 void Metrics::config_reload(bool ok) {

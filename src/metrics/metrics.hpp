@@ -78,11 +78,14 @@ class LazyCounters {
 struct ModelMetrics {
   ModelMetrics(prometheus::Family<prometheus::Counter>& requests,
                prometheus::Family<prometheus::Counter>& attempts,
-               const std::string& route, const std::string& model, const std::string& upstream)
+               prometheus::Family<prometheus::Counter>& races, const std::string& route,
+               const std::string& model, const std::string& upstream)
       : requests_by_code(requests, {{"route", route}, {"model", model}}, "code"),
-        attempts_by_outcome(attempts, {{"upstream", upstream}, {"model", model}}, "outcome") {}
+        attempts_by_outcome(attempts, {{"upstream", upstream}, {"model", model}}, "outcome"),
+        race_calls(races, {{"route", route}, {"model", model}}, "result") {}
   LazyCounters requests_by_code;
   LazyCounters attempts_by_outcome;
+  LazyCounters race_calls;  // a race's or hedge's calls by result: won, lost, failed
   prometheus::Counter* cost_usd = nullptr;
   HistogramFamily::Cell* input_tokens = nullptr;
   HistogramFamily::Cell* output_tokens = nullptr;
@@ -119,6 +122,12 @@ class Metrics {
   // Quality-gate verdicts on `route`'s answers by gate, keyed by result (pass, fail). Control
   // plane; cached.
   LazyCounters& gate_results(const std::string& route, const std::string& gate);
+  // What races and hedges on `route` spent on calls whose answer did not win (their calls by
+  // result are ModelMetrics::race_calls). Control plane.
+  prometheus::Counter& race_wasted_usd(const std::string& route);
+  // Hedges on `route` by outcome: fired (a second call started at the delay), won (it answered
+  // first), over_budget (the delay passed but the hedge budget was spent). Control plane; cached.
+  LazyCounters& hedges(const std::string& route);
   void config_reload(bool ok);
   // A feedback (POST /v1/feedback) on an answer of `model` on `route`, scored 0..1. Takes the
   // prometheus family's lock: feedback is rare next to requests.
@@ -157,6 +166,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& gates_;
   prometheus::Family<prometheus::Counter>& spent_;
   prometheus::Family<prometheus::Counter>& baseline_;
+  prometheus::Family<prometheus::Counter>& race_calls_;
+  prometheus::Family<prometheus::Counter>& race_wasted_;
+  prometheus::Family<prometheus::Counter>& hedges_;
   prometheus::Family<prometheus::Counter>& feedback_;
   prometheus::Family<prometheus::Counter>& feedback_score_;
   prometheus::Gauge* in_flight_;

@@ -3,7 +3,9 @@
 #include "router/cache/cache_stage.hpp"
 #include "router/cascade/cascade.hpp"
 #include "router/classify/classifier.hpp"
+#include "router/hedge/hedge.hpp"
 #include "router/learned/learned_stage.hpp"
+#include "router/race/race.hpp"
 #include "router/scorer/scorer_stage.hpp"
 #include "router/single/single.hpp"
 #include "router/snapshot.hpp"
@@ -26,6 +28,8 @@ void register_builtins() {
     register_stage("sticky", make_sticky_stage);
     register_dispatcher("single", make_single_dispatcher);
     register_dispatcher("cascade", make_cascade_dispatcher);
+    register_dispatcher("hedge", make_hedge_dispatcher);
+    register_dispatcher("race", make_race_dispatcher);
   });
 }
 

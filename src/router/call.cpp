@@ -109,6 +109,9 @@ class CallSink final : public ChunkSink {
       co_return Result<void>{};
     }
     if (!result_.committed) {
+      // Racing calls share the response: the first with an event for the client takes it.
+      if (out_->started())
+        co_return make_error(Reason::cancelled, "another call answered first");
       result_.committed = true;
       if (auto r = co_await begin_stream(ctx_, result_, *out_); !r) co_return r;
     }
@@ -203,11 +206,14 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
 
   if (!reply) {
     Error failure = std::move(reply).error();
-    if (result.committed) {
+    // A call cancelled under way (a race's loser, a client that hung up) has most likely been
+    // billed by the provider for its prompt and what it streamed: estimated from the sizes.
+    if (result.committed || failure.reason == Reason::cancelled) {
       result.usage = sink.usage(result.sent.size());
       result.cost_usd = price();
-      (void)co_await end_stream(ctx, result, *out, &failure, spent_usd(ctx) + result.cost_usd);
     }
+    if (result.committed)
+      (void)co_await end_stream(ctx, result, *out, &failure, spent_usd(ctx) + result.cost_usd);
     co_return failure;
   }
 

@@ -150,6 +150,14 @@ Result<std::unique_ptr<Fleet>> load_fleet(const std::string& path) {
       read_lognormal(mm, "tokens_per_s", sm->tokens_per_s);
       read_lognormal(mm, "output_tokens", sm->output_tokens);
       mm.opt("error_rate", sm->error_rate);
+      if (auto slow = mm.get("slow"); slow && !slow.IsNull()) {
+        Map sl(slow, mm.at("slow"));
+        sl.req("share", sm->slow_share);
+        sl.opt("factor", sm->slow_factor);
+        sl.finish();
+        if (sm->slow_share > 1) fail(sl.at("share"), "must be between 0 and 1");
+        if (sm->slow_factor < 1) fail(sl.at("factor"), "must be at least 1");
+      }
       mm.opt("max_concurrent", sm->max_concurrent);
       mm.opt("skill", sm->skill);
       if (auto by_kind = mm.get("skill_by_kind"); by_kind && !by_kind.IsNull()) {

@@ -44,6 +44,9 @@ struct SimModel {
   LogNormal tokens_per_s{80, 0.2};
   LogNormal output_tokens{48, 0.5};  // generated answers' length
   double error_rate = 0;
+  // A tail of slow answers: this share of requests is `slow_factor` times slower throughout
+  // (a busy replica, a cold cache), which hedging is for.
+  double slow_share = 0, slow_factor = 10;
   std::uint32_t max_concurrent = 1024;
   double skill = 0.7;  // mean quality on prompts that are not in a dataset (and of no kind)
   // Mean quality on prompts of a kind (Fleet::kinds), where it differs from `skill`.

@@ -464,6 +464,9 @@ class SimSession {
     }
     double factor = 1;
     if (auto* e = model->episode(sim::Episode::Kind::latency_spike, t)) factor = e->factor;
+    if (model->slow_share > 0 &&
+        std::uniform_real_distribution<double>(0, 1)(rng_) < model->slow_share)
+      factor *= model->slow_factor;
     Timing timing;
     timing.ttft_ms = model->ttft_ms.sample(rng_) * factor;
     const double tps = model->tokens_per_s.sample(rng_);

@@ -1,6 +1,7 @@
 #include "support/fakes.hpp"
 
 #include "api/request.hpp"
+#include "router/resolve.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -48,6 +49,16 @@ std::optional<Result<UpstreamReply>> failure(const std::string& model) {
   return std::nullopt;
 }
 
+// "slow=N[,MODEL]": sleeps N ms, then behaves as MODEL (default "ok").
+Task<Result<void>> slow_down(Clock& clock, std::string& model) {
+  if (!model.starts_with("slow=")) co_return Result<void>{};
+  const auto delay = std::chrono::milliseconds(std::stoi(model.substr(5)));
+  if (auto r = co_await clock.sleep_until(clock.now() + delay); !r) co_return r;
+  const auto comma = model.find(',');
+  model = comma == std::string::npos ? "ok" : model.substr(comma + 1);
+  co_return Result<void>{};
+}
+
 }  // namespace
 
 Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& request) {
@@ -62,11 +73,7 @@ Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& reques
     }
     model = "ok";
   }
-  if (model.starts_with("slow=")) {
-    const auto delay = std::chrono::milliseconds(std::stoi(model.substr(5)));
-    if (auto r = co_await clock->sleep_until(clock->now() + delay); !r) co_return r.error();
-    model = "ok";
-  }
+  if (auto r = co_await slow_down(*clock, model); !r) co_return r.error();
   if (auto f = failure(model)) co_return std::move(*f);
   UpstreamReply r;
   r.status = 200;
@@ -77,7 +84,8 @@ Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& reques
 
 Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request, ChunkSink& sink) {
   bodies.emplace_back(request.body);
-  const auto model = model_of(request.body);
+  auto model = model_of(request.body);
+  if (auto r = co_await slow_down(*clock, model); !r) co_return r.error();
   if (auto f = failure(model)) co_return std::move(*f);
   UpstreamReply head;
   head.status = 200;
@@ -184,6 +192,24 @@ T run(Task<T> task) {
 }
 
 template Result<void> run(Task<Result<void>>);
+
+Dispatched dispatch_request(const Snapshot& snap, FakeUpstreams& upstreams, ApiRequest request) {
+  Dispatched d;
+  RouteContext ctx(snap, request, upstreams);
+  auto dispatcher = resolve(ctx);
+  EXPECT_TRUE(dispatcher) << dispatcher.error().message;
+  if (!dispatcher) return d;
+  const auto start = std::chrono::steady_clock::now();
+  d.result = run((*dispatcher)->dispatch(ctx, d.out));
+  d.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  for (const auto& a : ctx.attempts) {
+    d.called.push_back(a.target->model->name);
+    d.reasons.push_back(a.reason);
+    d.costs.push_back(a.cost_usd);
+  }
+  return d;
+}
 template CallResult run(Task<CallResult>);
 
 }  // namespace switchyard::test

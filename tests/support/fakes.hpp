@@ -17,8 +17,8 @@ namespace switchyard::test {
 
 // Answers by the `model` in the forwarded body: "ok" (a chat completion with usage), "stream"
 // (three content events, a usage chunk and [DONE]), "status=N" (that HTTP status), "connect"
-// (a connection failure), "timeout" (a first-token timeout), "slow=N" (answers as "ok" N ms
-// later by `clock`; complete() only), "fail-first=N" or "fail-first=N:MS" (a 503, with
+// (a connection failure), "timeout" (a first-token timeout), "slow=N" or "slow=N,MODEL" (answers
+// as "ok", or as MODEL, N ms later by `clock`), "fail-first=N" or "fail-first=N:MS" (a 503, with
 // retry-after MS ms, for this upstream's first N calls, then "ok"; complete() only),
 // "say=TEXT" or "say=TEXT|REASON" (answers TEXT, finished for REASON, default stop). Records
 // every body it was sent. Completes on the caller's executor, at once unless slow.
@@ -83,5 +83,19 @@ ApiRequest chat_request(const std::string& extra = {});
 // Runs a coroutine to completion on a private io_context and returns its result.
 template <class T>
 T run(Task<T> task);
+
+// What dispatching one request did: its result, the response, and each call in order.
+struct Dispatched {
+  Result<void> result = Result<void>{};
+  RecordingWriter out;
+  std::vector<std::string> called;  // models
+  std::vector<Reason> reasons;      // each call's outcome
+  std::vector<double> costs;        // and what it cost
+  std::chrono::milliseconds took{0};
+};
+
+// Resolves `request` on `snap` and runs the route's dispatcher on `upstreams` to the end, as a
+// session would; a request that does not resolve fails the calling test.
+Dispatched dispatch_request(const Snapshot& snap, FakeUpstreams& upstreams, ApiRequest request);
 
 }  // namespace switchyard::test
