@@ -39,6 +39,13 @@ class Dispatcher {
   virtual Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const = 0;
 };
 
+// What a dispatcher asks of a call beyond the client's request.
+struct CallOptions {
+  // Ask a chat upstream for token logprobs (a quality gate reads them) when the client's request
+  // names none; commit() turns them back to null, as an answer that was not asked for them has.
+  bool logprobs = false;
+};
+
 // Calls `target` and returns its answer without touching the response: a complete body, or a
 // stream's events kept in order (at most the upstream's max_response_bytes of them). The call's
 // AttemptRecord is appended to ctx.attempts when it starts and completed when it ends; its
@@ -47,7 +54,7 @@ class Dispatcher {
 // upstream 4xx that any candidate would give is an answer. Completes on the worker's executor;
 // several calls may run at once on one RouteContext. Cancellation aborts the upstream call and
 // the result's error is Reason::cancelled.
-Task<CallResult> call(RouteContext& ctx, const Target& target);
+Task<CallResult> call(RouteContext& ctx, const Target& target, CallOptions options = {});
 
 // Like call(), but a 200 event stream is committed to `out` as it arrives, so the client's time
 // to first token is the upstream's. Until the first event nothing is written, and a failure
@@ -70,7 +77,8 @@ Task<Answered> answer_with(RouteContext& ctx, const Target& target, ResponseWrit
 
 // Calls every target at once and returns their results in the targets' order, when the last
 // has finished. Cancellation reaches every call.
-Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets);
+Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets,
+                                       CallOptions options = {});
 
 // Writes an answer (result.ok(), not yet committed) to the client with the decision headers,
 // usage and cost, and records it in ctx as the chosen target. Once per request; the caller owns

@@ -59,6 +59,7 @@ struct ApiRequest {
   std::string model;    // as the client sent it
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  bool names_logprobs = false;  // the body has a top-level "logprobs", whatever its value
   BodySpan model_value;            // the JSON string after "model":
   BodySpan stream_options_member;  // "stream_options": {...}, key to value end; empty if absent
   BodySpan stream_options_value;   // the {...}
@@ -123,6 +124,7 @@ struct CallResult {
   std::chrono::nanoseconds duration{0};
   std::chrono::nanoseconds time_to_first_token{-1};
   bool committed = false;  // it went to the client as it arrived (a stream passed through)
+  bool logprobs_added = false;  // asked for logprobs the client did not ask for (CallOptions)
 
   bool ok() const { return !error; }
 };

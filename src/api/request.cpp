@@ -65,6 +65,7 @@ class BodySax {
                                         : Member::other;
     if (member_ == Member::model) model_index_ = members_ - 1;
     if (member_ == Member::stream_options) stream_options_index_ = members_ - 1;
+    if (k == "logprobs") logprobs_key_ = true;
     auto [it, inserted] = keys_.insert(std::move(k));
     if (!inserted) {
       duplicate_ = it->substr(0, 64);
@@ -90,7 +91,7 @@ class BodySax {
   Kind model_kind_ = Kind::null, stream_kind_ = Kind::null, stream_options_kind_ = Kind::null,
        input_kind_ = Kind::null, include_usage_kind_ = Kind::null;
   std::string model_, user_, prompt_cache_key_;
-  bool stream_ = false, include_usage_ = false, input_empty_ = true;
+  bool stream_ = false, include_usage_ = false, input_empty_ = true, logprobs_key_ = false;
   std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
   PromptReader prompt_;
 
@@ -263,6 +264,7 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
   r.model = std::move(sax.model_);
   r.stream = stream;
   r.include_usage = sax.include_usage_kind_ == Kind::boolean && sax.include_usage_;
+  r.names_logprobs = sax.logprobs_key_;
   r.model_value = member_spans(body, sax.model_index_).value;
   if (sax.stream_options_index_ != SIZE_MAX) {
     auto so = member_spans(body, sax.stream_options_index_);
@@ -276,14 +278,18 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
   return r;
 }
 
-std::string forward_body(const ApiRequest& req, std::string_view model_id, UsageOption usage) {
+std::string forward_body(const ApiRequest& req, std::string_view model_id, UsageOption usage,
+                         bool logprobs) {
   const std::string_view in = req.body;
-  // At most two edits, in body order: the model's value, and stream_options.
+  // At most two edits, in body order: the model's value (and members added after it), and
+  // stream_options.
   struct Edit {
     BodySpan span;
     std::string text;
   };
   Edit model{req.model_value, json(model_id).dump(-1, ' ', false, json::error_handler_t::replace)};
+  if (logprobs && !req.names_logprobs && req.endpoint == Endpoint::chat_completions)
+    model.text += R"(,"logprobs":true)";
   std::optional<Edit> options;
   if (req.stream && usage != UsageOption::as_sent) {
     if (req.stream_options_member.empty()) {

@@ -38,7 +38,10 @@ enum class UsageOption : std::uint8_t {
 };
 
 // The body to send upstream: the client's bytes with `model` replaced by `model_id` and
-// stream_options adjusted as `usage` says. Key order, number precision and whitespace are kept.
-std::string forward_body(const ApiRequest& request, std::string_view model_id, UsageOption usage);
+// stream_options adjusted as `usage` says, and with "logprobs": true added when `logprobs` (a
+// chat request that names no logprobs of its own; the gate that wants them strips them from the
+// answer again). Key order, number precision and whitespace are kept.
+std::string forward_body(const ApiRequest& request, std::string_view model_id, UsageOption usage,
+                         bool logprobs = false);
 
 }  // namespace switchyard

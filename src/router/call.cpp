@@ -11,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace switchyard {
 
@@ -141,6 +142,30 @@ class CallSink final : public ChunkSink {
 
 std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
 
+// `body` (a chat completion, or one chunk of a stream) with every choice's logprobs null, as an
+// upstream answers when the request did not ask for them; unchanged if it has none to null.
+std::string without_logprobs(std::string_view body) {
+  if (body.find("\"logprobs\"") == std::string_view::npos ||
+      !is_bounded_json(body, kMaxUpstreamJsonDepth))
+    return std::string(body);
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto choices = j.is_object() ? j.find("choices") : j.end();
+  if (choices == j.end() || !choices->is_array()) return std::string(body);
+  for (auto& c : *choices)
+    if (c.is_object() && c.contains("logprobs")) c["logprobs"] = nullptr;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The same for one SSE event ("data: {...}\n\n"); other events are kept as they are.
+std::string event_without_logprobs(std::string_view event) {
+  constexpr std::string_view prefix = "data: ";
+  if (!event.starts_with(prefix) || !event.ends_with("\n\n") ||
+      event.find("\"logprobs\"") == std::string_view::npos)
+    return std::string(event);
+  const auto data = event.substr(prefix.size(), event.size() - prefix.size() - 2);
+  return std::string(prefix) + without_logprobs(data) + "\n\n";
+}
+
 // The committed call's identity and numbers, for the access log and metrics.
 void choose(RouteContext& ctx, const CallResult& result) {
   ctx.chosen = result.target;
@@ -178,7 +203,7 @@ Task<Result<void>> end_stream(RouteContext& ctx, const CallResult& result, Respo
 
 // Makes the call into `result`; fails when it has no answer.
 Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWriter* out,
-                                    SteadyTime start) {
+                            SteadyTime start, CallOptions options) {
   const Target& target = *result.target;
   const std::string& name = target.upstream_config->name;
   // The only per-call copy of the body: the upstream's model id differs per target. Cost
@@ -187,7 +212,9 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
   const auto usage = target.upstream_config->stream_include_usage ? UsageOption::request
                      : ctx.request.include_usage                  ? UsageOption::as_sent
                                                                   : UsageOption::strip;
-  result.sent = forward_body(ctx.request, target.model->id, usage);
+  result.logprobs_added = options.logprobs && !out && !ctx.request.names_logprobs &&
+                          ctx.request.endpoint == Endpoint::chat_completions;
+  result.sent = forward_body(ctx.request, target.model->id, usage, result.logprobs_added);
   OutboundRequest req{path_of(ctx.request.endpoint), result.sent, ctx.request.request_id,
                       ctx.request.stream, ctx.request.headers};
 
@@ -260,7 +287,8 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
 
 // One call with its bookkeeping: the AttemptRecord (appended at the start, so that
 // x-switchyard-attempts counts calls in flight) and the metrics.
-Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWriter* out) {
+Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWriter* out,
+                          CallOptions options) {
   CallResult result;
   result.target = &target;
   const std::size_t index = ctx.attempts.size();
@@ -269,7 +297,7 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
   Result<void> outcome = Result<void>{};
   ConcurrencySlot slot(target);
   if (slot.ok())
-    outcome = co_await exchange(ctx, result, out, start);
+    outcome = co_await exchange(ctx, result, out, start, options);
   else
     outcome = make_error(Reason::upstream_saturated,
                          "upstream " + target.upstream_config->name + " is at max_concurrent");
@@ -327,12 +355,12 @@ double spent_usd(const RouteContext& ctx) {
   return usd;
 }
 
-Task<CallResult> call(RouteContext& ctx, const Target& target) {
-  return run_call(ctx, target, nullptr);
+Task<CallResult> call(RouteContext& ctx, const Target& target, CallOptions options) {
+  return run_call(ctx, target, nullptr, options);
 }
 
 Task<CallResult> call_streaming(RouteContext& ctx, const Target& target, ResponseWriter& out) {
-  return run_call(ctx, target, &out);
+  return run_call(ctx, target, &out, {});
 }
 
 Task<Answered> answer_with(RouteContext& ctx, const Target& target, ResponseWriter& out) {
@@ -352,13 +380,15 @@ Task<Answered> answer_with(RouteContext& ctx, const Target& target, ResponseWrit
   co_return a;
 }
 
-Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets) {
+Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets,
+                                       CallOptions options) {
   namespace net = boost::asio;
   const auto executor = co_await net::this_coro::executor;
   using Op = decltype(net::co_spawn(executor, call(ctx, *targets.front()), net::deferred));
   std::vector<Op> ops;
   ops.reserve(targets.size());
-  for (const Target* t : targets) ops.push_back(net::co_spawn(executor, call(ctx, *t), net::deferred));
+  for (const Target* t : targets)
+    ops.push_back(net::co_spawn(executor, call(ctx, *t, options), net::deferred));
   auto [order, exceptions, results] =
       co_await net::experimental::make_parallel_group(std::move(ops))
           .async_wait(net::experimental::wait_for_all(), net::use_awaitable);
@@ -377,13 +407,19 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     out.set_header("x-switchyard-cost-usd", fmt_cost(spent_usd(ctx)));
     std::string_view content_type = result.reply.content_type;
     if (content_type.empty()) content_type = "application/json";
-    if (ctx.cache.capture) ctx.cache.capture_body(result.reply.status, content_type, result.reply.body);
-    co_return co_await out.send(result.reply.status, content_type, result.reply.body);
+    const std::string stripped =
+        result.logprobs_added ? without_logprobs(result.reply.body) : std::string();
+    const std::string_view body = result.logprobs_added ? stripped : result.reply.body;
+    if (ctx.cache.capture) ctx.cache.capture_body(result.reply.status, content_type, body);
+    co_return co_await out.send(result.reply.status, content_type, body);
   }
   if (auto r = co_await CallSink::begin_stream(ctx, result, out); !r) co_return r;
   for (const auto& event : result.events) {
-    if (ctx.cache.capture) ctx.cache.capture_event(event);
-    if (auto r = co_await out.write_event(event); !r) co_return r;
+    const std::string stripped =
+        result.logprobs_added ? event_without_logprobs(event) : std::string();
+    const std::string_view e = result.logprobs_added ? stripped : event;
+    if (ctx.cache.capture) ctx.cache.capture_event(e);
+    if (auto r = co_await out.write_event(e); !r) co_return r;
   }
   co_return co_await end_stream(ctx, result, out, nullptr, spent_usd(ctx));
 }

@@ -71,7 +71,7 @@ struct State {
 // them commits (CallSink checks before it writes).
 class EntrantWriter final : public ResponseWriter {
  public:
-  EntrantWriter(State& s, std::size_t me) : s_(s), out_(*s.out), me_(me) {}
+  EntrantWriter(State& s, ResponseWriter& out, std::size_t me) : s_(s), out_(out), me_(me) {}
   void set_header(std::string_view name, std::string_view value) override {
     out_.set_header(name, value);
   }
@@ -143,10 +143,10 @@ Task<Outcome> run_entrant(State& s, std::size_t i) {
   s.started[i] = how;
   s.nudged[i] = false;  // from here on, a nudge means another took the response
 
-  EntrantWriter writer(s, i);
   auto ask = [&]() -> Task<CallResult> {
-    if (s.out) co_return co_await call_streaming(s.ctx, *e.target, writer);
-    co_return co_await call(s.ctx, *e.target);
+    if (!s.out) co_return co_await call(s.ctx, *e.target, e.options);
+    EntrantWriter writer(s, *s.out, i);
+    co_return co_await call_streaming(s.ctx, *e.target, writer);
   };
   auto stopped = [&]() -> Task<void> {
     if (!s.nudged[i]) co_await nudge.async_wait(use_tuple);

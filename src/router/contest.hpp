@@ -27,6 +27,7 @@ struct Entrant {
   std::chrono::nanoseconds delay{0};
   std::chrono::nanoseconds limit{0};
   std::function<bool()> may_hedge;
+  CallOptions options{};  // for a call that is not streamed
 };
 
 // How each entrant started: not at all, at once (no delay), at its delay, or on a failure.

@@ -141,6 +141,26 @@ TEST(Request, ForwardsTheClientsBytesWithOnlyTheModelReplaced) {
   EXPECT_EQ(forward_body(*r, "gpt-4o", UsageOption::request), expected);  // not a stream
 }
 
+TEST(Request, AsksForLogprobsOnlyWhereTheClientNamedNone) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
+  auto fwd = [&](Endpoint e, const std::string& body) {
+    auto r = parse_api_request(e, body);
+    EXPECT_TRUE(r) << body;
+    return r ? forward_body(*r, "up", UsageOption::as_sent, true) : "";
+  };
+  EXPECT_EQ(fwd(Endpoint::chat_completions, R"({"model":"m",)" + msgs + "}"),
+            R"({"model":"up","logprobs":true,)" + msgs + "}");
+  // The client's own choice stands, either way.
+  for (const char* v : {"false", "true"}) {
+    const std::string body = R"({"logprobs":)" + std::string(v) + R"(,"model":"m",)" + msgs + "}";
+    EXPECT_EQ(fwd(Endpoint::chat_completions, body),
+              R"({"logprobs":)" + std::string(v) + R"(,"model":"up",)" + msgs + "}");
+  }
+  // Legacy completions count logprobs differently: left alone.
+  EXPECT_EQ(fwd(Endpoint::completions, R"({"model":"m","prompt":"x"})"),
+            R"({"model":"up","prompt":"x"})");
+}
+
 TEST(Request, AdjustsStreamOptionsWhereverTheyAre) {
   auto fwd = [](const std::string& body, UsageOption u) {
     auto r = parse_api_request(Endpoint::chat_completions, body);

@@ -108,6 +108,7 @@ class CascadeDispatcher final : public Dispatcher {
       // Ask: each available model once, all at once, for agreement; else one at a time until
       // one answers.
       escalate_to(*available.front());
+      const CallOptions ask{.logprobs = tier.gates->needs_logprobs};
       std::vector<CallResult> results;
       if (tier.gates->agreement) {
         std::vector<const Target*> one_each;
@@ -115,10 +116,10 @@ class CascadeDispatcher final : public Dispatcher {
           if (std::none_of(one_each.begin(), one_each.end(),
                            [&](const Target* o) { return o->model == t->model; }))
             one_each.push_back(t);
-        results = co_await call_all(ctx, std::move(one_each));
+        results = co_await call_all(ctx, std::move(one_each), ask);
       } else {
         for (const Target* t : available) {
-          results.push_back(co_await call(ctx, *t));
+          results.push_back(co_await call(ctx, *t, ask));
           if (results.back().ok()) break;
         }
       }

@@ -8,8 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <re2/re2.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 namespace switchyard {
 
@@ -138,6 +141,29 @@ class ToolArgumentsGate final : public Gate {
   }
 };
 
+// Confidence from the answer's token logprobs: the geometric mean of its tokens' probabilities
+// (e to the mean logprob), and the least likely token's.
+class LogprobsGate final : public Gate {
+ public:
+  LogprobsGate(double min_mean, double min_token) : min_mean_(min_mean), min_token_(min_token) {}
+  std::string_view name() const override { return "logprobs"; }
+  std::string judge(const GateInput& in) const override {
+    const auto& lp = in.answer.logprobs;
+    if (lp.empty()) return "no logprobs";  // the upstream (or a recorded outcome) has none
+    double sum = 0, least = 0;
+    for (double x : lp) sum += x, least = std::min(least, x);
+    const double mean = std::exp(sum / static_cast<double>(lp.size()));
+    if (mean < min_mean_)
+      return fmt::format("mean token probability {:.3f} below {}", mean, min_mean_);
+    if (std::exp(least) < min_token_)
+      return fmt::format("a token of probability {:.3f}, below {}", std::exp(least), min_token_);
+    return "";
+  }
+
+ private:
+  double min_mean_, min_token_;  // probabilities
+};
+
 std::vector<std::string> strings(const YAML::Node& n, const std::string& path) {
   std::vector<std::string> out;
   if (n.IsScalar()) {
@@ -231,6 +257,19 @@ Gates read_gates(const YAML::Node& node, const std::string& path) {
   if (m.opt("json", on); on) g.list.push_back(std::make_unique<JsonGate>());
   on = false;
   if (m.opt("tool_arguments", on); on) g.list.push_back(std::make_unique<ToolArgumentsGate>());
+  if (auto n = m.get("logprobs"); n && !n.IsNull()) {
+    Map lm(n, m.at("logprobs"));
+    double min_mean = 0, min_token = 0;
+    lm.opt("min_mean_prob", min_mean);
+    lm.opt("min_token_prob", min_token);
+    lm.finish();
+    if (min_mean == 0 && min_token == 0)
+      fail(m.at("logprobs"), "needs min_mean_prob or min_token_prob");
+    if (min_mean > 1) fail(lm.at("min_mean_prob"), "must be a probability, 0 to 1");
+    if (min_token > 1) fail(lm.at("min_token_prob"), "must be a probability, 0 to 1");
+    g.list.push_back(std::make_unique<LogprobsGate>(min_mean, min_token));
+    g.needs_logprobs = true;
+  }
   if (auto n = m.get("agreement"); n && !n.IsNull()) {
     Map am(n, m.at("agreement"));
     double share = 1;

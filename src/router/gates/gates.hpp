@@ -57,6 +57,7 @@ class Gate {
 struct Gates {
   std::vector<std::unique_ptr<const Gate>> list;
   bool any = false;  // mode: any
+  bool needs_logprobs = false;  // a gate reads token logprobs: ask the upstream for them
   // The share of the tier's answers that must agree; unset: the tier calls one model.
   std::optional<double> agreement;
 

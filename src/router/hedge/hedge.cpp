@@ -58,12 +58,12 @@ class HedgeDispatcher final : public Dispatcher {
     // other candidate as a fallback.
     std::vector<Entrant> entrants;
     entrants.reserve(c.size() + config_.hedges);
-    entrants.push_back({&first, {}, {}, {}});
+    entrants.push_back({&first, {}, {}, {}, {}});
     for (std::uint32_t k = 1; k <= config_.hedges; ++k)
       entrants.push_back({c.size() > 1 ? c[std::min<std::size_t>(k, c.size() - 1)] : &first,
-                          delay * k, {}, [this] { return may_hedge(); }});
+                          delay * k, {}, [this] { return may_hedge(); }, {}});
     for (std::size_t k = config_.hedges + 1; k < c.size(); ++k)
-      entrants.push_back({c[k], Entrant::kOnFailure, {}, {}});
+      entrants.push_back({c[k], Entrant::kOnFailure, {}, {}, {}});
 
     // An answer wins; so does an error another candidate would not mend (the request's fault).
     auto result = co_await run_contest(

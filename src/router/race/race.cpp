@@ -82,8 +82,8 @@ class RaceDispatcher final : public Dispatcher {
       auto better = std::find_if(c.begin(), c.end(), is_upgrade);
       auto fast = std::find_if_not(c.begin(), c.end(), is_upgrade);
       if (better == c.end() || fast == c.end()) return entrants;
-      entrants.push_back({*better, {}, c_.window, {}});
-      entrants.push_back({*fast, {}, {}, {}});
+      entrants.push_back({*better, {}, c_.window, {}, {}});
+      entrants.push_back({*fast, {}, {}, {}, {}});
       return entrants;
     }
     const std::optional<double> cap = ctx.request.max_cost_usd;
@@ -93,7 +93,8 @@ class RaceDispatcher final : public Dispatcher {
       for (const auto& p : ctx.decision.predictions)
         if (p.target == t) cost += p.cost_usd;
       if (cap && !entrants.empty() && cost > *cap) break;
-      entrants.push_back({t, {}, c_.mode == Mode::best_of ? c_.window : milliseconds(0), {}});
+      entrants.push_back({t, {}, c_.mode == Mode::best_of ? c_.window : milliseconds(0), {},
+                          {.logprobs = c_.gates && c_.gates->needs_logprobs}});
     }
     return entrants;
   }

@@ -219,6 +219,13 @@ TEST(Cascade, ConfigErrorsNameThePath) {
             0u);
   EXPECT_EQ(error("        - {models: [b1], gates: {refusl: true}}\n        - {models: [strong]}\n"),
             "routes.auto.dispatcher.tiers[0].gates.refusl: unknown key");
+  EXPECT_EQ(error("        - {models: [b1], gates: {logprobs: {}}}\n        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.logprobs: needs min_mean_prob or "
+            "min_token_prob");
+  EXPECT_EQ(error("        - {models: [b1], gates: {logprobs: {min_mean_prob: 1.5}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.logprobs.min_mean_prob: must be a "
+            "probability, 0 to 1");
 }
 
 }  // namespace

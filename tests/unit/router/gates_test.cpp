@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 namespace switchyard::test {
 namespace {
 
@@ -55,6 +57,21 @@ TEST(Gates, LengthContainsRegexAndModes) {
   cut.finish_reason = "length";
   EXPECT_EQ(verdict("{finish_reason: [length]}", cut), "finish_reason: finish_reason length");
   EXPECT_EQ(verdict("{finish_reason: [content_filter]}", cut), "pass");
+}
+
+TEST(Gates, LogprobsJudgeTheMeanAndTheLeastConfidentToken) {
+  Answer a = said("B");
+  EXPECT_EQ(verdict("{logprobs: {min_mean_prob: 0.5}}", a), "logprobs: no logprobs");
+  a.logprobs = {std::log(0.9), std::log(0.8), std::log(0.7)};  // geometric mean 0.796
+  EXPECT_EQ(verdict("{logprobs: {min_mean_prob: 0.7, min_token_prob: 0.5}}", a), "pass");
+  EXPECT_EQ(verdict("{logprobs: {min_mean_prob: 0.8}}", a),
+            "logprobs: mean token probability 0.796 below 0.8");
+  a.logprobs = {std::log(0.99), std::log(0.99), std::log(0.02)};
+  EXPECT_EQ(verdict("{logprobs: {min_mean_prob: 0.2}}", a), "pass");
+  EXPECT_EQ(verdict("{logprobs: {min_token_prob: 0.05}}", a),
+            "logprobs: a token of probability 0.020, below 0.05");
+  EXPECT_TRUE(read_gates(YAML::Load("{logprobs: {min_token_prob: 0.05}}"), "g").needs_logprobs);
+  EXPECT_FALSE(read_gates(YAML::Load("{refusal: true}"), "g").needs_logprobs);
 }
 
 TEST(Gates, JsonOnlyWhenTheRequestAsksForIt) {
@@ -124,6 +141,11 @@ TEST(JsonSchema, TheStrictSubset) {
   std::string why;
   EXPECT_FALSE(conforms(json::parse("1"), json::parse(R"({"$ref":"#"})"), why));
   EXPECT_EQ(why, "$: is nested too deeply");
+  // A client's schema with two ways down at every level: 2^32 checks, unless the work is
+  // capped (without the cap this test does not end). It gives up and says so.
+  EXPECT_FALSE(conforms(json::parse("1"), json::parse(R"({"anyOf":[{"$ref":"#"},{"$ref":"#"}]})"),
+                        why));
+  EXPECT_EQ(why, "$: the schema takes too long to check");
 }
 
 TEST(Agreement, AnswersAreComparedByTheChoiceTheyPick) {

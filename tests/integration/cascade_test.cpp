@@ -1,0 +1,117 @@
+// The cascade through real sockets against the sim: it asks the upstream for logprobs when a
+// gate needs them, escalates answers the model was unsure of, strips the logprobs it asked for
+// from what the client gets (and keeps those the client asked for), and escalates when the
+// models of a tier disagree. The sim's confidence is noisy (sd 0.3 per answer around 0.45 for a
+// wrong answer and 0.95 for a right one), so the logprob checks count shares over 30 requests.
+// Bounded: about a hundred requests to 127.0.0.1.
+#include "support/fixture.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace switchyard::test {
+namespace {
+
+using nlohmann::json;
+
+// Every answer of `wrong` is wrong (quality 0), every answer of `right` and `also-right` right.
+struct Fleet {
+  Fleet()
+      : fleet_file(dir.write("fleet.yaml", R"(time_scale: 1
+models:
+  - {name: wrong, skill: 0, ttft_ms: {median: 1, sigma: 0}, tokens_per_s: {median: 0}}
+  - {name: right, skill: 1, ttft_ms: {median: 1, sigma: 0}, tokens_per_s: {median: 0}}
+  - {name: also-right, skill: 1, ttft_ms: {median: 1, sigma: 0}, tokens_per_s: {median: 0}}
+  - {name: strong, skill: 1, ttft_ms: {median: 1, sigma: 0}, tokens_per_s: {median: 0}}
+)")) {
+    auto f = sim::load_fleet(fleet_file);
+    EXPECT_TRUE(f) << f.error().message;
+    SimOptions o;
+    if (f) o.fleet = std::shared_ptr<sim::Fleet>(std::move(*f));
+    sim = start_sim(o);
+  }
+  // A gateway whose `auto` route cascades from `first_tier` (YAML) to strong.
+  std::unique_ptr<GatewayUnderTest> gateway(const std::string& first_tier) const {
+    return std::make_unique<GatewayUnderTest>(fmt::format(R"(
+upstreams:
+  - name: sim
+    base_url: http://127.0.0.1:{}/v1
+    models: [{{name: wrong}}, {{name: right}}, {{name: also-right}}, {{name: strong}}]
+routes:
+  auto:
+    stages: [{{type: static, models: [wrong, right, also-right, strong]}}]
+    dispatcher:
+      type: cascade
+      tiers:
+        - {}
+        - {{models: [strong]}}
+)",
+                                                          sim->port(), first_tier));
+  }
+  TempDir dir;
+  std::string fleet_file;
+  std::unique_ptr<SimServer> sim;
+};
+
+constexpr int kRequests = 30;
+// A token probability of 0.7: between the sim's wrong answers (0.45) and right ones (0.95).
+constexpr const char* kConfident = "gates: {logprobs: {min_mean_prob: 0.7}}";
+
+// Sends kRequests different prompts; returns how many escalated, and checks each answer's
+// logprobs: null unless the client asked for them.
+int escalations(GatewayUnderTest& gw, bool client_asks) {
+  int escalated = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    const std::string body =
+        json{{"model", "auto"},
+             {"messages", {{{"role", "user"}, {"content", fmt::format("question {}", i)}}}}}
+            .dump();
+    auto r = post_json(gw.port(), "/v1/chat/completions",
+                       client_asks ? body.substr(0, body.size() - 1) + R"(,"logprobs":true})"
+                                   : body);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) continue;
+    escalated += r.header("x-switchyard-model") == "strong";
+    const auto answer = json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(answer.is_object()) << r.body;
+    if (!answer.is_object()) continue;
+    const auto& lp = answer["choices"][0]["logprobs"];
+    if (client_asks) {
+      EXPECT_TRUE(lp.is_object()) << r.body;  // theirs, whichever model answered
+    } else {
+      EXPECT_TRUE(lp.is_null()) << r.body;  // the gate's were stripped
+    }
+  }
+  return escalated;
+}
+
+TEST(CascadeSim, UnsureAnswersEscalateByTheirLogprobsWhichTheClientNeverSees) {
+  Fleet fleet;
+  auto unsure = fleet.gateway(fmt::format("{{models: [wrong], {}}}", kConfident));
+  const int wrong_escalated = escalations(*unsure, false);
+  EXPECT_GE(wrong_escalated, kRequests / 2);
+  auto sure = fleet.gateway(fmt::format("{{models: [right], {}}}", kConfident));
+  const int right_escalated = escalations(*sure, false);
+  EXPECT_LT(right_escalated, kRequests / 2);
+  // The escalation names the gate; the sim saw logprobs asked of the first tier only.
+  const std::string metrics = http_request(unsure->port(), "GET", "/metrics").body;
+  EXPECT_EQ(metric(metrics,
+                   R"(switchyard_gate_results_total{gate="logprobs",result="fail",route="auto"})"),
+            wrong_escalated);
+  // A client that asks for logprobs gets them, from either tier.
+  escalations(*unsure, true);
+}
+
+TEST(CascadeSim, ModelsThatSayDifferentThingsEscalate) {
+  Fleet fleet;
+  auto gw = fleet.gateway("{models: [right, also-right], gates: {agreement: {min_share: 1}}}");
+  auto r = post_json(gw->port(), "/v1/chat/completions", chat_body("auto"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The sim writes each model's answer in its own words: two right answers, different text.
+  EXPECT_EQ(r.header("x-switchyard-model"), "strong");
+  EXPECT_EQ(r.header("x-switchyard-escalations"), "right: agreement (1 of 2 agree)");
+  EXPECT_EQ(r.header("x-switchyard-attempts"), "3");
+}
+
+}  // namespace
+}  // namespace switchyard::test
