@@ -156,14 +156,29 @@ std::string without_logprobs(std::string_view body) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The same for one SSE event ("data: {...}\n\n"); other events are kept as they are.
+// The same for one SSE event: the JSON of each of its data lines ("data:" with or without its
+// space, ended by LF or CRLF); its other lines are kept as they are.
 std::string event_without_logprobs(std::string_view event) {
-  constexpr std::string_view prefix = "data: ";
-  if (!event.starts_with(prefix) || !event.ends_with("\n\n") ||
-      event.find("\"logprobs\"") == std::string_view::npos)
-    return std::string(event);
-  const auto data = event.substr(prefix.size(), event.size() - prefix.size() - 2);
-  return std::string(prefix) + without_logprobs(data) + "\n\n";
+  if (event.find("\"logprobs\"") == std::string_view::npos) return std::string(event);
+  std::string out;
+  out.reserve(event.size());
+  while (!event.empty()) {
+    const auto eol = event.find('\n');
+    const std::string_view line = event.substr(0, eol == std::string_view::npos ? eol : eol + 1);
+    event.remove_prefix(line.size());
+    if (!line.starts_with("data:")) {
+      out += line;
+      continue;
+    }
+    std::string_view data = line.substr(5);
+    const std::size_t lead = data.starts_with(' ') ? 1 : 0;
+    std::size_t end = data.size();
+    while (end > lead && (data[end - 1] == '\n' || data[end - 1] == '\r')) --end;
+    out.append(line.substr(0, 5 + lead));
+    out += without_logprobs(data.substr(lead, end - lead));
+    out.append(data.substr(end));
+  }
+  return out;
 }
 
 // The committed call's identity and numbers, for the access log and metrics.

@@ -109,6 +109,8 @@ Task<bool> cancelled() {
 }
 
 Task<Outcome> run_entrant(State& s, std::size_t i) {
+  // Once cancelled it still awaits (the rest of its call, the nudge timer): no throwing.
+  co_await net::this_coro::throw_if_cancelled(false);
   const Entrant& e = s.entrants[i];
   net::steady_timer& nudge = *s.timers[i];
   Outcome o{i, {}};
@@ -144,6 +146,7 @@ Task<Outcome> run_entrant(State& s, std::size_t i) {
   s.nudged[i] = false;  // from here on, a nudge means another took the response
 
   auto ask = [&]() -> Task<CallResult> {
+    co_await net::this_coro::throw_if_cancelled(false);  // its own entry point under ||
     if (!s.out) co_return co_await call(s.ctx, *e.target, e.options);
     EntrantWriter writer(s, *s.out, i);
     co_return co_await call_streaming(s.ctx, *e.target, writer);
@@ -158,7 +161,7 @@ Task<Outcome> run_entrant(State& s, std::size_t i) {
   }
   auto r = co_await (ask() || stopped() || s.ctx.clock.sleep_until(s.start + e.limit));
   if (r.index() == 0) o.call = std::move(std::get<0>(r));
-  if (r.index() == 2)
+  if (r.index() == 2 && std::get<2>(r))  // the window passed (not a cancelled sleep)
     o.call.error = make_error(Reason::timeout_total, "no answer within the race's window");
   co_return o;
 }
@@ -183,6 +186,9 @@ Task<ContestResult> run_contest(RouteContext& ctx, std::vector<Entrant> entrants
     if (thrown || o.index >= s.finished.size()) return net::cancellation_type::none;
     s.finished[o.index] = true;
     if (s.winner || s.started[o.index] == Start::never) return net::cancellation_type::none;
+    // A call cancelled from outside (the client went away) wins nothing.
+    if (!o.call.ok() && o.call.error->reason == Reason::cancelled)
+      return net::cancellation_type::none;
     if (wins(o.index, o.call)) {
       s.decide(o.index);
       return net::cancellation_type::terminal;

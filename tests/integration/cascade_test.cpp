@@ -100,6 +100,14 @@ TEST(CascadeSim, UnsureAnswersEscalateByTheirLogprobsWhichTheClientNeverSees) {
             wrong_escalated);
   // A client that asks for logprobs gets them, from either tier.
   escalations(*unsure, true);
+  // A stream is judged whole, then replayed with the logprobs nulled in every event.
+  for (int i = 0; i < 5; ++i) {
+    auto r = post_json(sure->port(), "/v1/chat/completions",
+                       chat_body("auto", fmt::format(R"("stream":true,"user":"u{}")", i)));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find(R"("logprobs":{)"), std::string::npos) << r.body;
+  }
 }
 
 TEST(CascadeSim, ModelsThatSayDifferentThingsEscalate) {

@@ -138,8 +138,10 @@ class CascadeDispatcher final : public Dispatcher {
         if (chosen == results.size()) chosen = k;
       }
       // An upstream's 4xx is no answer to judge: the request itself is at fault, and every tier
-      // would say so. It goes back as single would send it.
-      if (chosen < results.size() && results[chosen].reply.status >= 300)
+      // would say so. It goes back as single would send it, unless the gateway's own addition
+      // (logprobs, which some models refuse) may be what it objected to: then it escalates.
+      if (chosen < results.size() && results[chosen].reply.status >= 300 &&
+          !results[chosen].logprobs_added)
         co_return co_await commit(ctx, results[chosen], out);
       std::string why;
       std::string_view gate;

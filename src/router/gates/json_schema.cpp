@@ -13,8 +13,11 @@ using nlohmann::json;
 
 constexpr int kMaxDepth = 64;
 // Schemas come from clients: anyOf over $refs to itself makes the checks exponential in the
-// depth, so a check gives up after this many steps (a nested answer takes a few hundred).
-constexpr std::size_t kMaxSteps = 100'000;
+// depth, and a long enum or required list is scanned at every step, so a check gives up after
+// this much work: a schema node visited costs 10, each enum value or required name compared 1
+// (a nested answer takes a few thousand).
+constexpr std::size_t kMaxSteps = 1'000'000;
+constexpr std::size_t kNodeSteps = 10;
 
 bool is_type(const json& v, const std::string& type) {
   if (type == "object") return v.is_object();
@@ -34,10 +37,7 @@ class Validator {
   explicit Validator(const json& root) : root_(root) {}
 
   bool check(const json& v, const json& s, const std::string& at, int depth) {
-    if (++steps_ >= kMaxSteps) {
-      if (steps_ == kMaxSteps) why_ = "$: the schema takes too long to check";
-      return false;
-    }
+    if (!spend(kNodeSteps)) return false;
     if (depth > kMaxDepth) return fail(at, "is nested too deeply");
     if (s.is_boolean()) return s.get<bool>() || fail(at, "is not allowed");
     if (!s.is_object()) return true;
@@ -55,9 +55,11 @@ class Validator {
         });
       if (!any) return fail(at, "expected " + (t->is_string() ? t->get<std::string>() : t->dump()));
     }
-    if (auto e = s.find("enum"); e != s.end() && e->is_array() &&
-                                 std::find(e->begin(), e->end(), v) == e->end())
-      return fail(at, "is not one of " + e->dump());
+    if (auto e = s.find("enum"); e != s.end() && e->is_array()) {
+      if (!spend(e->size())) return false;  // a long enum, scanned at every step, counts
+      if (std::find(e->begin(), e->end(), v) == e->end())
+        return fail(at, "is not one of " + e->dump());
+    }
     if (auto c = s.find("const"); c != s.end() && *c != v) return fail(at, "must be " + c->dump());
     if (auto any = s.find("anyOf"); any != s.end() && any->is_array()) {
       const std::string first = why_;
@@ -97,6 +99,15 @@ class Validator {
   std::string why_;
 
  private:
+  // Counts `n` steps of work; false (and why_ says so) once past the cap.
+  bool spend(std::size_t n) {
+    if (steps_ >= kMaxSteps) return false;  // why_ says so already
+    steps_ += n;
+    if (steps_ < kMaxSteps) return true;
+    why_ = "$: the schema takes too long to check";
+    return false;
+  }
+
   bool fail(const std::string& at, const std::string& what) {
     if (steps_ < kMaxSteps) why_ = at + ": " + what;  // else it says why it gave up
     return false;
@@ -116,10 +127,12 @@ class Validator {
 
   bool check_object(const json& v, const json& s, const std::string& at, int depth) {
     const auto props = s.find("properties");
-    if (auto req = s.find("required"); req != s.end() && req->is_array())
+    if (auto req = s.find("required"); req != s.end() && req->is_array()) {
+      if (!spend(req->size())) return false;
       for (const json& name : *req)
         if (name.is_string() && !v.contains(name.get<std::string>()))
           return fail(at, "lacks the required \"" + name.get<std::string>() + "\"");
+    }
     const auto extra = s.find("additionalProperties");
     for (const auto& [key, value] : v.items()) {
       std::string path = at;

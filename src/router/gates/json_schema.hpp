@@ -13,7 +13,8 @@ namespace switchyard {
 
 // Whether `value` conforms to `schema`, whose root holds any $defs. On failure `why` says where
 // ("$.items[2].name: expected a string"). The schema may be a hostile client's: the work is
-// bounded (depth 64, 100,000 steps), and a check that reaches a bound fails and says so.
+// bounded (depth 64; 100,000 schema nodes visited, fewer when long enums are scanned), and a
+// check that reaches a bound fails and says so.
 bool conforms(const nlohmann::json& value, const nlohmann::json& schema, std::string& why);
 
 }  // namespace switchyard

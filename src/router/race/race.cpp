@@ -102,7 +102,9 @@ class RaceDispatcher final : public Dispatcher {
   // Whether the call that just ended decides the race.
   bool wins(const RouteContext& ctx, std::size_t i, const CallResult& r) const {
     if (!r.ok()) return !is_retryable(*r.error);
-    if (r.reply.status >= 300) return true;  // the request's fault: every candidate would say so
+    // The request's fault, which every candidate would find; unless the gateway's own logprobs
+    // may be what the upstream refused.
+    if (r.reply.status >= 300) return !r.logprobs_added;
     switch (c_.mode) {
       case Mode::first_acceptable: return acceptable(ctx, r);
       case Mode::best_of: return false;
