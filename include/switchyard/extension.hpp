@@ -44,6 +44,9 @@ struct CallOptions {
   // Ask a chat upstream for token logprobs (a quality gate reads them) when the client's request
   // names none; commit() turns them back to null, as an answer that was not asked for them has.
   bool logprobs = false;
+  // Sends this request instead of the client's (a judge's own prompt; never streamed). The caller
+  // owns it and keeps it alive until the call completes; its model is replaced by the target's.
+  const ApiRequest* request = nullptr;
 };
 
 // Calls `target` and returns its answer without touching the response: a complete body, or a

@@ -357,6 +357,10 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       out.quality[i] = r.quality;
       out.strong[i] =
           d.strong >= 0 && r.chosen == considered[static_cast<std::size_t>(d.strong)] ? 1 : 0;
+      if (&out == &d.configured) {
+        report.unrecorded_calls += r.unrecorded;
+        report.logprob_calls += r.logprobs_asked;
+      }
       if (o.progress && (j % 500 == 0 || j + 1 == fold.size()))
         std::fprintf(stderr, "\reval: setting %zu/%zu, prompt %zu/%zu   ", settings_done + 1,
                      settings, j + 1, fold.size());
@@ -476,6 +480,15 @@ void print_table(const EvalReport& r, const EvalOptions& o) {
     for (const auto& m : r.left_out) std::printf(" %s", m.c_str());
     std::printf("\n");
   }
+  if (r.unrecorded_calls)
+    std::printf("note: %zu calls asked what the file has no answer to (a judge's prompt): each "
+                "failed as a down upstream would, at no cost, so gates that call are not "
+                "evaluated here\n",
+                r.unrecorded_calls);
+  if (r.logprob_calls)
+    std::printf("note: %zu calls asked for token logprobs, which the file does not record: a "
+                "logprobs gate fails every answer here\n",
+                r.logprob_calls);
   if (r.swept) std::printf("cost knob: %s swept over %zu values\n", kKnob, r.grid.size());
   std::printf("cost shares are of the best single model's cost (%s)\n\n", r.best_model.c_str());
   std::printf("%-40s %-34s %-22s %-22s %-22s %-22s\n", "policy", "cost per prompt, USD",
@@ -514,9 +527,16 @@ nlohmann::json to_json(const EvalReport& r) {
     if (!r.strong_share.empty()) p["strong_share"] = r.strong_share[g];
     curve.push_back(std::move(p));
   }
-  return {{"route", r.route},         {"prompts", r.prompts}, {"skipped", r.skipped},
-          {"models", r.models},       {"left_out", r.left_out}, {"best_model", r.best_model},
-          {"figures", std::move(figures)}, {"curve", std::move(curve)}};
+  return {{"route", r.route},
+          {"prompts", r.prompts},
+          {"skipped", r.skipped},
+          {"models", r.models},
+          {"left_out", r.left_out},
+          {"unrecorded_calls", r.unrecorded_calls},
+          {"logprob_calls", r.logprob_calls},
+          {"best_model", r.best_model},
+          {"figures", std::move(figures)},
+          {"curve", std::move(curve)}};
 }
 
 bool write_file(const std::string& path, const std::string& text) {

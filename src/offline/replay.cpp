@@ -53,19 +53,25 @@ class RecordedUpstream final : public Upstream {
 
  private:
   // The recorded answer as a chat completion (its text in `*content` too, for a stream), or a
-  // 503 when the file has no answer of that model to this prompt.
+  // 503 when the file has no answer of that model to this prompt, or the call asks something
+  // else (a judge's prompt: its messages are not the record's).
   UpstreamReply answer(const OutboundRequest& request, std::string* content) {
     UpstreamReply reply;
     reply.content_type = "application/json";
     const Outcome* o = nullptr;
-    for (const auto& [prefix, model] : prefixes_)
-      if (request.body.starts_with(prefix)) {
-        if (const auto& slot = current_.record->outcomes[static_cast<std::size_t>(model)]) {
-          o = &*slot;
-          current_.result.cost += o->cost_usd;
+    if (request.body.find(R"(,"logprobs":true)") != std::string_view::npos)
+      ++current_.result.logprobs_asked;
+    if (request.body.find(current_.record->messages) == std::string_view::npos)
+      ++current_.result.unrecorded;
+    else
+      for (const auto& [prefix, model] : prefixes_)
+        if (request.body.starts_with(prefix)) {
+          if (const auto& slot = current_.record->outcomes[static_cast<std::size_t>(model)]) {
+            o = &*slot;
+            current_.result.cost += o->cost_usd;
+          }
+          break;
         }
-        break;
-      }
     ++current_.result.calls;
     if (!o) {
       reply.status = 503;

@@ -21,6 +21,11 @@ struct PromptResult {
   double quality = 0;    // the recorded quality of the answer committed; 0 if none was
   int chosen = -1;       // the file's index of the model whose answer was committed; -1: none
   std::uint32_t calls = 0;
+  // Calls the file cannot answer as asked: a request other than the prompt (a judge's), which
+  // fails as a down upstream would and costs nothing; one asking for token logprobs, which no
+  // recorded answer has.
+  std::uint32_t unrecorded = 0;
+  std::uint32_t logprobs_asked = 0;
 };
 
 // Runs `route` of `snapshot` for one prompt at a time. `model_of_name` maps each model name of

@@ -221,17 +221,18 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
                             SteadyTime start, CallOptions options) {
   const Target& target = *result.target;
   const std::string& name = target.upstream_config->name;
+  const ApiRequest& request = options.request ? *options.request : ctx.request;
   // The only per-call copy of the body: the upstream's model id differs per target. Cost
   // accounting wants the upstream's usage on every stream; CallSink drops the usage chunk again
   // if the client did not ask for it. Some upstreams reject stream_options.
   const auto usage = target.upstream_config->stream_include_usage ? UsageOption::request
-                     : ctx.request.include_usage                  ? UsageOption::as_sent
+                     : request.include_usage                      ? UsageOption::as_sent
                                                                   : UsageOption::strip;
-  result.logprobs_added = options.logprobs && !out && !ctx.request.names_logprobs &&
-                          ctx.request.endpoint == Endpoint::chat_completions;
-  result.sent = forward_body(ctx.request, target.model->id, usage, result.logprobs_added);
-  OutboundRequest req{path_of(ctx.request.endpoint), result.sent, ctx.request.request_id,
-                      ctx.request.stream, ctx.request.headers};
+  result.logprobs_added = options.logprobs && !out && !request.names_logprobs &&
+                          request.endpoint == Endpoint::chat_completions;
+  result.sent = forward_body(request, target.model->id, usage, result.logprobs_added);
+  OutboundRequest req{path_of(request.endpoint), result.sent, ctx.request.request_id,
+                      request.stream, request.headers};
 
   Upstream& upstream = ctx.upstreams.at(target.upstream);
   CallSink sink(ctx, result, out, start);
@@ -241,7 +242,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
   };
   // Not a ?: — GCC 12 miscompiles co_await inside a conditional expression.
   Result<UpstreamReply> reply = make_error(Reason::internal, "unreachable");
-  if (ctx.request.stream)
+  if (request.stream)
     reply = co_await upstream.stream(req, sink);
   else
     reply = co_await upstream.complete(req);

@@ -6,11 +6,13 @@
 // streaming client. A tier with an `agreement` gate asks all its available models at once and
 // commits the answer the most of them agree on (the first model's among equals). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
-// chose them; a tier with none is skipped. Earlier tiers' answers reach a streaming client as a
-// replay of their events. Every call is billed (AttemptRecord) and counted; the response says
-// how many tiers ran (x-switchyard-tiers) and why each escalated (x-switchyard-escalations);
-// what an answered request cost is counted beside what the last tier's first model alone would
-// have cost for the same answer (switchyard_route_spent_usd_total, _baseline_usd_total).
+// chose them; a tier with none is skipped. A tier's judge (another model that grades the
+// answer, gates/judge.hpp) runs after its other gates, only when its grade can still decide.
+// Earlier tiers' answers reach a streaming client as a replay of their events. Every call is
+// billed (AttemptRecord) and counted; the response says how many tiers ran (x-switchyard-tiers)
+// and why each escalated (x-switchyard-escalations); what an answered request cost is counted
+// beside what the last tier's first model alone would have cost for the same answer
+// (switchyard_route_spent_usd_total, _baseline_usd_total).
 // Cancellation (the client went away) reaches the calls in flight.
 //
 //   dispatcher:
@@ -44,8 +46,13 @@ struct Tier {
   std::vector<const Target*> targets;
   std::size_t models = 0;              // how many models it names
   std::optional<Gates> gates;          // none on the last tier
-  std::vector<LazyCounters*> verdicts;  // per gate in gates->list, then agreement's
+  std::vector<LazyCounters*> verdicts;  // per gate in gates->list, then agreement's, the judge's
 };
+
+// Counts a gate's verdict: pass when `finding` is empty.
+void count(LazyCounters& verdicts, const std::string& finding) {
+  verdicts.inc(finding.empty(), finding.empty() ? "pass" : "fail");
+}
 
 // Keeps a reason fit for a response header: printable ASCII, at most 200 bytes.
 std::string header_safe(std::string_view s) {
@@ -164,18 +171,24 @@ class CascadeDispatcher final : public Dispatcher {
           const std::size_t asked = std::max(results.size(), tier.models);
           const bool agreed =
               static_cast<double>(best) + 1e-9 >= *g.agreement * static_cast<double>(asked);
-          tier.verdicts.back()->inc(agreed, agreed ? "pass" : "fail");
           if (!agreed) {
             gate = "agreement";
             why = std::to_string(best) + " of " + std::to_string(asked) + " agree";
           }
+          count(*tier.verdicts[g.list.size()], why);
         }
         if (gate.empty()) {
           const GateInput in(ctx.request, answers[chosen]);
-          const auto reasons = g.judge_each(in);
-          for (std::size_t k = 0; k < reasons.size(); ++k)
-            tier.verdicts[k]->inc(reasons[k].empty(), reasons[k].empty() ? "pass" : "fail");
-          if (auto v = g.verdict(reasons); !v.gate.empty()) {
+          auto reasons = g.judge_each(in);
+          for (std::size_t k = 0; k < reasons.size(); ++k) count(*tier.verdicts[k], reasons[k]);
+          if (g.judge_decides(reasons)) {
+            reasons.push_back(co_await judge_answer(ctx, *g.judge, answers[chosen]));
+            if (auto state = co_await boost::asio::this_coro::cancellation_state;
+                state.cancelled() != boost::asio::cancellation_type::none)
+              co_return make_error(Reason::cancelled, "client went away");
+            count(*tier.verdicts.back(), reasons.back());
+          }
+          if (auto v = g.verdict(std::move(reasons)); !v.gate.empty()) {
             gate = v.gate;
             why = std::move(v.why);
           }
@@ -244,12 +257,14 @@ Built<Dispatcher> make_cascade_dispatcher(const StageConfig& sc, BuildContext& c
         if (last)
           fail(tm.at("gates"),
                "the last tier's answer is returned whatever it says: it takes no gates");
-        tier.gates = read_gates(g, tm.at("gates"));
+        tier.gates = read_gates(g, tm.at("gates"), ctx);
         const std::string route(ctx.route());
         for (const auto& gate : tier.gates->list)
           tier.verdicts.push_back(&ctx.metrics().gate_results(route, std::string(gate->name())));
         if (tier.gates->agreement)
           tier.verdicts.push_back(&ctx.metrics().gate_results(route, "agreement"));
+        if (tier.gates->judge)
+          tier.verdicts.push_back(&ctx.metrics().gate_results(route, "judge"));
       } else if (!last) {
         fail(tm.at("gates"), "is required on every tier but the last: what makes it escalate?");
       }

@@ -198,6 +198,12 @@ std::vector<std::string> Gates::judge_each(const GateInput& in) const {
   return findings;
 }
 
+bool Gates::judge_decides(const std::vector<std::string>& findings) const {
+  const auto failed = [](const std::string& f) { return !f.empty(); };
+  return judge && (any ? std::all_of(findings.begin(), findings.end(), failed)
+                       : std::none_of(findings.begin(), findings.end(), failed));
+}
+
 Gates::Verdict Gates::verdict(std::vector<std::string> findings) const {
   Verdict last;
   for (std::size_t i = 0; i < findings.size(); ++i) {
@@ -205,13 +211,13 @@ Gates::Verdict Gates::verdict(std::vector<std::string> findings) const {
       if (any) return {};
       continue;
     }
-    last = {list[i]->name(), std::move(findings[i])};
+    last = {i < list.size() ? list[i]->name() : "judge", std::move(findings[i])};
     if (!any) return last;
   }
   return last;
 }
 
-Gates read_gates(const YAML::Node& node, const std::string& path) {
+Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& ctx) {
   Gates g;
   Map m(node, path);
   std::string mode = "all";
@@ -279,8 +285,9 @@ Gates read_gates(const YAML::Node& node, const std::string& path) {
       fail(am.at("min_share"), "must be a share, above 0 and at most 1");
     g.agreement = share;
   }
+  if (auto n = m.get("judge"); n && !n.IsNull()) g.judge = read_judge(n, m.at("judge"), ctx);
   m.finish();
-  if (g.list.empty() && !g.agreement) fail(path, "names no gate");
+  if (g.list.empty() && !g.agreement && !g.judge) fail(path, "names no gate");
   return g;
 }
 

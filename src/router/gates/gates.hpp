@@ -13,12 +13,15 @@
 //                                # its json_schema (OpenAI's strict subset; gates/json_schema.hpp)
 //     tool_arguments: true       # tool calls name a declared tool, with conforming arguments
 //     agreement: {min_share: 1}  # the tier's answers agree (after normalisation)
+//     judge: {model: gpt-4o-mini, min_score: 7}  # another model grades it (gates/judge.hpp)
 //
-// Gates are immutable, built with their route's dispatcher and shared by every worker; judging
-// does no I/O and never throws.
+// Gates are immutable, built with their route's dispatcher and shared by every worker. The
+// listed gates do no I/O and never throw; the judge, a call of its own, is the dispatcher's to
+// run, last and only when its verdict can still decide (judge_decides).
 #pragma once
 
 #include "router/gates/answer.hpp"
+#include "router/gates/judge.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 #include <yaml-cpp/yaml.h>
@@ -60,12 +63,18 @@ struct Gates {
   bool needs_logprobs = false;  // a gate reads token logprobs: ask the upstream for them
   // The share of the tier's answers that must agree; unset: the tier calls one model.
   std::optional<double> agreement;
+  std::optional<Judge> judge;
+
+  // Whether, after the listed gates' findings, the judge's finding can still change the
+  // verdict: all passed (mode all) or none did (mode any).
+  bool judge_decides(const std::vector<std::string>& findings) const;
 
   // Each gate's finding on the answer, in list order: empty where it passes.
   std::vector<std::string> judge_each(const GateInput& in) const;
 
-  // The deciding failure among judge_each's findings: the first (mode all) or, when none passed,
-  // the last (mode any); an empty gate when the answer passes.
+  // The deciding failure among judge_each's findings, with the judge's appended when it ran: the
+  // first (mode all) or, when none passed, the last (mode any); an empty gate when the answer
+  // passes.
   struct Verdict {
     std::string_view gate;
     std::string why;
@@ -73,8 +82,9 @@ struct Gates {
   Verdict verdict(std::vector<std::string> findings) const;
 };
 
-// Reads a `gates` mapping; throws ConfigFailure naming the path (call inside read_guarded).
-Gates read_gates(const YAML::Node& node, const std::string& path);
+// Reads a `gates` mapping, resolving a judge's model through `ctx`; throws ConfigFailure naming
+// the path (call inside read_guarded).
+Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& ctx);
 
 // What an answer says, for agreement: the choice it picked (a letter or a number at its start,
 // or after "answer is"), else its text lower-cased with spaces collapsed.

@@ -7,7 +7,8 @@
 //    a stream cannot be judged before it ends.
 //  - best_of: every answer that comes within `window_ms`, then the one most of them agree on
 //    (pick: vote, by gates/agreement's normalisation: the choice letter or number, else the
-//    text) or the one whose model the stages predicted best (pick: predicted_quality).
+//    text), the one whose model the stages predicted best (pick: predicted_quality), or the one
+//    a judge model picks (pick: judge, with `judge`, gates/judge.hpp; by vote if it cannot).
 //  - fast_then_upgrade: the `upgrade` model's answer if it comes within `window_ms`, else the
 //    first other candidate's (the fast one), whenever that comes.
 // When no answer wins outright (none acceptable, or the window passed), the best the mode can
@@ -22,7 +23,8 @@
 //     mode: first_acceptable  # or best_of, fast_then_upgrade
 //     max_calls: 3            # default 3, at most 8
 //     gates: {refusal: true}  # first_acceptable only
-//     pick: vote              # best_of: vote (default) or predicted_quality
+//     pick: vote              # best_of: vote (default), predicted_quality or judge
+//     judge: {model: gpt-4o-mini}  # pick: judge
 //     window_ms: 3000         # best_of and fast_then_upgrade (default 3000)
 //     upgrade: gpt-4o         # fast_then_upgrade: the better model
 #include "router/race/race.hpp"
@@ -46,7 +48,8 @@ struct RaceConfig {
   Mode mode = Mode::first_acceptable;
   std::uint32_t max_calls = 3;
   std::optional<Gates> gates;
-  bool vote = true;  // best_of: else predicted quality
+  enum class Pick : std::uint8_t { vote, predicted_quality, judge } pick = Pick::vote;  // best_of
+  std::optional<Judge> judge;
   milliseconds window{3000};
   const ModelConfig* upgrade = nullptr;
 };
@@ -68,6 +71,7 @@ class RaceDispatcher final : public Dispatcher {
     auto result = co_await run_contest(
         ctx, std::move(entrants), stream ? &out : nullptr,
         [&](std::size_t i, const CallResult& r) { return wins(ctx, i, r); });
+    if (!result.winner && c_.judge) result.winner = co_await judged(ctx, result.calls);
     if (!result.winner) result.winner = pick(ctx, result.calls);
     count_contest(ctx, result, wasted_);
     co_return co_await answer_with_winner(ctx, result, out);
@@ -119,6 +123,24 @@ class RaceDispatcher final : public Dispatcher {
     return c_.gates->verdict(c_.gates->judge_each(GateInput(ctx.request, answer))).gate.empty();
   }
 
+  // The answer the judge picks of two or more, as an index into `calls`; nullopt if it cannot.
+  Task<std::optional<std::size_t>> judged(RouteContext& ctx,
+                                          const std::vector<CallResult>& calls) const {
+    std::vector<std::size_t> index;
+    std::vector<Answer> answers;
+    for (std::size_t i = 0; i < calls.size(); ++i)
+      if (calls[i].ok() && calls[i].reply.status < 300) {
+        index.push_back(i);
+        answers.push_back(read_answer(calls[i]));
+      }
+    if (answers.size() < 2) co_return std::nullopt;
+    std::vector<const Answer*> shown;
+    shown.reserve(answers.size());
+    for (const Answer& a : answers) shown.push_back(&a);
+    const auto picked = co_await judge_pick(ctx, *c_.judge, shown);
+    co_return picked ? std::optional(index[*picked]) : std::nullopt;
+  }
+
   // The answer to commit when none won outright: by vote or prediction for best_of, else the
   // first answer in candidate order (fast_then_upgrade: the upgrade timed out or failed, so
   // the fast one).
@@ -130,14 +152,15 @@ class RaceDispatcher final : public Dispatcher {
         if (calls[i].ok()) return i;
       return best;
     }
+    const bool vote = c_.pick != RaceConfig::Pick::predicted_quality;
     std::vector<std::string> keys(calls.size());
     for (std::size_t i = 0; i < calls.size(); ++i)
-      if (calls[i].ok() && c_.vote) keys[i] = agreement_key(read_answer(calls[i]));
+      if (calls[i].ok() && vote) keys[i] = agreement_key(read_answer(calls[i]));
     double best_score = -1;
     for (std::size_t i = 0; i < calls.size(); ++i) {
       if (!calls[i].ok()) continue;
       double score = 0;
-      if (c_.vote) {
+      if (vote) {
         for (std::size_t j = 0; j < calls.size(); ++j) score += calls[j].ok() && keys[j] == keys[i];
       } else {
         for (const auto& p : ctx.decision.predictions)
@@ -169,11 +192,17 @@ Built<Dispatcher> make_race_dispatcher(const StageConfig& sc, BuildContext& ctx)
     m.opt("upgrade", upgrade);
     if (auto g = m.get("gates"); g && !g.IsNull()) {
       if (mode != "first_acceptable") fail(m.at("gates"), "only mode first_acceptable takes gates");
-      config.gates = read_gates(g, m.at("gates"));
+      config.gates = read_gates(g, m.at("gates"), ctx);
       if (config.gates->agreement)
         fail(m.at("gates") + ".agreement",
              "a race of single answers cannot agree; use mode best_of");
+      if (config.gates->judge)
+        fail(m.at("gates") + ".judge",
+             "a race decides as each answer ends, with no call to spare; use mode best_of with "
+             "pick: judge, or a cascade");
     }
+    const YAML::Node judge = m.get("judge");
+    const bool has_judge = judge && !judge.IsNull();
     m.finish();
     if (mode == "first_acceptable") config.mode = Mode::first_acceptable;
     else if (mode == "best_of") config.mode = Mode::best_of;
@@ -182,9 +211,17 @@ Built<Dispatcher> make_race_dispatcher(const StageConfig& sc, BuildContext& ctx)
       fail(m.at("mode"),
            "expected first_acceptable, best_of or fast_then_upgrade, got \"" + mode + "\"");
     if (config.max_calls < 2 || config.max_calls > 8) fail(m.at("max_calls"), "must be 2 to 8");
-    if (pick != "vote" && pick != "predicted_quality")
-      fail(m.at("pick"), "expected vote or predicted_quality, got \"" + pick + "\"");
-    config.vote = pick == "vote";
+    if (pick == "predicted_quality") config.pick = RaceConfig::Pick::predicted_quality;
+    else if (pick == "judge") config.pick = RaceConfig::Pick::judge;
+    else if (pick != "vote")
+      fail(m.at("pick"), "expected vote, predicted_quality or judge, got \"" + pick + "\"");
+    if (config.pick == RaceConfig::Pick::judge) {
+      if (config.mode != Mode::best_of) fail(m.at("pick"), "only mode best_of picks by judge");
+      if (!has_judge) fail(m.at("judge"), "is required by pick: judge: the model that picks");
+      config.judge = read_judge(judge, m.at("judge"), ctx);
+    } else if (has_judge) {
+      fail(m.at("judge"), "only pick: judge takes a judge");
+    }
     if (window_ms == 0) fail(m.at("window_ms"), "must be above 0");
     config.window = milliseconds(window_ms);
     if (config.mode == Mode::fast_then_upgrade) {

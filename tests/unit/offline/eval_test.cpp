@@ -139,6 +139,38 @@ TEST(Replay, EveryCallIsChargedAndAFailedCallFallsBack) {
   EXPECT_EQ(second.quality, 0.5);
 }
 
+TEST(Replay, AJudgesPromptHasNoRecordedAnswerAndSaysSo) {
+  test::TempDir dir;
+  // mid's recorded answer would read as a grade of 9 if the judge were handed it.
+  auto file = load_outcomes(dir.write(
+      "o.jsonl",
+      R"({"messages":[{"role":"user","content":"q"}],"outcomes":{"cheap":{"quality":0,"cost_usd":0.001,"response":"c"},"mid":{"quality":1,"cost_usd":0.002,"response":"9"},"best":{"quality":1,"cost_usd":0.004,"response":"b"}}})"
+      "\n"));
+  ASSERT_TRUE(file) << file.error().message;
+  Metrics metrics;
+  auto built = build_snapshot(
+      config_with(kThree,
+                  "  auto:\n    stages: [{type: static, models: [cheap, best]}]\n"
+                  "    dispatcher:\n      type: cascade\n      tiers:\n"
+                  "        - {models: [cheap], gates: {judge: {model: mid}, "
+                  "logprobs: {min_mean_prob: 0.1}, mode: any}}\n"
+                  "        - {models: [best]}\n"),
+      metrics);
+  ASSERT_TRUE(built.snapshot) << built.error;
+  Replayer replayer(built.snapshot, "auto",
+                    {{"cheap", file->model_index("cheap")},
+                     {"mid", file->model_index("mid")},
+                     {"best", file->model_index("best")}});
+  auto r = replayer.run(file->records[0]);
+  // cheap asked with logprobs, which no record has; the judge's call answered 503 at no cost;
+  // so the cascade escalated to best.
+  EXPECT_EQ(r.calls, 3u);
+  EXPECT_EQ(r.logprobs_asked, 1u);
+  EXPECT_EQ(r.unrecorded, 1u);
+  EXPECT_EQ(r.chosen, file->model_index("best"));
+  EXPECT_DOUBLE_EQ(r.cost, 0.005);
+}
+
 TEST(Outcomes, SplitsAreAListAndBadValuesNameTheLine) {
   test::TempDir dir;
   auto path = dir.write("o.jsonl", R"({"split":"train","messages":[{"role":"user","content":"a"}],"outcomes":{"m":{"quality":1}}})"

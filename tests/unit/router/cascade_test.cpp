@@ -1,11 +1,12 @@
 // The `cascade` dispatcher against FakeUpstream ("say=TEXT" models): escalation on each kind of
-// failed gate, agreement across a tier, the last tier's answer whatever it says, streams, the
-// metrics and the config's errors. No socket.
+// failed gate, agreement across a tier, a judge model's grade, the last tier's answer whatever
+// it says, streams, the metrics and the config's errors. No socket.
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
 #include "support/fixture.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace switchyard::test {
 namespace {
@@ -27,6 +28,9 @@ upstreams:
       - {name: down, id: "status=503", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: picky, id: "status=400", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: strong, id: "say=The answer is B.", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: grades-8, id: "say=8", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: grades-3, id: "say=Score: 3/10", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: mumbles, id: "say=Hard to say.", price_usd_per_mtok: {input: 1, output: 1}}
 routes:
   auto:
     stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, picky, strong]}]
@@ -36,11 +40,9 @@ routes:
 )" + tiers;
 }
 
-struct Outcome {
-  Result<void> result = Result<void>{};
-  RecordingWriter out;
-  std::vector<std::string> called;  // models, in call order
+struct Outcome : Dispatched {
   std::string metrics;
+  std::vector<std::string> bodies;  // what the upstream was sent, in order
 };
 
 Outcome run_cascade(const std::string& tiers, const std::string& extra = {}) {
@@ -51,13 +53,9 @@ Outcome run_cascade(const std::string& tiers, const std::string& extra = {}) {
   auto req = chat_request(extra);
   req.model = "auto";
   FakeUpstreams ups;
-  RouteContext ctx(*snap, req, ups);
-  auto dispatcher = resolve(ctx);
-  EXPECT_TRUE(dispatcher);
-  if (!dispatcher) return o;
-  o.result = run((*dispatcher)->dispatch(ctx, o.out));
-  for (const auto& a : ctx.attempts) o.called.push_back(a.target->model->name);
+  static_cast<Dispatched&>(o) = dispatch_request(*snap, ups, std::move(req));
   o.metrics = metrics.serialize();
+  o.bodies = ups.upstreams[0].bodies;
   return o;
 }
 
@@ -197,6 +195,76 @@ TEST(Cascade, AStreamGetsTheAcceptedAnswerReplayedOrTheLastTierStreamedThrough) 
   EXPECT_NE(late.out.events[0].find("The answer is B."), std::string::npos);
 }
 
+TEST(Cascade, AJudgeGradesTheAnswerAndALowGradeEscalates) {
+  auto pass = run_cascade(R"(
+        - {models: [b1], gates: {judge: {model: grades-8}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(pass.result);
+  EXPECT_EQ(pass.called, (Models{"b1", "grades-8"}));
+  EXPECT_EQ(pass.out.headers["x-switchyard-model"], "b1");
+  EXPECT_NEAR(metric(pass.metrics, R"(switchyard_route_spent_usd_total{route="auto"})"), 2e-5,
+              1e-12);  // the judge's call is billed with the answer's
+  // The judge was shown the question and the answer, under its rubric, and asked for little.
+  ASSERT_EQ(pass.bodies.size(), 2u);
+  const auto judged = nlohmann::json::parse(pass.bodies[1]);
+  EXPECT_EQ(judged["model"], "say=8");
+  EXPECT_FALSE(judged.contains("stream"));
+  EXPECT_EQ(judged["max_tokens"], 16);
+  EXPECT_NE(judged["messages"][0]["content"].get<std::string>().find("Reply with only a whole"),
+            std::string::npos);
+  EXPECT_EQ(judged["messages"][1]["content"], "<question>\nx\n</question>\n<answer>\nB\n</answer>");
+  EXPECT_NE(pass.metrics.find(R"(switchyard_gate_results_total{gate="judge",result="pass",route="auto"} 1)"),
+            std::string::npos);
+
+  auto low = run_cascade(R"(
+        - {models: [b1], gates: {judge: {model: grades-3}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(low.result);
+  EXPECT_EQ(low.called, (Models{"b1", "grades-3", "strong"}));
+  EXPECT_EQ(low.out.headers["x-switchyard-escalations"], "b1: judge (score 3 of 10, below 7)");
+  auto lenient = run_cascade(R"(
+        - {models: [b1], gates: {judge: {model: grades-3, min_score: 3}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(lenient.out.headers["x-switchyard-model"], "b1");
+  // A judge that cannot grade passes nothing: one that gives no number, one that is down.
+  auto vague = run_cascade(R"(
+        - {models: [b1], gates: {judge: {model: mumbles}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(vague.out.headers["x-switchyard-escalations"], "b1: judge (judge gave no score of 10)");
+  auto down = run_cascade(R"(
+        - {models: [b1], gates: {judge: {model: down}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(down.called, (Models{"b1", "down", "strong"}));
+  EXPECT_EQ(down.out.headers["x-switchyard-model"], "strong");
+  EXPECT_EQ(down.out.headers["x-switchyard-escalations"].find("b1: judge (judge failed: "), 0u);
+}
+
+TEST(Cascade, TheJudgeRunsOnlyWhenItsGradeCanDecide) {
+  // Mode all: a refusal fails the tier before the judge is asked.
+  auto all = run_cascade(R"(
+        - {models: [refuser], gates: {refusal: true, judge: {model: grades-8}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(all.called, (Models{"refuser", "strong"}));
+  // Mode any: the judge is asked only when every other gate failed, and its pass is enough.
+  auto any = run_cascade(R"(
+        - {models: [refuser], gates: {mode: any, refusal: true, judge: {model: grades-8}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(any.called, (Models{"refuser", "grades-8"}));
+  EXPECT_EQ(any.out.headers["x-switchyard-model"], "refuser");
+  auto passed = run_cascade(R"(
+        - {models: [b1], gates: {mode: any, refusal: true, judge: {model: grades-3}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(passed.called, (Models{"b1"}));
+}
+
 TEST(Cascade, ConfigErrorsNameThePath) {
   Metrics metrics;
   auto error = [&](const std::string& tiers) { return snapshot_error(metrics, config(tiers)); };
@@ -226,6 +294,12 @@ TEST(Cascade, ConfigErrorsNameThePath) {
                   "        - {models: [strong]}\n"),
             "routes.auto.dispatcher.tiers[0].gates.logprobs.min_mean_prob: must be a "
             "probability, 0 to 1");
+  EXPECT_EQ(error("        - {models: [b1], gates: {judge: {model: grades-8, min_score: 11}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.judge.min_score: must be a score from 0 to 10");
+  EXPECT_EQ(error("        - {models: [b1], gates: {judge: {min_score: 5}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.judge.model: is required");
 }
 
 }  // namespace

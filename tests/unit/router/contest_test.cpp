@@ -1,8 +1,8 @@
 // The dispatchers that call several models at once, against FakeUpstream ("say=TEXT" answers
 // at once, "slow=N[,MODEL]" N ms later by the real clock). `race`: first_acceptable takes the
-// first answer its gates pass and cancels the rest, best_of votes, fast_then_upgrade waits for
-// the better model only within its window, a stream goes to the first call with a token,
-// max_calls limits how many run. `hedge`: a slow first call is hedged at the delay and the
+// first answer its gates pass and cancels the rest, best_of votes or asks a judge (a "say=N"
+// model), fast_then_upgrade waits for the better model only within its window, a stream goes
+// to the first call with a token, max_calls limits how many run. `hedge`: a slow first call is hedged at the delay and the
 // hedge wins, a quick one is not hedged, the budget refuses hedges, a failure falls back at
 // once. Metrics and config errors of both. The delays are far apart (a hedge at 50 ms against
 // an answer at 2 s), so a slow machine does not reorder them. No socket.
@@ -10,9 +10,12 @@
 #include "support/fixture.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace switchyard::test {
 namespace {
+
+using nlohmann::json;
 
 std::string config(const std::string& models, const std::string& dispatcher) {
   return R"(
@@ -32,6 +35,8 @@ upstreams:
       - {name: late, id: "slow=150", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: quick, id: "ok", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: picky, id: "status=400", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: picks-1, id: "say=1", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: picks-7, id: "say=Answer 7 is best.", price_usd_per_mtok: {input: 1, output: 1}}
 routes:
   auto:
     stages: [{type: static, models: )" +
@@ -42,6 +47,7 @@ routes:
 
 struct Outcome : Dispatched {
   std::string metrics;
+  std::vector<std::string> bodies;  // what the upstream was sent, in order
 };
 
 // `requests` requests in turn; the last one's outcome, and the metrics of all.
@@ -58,6 +64,7 @@ Outcome run_route(const std::string& models, const std::string& dispatcher,
     static_cast<Dispatched&>(o) = dispatch_request(*snap, ups, std::move(req));
   }
   o.metrics = metrics.serialize();
+  o.bodies = ups.upstreams[0].bodies;
   return o;
 }
 
@@ -110,6 +117,30 @@ TEST(Race, BestOfPicksWhatMostAnswersSay) {
   EXPECT_TRUE(has(o.metrics, R"(switchyard_race_calls_total{model="c-soon",result="lost",route="auto"} 1)"));
 }
 
+TEST(Race, BestOfByJudgeCommitsTheAnswerTheJudgeNames) {
+  // Vote would take B; the judge names answer 1, which is c-soon's (the calls' order).
+  auto o = run_route("[c-soon, b-now, b-soon]",
+                     "{type: race, mode: best_of, pick: judge, judge: {model: picks-1}}");
+  ASSERT_TRUE(o.result) << o.result.error().message;
+  EXPECT_EQ(o.called, (Models{"c-soon", "b-now", "b-soon", "picks-1"}));
+  EXPECT_EQ(o.out.headers["x-switchyard-model"], "c-soon");
+  EXPECT_EQ(o.out.headers["x-switchyard-attempts"], "4");
+  EXPECT_NEAR(o.costs[3], 1e-5, 1e-12);  // the judge's call is billed like any other
+  // It was shown every answer, numbered, after the question.
+  ASSERT_EQ(o.bodies.size(), 4u);
+  const json judged = json::parse(o.bodies[3]);
+  EXPECT_EQ(judged["model"], "say=1");
+  const std::string shown = judged["messages"][1]["content"];
+  EXPECT_TRUE(has(shown, "<question>\nx\n</question>")) << shown;
+  EXPECT_TRUE(has(shown, "<answer 1>\nC\n</answer 1>")) << shown;
+  EXPECT_TRUE(has(shown, "<answer 3>\n(B) because the wall is load-bearing\n</answer 3>"));
+  // A judge that names no answer there is leaves the pick to the vote.
+  auto vote = run_route("[c-soon, b-now, b-soon]",
+                        "{type: race, mode: best_of, pick: judge, judge: {model: picks-7}}");
+  ASSERT_TRUE(vote.result);
+  EXPECT_EQ(vote.out.headers["x-switchyard-model"], "b-now");
+}
+
 TEST(Race, BestOfCutsOffWhatComesAfterItsWindow) {
   // Two C's would outvote one B, but c-late answers after the window.
   auto o = run_route("[b-now, c-soon, c-late]", "{type: race, mode: best_of, window_ms: 500}");
@@ -158,6 +189,15 @@ TEST(Race, ConfigErrorsNameThePath) {
             "model");
   EXPECT_TRUE(has(error("{type: race, mode: fast_then_upgrade, upgrade: gpt-9}"),
                   "routes.auto.dispatcher.upgrade: unknown model \"gpt-9\""));
+  EXPECT_EQ(error("{type: race, mode: best_of, pick: judge}"),
+            "routes.auto.dispatcher.judge: is required by pick: judge: the model that picks");
+  EXPECT_EQ(error("{type: race, judge: {model: picks-1}}"),
+            "routes.auto.dispatcher.judge: only pick: judge takes a judge");
+  EXPECT_EQ(error("{type: race, gates: {judge: {model: picks-1}}}"),
+            "routes.auto.dispatcher.gates.judge: a race decides as each answer ends, with no call "
+            "to spare; use mode best_of with pick: judge, or a cascade");
+  EXPECT_TRUE(has(error("{type: race, mode: best_of, pick: judge, judge: {model: gpt-9}}"),
+                  "routes.auto.dispatcher.judge.model: unknown model \"gpt-9\""));
 }
 
 constexpr const char* kFixed50 = "{type: hedge, delay: fixed, delay_ms: 50}";

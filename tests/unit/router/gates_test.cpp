@@ -21,6 +21,24 @@ Answer said(const std::string& text) {
   return a;
 }
 
+// A configuration with no models: these gates name none (the judge's are tested with the
+// cascade, which calls it).
+class NoModels final : public BuildContext {
+ public:
+  std::string_view route() const override { return "r"; }
+  std::vector<const Target*> targets_for(std::string_view) override { return {}; }
+  std::string_view model_list() const override { return ""; }
+  Metrics& metrics() override { return metrics_; }
+
+ private:
+  Metrics metrics_;
+};
+
+Gates read_gates(const YAML::Node& node, const std::string& path) {
+  NoModels none;
+  return switchyard::read_gates(node, path, none);
+}
+
 // What `gates` (YAML) find wrong with `answer` to `request`, or "pass".
 std::string verdict(const std::string& gates, const Answer& answer,
                     const ApiRequest& request = chat_request()) {
@@ -72,6 +90,14 @@ TEST(Gates, LogprobsJudgeTheMeanAndTheLeastConfidentToken) {
             "logprobs: a token of probability 0.020, below 0.05");
   EXPECT_TRUE(read_gates(YAML::Load("{logprobs: {min_token_prob: 0.05}}"), "g").needs_logprobs);
   EXPECT_FALSE(read_gates(YAML::Load("{refusal: true}"), "g").needs_logprobs);
+}
+
+TEST(Gates, AJudgesReplyIsReadForItsFirstNumber) {
+  EXPECT_EQ(first_number("8"), 8);
+  EXPECT_EQ(first_number("Score: 7.5/10"), 7.5);
+  EXPECT_EQ(first_number("Answer 2 is best; answer 1 is close."), 2);
+  EXPECT_EQ(first_number("No idea."), std::nullopt);
+  EXPECT_EQ(first_number(""), std::nullopt);
 }
 
 TEST(Gates, JsonOnlyWhenTheRequestAsksForIt) {
