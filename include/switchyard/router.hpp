@@ -23,6 +23,7 @@ namespace switchyard {
 
 struct ModelMetrics;  // metrics/metrics.hpp: handles resolved once per snapshot
 struct Snapshot;      // router/snapshot.hpp: the immutable compiled config
+struct CompiledRoute;  // router/snapshot.hpp: one route of it
 
 enum class Endpoint : std::uint8_t { chat_completions, completions, embeddings };
 
@@ -233,6 +234,7 @@ struct RouteContext {
   // peak-hour windows); tests set it.
   std::chrono::system_clock::time_point wall_time = std::chrono::system_clock::now();
   std::string_view route;          // a route name, or "passthrough" for a concrete model
+  const CompiledRoute* compiled = nullptr;  // the route `route` names; null for passthrough
   // The route the client asked for when it splits traffic (an A/B experiment); `route` is then
   // the arm that served it, this route itself or its split's arm. Empty otherwise.
   std::string_view experiment;

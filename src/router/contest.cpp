@@ -21,7 +21,6 @@ namespace {
 
 namespace net = boost::asio;
 using namespace net::experimental::awaitable_operators;
-using std::chrono::nanoseconds;
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 

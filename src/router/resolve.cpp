@@ -90,6 +90,7 @@ Result<const Dispatcher*> resolve(RouteContext& ctx) {
     const CompiledRoute& route = r->second.arm ? pick_arm(ctx, r->second) : r->second;
     if (r->second.arm) ctx.experiment = r->second.name;
     ctx.route = route.name;
+    ctx.compiled = &route;
     for (const auto& stage : route.stages) {
       if (auto res = stage->apply(ctx); !res) return res.error();
       if (ctx.cache.hit) return route.dispatcher.get();  // nothing left to decide

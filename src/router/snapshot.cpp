@@ -87,12 +87,19 @@ class SnapshotBuildContext final : public BuildContext {
   std::string_view model_list() const override { return snap_.model_list; }
   Metrics& metrics() override { return *snap_.metrics; }
 
+  // The priciest model any factory of the route asked for (by its input and output prices).
+  const ModelConfig* priciest() const { return priciest_; }
+
   std::vector<const Target*> targets_for(std::string_view model) override {
     std::vector<const Target*> out;
+    const auto price = [](const ModelConfig& m) {
+      return m.price_usd_per_mtok.input + m.price_usd_per_mtok.output;
+    };
     for (std::uint32_t i = 0; i < snap_.upstreams.size(); ++i) {
       const auto& u = *snap_.upstreams[i]->config;
       for (const auto& m : u.models) {
         if (m.name != model) continue;
+        if (!priciest_ || price(m) > price(*priciest_)) priciest_ = &m;
         auto t = std::make_unique<Target>();
         t->upstream = i;
         t->upstream_config = &u;
@@ -109,6 +116,7 @@ class SnapshotBuildContext final : public BuildContext {
  private:
   Snapshot& snap_;
   std::string route_;
+  const ModelConfig* priciest_ = nullptr;
 };
 
 }  // namespace
@@ -189,6 +197,8 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
     auto dispatcher = it->second(rc.dispatcher, ctx);
     if (!dispatcher) return {nullptr, dispatcher.error().message};
     route.dispatcher = std::move(*dispatcher);
+    route.savings = metrics.savings(rc.name);
+    route.strongest = ctx.priciest();
     data.push_back({{"id", rc.name}, {"object", "model"}, {"created", 0}, {"owned_by", "switchyard"}});
     snap->model_list += (snap->model_list.empty() ? "" : ", ") + rc.name;
     snap->routes.emplace(rc.name, std::move(route));

@@ -1,6 +1,7 @@
 #include "server/api_call.hpp"
 
 #include "api/request.hpp"
+#include "api/usage.hpp"
 #include "router/call.hpp"
 #include "router/classify/features.hpp"
 #include "router/decision.hpp"
@@ -135,6 +136,10 @@ void ApiCall::record(SteadyTime start) {
       const ModelMetrics& mm = *t->metrics;
       mm.requests_by_code.inc(static_cast<std::uint64_t>(logged), std::to_string(logged));
       if (logged < 400) {
+        if (const CompiledRoute* r = ctx_->compiled; r && r->strongest) {
+          r->savings.spent->Increment(rec.cost_usd);
+          r->savings.baseline->Increment(cost_usd(ctx_->usage, *r->strongest));
+        }
         mm.input_tokens->observe(static_cast<double>(ctx_->usage.input_tokens));
         mm.output_tokens->observe(static_cast<double>(ctx_->usage.output_tokens));
         mm.duration->observe(seconds(elapsed));

@@ -1,8 +1,9 @@
 // The cascade through real sockets against the sim: it asks the upstream for logprobs when a
 // gate needs them, escalates answers the model was unsure of, strips the logprobs it asked for
 // from what the client gets (and keeps those the client asked for), and escalates when the
-// models of a tier disagree. The sim's confidence is noisy (sd 0.3 per answer around 0.45 for a
-// wrong answer and 0.95 for a right one), so the logprob checks count shares over 30 requests.
+// models of a tier disagree; and every route counts what its answers cost against its strongest
+// model. The sim's confidence is noisy (sd 0.3 per answer around 0.45 for a wrong answer and
+// 0.95 for a right one), so the logprob checks count shares over 30 requests.
 // Bounded: about a hundred requests to 127.0.0.1.
 #include "support/fixture.hpp"
 
@@ -119,6 +120,42 @@ TEST(CascadeSim, ModelsThatSayDifferentThingsEscalate) {
   EXPECT_EQ(r.header("x-switchyard-model"), "strong");
   EXPECT_EQ(r.header("x-switchyard-escalations"), "right: agreement (1 of 2 agree)");
   EXPECT_EQ(r.header("x-switchyard-attempts"), "3");
+}
+
+TEST(CascadeSim, EveryRouteCountsWhatItsAnswersCostAgainstItsStrongestModelAlone) {
+  Fleet fleet;
+  GatewayUnderTest gw(fmt::format(R"(
+upstreams:
+  - name: sim
+    base_url: http://127.0.0.1:{}/v1
+    models:
+      - {{name: right, price_usd_per_mtok: {{input: 1, output: 2}}}}
+      - {{name: strong, price_usd_per_mtok: {{input: 10, output: 20}}}}
+routes:
+  auto:
+    stages: [{{type: static, models: [right, strong]}}]
+    dispatcher: {{type: single}}
+)",
+                                  fleet.sim->port()));
+  double charged = 0;  // what the responses said they cost
+  for (int i = 0; i < 3; ++i) {
+    auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-switchyard-model"), "right");
+    charged += std::stod(r.header("x-switchyard-cost-usd"));
+  }
+  ASSERT_GT(charged, 0);
+  // Counted once each request has been logged, just after its response.
+  std::string text;
+  EXPECT_TRUE(eventually([&] {
+    text = http_request(gw.port(), "GET", "/metrics").body;
+    return metric(text, R"(switchyard_route_spent_usd_total{route="auto"})") >= charged * 0.99;
+  })) << text;
+  const double spent = metric(text, R"(switchyard_route_spent_usd_total{route="auto"})");
+  EXPECT_NEAR(spent, charged, charged * 0.01);
+  // strong, ten times the price on the same tokens, is the route's strongest model.
+  EXPECT_NEAR(metric(text, R"(switchyard_route_baseline_usd_total{route="auto"})"), 10 * spent,
+              spent * 0.01);
 }
 
 }  // namespace

@@ -10,9 +10,7 @@
 // answer, gates/judge.hpp) runs after its other gates, only when its grade can still decide.
 // Earlier tiers' answers reach a streaming client as a replay of their events. Every call is
 // billed (AttemptRecord) and counted; the response says how many tiers ran (x-switchyard-tiers)
-// and why each escalated (x-switchyard-escalations); what an answered request cost is counted
-// beside what the last tier's first model alone would have cost for the same answer
-// (switchyard_route_spent_usd_total, _baseline_usd_total).
+// and why each escalated (x-switchyard-escalations).
 // Cancellation (the client went away) reaches the calls in flight.
 //
 //   dispatcher:
@@ -25,7 +23,6 @@
 //       - models: [gpt-4o]        # the last tier: no gates
 #include "router/cascade/cascade.hpp"
 
-#include "api/usage.hpp"
 #include "config/yaml_map.hpp"
 #include "metrics/metrics.hpp"
 #include "router/call.hpp"
@@ -64,9 +61,7 @@ std::string header_safe(std::string_view s) {
 class CascadeDispatcher final : public Dispatcher {
  public:
   CascadeDispatcher(std::vector<Tier> tiers, const std::string& route, Metrics& metrics)
-      : tiers_(std::move(tiers)),
-        savings_(metrics.savings(route)),
-        strongest_(tiers_.back().targets.front()->model) {
+      : tiers_(std::move(tiers)) {
     // Every escalation a request can make, from a model of one tier to one of a later tier.
     for (std::size_t i = 0; i < tiers_.size(); ++i)
       for (std::size_t j = i + 1; j < tiers_.size(); ++j)
@@ -105,7 +100,7 @@ class CascadeDispatcher final : public Dispatcher {
         for (const Target* t : available) {
           escalate_to(*t);
           auto a = co_await answer_with(ctx, *t, out);
-          if (a.done) co_return counted(ctx, a.call, std::move(a.result));
+          if (a.done) co_return std::move(a.result);
           if (!is_retryable(*a.call.error)) co_return *a.call.error;
           last = std::move(*a.call.error);
         }
@@ -195,8 +190,7 @@ class CascadeDispatcher final : public Dispatcher {
         }
       }
       if (gate.empty()) {
-        auto committed = co_await commit(ctx, results[chosen], out);
-        co_return counted(ctx, results[chosen], std::move(committed));
+        co_return co_await commit(ctx, results[chosen], out);
       }
       const Target* left = chosen < results.size() ? results[chosen].target : available.front();
       escalated += (escalated.empty() ? "" : "; ") + left->model->name + ": " +
@@ -209,18 +203,7 @@ class CascadeDispatcher final : public Dispatcher {
   }
 
  private:
-  // Counts what an answered request cost against its baseline; passes `result` on.
-  Result<void> counted(const RouteContext& ctx, const CallResult& answer,
-                       Result<void> result) const {
-    if (!result) return result;
-    savings_.spent->Increment(spent_usd(ctx));
-    savings_.baseline->Increment(cost_usd(answer.usage, *strongest_));
-    return result;
-  }
-
   std::vector<Tier> tiers_;
-  Metrics::Savings savings_;
-  const ModelConfig* strongest_;  // the last tier's first model: the baseline of the savings
   std::map<std::pair<const ModelConfig*, const ModelConfig*>, LazyCounters*> escalations_;
 };
 
