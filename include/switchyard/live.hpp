@@ -75,7 +75,10 @@ class DurationSketch {
 // the next few calls decide.
 // Nothing locks: a merge that finds another under way leaves the counts to the next one, and a
 // call racing a merge may have its parts split between two merges. A call the client or a race
-// cancelled says nothing about the upstream and is not counted.
+// cancelled says nothing about the upstream's health and is not counted, except in the
+// quantiles: one cut off after its model's median has taken at least that long, and enters them
+// at the time it was cut (its time to first token, if it had one), so that hedging, which
+// cancels exactly the slow calls, does not hide the tail it reacts to.
 class TargetStats {
  public:
   static constexpr double kWeight = 0.1;

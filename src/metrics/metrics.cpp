@@ -148,7 +148,8 @@ Metrics::Metrics()
                       .Register(*registry_)),
       race_wasted_(prom::BuildCounter()
                        .Name("switchyard_race_wasted_usd_total")
-                       .Help("What races and hedges spent on calls whose answer did not win")
+                       .Help("What races and hedges spent on calls whose answer did not win, by "
+                             "how each was billed: usage, tokens_seen or estimate")
                        .Register(*registry_)),
       hedges_(prom::BuildCounter()
                   .Name("switchyard_hedges_total")
@@ -290,8 +291,10 @@ Metrics::Savings Metrics::savings(const std::string& route) {
   return {&spent_.Add({{"route", route}}), &baseline_.Add({{"route", route}})};
 }
 
-prometheus::Counter& Metrics::race_wasted_usd(const std::string& route) {
-  return race_wasted_.Add({{"route", route}});
+Metrics::WastedUsd Metrics::race_wasted_usd(const std::string& route) {
+  return {&race_wasted_.Add({{"route", route}, {"billed", "usage"}}),
+          &race_wasted_.Add({{"route", route}, {"billed", "tokens_seen"}}),
+          &race_wasted_.Add({{"route", route}, {"billed", "estimate"}})};
 }
 
 LazyCounters& Metrics::hedges(const std::string& route) {

@@ -123,8 +123,11 @@ class Metrics {
   // plane; cached.
   LazyCounters& gate_results(const std::string& route, const std::string& gate);
   // What races and hedges on `route` spent on calls whose answer did not win (their calls by
-  // result are ModelMetrics::race_calls). Control plane.
-  prometheus::Counter& race_wasted_usd(const std::string& route);
+  // result are ModelMetrics::race_calls), by how each was billed: [0] the upstream's reported
+  // usage, [1] the tokens a cancelled stream had sent, [2] an estimate from sizes. Every series
+  // exists from the start. Control plane.
+  using WastedUsd = std::array<prometheus::Counter*, 3>;
+  WastedUsd race_wasted_usd(const std::string& route);
   // Hedges on `route` by outcome: fired (a second call started at the delay), won (it answered
   // first), over_budget (the delay passed but the hedge budget was spent). Control plane; cached.
   LazyCounters& hedges(const std::string& route);

@@ -144,22 +144,24 @@ Task<Outcome> run_entrant(State& s, std::size_t i) {
   s.started[i] = how;
   s.nudged[i] = false;  // from here on, a nudge means another took the response
 
-  auto ask = [&]() -> Task<CallResult> {
+  // Into `o` even when stopped: a cancelled call's result says what it was billed.
+  auto ask = [&]() -> Task<void> {
     co_await net::this_coro::throw_if_cancelled(false);  // its own entry point under ||
-    if (!s.out) co_return co_await call(s.ctx, *e.target, e.options);
+    if (!s.out) {
+      o.call = co_await call(s.ctx, *e.target, e.options);
+      co_return;
+    }
     EntrantWriter writer(s, *s.out, i);
-    co_return co_await call_streaming(s.ctx, *e.target, writer);
+    o.call = co_await call_streaming(s.ctx, *e.target, writer);
   };
   auto stopped = [&]() -> Task<void> {
     if (!s.nudged[i]) co_await nudge.async_wait(use_tuple);
   };
   if (e.limit.count() == 0) {
-    auto r = co_await (ask() || stopped());
-    if (r.index() == 0) o.call = std::move(std::get<0>(r));
+    co_await (ask() || stopped());
     co_return o;
   }
   auto r = co_await (ask() || stopped() || s.ctx.clock.sleep_until(s.start + e.limit));
-  if (r.index() == 0) o.call = std::move(std::get<0>(r));
   if (r.index() == 2 && std::get<2>(r))  // the window passed (not a cancelled sleep)
     o.call.error = make_error(Reason::timeout_total, "no answer within the race's window");
   co_return o;
@@ -226,8 +228,7 @@ Task<Result<void>> answer_with_winner(RouteContext& ctx, const ContestResult& re
   co_return co_await commit(ctx, won, out);
 }
 
-void count_contest(const RouteContext& ctx, const ContestResult& result,
-                   prometheus::Counter& wasted) {
+void count_contest(const ContestResult& result, const Metrics::WastedUsd& wasted) {
   for (std::size_t i = 0; i < result.calls.size(); ++i) {
     if (result.started[i] == Start::never) continue;
     const CallResult& c = result.calls[i];
@@ -235,9 +236,11 @@ void count_contest(const RouteContext& ctx, const ContestResult& result,
     const bool lost = !won && (c.ok() || c.error->reason == Reason::cancelled);
     const std::size_t k = won ? 0 : lost ? 1 : 2;
     c.target->metrics->race_calls.inc(k, std::array{"won", "lost", "failed"}[k]);
+    if (won || c.cost_usd <= 0) continue;
+    // Unreported usage is counted from a stream's events (CallSink::usage), or estimated from
+    // the sizes.
+    wasted[c.usage.reported ? 0 : !c.events.empty() ? 1 : 2]->Increment(c.cost_usd);
   }
-  const double winner = result.winner ? result.calls[*result.winner].cost_usd : 0.0;
-  if (const double usd = spent_usd(ctx) - winner; usd > 0) wasted.Increment(usd);
 }
 
 }  // namespace switchyard

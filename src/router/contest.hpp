@@ -3,16 +3,13 @@
 // cancelled the moment it does. Built on call() and call_streaming() (switchyard/extension.hpp).
 #pragma once
 
+#include "metrics/metrics.hpp"
 #include "switchyard/extension.hpp"
 
 #include <chrono>
 #include <functional>
 #include <optional>
 #include <vector>
-
-namespace prometheus {
-class Counter;
-}
 
 namespace switchyard {
 
@@ -61,8 +58,8 @@ Task<Result<void>> answer_with_winner(RouteContext& ctx, const ContestResult& re
                                       ResponseWriter& out);
 
 // Counts a finished contest: each started call as won, lost (cancelled or beaten) or failed, by
-// its model (ModelMetrics::race_calls), and what every call but the winner cost in `wasted`.
-void count_contest(const RouteContext& ctx, const ContestResult& result,
-                   prometheus::Counter& wasted);
+// its model (ModelMetrics::race_calls), and what every call but the winner cost in `wasted`, by
+// how it was billed (Metrics::WastedUsd).
+void count_contest(const ContestResult& result, const Metrics::WastedUsd& wasted);
 
 }  // namespace switchyard

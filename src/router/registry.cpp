@@ -194,8 +194,22 @@ std::chrono::nanoseconds DurationSketch::quantile(double q, SteadyTime now) cons
 }
 
 void TargetStats::record(const CallOutcome& o) noexcept {
-  if (!o.ok && o.reason == Reason::cancelled) return;
   Shard& s = shards_[shard_index()];
+  if (!o.ok && o.reason == Reason::cancelled) {
+    // A lower bound: below the median it says little, above it it is the tail.
+    const auto cut = [&](std::atomic<std::uint32_t>* buckets, std::chrono::nanoseconds d,
+                         const DurationSketch& sketch) {
+      if (d > sketch.quantile(0.5, o.finished))
+        buckets[DurationSketch::bucket_of(d)].fetch_add(1, std::memory_order_relaxed);
+    };
+    cut(s.latency_buckets, o.latency, latency_sketch_);
+    if (o.time_to_first_token.count() >= 0)
+      s.ttft_buckets[DurationSketch::bucket_of(o.time_to_first_token)].fetch_add(
+          1, std::memory_order_relaxed);
+    else
+      cut(s.ttft_buckets, o.latency, ttft_sketch_);
+    return;
+  }
   add(s.calls, 1);
   if (!o.ok) {
     add(s.failures, 1);

@@ -91,6 +91,12 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
   head.status = 200;
   head.content_type = "text/event-stream";
   sink.on_head(head);
+  if (model == "stall") {  // a token, then nothing for 10 s
+    const std::string first = R"(data: {"choices":[{"index":0,"delta":{"content":"one"}}]})";
+    if (auto r = co_await sink.on_event(first + "\n\n"); !r) co_return r.error();
+    if (auto r = co_await clock->sleep_until(clock->now() + std::chrono::seconds(10)); !r)
+      co_return r.error();
+  }
   std::vector<std::string> events;
   if (model.starts_with("say=")) {
     const auto [text, reason] = said(model);

@@ -41,7 +41,7 @@ struct HedgeConfig {
 
 class HedgeDispatcher final : public Dispatcher {
  public:
-  HedgeDispatcher(HedgeConfig config, LazyCounters& hedges, prometheus::Counter& wasted)
+  HedgeDispatcher(HedgeConfig config, LazyCounters& hedges, Metrics::WastedUsd wasted)
       : config_(config),
         hedges_(hedges),
         wasted_(wasted),
@@ -69,7 +69,7 @@ class HedgeDispatcher final : public Dispatcher {
     auto result = co_await run_contest(
         ctx, std::move(entrants), ctx.request.stream ? &out : nullptr,
         [](std::size_t, const CallResult& r) { return r.ok() || !is_retryable(*r.error); });
-    count_contest(ctx, result, wasted_);
+    count_contest(result, wasted_);
     if (result.winner && result.started[*result.winner] == Start::at_delay) hedges_.inc(1, "won");
     co_return co_await answer_with_winner(ctx, result, out);
   }
@@ -94,7 +94,7 @@ class HedgeDispatcher final : public Dispatcher {
 
   HedgeConfig config_;
   LazyCounters& hedges_;
-  prometheus::Counter& wasted_;
+  Metrics::WastedUsd wasted_;
   std::unique_ptr<ShareBudget> budget_;  // hedges; the dispatcher itself stays immutable
 };
 

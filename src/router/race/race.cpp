@@ -56,7 +56,7 @@ struct RaceConfig {
 
 class RaceDispatcher final : public Dispatcher {
  public:
-  RaceDispatcher(RaceConfig config, prometheus::Counter& wasted)
+  RaceDispatcher(RaceConfig config, Metrics::WastedUsd wasted)
       : c_(std::move(config)), wasted_(wasted) {}
 
   Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const override {
@@ -73,7 +73,7 @@ class RaceDispatcher final : public Dispatcher {
         [&](std::size_t i, const CallResult& r) { return wins(ctx, i, r); });
     if (!result.winner && c_.judge) result.winner = co_await judged(ctx, result.calls);
     if (!result.winner) result.winner = pick(ctx, result.calls);
-    count_contest(ctx, result, wasted_);
+    count_contest(result, wasted_);
     co_return co_await answer_with_winner(ctx, result, out);
   }
 
@@ -172,7 +172,7 @@ class RaceDispatcher final : public Dispatcher {
   }
 
   RaceConfig c_;
-  prometheus::Counter& wasted_;
+  Metrics::WastedUsd wasted_;
 };
 
 }  // namespace
@@ -237,8 +237,8 @@ Built<Dispatcher> make_race_dispatcher(const StageConfig& sc, BuildContext& ctx)
     }
   });
   if (!ok) return config_error(std::move(error));
-  auto& wasted = ctx.metrics().race_wasted_usd(std::string(ctx.route()));
-  return std::make_unique<const RaceDispatcher>(std::move(config), wasted);
+  return std::make_unique<const RaceDispatcher>(
+      std::move(config), ctx.metrics().race_wasted_usd(std::string(ctx.route())));
 }
 
 }  // namespace switchyard

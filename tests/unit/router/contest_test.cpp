@@ -34,6 +34,7 @@ upstreams:
       - {name: slow, id: "slow=2000", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: late, id: "slow=150", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: quick, id: "ok", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: stalls, id: "stall", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: picky, id: "status=400", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: picks-1, id: "say=1", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: picks-7, id: "say=Answer 7 is best.", price_usd_per_mtok: {input: 1, output: 1}}
@@ -87,12 +88,34 @@ TEST(Race, FirstAcceptableTakesTheFirstAnswerThatPassesAndCancelsTheRest) {
       << o.metrics;
   EXPECT_TRUE(has(o.metrics, R"(switchyard_race_calls_total{model="c-late",result="lost",route="auto"} 1)"));
   EXPECT_TRUE(has(o.metrics, R"(switchyard_race_calls_total{model="refuser",result="lost",route="auto"} 1)"));
-  // The refusal was billed, and the cancelled call its prompt (an estimate, as the provider
-  // has most likely billed it): both count as wasted.
+  // The refusal was billed by its usage, and the cancelled call its prompt (an estimate, as the
+  // provider has most likely billed it): both count as wasted.
   ASSERT_GT(o.costs[0], 0);
   ASSERT_GT(o.costs[1], 0);
-  EXPECT_DOUBLE_EQ(metric(o.metrics, R"(switchyard_race_wasted_usd_total{route="auto"})"),
-                   o.costs[0] + o.costs[1]);
+  EXPECT_DOUBLE_EQ(
+      metric(o.metrics, R"(switchyard_race_wasted_usd_total{billed="usage",route="auto"})"),
+      o.costs[0]);
+  EXPECT_DOUBLE_EQ(
+      metric(o.metrics, R"(switchyard_race_wasted_usd_total{billed="estimate",route="auto"})"),
+      o.costs[1]);
+  EXPECT_EQ(
+      metric(o.metrics, R"(switchyard_race_wasted_usd_total{billed="tokens_seen",route="auto"})"),
+      0);
+}
+
+TEST(Race, AStreamCancelledUnderWayIsBilledTheTokensItSent) {
+  // A streaming client's best_of buffers each call; the stalled one is cut off at the window,
+  // one token in: billed its prompt (estimated) and that token.
+  auto o = run_route("[quick, stalls]", "{type: race, mode: best_of, window_ms: 300}",
+                     R"(,"stream":true)");
+  ASSERT_TRUE(o.result) << o.result.error().message;
+  ASSERT_EQ(o.reasons.size(), 2u);
+  EXPECT_EQ(o.reasons[1], Reason::cancelled);
+  EXPECT_EQ(o.out.headers["x-switchyard-model"], "quick");
+  ASSERT_GT(o.costs[1], 0);
+  EXPECT_DOUBLE_EQ(
+      metric(o.metrics, R"(switchyard_race_wasted_usd_total{billed="tokens_seen",route="auto"})"),
+      o.costs[1]);
 }
 
 TEST(Race, FirstAcceptableWithNoAcceptableAnswerCommitsTheFirstCandidatesAnswer) {

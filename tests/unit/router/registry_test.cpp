@@ -95,6 +95,36 @@ TEST(TargetStats, FailuresCountButCancellationsSayNothingAboutTheUpstream) {
   EXPECT_EQ(s.latency(), milliseconds(100));  // a failure has no latency to average
 }
 
+TEST(TargetStats, ACallCutOffPastTheMedianEntersTheQuantilesAsALowerBound) {
+  TargetStats s;
+  const SteadyTime now(std::chrono::seconds(100));
+  for (int i = 0; i < 19; ++i) {
+    auto a = answered(milliseconds(100), milliseconds(50));
+    a.finished = now;
+    s.record(a);
+  }
+  s.merge(now);
+  const auto p95 = s.latency_p95(now);
+  // Cut off early: below the median, it says nothing.
+  auto early = failed(Reason::cancelled);
+  early.latency = milliseconds(20);
+  early.finished = now;
+  record(s, early);
+  EXPECT_EQ(s.latency_p95(now), p95);
+  // Two hedged away at 2 s with no token: 2 of 21 calls are in the tail, past p95 now.
+  for (int i = 0; i < 2; ++i) {
+    auto hedged = failed(Reason::cancelled);
+    hedged.latency = milliseconds(2000);
+    hedged.finished = now;
+    record(s, hedged);
+  }
+  EXPECT_GE(s.latency_p95(now), milliseconds(2000));
+  EXPECT_GE(s.time_to_first_token_p95(now), milliseconds(2000));
+  EXPECT_EQ(s.calls(), 19u);  // the averages and counts are the answers' alone
+  EXPECT_EQ(s.failures(), 0u);
+  EXPECT_EQ(s.latency(), milliseconds(100));
+}
+
 TEST(TargetStats, CallsWaitInTheirThreadsShardUntilTheMergeFoldsThemAsOneBatch) {
   TargetStats s;
   auto o = answered(milliseconds(100), milliseconds(40));
