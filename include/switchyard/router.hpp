@@ -102,6 +102,7 @@ struct AttemptRecord {
   bool ok = false;
   Reason reason = Reason::internal;  // when !ok
   std::string message;               // when !ok
+  SteadyTime start{};  // by the request's Clock; records are in the order their calls started
   std::chrono::nanoseconds duration{0};
   double cost_usd = 0;  // what the call cost, answer or not (a client's budget is charged it)
   std::uint64_t tokens = 0;  // input and output tokens it used

@@ -308,8 +308,10 @@ Task<CallResult> run_call(RouteContext& ctx, const Target& target, ResponseWrite
   CallResult result;
   result.target = &target;
   const std::size_t index = ctx.attempts.size();
-  ctx.attempts.emplace_back().target = &target;
   const auto start = ctx.clock.now();
+  AttemptRecord& started = ctx.attempts.emplace_back();
+  started.target = &target;
+  started.start = start;
   Result<void> outcome = Result<void>{};
   ConcurrencySlot slot(target);
   if (slot.ok())

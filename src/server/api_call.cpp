@@ -30,6 +30,18 @@ namespace {
 constexpr std::string_view kForwardedClientHeaders[] = {"OpenAI-Beta", "OpenAI-Organization",
                                                         "OpenAI-Project"};
 
+// How long some upstream call was under way: the union of the calls' spans, which overlap in a
+// race, a hedge, or a tier that asks several models at once.
+std::chrono::nanoseconds upstream_time(const std::vector<AttemptRecord>& attempts) {
+  std::chrono::nanoseconds total{0};
+  SteadyTime covered{};  // the end of the spans so far; the records are in order of start
+  for (const AttemptRecord& a : attempts) {
+    const SteadyTime end = a.start + a.duration;
+    if (end > covered) total += end - std::max(a.start, covered), covered = end;
+  }
+  return total;
+}
+
 }  // namespace
 
 std::optional<Endpoint> api_endpoint(std::string_view path) {
@@ -115,10 +127,8 @@ void ApiCall::record(SteadyTime start) {
   if (ctx_) {
     rec.route = ctx_->route;
     rec.attempts = static_cast<unsigned>(ctx_->attempts.size());
-    auto upstream_time = std::chrono::nanoseconds(0);
     std::uint64_t tokens = 0;
     for (const auto& a : ctx_->attempts) {
-      upstream_time += a.duration;
       rec.cost_usd += a.cost_usd;
       tokens += a.tokens;
     }
@@ -127,7 +137,7 @@ void ApiCall::record(SteadyTime start) {
       client_->account->charge(*client_->config, {steady_now(), std::chrono::system_clock::now()},
                                rec.cost_usd, tokens, estimated_tokens_);
     if (!ctx_->attempts.empty())
-      st_.metrics.overhead().observe(seconds(elapsed - upstream_time));
+      st_.metrics.overhead().observe(seconds(elapsed - upstream_time(ctx_->attempts)));
     if (const Target* t = ctx_->chosen) {
       rec.model = t->model->name;
       rec.upstream = t->upstream_config->name;

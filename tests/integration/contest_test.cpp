@@ -1,7 +1,8 @@
 // Hedges and races through real sockets, against the sim's faults: the loser of a race is
 // cancelled, its connection closed rather than handed to the next request mid-answer, only the
-// winner reaches the client (streams too), and a call that fails fast starts the next one at
-// once instead of at the hedge's delay. Bounded: a few dozen requests to 127.0.0.1.
+// winner reaches the client (streams too), a race's overlapping calls are not taken for
+// gateway overhead, and a call that fails fast starts the next one at once instead of at the
+// hedge's delay. Bounded: a few dozen requests to 127.0.0.1.
 #include "support/fixture.hpp"
 
 #include <fmt/format.h>
@@ -114,6 +115,12 @@ TEST(RaceSockets, TheFirstAnswerWinsAndTheRestAreCancelled) {
   }));
   EXPECT_EQ(s.count(R"(switchyard_race_calls_total{model="slow",result="lost",route="auto"})"), 2);
   EXPECT_EQ(s.count(R"(switchyard_race_calls_total{model="mute",result="lost",route="auto"})"), 2);
+  // Three calls at once are one span of upstream time, not three: what is left of each request
+  // is the gateway's own overhead, small and never negative.
+  EXPECT_TRUE(eventually([&] { return s.count("switchyard_gateway_overhead_seconds_count") == 2; }));
+  const double overhead = s.count("switchyard_gateway_overhead_seconds_sum");
+  EXPECT_GE(overhead, 0);
+  EXPECT_LT(overhead, 0.5);
 }
 
 }  // namespace
