@@ -217,5 +217,6 @@ Dispatched dispatch_request(const Snapshot& snap, FakeUpstreams& upstreams, ApiR
   return d;
 }
 template CallResult run(Task<CallResult>);
+template std::string run(Task<std::string>);
 
 }  // namespace switchyard::test

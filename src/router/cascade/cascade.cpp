@@ -6,8 +6,9 @@
 // streaming client. A tier with an `agreement` gate asks all its available models at once and
 // commits the answer the most of them agree on (the first model's among equals). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
-// chose them; a tier with none is skipped. A tier's judge (another model that grades the
-// answer, gates/judge.hpp) runs after its other gates, only when its grade can still decide.
+// chose them; a tier with none is skipped. A tier's code validator (gates/code_check.hpp) and
+// judge (another model that grades the answer, gates/judge.hpp) run after its other gates, in
+// that order, each only when its finding can still decide.
 // Earlier tiers' answers reach a streaming client as a replay of their events. Every call is
 // billed (AttemptRecord) and counted; the response says how many tiers ran (x-switchyard-tiers)
 // and why each escalated (x-switchyard-escalations).
@@ -43,7 +44,8 @@ struct Tier {
   std::vector<const Target*> targets;
   std::size_t models = 0;              // how many models it names
   std::optional<Gates> gates;          // none on the last tier
-  std::vector<LazyCounters*> verdicts;  // per gate in gates->list, then agreement's, the judge's
+  std::vector<LazyCounters*> verdicts;  // per gate in gates->list
+  LazyCounters *agreed = nullptr, *coded = nullptr, *judged = nullptr;  // the other gates'
 };
 
 // Counts a gate's verdict: pass when `finding` is empty.
@@ -170,20 +172,29 @@ class CascadeDispatcher final : public Dispatcher {
             gate = "agreement";
             why = std::to_string(best) + " of " + std::to_string(asked) + " agree";
           }
-          count(*tier.verdicts[g.list.size()], why);
+          count(*tier.agreed, why);
         }
         if (gate.empty()) {
           const GateInput in(ctx.request, answers[chosen]);
-          auto reasons = g.judge_each(in);
-          for (std::size_t k = 0; k < reasons.size(); ++k) count(*tier.verdicts[k], reasons[k]);
-          if (g.judge_decides(reasons)) {
-            reasons.push_back(co_await judge_answer(ctx, *g.judge, answers[chosen]));
-            if (auto state = co_await boost::asio::this_coro::cancellation_state;
-                state.cancelled() != boost::asio::cancellation_type::none)
-              co_return make_error(Reason::cancelled, "client went away");
-            count(*tier.verdicts.back(), reasons.back());
+          auto findings = g.judge_each(in);
+          for (std::size_t k = 0; k < findings.size(); ++k)
+            count(*tier.verdicts[k], findings[k].why);
+          // The gates that call out, cheapest first, each only while it can still decide. (Not
+          // co_await inside a braced initializer: GCC 12 miscompiles it.)
+          if (g.code && g.undecided(findings)) {
+            std::string why = co_await check_code(*g.code, answers[chosen].text);
+            count(*tier.coded, why);
+            findings.push_back({"code", std::move(why)});
           }
-          if (auto v = g.verdict(std::move(reasons)); !v.gate.empty()) {
+          if (g.judge && g.undecided(findings)) {
+            std::string why = co_await judge_answer(ctx, *g.judge, answers[chosen]);
+            count(*tier.judged, why);
+            findings.push_back({"judge", std::move(why)});
+          }
+          if (auto state = co_await boost::asio::this_coro::cancellation_state;
+              state.cancelled() != boost::asio::cancellation_type::none)
+            co_return make_error(Reason::cancelled, "client went away");
+          if (auto v = g.verdict(std::move(findings)); !v.gate.empty()) {
             gate = v.gate;
             why = std::move(v.why);
           }
@@ -244,10 +255,9 @@ Built<Dispatcher> make_cascade_dispatcher(const StageConfig& sc, BuildContext& c
         const std::string route(ctx.route());
         for (const auto& gate : tier.gates->list)
           tier.verdicts.push_back(&ctx.metrics().gate_results(route, std::string(gate->name())));
-        if (tier.gates->agreement)
-          tier.verdicts.push_back(&ctx.metrics().gate_results(route, "agreement"));
-        if (tier.gates->judge)
-          tier.verdicts.push_back(&ctx.metrics().gate_results(route, "judge"));
+        if (tier.gates->agreement) tier.agreed = &ctx.metrics().gate_results(route, "agreement");
+        if (tier.gates->code) tier.coded = &ctx.metrics().gate_results(route, "code");
+        if (tier.gates->judge) tier.judged = &ctx.metrics().gate_results(route, "judge");
       } else if (!last) {
         fail(tm.at("gates"), "is required on every tier but the last: what makes it escalate?");
       }

@@ -191,27 +191,27 @@ const json& GateInput::request_json() const {
   return *json_;
 }
 
-std::vector<std::string> Gates::judge_each(const GateInput& in) const {
-  std::vector<std::string> findings;
-  findings.reserve(list.size());
-  for (const auto& g : list) findings.push_back(g->judge(in));
+std::vector<Finding> Gates::judge_each(const GateInput& in) const {
+  std::vector<Finding> findings;
+  findings.reserve(list.size() + 2);
+  for (const auto& g : list) findings.push_back({g->name(), g->judge(in)});
   return findings;
 }
 
-bool Gates::judge_decides(const std::vector<std::string>& findings) const {
-  const auto failed = [](const std::string& f) { return !f.empty(); };
-  return judge && (any ? std::all_of(findings.begin(), findings.end(), failed)
-                       : std::none_of(findings.begin(), findings.end(), failed));
+bool Gates::undecided(const std::vector<Finding>& findings) const {
+  const auto failed = [](const Finding& f) { return !f.why.empty(); };
+  return any ? std::all_of(findings.begin(), findings.end(), failed)
+             : std::none_of(findings.begin(), findings.end(), failed);
 }
 
-Gates::Verdict Gates::verdict(std::vector<std::string> findings) const {
-  Verdict last;
-  for (std::size_t i = 0; i < findings.size(); ++i) {
-    if (findings[i].empty()) {
+Finding Gates::verdict(std::vector<Finding> findings) const {
+  Finding last;
+  for (Finding& f : findings) {
+    if (f.why.empty()) {
       if (any) return {};
       continue;
     }
-    last = {i < list.size() ? list[i]->name() : "judge", std::move(findings[i])};
+    last = std::move(f);
     if (!any) return last;
   }
   return last;
@@ -285,9 +285,10 @@ Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& 
       fail(am.at("min_share"), "must be a share, above 0 and at most 1");
     g.agreement = share;
   }
+  if (auto n = m.get("code"); n && !n.IsNull()) g.code = read_code_check(n, m.at("code"));
   if (auto n = m.get("judge"); n && !n.IsNull()) g.judge = read_judge(n, m.at("judge"), ctx);
   m.finish();
-  if (g.list.empty() && !g.agreement && !g.judge) fail(path, "names no gate");
+  if (g.list.empty() && !g.agreement && !g.code && !g.judge) fail(path, "names no gate");
   return g;
 }
 

@@ -13,14 +13,17 @@
 //                                # its json_schema (OpenAI's strict subset; gates/json_schema.hpp)
 //     tool_arguments: true       # tool calls name a declared tool, with conforming arguments
 //     agreement: {min_share: 1}  # the tier's answers agree (after normalisation)
+//     code: {command: [python3, -m, py_compile, "{file}"]}  # a validator (gates/code_check.hpp)
 //     judge: {model: gpt-4o-mini, min_score: 7}  # another model grades it (gates/judge.hpp)
 //
 // Gates are immutable, built with their route's dispatcher and shared by every worker. The
-// listed gates do no I/O and never throw; the judge, a call of its own, is the dispatcher's to
-// run, last and only when its verdict can still decide (judge_decides).
+// listed gates do no I/O and never throw; the code validator (a process) and the judge (a call)
+// are the dispatcher's to run after them, in that order, each only while the verdict is still
+// undecided.
 #pragma once
 
 #include "router/gates/answer.hpp"
+#include "router/gates/code_check.hpp"
 #include "router/gates/judge.hpp"
 
 #include <nlohmann/json_fwd.hpp>
@@ -56,6 +59,12 @@ class Gate {
   virtual std::string judge(const GateInput& in) const = 0;
 };
 
+// One gate's finding on an answer: `why` it fails, empty when it passes.
+struct Finding {
+  std::string_view gate;
+  std::string why;
+};
+
 // The gates of one tier.
 struct Gates {
   std::vector<std::unique_ptr<const Gate>> list;
@@ -63,27 +72,24 @@ struct Gates {
   bool needs_logprobs = false;  // a gate reads token logprobs: ask the upstream for them
   // The share of the tier's answers that must agree; unset: the tier calls one model.
   std::optional<double> agreement;
+  std::optional<CodeCheck> code;
   std::optional<Judge> judge;
 
-  // Whether, after the listed gates' findings, the judge's finding can still change the
-  // verdict: all passed (mode all) or none did (mode any).
-  bool judge_decides(const std::vector<std::string>& findings) const;
+  // Each listed gate's finding on the answer, in list order.
+  std::vector<Finding> judge_each(const GateInput& in) const;
 
-  // Each gate's finding on the answer, in list order: empty where it passes.
-  std::vector<std::string> judge_each(const GateInput& in) const;
+  // Whether one more gate's finding can still change the verdict on `findings`: all passed
+  // (mode all) or none did (mode any).
+  bool undecided(const std::vector<Finding>& findings) const;
 
-  // The deciding failure among judge_each's findings, with the judge's appended when it ran: the
-  // first (mode all) or, when none passed, the last (mode any); an empty gate when the answer
-  // passes.
-  struct Verdict {
-    std::string_view gate;
-    std::string why;
-  };
-  Verdict verdict(std::vector<std::string> findings) const;
+  // The deciding failure among the findings (judge_each's, then the code validator's and the
+  // judge's when they ran): the first (mode all) or, when none passed, the last (mode any); an
+  // empty gate when the answer passes.
+  Finding verdict(std::vector<Finding> findings) const;
 };
 
-// Reads a `gates` mapping, resolving a judge's model through `ctx`; throws ConfigFailure naming
-// the path (call inside read_guarded).
+// Reads a `gates` mapping, resolving a judge's model through `ctx` and a code validator's
+// command on PATH; throws ConfigFailure naming the path (call inside read_guarded).
 Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& ctx);
 
 // What an answer says, for agreement: the choice it picked (a letter or a number at its start,

@@ -200,6 +200,9 @@ Built<Dispatcher> make_race_dispatcher(const StageConfig& sc, BuildContext& ctx)
         fail(m.at("gates") + ".judge",
              "a race decides as each answer ends, with no call to spare; use mode best_of with "
              "pick: judge, or a cascade");
+      if (config.gates->code)
+        fail(m.at("gates") + ".code",
+             "a race decides as each answer ends, with no time to run a command; use a cascade");
     }
     const YAML::Node judge = m.get("judge");
     const bool has_judge = judge && !judge.IsNull();

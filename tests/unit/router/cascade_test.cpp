@@ -31,9 +31,11 @@ upstreams:
       - {name: grades-8, id: "say=8", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: grades-3, id: "say=Score: 3/10", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: mumbles, id: "say=Hard to say.", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: coder, id: "say=```\ndef f(): pass\n```", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: scribbler, id: "say=```\nf = 1\n```", price_usd_per_mtok: {input: 1, output: 1}}
 routes:
   auto:
-    stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, picky, strong]}]
+    stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, picky, coder, scribbler, strong]}]
     dispatcher:
       type: cascade
       tiers:
@@ -259,6 +261,22 @@ TEST(Cascade, TheJudgeRunsOnlyWhenItsGradeCanDecide) {
         - {models: [strong]}
 )");
   EXPECT_EQ(passed.called, (Models{"b1"}));
+}
+
+TEST(Cascade, CodeThatFailsTheValidatorEscalates) {
+  // The validator (sh, which every machine has) wants a function definition.
+  constexpr const char* kGate = R"(gates: {code: {command: [sh, -c, 'grep -q "def " "$0"', '{file}']}})";
+  auto bad = run_cascade("        - {models: [scribbler], " + std::string(kGate) + "}\n" +
+                         "        - {models: [strong]}\n");
+  ASSERT_TRUE(bad.result);
+  EXPECT_EQ(bad.called, (Models{"scribbler", "strong"}));
+  EXPECT_EQ(bad.out.headers["x-switchyard-escalations"], "scribbler: code (exit 1)");
+  EXPECT_NE(bad.metrics.find(R"(switchyard_gate_results_total{gate="code",result="fail",route="auto"} 1)"),
+            std::string::npos);
+  auto good = run_cascade("        - {models: [coder], " + std::string(kGate) + "}\n" +
+                          "        - {models: [strong]}\n");
+  EXPECT_EQ(good.called, (Models{"coder"}));
+  EXPECT_EQ(good.out.headers["x-switchyard-model"], "coder");
 }
 
 TEST(Cascade, ConfigErrorsNameThePath) {

@@ -1,4 +1,5 @@
 // Quality gates on answers, and the JSON-schema subset they check: no dispatcher, no socket.
+#include "config/yaml_map.hpp"
 #include "router/gates/gates.hpp"
 #include "router/gates/json_schema.hpp"
 #include "support/fakes.hpp"
@@ -6,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 
 namespace switchyard::test {
 namespace {
@@ -98,6 +101,68 @@ TEST(Gates, AJudgesReplyIsReadForItsFirstNumber) {
   EXPECT_EQ(first_number("Answer 2 is best; answer 1 is close."), 2);
   EXPECT_EQ(first_number("No idea."), std::nullopt);
   EXPECT_EQ(first_number(""), std::nullopt);
+}
+
+// The code validator with `sh` as its checker, which every machine has: "{file}" is $0.
+CodeCheck code_check(const std::string& script, const std::string& extra = {}) {
+  return read_code_check(YAML::Load("{command: [sh, -c, '" + script + "', '{file}']" + extra + "}"),
+                         "code");
+}
+
+TEST(CodeCheck, TheFirstFencedBlockOfATakenLanguage) {
+  const std::string text = "Here:\n```js\nlet x;\n```\nand\n```Python\ndef f(): pass\n```\n";
+  EXPECT_EQ(code_block(text, {}), "let x;\n");
+  EXPECT_EQ(code_block(text, {"python"}), "def f(): pass\n");
+  EXPECT_EQ(code_block("```\nplain\n```", {"python"}), "plain\n");  // unlabelled: taken
+  EXPECT_EQ(code_block("no code", {}), std::nullopt);
+  EXPECT_EQ(code_block("```python\nnever closed", {}), std::nullopt);
+}
+
+TEST(CodeCheck, TheCommandsExitDecidesAndItsFirstLineSaysWhy) {
+  const auto check = code_check(
+      R"sh(grep -q "def " "$0" || { echo "no def in $(cat "$0")"; exit 3; })sh",
+      ", languages: [python]");
+  EXPECT_EQ(run(check_code(check, "```python\ndef f(): pass\n```")), "");
+  EXPECT_EQ(run(check_code(check, "```python\nf = 1\n```")), "exit 3: no def in f = 1");
+  EXPECT_EQ(run(check_code(check, "no code at all")), "");  // nothing to check
+  EXPECT_EQ(run(check_code(check, "```js\nf = 1\n```")), "");  // not a language it takes
+  // The file has the configured name, in a directory of its own, gone afterwards.
+  const auto named = code_check(R"sh(case "$0" in */answer.py) pwd; exit 1;; esac)sh",
+                                ", file: answer.py");
+  const std::string said = run(check_code(named, "```\nx\n```"));
+  ASSERT_EQ(said.rfind("exit 1: ", 0), 0u) << said;
+  EXPECT_FALSE(std::filesystem::exists(said.substr(8)));
+}
+
+TEST(CodeCheck, ACommandPastItsTimeOrMemoryIsStopped) {
+  const auto slow = code_check("sleep 30", ", timeout_ms: 200");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(run(check_code(slow, "```\nx\n```")), "no verdict within 200 ms");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // dd wants a 256 MB buffer; the cap is 32 MB.
+  const auto hungry =
+      code_check("dd if=/dev/zero of=/dev/null bs=256M count=1 2>&1", ", memory_mb: 32");
+  const std::string why = run(check_code(hungry, "```\nx\n```"));
+  EXPECT_EQ(why.rfind("exit 1: ", 0), 0u) << why;
+  EXPECT_NE(why.find("memory"), std::string::npos) << why;
+}
+
+TEST(CodeCheck, ConfigErrorsNameThePath) {
+  auto error = [](const std::string& yaml) {
+    try {
+      read_code_check(YAML::Load(yaml), "code");
+    } catch (const ConfigFailure& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("{command: [sh, -c, 'true']}"),
+            "code.command: must pass \"{file}\", where the code block is written");
+  EXPECT_EQ(error("{command: [no-such-checker, '{file}']}"),
+            "code.command[0]: \"no-such-checker\" is not an executable on PATH");
+  EXPECT_EQ(error("{command: [sh, '{file}'], file: ../x}"), "code.file: must be a plain file name");
+  EXPECT_EQ(error("{command: [sh, '{file}'], timeout_ms: 0}"),
+            "code.timeout_ms: must be 1 to 60000");
 }
 
 TEST(Gates, JsonOnlyWhenTheRequestAsksForIt) {
