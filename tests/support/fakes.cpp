@@ -199,9 +199,11 @@ T run(Task<T> task) {
 
 template Result<void> run(Task<Result<void>>);
 
-Dispatched dispatch_request(const Snapshot& snap, FakeUpstreams& upstreams, ApiRequest request) {
+Dispatched dispatch_request(const Snapshot& snap, FakeUpstreams& upstreams, ApiRequest request,
+                            const Caller& caller) {
   Dispatched d;
   RouteContext ctx(snap, request, upstreams);
+  ctx.caller = caller;
   auto dispatcher = resolve(ctx);
   EXPECT_TRUE(dispatcher) << dispatcher.error().message;
   if (!dispatcher) return d;

@@ -95,8 +95,9 @@ struct Dispatched {
   std::chrono::milliseconds took{0};
 };
 
-// Resolves `request` on `snap` and runs the route's dispatcher on `upstreams` to the end, as a
-// session would; a request that does not resolve fails the calling test.
-Dispatched dispatch_request(const Snapshot& snap, FakeUpstreams& upstreams, ApiRequest request);
+// Resolves `request` from `caller` on `snap` and runs the route's dispatcher on `upstreams` to
+// the end, as a session would; a request that does not resolve fails the calling test.
+Dispatched dispatch_request(const Snapshot& snap, FakeUpstreams& upstreams, ApiRequest request,
+                            const Caller& caller = {});
 
 }  // namespace switchyard::test

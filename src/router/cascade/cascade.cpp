@@ -21,6 +21,8 @@
 //         gates: {refusal: true, agreement: {min_share: 1}}
 //       - models: [gpt-4o-mini]
 //         gates: {finish_reason: [length, content_filter], json: true}
+//         gates_by_caller: {free: {finish_reason: [content_filter]}}  # by the key's tier
+//         under_load: {at: 0.8, gates: {refusal: true}}  # while the next tier is this busy
 //       - models: [gpt-4o]        # the last tier: no gates
 #include "router/cascade/cascade.hpp"
 
@@ -38,15 +40,37 @@ namespace switchyard {
 
 namespace {
 
+// A tier's gates, with the counters of their verdicts.
+struct GateSet {
+  Gates gates;
+  std::vector<LazyCounters*> verdicts;  // per gate in gates.list
+  LazyCounters *agreed = nullptr, *coded = nullptr, *judged = nullptr;  // the other gates'
+};
+
 struct Tier {
   // Every (upstream, model) of its models; compared with the candidates by model and upstream,
   // as each stage has Targets of its own.
   std::vector<const Target*> targets;
-  std::size_t models = 0;              // how many models it names
-  std::optional<Gates> gates;          // none on the last tier
-  std::vector<LazyCounters*> verdicts;  // per gate in gates->list
-  LazyCounters *agreed = nullptr, *coded = nullptr, *judged = nullptr;  // the other gates'
+  std::size_t models = 0;  // how many models it names
+  // None on the last tier. A caller whose key's tier has gates of its own is judged by them;
+  // else, while the next tier is busy (load_at), by under_load; else by `gates`.
+  std::optional<GateSet> gates;
+  std::map<std::string, GateSet, std::less<>> by_caller;
+  std::optional<GateSet> under_load;
+  double load_at = 1;  // a share of each upstream's max_concurrent
 };
+
+GateSet read_gate_set(const YAML::Node& node, const std::string& path, BuildContext& ctx) {
+  GateSet s{read_gates(node, path, ctx), {}, nullptr, nullptr, nullptr};
+  Metrics& metrics = ctx.metrics();
+  const std::string route(ctx.route());
+  for (const auto& gate : s.gates.list)
+    s.verdicts.push_back(&metrics.gate_results(route, std::string(gate->name())));
+  if (s.gates.agreement) s.agreed = &metrics.gate_results(route, "agreement");
+  if (s.gates.code) s.coded = &metrics.gate_results(route, "code");
+  if (s.gates.judge) s.judged = &metrics.gate_results(route, "judge");
+  return s;
+}
 
 // Counts a gate's verdict: pass when `finding` is empty.
 void count(LazyCounters& verdicts, const std::string& finding) {
@@ -112,9 +136,11 @@ class CascadeDispatcher final : public Dispatcher {
       // Ask: each available model once, all at once, for agreement; else one at a time until
       // one answers.
       escalate_to(*available.front());
-      const CallOptions ask{.logprobs = tier.gates->needs_logprobs};
+      const GateSet& gates = gates_for(ctx, i);
+      const Gates& g = gates.gates;
+      const CallOptions ask{.logprobs = g.needs_logprobs};
       std::vector<CallResult> results;
-      if (tier.gates->agreement) {
+      if (g.agreement) {
         std::vector<const Target*> one_each;
         for (const Target* t : available)
           if (std::none_of(one_each.begin(), one_each.end(),
@@ -153,7 +179,6 @@ class CascadeDispatcher final : public Dispatcher {
         gate = "error";
         why = reason_name(last.reason);
       } else {
-        const Gates& g = *tier.gates;
         if (g.agreement) {
           // The largest group of equal answers; the earliest among groups of the same size.
           std::size_t best = 0;
@@ -172,23 +197,23 @@ class CascadeDispatcher final : public Dispatcher {
             gate = "agreement";
             why = std::to_string(best) + " of " + std::to_string(asked) + " agree";
           }
-          count(*tier.agreed, why);
+          count(*gates.agreed, why);
         }
         if (gate.empty()) {
           const GateInput in(ctx.request, answers[chosen]);
           auto findings = g.judge_each(in);
           for (std::size_t k = 0; k < findings.size(); ++k)
-            count(*tier.verdicts[k], findings[k].why);
+            count(*gates.verdicts[k], findings[k].why);
           // The gates that call out, cheapest first, each only while it can still decide. (Not
           // co_await inside a braced initializer: GCC 12 miscompiles it.)
           if (g.code && g.undecided(findings)) {
             std::string why = co_await check_code(*g.code, answers[chosen].text);
-            count(*tier.coded, why);
+            count(*gates.coded, why);
             findings.push_back({"code", std::move(why)});
           }
           if (g.judge && g.undecided(findings)) {
             std::string why = co_await judge_answer(ctx, *g.judge, answers[chosen]);
-            count(*tier.judged, why);
+            count(*gates.judged, why);
             findings.push_back({"judge", std::move(why)});
           }
           if (auto state = co_await boost::asio::this_coro::cancellation_state;
@@ -214,6 +239,24 @@ class CascadeDispatcher final : public Dispatcher {
   }
 
  private:
+  // The gates tier `i` judges this request's answers by.
+  const GateSet& gates_for(const RouteContext& ctx, std::size_t i) const {
+    const Tier& tier = tiers_[i];
+    if (auto it = tier.by_caller.find(ctx.caller.tier); it != tier.by_caller.end())
+      return it->second;
+    if (tier.under_load && next_busy(i)) return *tier.under_load;
+    return *tier.gates;
+  }
+
+  // Whether every upstream of the next tier has load_at of its max_concurrent calls in flight.
+  bool next_busy(std::size_t i) const {
+    const auto& next = tiers_[i + 1].targets;
+    return std::all_of(next.begin(), next.end(), [&](const Target* t) {
+      return static_cast<double>(t->state->upstream.in_flight.load(std::memory_order_relaxed)) >=
+             tiers_[i].load_at * t->upstream_config->max_concurrent;
+    });
+  }
+
   std::vector<Tier> tiers_;
   std::map<std::pair<const ModelConfig*, const ModelConfig*>, LazyCounters*> escalations_;
 };
@@ -251,15 +294,29 @@ Built<Dispatcher> make_cascade_dispatcher(const StageConfig& sc, BuildContext& c
         if (last)
           fail(tm.at("gates"),
                "the last tier's answer is returned whatever it says: it takes no gates");
-        tier.gates = read_gates(g, tm.at("gates"), ctx);
-        const std::string route(ctx.route());
-        for (const auto& gate : tier.gates->list)
-          tier.verdicts.push_back(&ctx.metrics().gate_results(route, std::string(gate->name())));
-        if (tier.gates->agreement) tier.agreed = &ctx.metrics().gate_results(route, "agreement");
-        if (tier.gates->code) tier.coded = &ctx.metrics().gate_results(route, "code");
-        if (tier.gates->judge) tier.judged = &ctx.metrics().gate_results(route, "judge");
+        tier.gates = read_gate_set(g, tm.at("gates"), ctx);
       } else if (!last) {
         fail(tm.at("gates"), "is required on every tier but the last: what makes it escalate?");
+      }
+      if (auto b = tm.get("gates_by_caller"); b && !b.IsNull()) {
+        if (last) fail(tm.at("gates_by_caller"), "the last tier takes no gates");
+        if (!b.IsMap()) fail(tm.at("gates_by_caller"), "expected a mapping of caller tiers");
+        for (const auto& kv : b) {
+          const auto name = kv.first.as<std::string>();
+          tier.by_caller.emplace(
+              name, read_gate_set(kv.second, tm.at("gates_by_caller") + "." + name, ctx));
+        }
+      }
+      if (auto u = tm.get("under_load"); u && !u.IsNull()) {
+        if (last) fail(tm.at("under_load"), "the last tier takes no gates");
+        Map um(u, tm.at("under_load"));
+        um.req("at", tier.load_at);
+        if (!(tier.load_at > 0 && tier.load_at <= 1))
+          fail(um.at("at"), "must be a share of max_concurrent, above 0 and at most 1");
+        auto g = um.get("gates");
+        if (!g || g.IsNull()) fail(um.at("gates"), "is required: what a busy next tier accepts");
+        tier.under_load = read_gate_set(g, um.at("gates"), ctx);
+        um.finish();
       }
       tm.finish();
       tiers.push_back(std::move(tier));

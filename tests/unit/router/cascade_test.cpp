@@ -47,7 +47,9 @@ struct Outcome : Dispatched {
   std::vector<std::string> bodies;  // what the upstream was sent, in order
 };
 
-Outcome run_cascade(const std::string& tiers, const std::string& extra = {}) {
+// `busy`: the upstream has this many calls in flight (of its max_concurrent, 256).
+Outcome run_cascade(const std::string& tiers, const std::string& extra = {},
+                    const Caller& caller = {}, std::uint32_t busy = 0) {
   Metrics metrics;
   auto snap = snapshot_from_yaml(metrics, config(tiers));
   Outcome o;
@@ -55,7 +57,10 @@ Outcome run_cascade(const std::string& tiers, const std::string& extra = {}) {
   auto req = chat_request(extra);
   req.model = "auto";
   FakeUpstreams ups;
-  static_cast<Dispatched&>(o) = dispatch_request(*snap, ups, std::move(req));
+  UpstreamState& u = snap->models.at("strong").front()->state->upstream;
+  u.in_flight += busy;
+  static_cast<Dispatched&>(o) = dispatch_request(*snap, ups, std::move(req), caller);
+  u.in_flight -= busy;
   o.metrics = metrics.serialize();
   o.bodies = ups.upstreams[0].bodies;
   return o;
@@ -279,6 +284,27 @@ TEST(Cascade, CodeThatFailsTheValidatorEscalates) {
   EXPECT_EQ(good.out.headers["x-switchyard-model"], "coder");
 }
 
+TEST(Cascade, GatesMayDifferByTheCallersTierAndWhenTheNextTierIsBusy) {
+  const std::string tiers = R"(
+        - models: [refuser]
+          gates: {refusal: true}
+          gates_by_caller: {free: {min_chars: 1}}
+          under_load: {at: 0.75, gates: {min_chars: 1}}
+        - {models: [strong]}
+)";
+  auto standard = run_cascade(tiers);
+  EXPECT_EQ(standard.out.headers["x-switchyard-model"], "strong");
+  Caller free;
+  free.tier = "free";
+  auto cheap = run_cascade(tiers, {}, free);  // a free caller gets the refusal
+  EXPECT_EQ(cheap.called, (Models{"refuser"}));
+  // With strong's upstream at 200 of 256 calls, past 0.75, the tier accepts more.
+  auto busy = run_cascade(tiers, {}, {}, 200);
+  EXPECT_EQ(busy.called, (Models{"refuser"}));
+  auto calm = run_cascade(tiers, {}, {}, 150);
+  EXPECT_EQ(calm.called, (Models{"refuser", "strong"}));
+}
+
 TEST(Cascade, ConfigErrorsNameThePath) {
   Metrics metrics;
   auto error = [&](const std::string& tiers) { return snapshot_error(metrics, config(tiers)); };
@@ -314,6 +340,14 @@ TEST(Cascade, ConfigErrorsNameThePath) {
   EXPECT_EQ(error("        - {models: [b1], gates: {judge: {min_score: 5}}}\n"
                   "        - {models: [strong]}\n"),
             "routes.auto.dispatcher.tiers[0].gates.judge.model: is required");
+  EXPECT_EQ(error("        - {models: [b1], gates: {refusal: true}, under_load: {at: 2, gates: {}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].under_load.at: must be a share of max_concurrent, "
+            "above 0 and at most 1");
+  EXPECT_EQ(error("        - {models: [b1], gates: {refusal: true}, "
+                  "gates_by_caller: {free: {nope: 1}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates_by_caller.free.nope: unknown key");
 }
 
 }  // namespace
