@@ -237,9 +237,10 @@ void count_contest(const ContestResult& result, const Metrics::WastedUsd& wasted
     const std::size_t k = won ? 0 : lost ? 1 : 2;
     c.target->metrics->race_calls.inc(k, std::array{"won", "lost", "failed"}[k]);
     if (won || c.cost_usd <= 0) continue;
-    // Unreported usage is counted from a stream's events (CallSink::usage), or estimated from
-    // the sizes.
-    wasted[c.usage.reported ? 0 : !c.events.empty() ? 1 : 2]->Increment(c.cost_usd);
+    // Unreported usage is counted from a stream's events (CallSink::usage; a stream's reply has
+    // no body), or estimated from the sizes.
+    const bool seen = c.usage.output_tokens > 0 && c.reply.body.empty();
+    wasted[c.usage.reported ? 0 : seen ? 1 : 2]->Increment(c.cost_usd);
   }
 }
 

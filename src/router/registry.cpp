@@ -195,11 +195,21 @@ std::chrono::nanoseconds DurationSketch::quantile(double q, SteadyTime now) cons
 
 void TargetStats::record(const CallOutcome& o) noexcept {
   Shard& s = shards_[shard_index()];
+  const auto merge_if_due = [&] {
+    const Rep t = o.finished.time_since_epoch().count();
+    Rep due = next_merge_.load(std::memory_order_relaxed);
+    if (t >= due && next_merge_.compare_exchange_strong(
+                        due, t + std::chrono::nanoseconds(kMergeEvery).count(),
+                        std::memory_order_relaxed))
+      merge(o.finished);
+  };
   if (!o.ok && o.reason == Reason::cancelled) {
-    // A lower bound: below the median it says little, above it it is the tail.
+    // A lower bound: below the median of answered calls it says little, above it it is the
+    // tail. With no answers to compare with, nothing.
     const auto cut = [&](std::atomic<std::uint32_t>* buckets, std::chrono::nanoseconds d,
                          const DurationSketch& sketch) {
-      if (d > sketch.quantile(0.5, o.finished))
+      const auto median = sketch.quantile(0.5, o.finished);
+      if (median.count() > 0 && d > median)
         buckets[DurationSketch::bucket_of(d)].fetch_add(1, std::memory_order_relaxed);
     };
     cut(s.latency_buckets, o.latency, latency_sketch_);
@@ -208,6 +218,7 @@ void TargetStats::record(const CallOutcome& o) noexcept {
           1, std::memory_order_relaxed);
     else
       cut(s.ttft_buckets, o.latency, ttft_sketch_);
+    merge_if_due();
     return;
   }
   add(s.calls, 1);
@@ -231,12 +242,7 @@ void TargetStats::record(const CallOutcome& o) noexcept {
       add(s.generating_ns, static_cast<std::uint64_t>(generating.count()));
     }
   }
-  const Rep t = o.finished.time_since_epoch().count();
-  Rep due = next_merge_.load(std::memory_order_relaxed);
-  if (t >= due && next_merge_.compare_exchange_strong(
-                      due, t + std::chrono::nanoseconds(kMergeEvery).count(),
-                      std::memory_order_relaxed))
-    merge(o.finished);
+  merge_if_due();
 }
 
 void TargetStats::merge(SteadyTime now) noexcept {

@@ -87,7 +87,7 @@ class SnapshotBuildContext final : public BuildContext {
   std::string_view model_list() const override { return snap_.model_list; }
   Metrics& metrics() override { return *snap_.metrics; }
 
-  // The priciest model any factory of the route asked for (by its input and output prices).
+  // The priciest model the route's factories have asked for so far (by input and output price).
   const ModelConfig* priciest() const { return priciest_; }
 
   std::vector<const Target*> targets_for(std::string_view model) override {
@@ -190,6 +190,8 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
       if (!stage) return {nullptr, stage.error().message};
       route.stages.push_back(std::move(*stage));
     }
+    // The stages pick the candidates; a dispatcher may name others that never answer (a judge).
+    route.strongest = ctx.priciest();
     auto it = factories().dispatchers.find(rc.dispatcher.type);
     if (it == factories().dispatchers.end())
       return {nullptr, rc.dispatcher.path + ": unknown dispatcher type \"" + rc.dispatcher.type +
@@ -198,7 +200,6 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
     if (!dispatcher) return {nullptr, dispatcher.error().message};
     route.dispatcher = std::move(*dispatcher);
     route.savings = metrics.savings(rc.name);
-    route.strongest = ctx.priciest();
     data.push_back({{"id", rc.name}, {"object", "model"}, {"created", 0}, {"owned_by", "switchyard"}});
     snap->model_list += (snap->model_list.empty() ? "" : ", ") + rc.name;
     snap->routes.emplace(rc.name, std::move(route));

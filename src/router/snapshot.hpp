@@ -28,7 +28,7 @@ struct CompiledRoute {
   std::unique_ptr<const Dispatcher> dispatcher;
   LazyCounters* cache_lookups = nullptr;  // switchyard_cache_requests_total of this route
   // What its answered requests cost against what its strongest model (the priciest its stages
-  // and dispatcher name) alone would have cost for the same answers.
+  // name) alone would have cost for the same answers.
   Metrics::Savings savings;
   const ModelConfig* strongest = nullptr;
   // An A/B split (RouteConfig::split): this share of callers is served by `arm` instead.

@@ -72,6 +72,12 @@ GateSet read_gate_set(const YAML::Node& node, const std::string& path, BuildCont
   return s;
 }
 
+// Whether the client went away (the request's cancellation).
+Task<bool> gone() {
+  auto state = co_await boost::asio::this_coro::cancellation_state;
+  co_return state.cancelled() != boost::asio::cancellation_type::none;
+}
+
 // Counts a gate's verdict: pass when `finding` is empty.
 void count(LazyCounters& verdicts, const std::string& finding) {
   verdicts.inc(finding.empty(), finding.empty() ? "pass" : "fail");
@@ -153,9 +159,7 @@ class CascadeDispatcher final : public Dispatcher {
           if (results.back().ok()) break;
         }
       }
-      if (auto state = co_await boost::asio::this_coro::cancellation_state;
-          state.cancelled() != boost::asio::cancellation_type::none)
-        co_return make_error(Reason::cancelled, "client went away");
+      if (co_await gone()) co_return make_error(Reason::cancelled, "client went away");
       std::vector<Answer> answers(results.size());
       std::vector<std::string> keys(results.size());
       std::size_t chosen = results.size();
@@ -204,21 +208,21 @@ class CascadeDispatcher final : public Dispatcher {
           auto findings = g.judge_each(in);
           for (std::size_t k = 0; k < findings.size(); ++k)
             count(*gates.verdicts[k], findings[k].why);
-          // The gates that call out, cheapest first, each only while it can still decide. (Not
-          // co_await inside a braced initializer: GCC 12 miscompiles it.)
+          // The gates that call out, cheapest first, each only while it can still decide and the
+          // client is still there. (Not co_await inside a braced initializer: GCC 12
+          // miscompiles it.)
           if (g.code && g.undecided(findings)) {
             std::string why = co_await check_code(*g.code, answers[chosen].text);
+            if (co_await gone()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.coded, why);
             findings.push_back({"code", std::move(why)});
           }
           if (g.judge && g.undecided(findings)) {
             std::string why = co_await judge_answer(ctx, *g.judge, answers[chosen]);
+            if (co_await gone()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.judged, why);
             findings.push_back({"judge", std::move(why)});
           }
-          if (auto state = co_await boost::asio::this_coro::cancellation_state;
-              state.cancelled() != boost::asio::cancellation_type::none)
-            co_return make_error(Reason::cancelled, "client went away");
           if (auto v = g.verdict(std::move(findings)); !v.gate.empty()) {
             gate = v.gate;
             why = std::move(v.why);

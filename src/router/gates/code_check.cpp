@@ -4,6 +4,7 @@
 
 #include "config/yaml_map.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -80,9 +82,10 @@ Ran run_capped(const CodeCheck& check, const std::vector<std::string>& args, con
   const pid_t pid = ::fork();
   if (pid == 0) {  // the child: only async-signal-safe calls until execve
     ::setpgid(0, 0);
-    ::dup2(null_in, 0);
-    ::dup2(out[1], 1);
-    ::dup2(out[1], 2);
+    if (null_in < 0 || ::dup2(null_in, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(out[1], 2) < 0)
+      ::_exit(127);
+    // None of the gateway's sockets and files: not every one is opened close-on-exec.
+    ::close_range(3, ~0U, 0);
     const auto cap = [](int resource, rlim_t value) {
       const rlimit r{value, value};
       ::setrlimit(resource, &r);
@@ -103,46 +106,52 @@ Ran run_capped(const CodeCheck& check, const std::vector<std::string>& args, con
     return ran;
   }
   ::setpgid(pid, pid);  // also here, so that a kill before the child ran it reaches the group
+  const auto keep = [&](const char* buf, ssize_t n) {
+    if (n > 0 && ran.output.size() < kKeptOutput)
+      ran.output.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                   kKeptOutput - ran.output.size()));
+  };
+  // Until the command exits (noticed, not reaped: its group ID stays its own) or runs out of
+  // time, reading what it says, so that a full pipe never stalls it.
   const auto deadline = Clock::now() + check.timeout;
   bool open = true;
   for (;;) {
-    if (::waitpid(pid, &ran.status, WNOHANG) == pid) break;
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid == pid)
+      break;
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       ran.timed_out = true;
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &ran.status, 0);
       break;
     }
-    // Reads what the command says while it runs, so that a full pipe never stalls it.
+    const int wait_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 10));
     pollfd p{out[0], POLLIN, 0};
-    const int wait_ms = open ? static_cast<int>(std::min<std::int64_t>(left.count(), 10)) : 10;
     if (!open) {
       ::poll(nullptr, 0, wait_ms);
-      continue;
-    }
-    if (::poll(&p, 1, wait_ms) > 0) {
+    } else if (::poll(&p, 1, wait_ms) > 0) {
       char buf[4096];
       const ssize_t n = ::read(out[0], buf, sizeof buf);
-      if (n > 0 && ran.output.size() < kKeptOutput)
-        ran.output.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n),
-                                                     kKeptOutput - ran.output.size()));
-      if (n == 0) open = false;
+      keep(buf, n);
+      open = n > 0;
     }
   }
-  // The rest of what it said, then anything it left running in its group.
+  // Anything it left running in its group goes, then the rest of what it said, then the
+  // command itself is reaped.
+  ::kill(-pid, SIGKILL);
   char buf[4096];
   ::fcntl(out[0], F_SETFL, O_NONBLOCK);
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
-    if (ran.output.size() < kKeptOutput)
-      ran.output.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n),
-                                                   kKeptOutput - ran.output.size()));
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) keep(buf, n);
   ::close(out[0]);
-  ::kill(-pid, SIGKILL);
+  ::waitpid(pid, &ran.status, 0);
   return ran;
 }
 
 // The code pool: checks run here, never on a worker. Two threads: a check is mostly waiting.
+// At most kMaxChecks wait or run at once; more fail at once rather than queue behind them.
+constexpr int kMaxChecks = 8;
+std::atomic<int> checks{0};
+
 boost::asio::thread_pool& code_pool() {
   static boost::asio::thread_pool pool(2);
   return pool;
@@ -181,12 +190,16 @@ std::string run_check(const CodeCheck& check, const std::string& code) {
       finding = fmt::format("exit {}{}{}", WEXITSTATUS(ran.status), said.empty() ? "" : ": ",
                             said);
   }
-  fs::remove_all(dir, ec);
+  // Once more if something it started was still writing there when it was killed.
+  if (fs::remove_all(dir, ec); ec) fs::remove_all(dir, ec);
   return finding;
 }
 
-Task<std::string> run_on_pool(const CodeCheck& check, std::string code) {
-  co_return run_check(check, code);
+// The check by value: a snapshot may go while it runs.
+Task<std::string> run_on_pool(CodeCheck check, std::string code) {
+  std::string finding = run_check(check, code);
+  checks.fetch_sub(1, std::memory_order_relaxed);
+  co_return finding;
 }
 
 std::string lower(std::string_view s) {
@@ -249,9 +262,17 @@ CodeCheck read_code_check(const YAML::Node& node, const std::string& path) {
 Task<std::string> check_code(const CodeCheck& check, std::string_view answer_text) {
   auto code = code_block(answer_text, check.languages);
   if (!code) co_return "";
-  // Runs on the pool; the caller resumes on its own executor.
+  if (checks.fetch_add(1, std::memory_order_relaxed) >= kMaxChecks) {
+    checks.fetch_sub(1, std::memory_order_relaxed);
+    co_return fmt::format("code check busy: {} checks already waiting or running", kMaxChecks);
+  }
+  // Runs on the pool; the caller resumes on its own executor. The caller's cancellation is not
+  // passed on: a check is not interruptible, and a signal emitted from another thread into the
+  // pool's coroutine would race it.
   std::string finding = co_await boost::asio::co_spawn(
-      code_pool(), run_on_pool(check, std::move(*code)), boost::asio::use_awaitable);
+      code_pool(), run_on_pool(check, std::move(*code)),
+      boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(),
+                                          boost::asio::use_awaitable));
   co_return finding;
 }
 

@@ -42,9 +42,10 @@ struct CodeCheck {
 CodeCheck read_code_check(const YAML::Node& node, const std::string& path);
 
 // Checks the first code block of `answer_text` that `check` takes: empty when the command exits 0
-// or there is no such block, else why not (its exit and the first line of its output, or the
-// time it ran out of). Completes on the caller's executor; a client that goes away does not stop
-// a command already running, which ends by its timeout at the latest.
+// or there is no such block, else why not (its exit and the first line of its output, the time
+// it ran out of, or that 8 checks are already waiting or running). Completes on the caller's
+// executor; a client that goes away does not stop a check already queued or running, which ends
+// by its timeout at the latest once it runs.
 Task<std::string> check_code(const CodeCheck& check, std::string_view answer_text);
 
 // The first fenced (```) code block of `text` whose language is one of `languages` or none (any

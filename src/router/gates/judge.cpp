@@ -58,7 +58,8 @@ Task<Result<std::string>> ask(RouteContext& ctx, const Judge& judge,
   if (!request) co_return request.error();
   Error last = make_error(Reason::upstream_saturated, "the judge has no upstream");
   for (const Target* t : judge.targets) {
-    CallResult r = co_await call(ctx, *t, {.logprobs = false, .request = &*request});
+    const CallOptions options{.logprobs = false, .request = &*request};
+    CallResult r = co_await call(ctx, *t, options);
     if (r.ok() && r.reply.status < 300) co_return read_answer(r).text;
     if (r.ok()) co_return make_error(Reason::upstream_status,
                                      fmt::format("the judge answered HTTP {}", r.reply.status));
@@ -105,7 +106,7 @@ Task<std::string> judge_answer(RouteContext& ctx, const Judge& judge, const Answ
   auto reply = co_await ask(ctx, judge, request);
   if (!reply) co_return "judge failed: " + reply.error().message;
   const auto score = first_number(*reply);
-  if (!score || *score > 10) co_return "judge gave no score of 10";
+  if (!score || *score > 10) co_return "the judge's reply has no score from 0 to 10";
   if (*score >= judge.min_score) co_return "";
   co_return fmt::format("score {:g} of 10, below {:g}", *score, judge.min_score);
 }

@@ -237,7 +237,7 @@ TEST(Cascade, AJudgeGradesTheAnswerAndALowGradeEscalates) {
         - {models: [b1], gates: {judge: {model: mumbles}}}
         - {models: [strong]}
 )");
-  EXPECT_EQ(vague.out.headers["x-switchyard-escalations"], "b1: judge (judge gave no score of 10)");
+  EXPECT_EQ(vague.out.headers["x-switchyard-escalations"], "b1: judge (the judge's reply has no score from 0 to 10)");
   auto down = run_cascade(R"(
         - {models: [b1], gates: {judge: {model: down}}}
         - {models: [strong]}

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -132,6 +135,14 @@ TEST(CodeCheck, TheCommandsExitDecidesAndItsFirstLineSaysWhy) {
   const std::string said = run(check_code(named, "```\nx\n```"));
   ASSERT_EQ(said.rfind("exit 1: ", 0), 0u) << said;
   EXPECT_FALSE(std::filesystem::exists(said.substr(8)));
+}
+
+TEST(CodeCheck, TheCommandInheritsNoneOfTheGatewaysFiles) {
+  const int fd = ::open("/dev/null", O_RDONLY);  // not close-on-exec, as Asio's sockets are not
+  ASSERT_GE(fd, 3);
+  const auto check = code_check("test ! -e /proc/$$/fd/" + std::to_string(fd) + " || exit 1");
+  EXPECT_EQ(run(check_code(check, "```\nx\n```")), "");
+  ::close(fd);
 }
 
 TEST(CodeCheck, ACommandPastItsTimeOrMemoryIsStopped) {
