@@ -1,6 +1,7 @@
 // What quality gates read of bytes from outside: an upstream's answer (read_answer, as a body
-// and as a stream's events, then agreement_key) and a client's JSON schema checked against the
-// answer's text (conforms). Nothing may crash, hang or grow without bound.
+// and as a stream's events, then agreement_key, the code validator's code_block and a judge's
+// reading of its score, first_number) and a client's JSON schema checked against the answer's
+// text (conforms). Nothing may crash, hang or grow without bound.
 //
 // Input layout: the answer, then optionally a 0x00 byte and the schema.
 #include "api/request.hpp"
@@ -29,6 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   whole.reply.body = std::string(body);
   const Answer answer = read_answer(whole);
   (void)agreement_key(answer);
+  (void)code_block(body, {});
+  (void)code_block(body, {"python"});
+  (void)first_number(body);
 
   // The same bytes as a stream: an event per line.
   CallResult stream;
