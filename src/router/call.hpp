@@ -14,6 +14,10 @@ namespace switchyard {
 // the upstream calls made for this response, the current one included.
 void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts);
 
+// Whether the calling coroutine has been asked to stop (the client went away, a race was
+// decided): checked before each step that would start more work.
+Task<bool> cancelled();
+
 // What the request's finished calls have cost, the answer's included: every call is billed.
 double spent_usd(const RouteContext& ctx);
 

@@ -102,11 +102,6 @@ struct Outcome {
   CallResult call;
 };
 
-Task<bool> cancelled() {
-  auto state = co_await net::this_coro::cancellation_state;
-  co_return state.cancelled() != net::cancellation_type::none;
-}
-
 Task<Outcome> run_entrant(State& s, std::size_t i) {
   // Once cancelled it still awaits (the rest of its call, the nudge timer): no throwing.
   co_await net::this_coro::throw_if_cancelled(false);

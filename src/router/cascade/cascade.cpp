@@ -31,8 +31,6 @@
 #include "router/call.hpp"
 #include "router/gates/gates.hpp"
 
-#include <boost/asio/this_coro.hpp>
-
 #include <algorithm>
 #include <map>
 
@@ -70,12 +68,6 @@ GateSet read_gate_set(const YAML::Node& node, const std::string& path, BuildCont
   if (s.gates.code) s.coded = &metrics.gate_results(route, "code");
   if (s.gates.judge) s.judged = &metrics.gate_results(route, "judge");
   return s;
-}
-
-// Whether the client went away (the request's cancellation).
-Task<bool> gone() {
-  auto state = co_await boost::asio::this_coro::cancellation_state;
-  co_return state.cancelled() != boost::asio::cancellation_type::none;
 }
 
 // Counts a gate's verdict: pass when `finding` is empty.
@@ -159,7 +151,7 @@ class CascadeDispatcher final : public Dispatcher {
           if (results.back().ok()) break;
         }
       }
-      if (co_await gone()) co_return make_error(Reason::cancelled, "client went away");
+      if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
       std::vector<Answer> answers(results.size());
       std::vector<std::string> keys(results.size());
       std::size_t chosen = results.size();
@@ -213,13 +205,13 @@ class CascadeDispatcher final : public Dispatcher {
           // miscompiles it.)
           if (g.code && g.undecided(findings)) {
             std::string why = co_await check_code(*g.code, answers[chosen].text);
-            if (co_await gone()) co_return make_error(Reason::cancelled, "client went away");
+            if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.coded, why);
             findings.push_back({"code", std::move(why)});
           }
           if (g.judge && g.undecided(findings)) {
             std::string why = co_await judge_answer(ctx, *g.judge, answers[chosen]);
-            if (co_await gone()) co_return make_error(Reason::cancelled, "client went away");
+            if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.judged, why);
             findings.push_back({"judge", std::move(why)});
           }
