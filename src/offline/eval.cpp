@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <limits>
 #include <unordered_map>
@@ -42,18 +43,32 @@ std::vector<StageConfig*> chain(Config& config, const std::string& route) {
   return out;
 }
 
-bool has_knob(const StageConfig& s) {
-  return s.node && s.node->IsMap() && ((*s.node)[kKnob] || (*s.node)["target"]);
+// Whether `node` or a mapping anywhere inside it (a cascade tier's learned gate) has a cost knob;
+// with `value`, sets each to it, dropping a target the knob would be calibrated from.
+bool knobs(YAML::Node node, std::optional<double> value) {
+  bool found = false;
+  const YAML::Node& read = node;  // a non-const [] would add the key
+  if (node.IsMap() && (read[kKnob] || read["target"])) {
+    found = true;
+    if (value) {
+      node[kKnob] = *value;
+      node.remove("target");
+    }
+  }
+  if (node.IsMap() || node.IsSequence())
+    for (auto it = node.begin(); it != node.end(); ++it)
+      found = knobs(node.IsMap() ? it->second : *it, value) || found;
+  return found;
 }
 
-// The configuration with every cost knob of the route set to `value` (a target the stage would
-// calibrate the knob from is dropped).
+bool has_knob(const StageConfig& s) { return s.node && knobs(*s.node, {}); }
+
+// The configuration with every cost knob of the route set to `value`.
 Config with_knob(Config config, const std::string& route, double value) {
   for (auto* s : chain(config, route))
     if (has_knob(*s)) {
       auto node = YAML::Clone(*s->node);
-      node[kKnob] = value;
-      node.remove("target");
+      knobs(node, value);
       s->node = std::make_shared<const YAML::Node>(std::move(node));
     }
   return config;
@@ -312,7 +327,6 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
         weighted_mean(d.singles[d.best].quality, nullptr))
       d.best = m;
 
-  // The route, as configured and at each knob value.
   // The route, as configured and at each knob value: over every prompt at once, or fold by
   // fold with a router trained on the other folds.
   Config base = o.config;

@@ -2,6 +2,8 @@
 
 #include "api/prompt.hpp"
 #include "offline/decision_log.hpp"
+#include "router/gates/gates.hpp"
+#include "router/gates/learned.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <random>
 
 namespace switchyard::offline {
@@ -180,6 +183,75 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
   return model;
 }
 
+Result<LearnedModel> train_escalation(const OutcomeFile& file,
+                                      std::span<const OutcomeRecord* const> records,
+                                      Escalation escalation, const TrainOptions& o,
+                                      std::string trained_on) {
+  auto fail = [](std::string m) { return make_error(Reason::bad_request, std::move(m)); };
+  auto index = [&](const std::string& name) { return file.model_index(name); };
+  std::vector<std::size_t> from;
+  from.reserve(escalation.from.size());
+  for (const auto& name : escalation.from) {
+    if (index(name) < 0) return fail("model " + name + " is not in the file");
+    from.push_back(static_cast<std::size_t>(index(name)));
+  }
+  if (index(escalation.to) < 0) return fail("model " + escalation.to + " is not in the file");
+  const auto to = static_cast<std::size_t>(index(escalation.to));
+
+  // Per prompt that every model answered: the answer the cascade would judge (the first of the
+  // largest group that agree), and as its "outcome" the gain of escalating, mapped to 0..1.
+  std::vector<Outcome> gains;
+  gains.reserve(records.size());
+  std::vector<Example> all;
+  all.reserve(records.size());
+  std::vector<Answer> answers(from.size());
+  std::vector<std::string> keys(from.size());
+  double gain_sum = 0, cost_sum = 0;
+  for (const auto* r : records) {
+    const auto& strong = r->outcomes[to];
+    if (!strong || std::any_of(from.begin(), from.end(), [&](auto m) { return !r->outcomes[m]; }))
+      continue;
+    for (std::size_t k = 0; k < from.size(); ++k) {
+      answers[k] = Answer{.readable = true, .text = r->outcomes[from[k]]->response,
+                          .finish_reason = "stop", .tool_calls = {}, .logprobs = {}};
+      keys[k] = agreement_key(answers[k]);
+    }
+    std::size_t best = 0, chosen = 0;
+    for (std::size_t k = 0; k < from.size(); ++k)
+      if (auto n = static_cast<std::size_t>(std::count(keys.begin(), keys.end(), keys[k]));
+          n > best)
+        best = n, chosen = k;
+    Example e;
+    const PromptInfo p =
+        read_prompt(Endpoint::chat_completions, R"({"messages":)" + r->messages + "}");
+    escalation_features(p, answers[chosen], static_cast<double>(best) / from.size(), o.space,
+                        e.x);
+    const double gain = strong->quality - r->outcomes[from[chosen]]->quality;
+    gains.push_back({.quality = (1 + gain) / 2, .cost_usd = strong->cost_usd,
+                     .output_tokens = strong->output_tokens, .response = {}});
+    e.outcomes = {&gains.back()};
+    all.push_back(std::move(e));
+    gain_sum += gain, cost_sum += strong->cost_usd;
+  }
+  if (all.size() < 10)
+    return fail("too few prompts with answers of every model to train on (" +
+                std::to_string(all.size()) + ")");
+  LearnedModel model;
+  model.space = o.space;
+  model.models = {escalation.to};
+  model.escalation = std::move(escalation);
+  model.trained_on = std::move(trained_on);
+  const auto n = static_cast<double>(all.size());
+  model.mean_quality = {gain_sum / n};
+  model.mean_cost = {cost_sum / n};
+  model.reference_cost = cost_sum > 0 ? cost_sum / n : 1e-9;
+  std::vector<const Example*> train;
+  train.reserve(all.size());
+  for (const auto& e : all) train.push_back(&e);
+  fit(model, train, o);
+  return model;
+}
+
 }  // namespace switchyard::offline
 
 namespace switchyard::offline {
@@ -199,6 +271,9 @@ targets (target: {strongest_share: ...} or {cost_share: ...}).
                        first): each answered request with a prompt (decision_log.prompts) and a
                        feedback score teaches the quality of the model that answered it
   --out MODEL          the model file to write
+  --escalate FROM=TO   write an escalation model for a cascade's learned gate instead: how much
+                       quality TO's answer gains over FROM's, from the prompt and FROM's answer;
+                       FROM may list a tier's models (A,B=TO), whose agreement it then reads
 )";
 
 }  // namespace
@@ -254,7 +329,7 @@ Result<OutcomeFile> outcomes_of_logs(const std::vector<std::string>& logs) {
 
 int train_main(int argc, char** argv) {
   TrainOptions o;
-  std::string data, split, out;
+  std::string data, split, out, escalate;
   std::vector<std::string> logs;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
@@ -269,6 +344,7 @@ int train_main(int argc, char** argv) {
     else if (a == "--split") split = value();
     else if (a == "--log") logs.push_back(value());
     else if (a == "--out") out = value();
+    else if (a == "--escalate") escalate = value();
     else if (a == "--help" || a == "-h") {
       std::printf("%s%s", kTrainUsage, kTrainFlagsHelp);
       return 0;
@@ -296,7 +372,24 @@ int train_main(int argc, char** argv) {
   if (!logs.empty()) data = logs.size() == 1 ? logs[0] : logs[0] + " and later logs";
   const std::string what = data + (split.empty() ? "" : ":" + split) + " (" +
                            std::to_string(records.size()) + " prompts)";
-  auto model = train_router(*file, records, o, what);
+  std::optional<Escalation> pair;
+  if (!escalate.empty()) {
+    const auto eq = escalate.rfind('=');
+    pair.emplace();
+    for (std::size_t at = 0; eq != std::string::npos && at < eq;) {
+      const auto comma = std::min(escalate.find(',', at), eq);
+      pair->from.push_back(escalate.substr(at, comma - at));
+      at = comma + 1;
+    }
+    if (eq != std::string::npos) pair->to = escalate.substr(eq + 1);
+    if (pair->to.empty() || pair->from.empty() ||
+        std::any_of(pair->from.begin(), pair->from.end(), [](auto& m) { return m.empty(); })) {
+      std::fprintf(stderr, "switchyard train: --escalate: expected FROM[,FROM...]=TO\n");
+      return 2;
+    }
+  }
+  auto model = pair ? train_escalation(*file, records, *pair, o, what)
+                    : train_router(*file, records, o, what);
   if (!model) {
     std::fprintf(stderr, "switchyard train: %s\n", model.error().message.c_str());
     return 1;
@@ -304,6 +397,12 @@ int train_main(int argc, char** argv) {
   if (auto r = model->save(out); !r) {
     std::fprintf(stderr, "switchyard train: %s\n", r.error().message.c_str());
     return 1;
+  }
+  if (pair) {
+    std::printf("trained on %s: escalating from %s to %s gains %.3f quality on average\nwrote %s\n",
+                what.c_str(), escalate.substr(0, escalate.rfind('=')).c_str(), pair->to.c_str(),
+                model->mean_quality[0], out.c_str());
+    return 0;
   }
   std::printf("trained on %s: %zu models, strongest %s (quality %.3f, %.6f USD)\nwrote %s\n",
               what.c_str(), model->models.size(), model->models[model->strongest].c_str(),

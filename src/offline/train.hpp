@@ -42,6 +42,15 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
                                   std::span<const OutcomeRecord* const> records,
                                   const TrainOptions& options, std::string trained_on);
 
+// Trains an escalation model (router/learned/model.hpp) for a learned gate: on every record
+// with answers of each of `escalation.from` and of `escalation.to`, the quality gained by
+// escalating, from the prompt and the answer a cascade of the `from` tier would judge. Fails when
+// a model is not in the file or fewer than 10 records have all the answers.
+Result<LearnedModel> train_escalation(const OutcomeFile& file,
+                                      std::span<const OutcomeRecord* const> records,
+                                      Escalation escalation, const TrainOptions& options,
+                                      std::string trained_on);
+
 // The command line: `switchyard train --data FILE[:split] --out MODEL [options]` (argv after
 // "train"). Returns the process's exit code.
 int train_main(int argc, char** argv);

@@ -171,6 +171,7 @@ class CascadeDispatcher final : public Dispatcher {
         co_return co_await commit(ctx, results[chosen], out);
       std::string why;
       std::string_view gate;
+      double agreement = 1;  // the share of the tier's answers that agree with the chosen one
       if (chosen == results.size()) {
         gate = "error";
         why = reason_name(last.reason);
@@ -187,6 +188,7 @@ class CascadeDispatcher final : public Dispatcher {
           }
           // Of the tier's models, not of those that answered: one answer agrees with nothing.
           const std::size_t asked = std::max(results.size(), tier.models);
+          agreement = static_cast<double>(best) / static_cast<double>(asked);
           const bool agreed =
               static_cast<double>(best) + 1e-9 >= *g.agreement * static_cast<double>(asked);
           if (!agreed) {
@@ -196,7 +198,7 @@ class CascadeDispatcher final : public Dispatcher {
           count(*gates.agreed, why);
         }
         if (gate.empty()) {
-          const GateInput in(ctx.request, answers[chosen]);
+          const GateInput in(ctx.request, answers[chosen], agreement);
           auto findings = g.judge_each(in);
           for (std::size_t k = 0; k < findings.size(); ++k)
             count(*gates.verdicts[k], findings[k].why);

@@ -181,4 +181,12 @@ void hashed_features(const PromptInfo& prompt, const PromptFeatures& f, FeatureS
   dense(11, prompt.text.find('?') != std::string::npos);
 }
 
+void append_hashed_words(std::string_view text, std::uint32_t seed, std::uint32_t hash_bits,
+                         std::vector<Feature>& out) {
+  const std::uint32_t mask = (1u << hash_bits) - 1;
+  const std::size_t from = out.size();
+  words(text, seed, [&](std::uint32_t h) { out.push_back({h & mask, 1.0f}); });
+  normalise(out, from);
+}
+
 }  // namespace switchyard

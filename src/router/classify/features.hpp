@@ -55,6 +55,12 @@ inline constexpr std::uint32_t kDenseFeatures = 12;
 void hashed_features(const PromptInfo& prompt, const PromptFeatures& features,
                      FeatureSpace space, std::vector<Feature>& out);
 
+// Appends the hashed words of `text` (as hashed_features reads a prompt's, with another `seed`
+// so that they fall elsewhere), each weighing 1/sqrt(their count). For text other than the
+// prompt, such as an answer a learned gate reads.
+void append_hashed_words(std::string_view text, std::uint32_t seed, std::uint32_t hash_bits,
+                         std::vector<Feature>& out);
+
 // A code fence (```), or at least two lines that read as code: ending in ';', '{' or '}', or
 // starting with a keyword such as def, class, import, #include, return, function, public.
 bool looks_like_code(std::string_view text);

@@ -3,6 +3,7 @@
 #include "api/request.hpp"
 #include "config/yaml_map.hpp"
 #include "router/gates/json_schema.hpp"
+#include "router/gates/learned.hpp"
 #include "router/pattern.hpp"
 
 #include <nlohmann/json.hpp>
@@ -180,9 +181,28 @@ std::vector<std::string> strings(const YAML::Node& n, const std::string& path) {
   return out;
 }
 
+class LearnedGate final : public Gate {
+ public:
+  LearnedGate(std::shared_ptr<const LearnedModel> model, double cost_weight)
+      : model_(std::move(model)), cost_weight_(cost_weight) {}
+  std::string_view name() const override { return "learned"; }
+  std::string judge(const GateInput& in) const override {
+    thread_local std::vector<Feature> x;
+    escalation_features(in.request.prompt, in.answer, in.agreement, model_->space, x);
+    const double gain = predicted_gain(*model_, x);
+    if (gain <= cost_weight_) return "";
+    return fmt::format("predicted gain {:.2f} above {:.2f}", gain, cost_weight_);
+  }
+
+ private:
+  std::shared_ptr<const LearnedModel> model_;
+  double cost_weight_;
+};
+
 }  // namespace
 
-GateInput::GateInput(const ApiRequest& r, const Answer& a) : request(r), answer(a) {}
+GateInput::GateInput(const ApiRequest& r, const Answer& a, double agreement)
+    : request(r), answer(a), agreement(agreement) {}
 GateInput::~GateInput() = default;
 
 const json& GateInput::request_json() const {
@@ -284,6 +304,22 @@ Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& 
     if (!(share > 0 && share <= 1))
       fail(am.at("min_share"), "must be a share, above 0 and at most 1");
     g.agreement = share;
+  }
+  if (auto n = m.get("learned"); n && !n.IsNull()) {
+    Map lm(n, m.at("learned"));
+    std::string path;
+    double cost_weight = 0;
+    lm.req("model", path);
+    lm.req("cost_weight", cost_weight);
+    lm.finish();
+    auto model = LearnedModel::load(path);
+    if (!model) fail(lm.at("model"), model.error().message);
+    if (!(*model)->escalation)
+      fail(lm.at("model"), path + " is a router model (switchyard train --escalate writes one "
+                                  "for this gate)");
+    // Trained on a tier of several models, it reads how many agree: ask them all.
+    if ((*model)->escalation->from.size() > 1 && !g.agreement) g.agreement = 0;
+    g.list.push_back(std::make_unique<LearnedGate>(std::move(*model), cost_weight));
   }
   if (auto n = m.get("code"); n && !n.IsNull()) g.code = read_code_check(n, m.at("code"));
   if (auto n = m.get("judge"); n && !n.IsNull()) g.judge = read_judge(n, m.at("judge"), ctx);

@@ -15,6 +15,7 @@
 //     agreement: {min_share: 1}  # the tier's answers agree (after normalisation)
 //     code: {command: [python3, -m, py_compile, "{file}"]}  # a validator (gates/code_check.hpp)
 //     judge: {model: gpt-4o-mini, min_score: 7}  # another model grades it (gates/judge.hpp)
+//     learned: {model: esc.swr, cost_weight: 0.2}  # escalation worth it (gates/learned.hpp)
 //
 // Gates are immutable, built with their route's dispatcher and shared by every worker. The
 // listed gates do no I/O and never throw; the code validator (a process) and the judge (a call)
@@ -41,10 +42,11 @@ namespace switchyard {
 // gate that needs its response_format or tools, and kept for the others.
 class GateInput {
  public:
-  GateInput(const ApiRequest& request, const Answer& answer);
+  GateInput(const ApiRequest& request, const Answer& answer, double agreement = 1);
   ~GateInput();
   const ApiRequest& request;
   const Answer& answer;
+  double agreement;  // the share of the tier's answers that agree with this one
   const nlohmann::json& request_json() const;
 
  private:

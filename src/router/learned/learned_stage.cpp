@@ -90,6 +90,8 @@ Built<RouterStage> make_learned_stage(const StageConfig& sc, BuildContext& ctx) 
     auto loaded = LearnedModel::load(path);
     if (!loaded) fail(m.at("model"), loaded.error().message);
     model = *loaded;
+    if (model->escalation)
+      fail(m.at("model"), path + " is an escalation model, for a cascade's learned gate");
     if (models.empty()) fail(m.at("models"), "must list at least one model");
     // aliases: configured model → trained model.
     std::vector<std::pair<std::string, std::string>> aliases;

@@ -112,20 +112,21 @@ Result<void> LearnedModel::save(const std::string& path) const {
     cal.push_back({{"cost_weight", c.cost_weight},
                    {"strongest_share", c.strongest_share},
                    {"cost_share", c.cost_share}});
-  const std::string meta = nlohmann::json{{"hash_bits", space.hash_bits},
-                                          {"char_ngrams", space.char_ngrams},
-                                          {"models", models},
-                                          {"mean_quality", mean_quality},
-                                          {"mean_cost", mean_cost},
-                                          {"strongest", strongest},
-                                          {"reference_cost", reference_cost},
-                                          {"calibration", std::move(cal)},
-                                          {"trained_on", trained_on}}
-                               .dump();
+  nlohmann::json meta = {{"hash_bits", space.hash_bits},
+                         {"char_ngrams", space.char_ngrams},
+                         {"models", models},
+                         {"mean_quality", mean_quality},
+                         {"mean_cost", mean_cost},
+                         {"strongest", strongest},
+                         {"reference_cost", reference_cost},
+                         {"calibration", std::move(cal)},
+                         {"trained_on", trained_on}};
+  if (escalation) meta["escalation"] = {{"from", escalation->from}, {"to", escalation->to}};
+  const std::string meta_text = meta.dump();
   std::string out(kMagic, sizeof kMagic);
   put(out, kVersion);
-  put(out, static_cast<std::uint64_t>(meta.size()));
-  out += meta;
+  put(out, static_cast<std::uint64_t>(meta_text.size()));
+  out += meta_text;
   put(out, static_cast<std::uint64_t>(weights.size()));
   out.append(reinterpret_cast<const char*>(weights.data()), weights.size() * sizeof(float));
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -169,13 +170,17 @@ Result<std::shared_ptr<const LearnedModel>> LearnedModel::load(const std::string
       m->calibration.push_back({c.at("cost_weight").get<double>(),
                                 c.at("strongest_share").get<double>(),
                                 c.at("cost_share").get<double>()});
+    if (auto e = meta.find("escalation"); e != meta.end())
+      m->escalation = Escalation{e->at("from").get<std::vector<std::string>>(),
+                                 e->at("to").get<std::string>()};
   } catch (const nlohmann::json::exception& e) {
     return bad(std::string("router model metadata: ") + e.what());
   }
   const std::size_t n = m->models.size();
   if (n == 0 || n > 64 || m->space.hash_bits < 8 ||
       m->space.hash_bits > 24 || m->space.char_ngrams > 8 || m->mean_quality.size() != n ||
-      m->mean_cost.size() != n || m->strongest >= n || !(m->reference_cost > 0))
+      m->mean_cost.size() != n || m->strongest >= n || !(m->reference_cost > 0) ||
+      (m->escalation && (n != 1 || m->escalation->from.empty())))
     return bad("router model metadata is inconsistent");
   if (!r.floats(m->weights, std::uint64_t{m->features()} * 2 * n))
     return bad("truncated router model");

@@ -1,6 +1,9 @@
 // A trained router model: for every model it was trained on, the expected quality of that
 // model's answer to a prompt (a logistic function of hashed_features()) and its expected output
 // tokens (exp of a linear one, less one), plus what a route needs to trade quality for cost.
+// An escalation model (`escalation` set) is the same file for a learned gate
+// (router/gates/learned.hpp): one "model", the stronger tier, whose quality head gives the logit
+// of (1 + the quality gained by escalating) / 2 from the prompt and the cheaper tier's answer.
 // Written by `switchyard train` (offline/train.hpp), loaded when a config that names it is
 // loaded, and immutable afterwards: shared by every worker and request of the snapshots that
 // use it.
@@ -16,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +33,15 @@ struct Calibration {
   double cost_weight = 0;
   double strongest_share = 0;
   double cost_share = 0;
+};
+
+// What an escalation model was trained for: answers of the `from` tier (the first of the
+// largest group that agree, as the cascade picks) against `to`'s answer to the same prompt.
+struct Escalation {
+  std::vector<std::string> from;
+  std::string to;
+  // Dense answer features past the prompt's (router/gates/learned.hpp).
+  static constexpr std::uint32_t kDenseFeatures = 6;
 };
 
 struct LearnedModel {
@@ -47,8 +60,12 @@ struct LearnedModel {
   // [feature][head][model]: head 0 gives the logit of the expected quality, head 1
   // log(1 + expected output tokens).
   std::vector<float> weights;
+  std::optional<Escalation> escalation;  // set: an escalation model, not a router
 
-  std::uint32_t features() const { return (1u << space.hash_bits) + kDenseFeatures; }
+  std::uint32_t features() const {
+    return (1u << space.hash_bits) + kDenseFeatures +
+           (escalation ? Escalation::kDenseFeatures : 0);
+  }
   // The weight of `model` in `head` for `feature`.
   std::size_t at(std::uint32_t feature, std::size_t head, std::size_t model) const {
     return (std::size_t{feature} * 2 + head) * models.size() + model;

@@ -211,5 +211,118 @@ TEST(LearnedModelFile, WrongVersionAndTruncatedFilesAreRefusedWithThePath) {
                              "/cut.swr: truncated router model");
 }
 
+// 300 prompts that all read alike; "small" is right (quality 1) only where "check" answers as it
+// does, which only the tier's agreement shows when `by_agreement`, else where small's own answer
+// does not hedge, which only its words show. "big" is always right, at ten times the cost.
+std::string hedged(bool by_agreement) {
+  std::string out;
+  for (int i = 0; i < 300; ++i) {
+    const bool wrong = i % 3 == 0;
+    std::string small = by_agreement || !wrong ? "B" : "I am not sure, perhaps C";
+    nlohmann::json line = {
+        {"id", std::to_string(i)},
+        {"split", i < 240 ? "train" : "test"},
+        {"messages",
+         {{{"role", "user"}, {"content", "which option fits case " + std::to_string(i)}}}},
+        {"outcomes",
+         {{"small", {{"quality", wrong ? 0 : 1}, {"cost_usd", 0.001}, {"response", small}}},
+          {"check", {{"quality", 0}, {"cost_usd", 0}, {"response", wrong ? "D" : "B"}}},
+          {"big", {{"quality", 1}, {"cost_usd", 0.01}, {"response", "B"}}}}}};
+    out += line.dump() + "\n";
+  }
+  return out;
+}
+
+// A cascade of `tier` guarded by a learned gate that reads `model_path`, else big.
+std::string gated(const std::string& model_path, const std::string& tier) {
+  return "upstreams:\n  - name: recorded\n    base_url: http://127.0.0.1:9/v1\n"
+         "    models: [{name: small}, {name: check}, {name: big}]\n"
+         "routes:\n  auto:\n    stages: [{type: static, models: [small, check, big]}]\n"
+         "    dispatcher:\n      type: cascade\n      tiers:\n"
+         "        - {models: [" + tier + "], gates: {learned: {model: " + model_path +
+         ", cost_weight: 0.3}}}\n"
+         "        - {models: [big]}\n";
+}
+
+// Trains an escalation model on the train split of `data`, then sweeps the gate on its test
+// split: 60 prompts, 20 of them (i % 3 == 0) answered wrong by small.
+void escalates_exactly_the_wrong_answers(bool by_agreement, const std::string& from,
+                                         const std::string& tier) {
+  test::TempDir dir;
+  const auto data = dir.write("h.jsonl", hedged(by_agreement));
+  auto file = load_outcomes(data, "train");
+  ASSERT_TRUE(file) << file.error().message;
+  std::vector<std::string> from_models{"small"};
+  if (from != "small") from_models.push_back("check");
+  auto model = train_escalation(*file, all(*file), {from_models, "big"}, TrainOptions{}, "h");
+  ASSERT_TRUE(model) << model.error().message;
+  const auto path = (dir.path() / "esc.swr").string();
+  ASSERT_TRUE(model->save(path));
+  auto loaded = parse_config(gated(path, tier), "c.yaml");
+  ASSERT_TRUE(loaded.config) << loaded.error;
+  EvalOptions o;
+  o.config = std::move(*loaded.config);
+  o.data = data;
+  o.split = "test";
+  o.bootstrap = 20;
+  o.grid = {0.3, 3};
+  auto r = evaluate(o);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->swept);  // the gate's cost_weight, inside the dispatcher, is the route's knob
+  ASSERT_EQ(r->prompts, 60u);
+  const double wrong = 20.0 / 60;  // i = 240, 243, ..., 297
+  const double tier_cost = 0.001;  // check costs nothing
+  // At 0.3 every wrong answer, and only those, goes on to big: all right, each paid twice.
+  EXPECT_EQ(r->curve[0].quality, 1.0);
+  EXPECT_NEAR(r->curve[0].cost, tier_cost + wrong * 0.01, 1e-9);
+  // At 3 no gain is worth it: the tier's answers go out.
+  EXPECT_NEAR(r->curve[1].quality, 1 - wrong, 1e-9);
+  EXPECT_NEAR(r->curve[1].cost, tier_cost, 1e-9);
+}
+
+TEST(LearnedGate, EscalatesTheAnswersItsWordsShowAreWrong) {
+  escalates_exactly_the_wrong_answers(false, "small", "small");
+}
+
+TEST(LearnedGate, ReadsTheTiersAgreement) {
+  // Trained on small and check, the gate makes its tier ask both though it has no agreement gate.
+  escalates_exactly_the_wrong_answers(true, "small,check", "small, check");
+}
+
+TEST(LearnedGate, ModelFilesOfTheOtherKindAreRefused) {
+  test::TempDir dir;
+  auto file = load_outcomes(dir.write("h.jsonl", hedged(false)), "train");
+  ASSERT_TRUE(file);
+  TrainOptions small;
+  small.space.hash_bits = 8;
+  small.epochs = 1;
+  auto router = train_router(*file, all(*file), small, "h");
+  auto gate = train_escalation(*file, all(*file), {{"small"}, "big"}, small, "h");
+  ASSERT_TRUE(router && gate);
+  const auto router_path = (dir.path() / "r.swr").string();
+  const auto gate_path = (dir.path() / "g.swr").string();
+  ASSERT_TRUE(router->save(router_path) && gate->save(gate_path));
+  auto loaded = LearnedModel::load(gate_path);
+  ASSERT_TRUE(loaded);
+  ASSERT_TRUE((*loaded)->escalation);
+  EXPECT_EQ((*loaded)->escalation->from, std::vector<std::string>{"small"});
+  EXPECT_EQ((*loaded)->escalation->to, "big");
+  auto error = [](const std::string& yaml) {
+    Metrics metrics;
+    auto c = parse_config(yaml, "c.yaml");
+    if (!c.config) return c.error;
+    return build_snapshot(std::move(*c.config), metrics).error;
+  };
+  EXPECT_EQ(error(gated(router_path, "small")),
+            "routes.auto.dispatcher.tiers[0].gates.learned.model: " + router_path +
+                " is a router model (switchyard train --escalate writes one for this gate)");
+  std::string stage = config(gate_path, "cost_weight: 1");
+  EXPECT_EQ(error(stage), "routes.auto.stages[0].model: " + gate_path +
+                              " is an escalation model, for a cascade's learned gate");
+  auto missing = train_escalation(*file, all(*file), {{"small", "tiny"}, "big"}, small, "h");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "model tiny is not in the file");
+}
+
 }  // namespace
 }  // namespace switchyard::offline
