@@ -44,6 +44,10 @@ struct CallOptions {
   // Ask a chat upstream for token logprobs (a quality gate reads them) when the client's request
   // names none; commit() turns them back to null, as an answer that was not asked for them has.
   bool logprobs = false;
+  // Ask a chat or completions upstream for this many choices ("n") when the client's request
+  // names no n and is not streamed straight through; commit() keeps only the one the dispatcher
+  // chose (CallResult::keep_choice). For an agreement gate that samples one model several times.
+  std::uint32_t samples = 1;
   // Sends this request instead of the client's (a judge's own prompt; never streamed). The caller
   // owns it and keeps it alive until the call completes; its model is replaced by the target's.
   const ApiRequest* request = nullptr;

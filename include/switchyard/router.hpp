@@ -61,6 +61,7 @@ struct ApiRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool names_logprobs = false;  // the body has a top-level "logprobs", whatever its value
+  bool names_n = false;         // the body has a top-level "n" (choices asked for)
   BodySpan model_value;            // the JSON string after "model":
   BodySpan stream_options_member;  // "stream_options": {...}, key to value end; empty if absent
   BodySpan stream_options_value;   // the {...}
@@ -127,6 +128,10 @@ struct CallResult {
   std::chrono::nanoseconds time_to_first_token{-1};
   bool committed = false;  // it went to the client as it arrived (a stream passed through)
   bool logprobs_added = false;  // asked for logprobs the client did not ask for (CallOptions)
+  // Asked for this many choices ("n") where the client asked for one (CallOptions::samples);
+  // then commit() sends only choice `keep_choice`, as choice 0. 0 when none were added.
+  std::uint32_t choices_added = 0;
+  std::uint32_t keep_choice = 0;
 
   bool ok() const { return !error; }
 };

@@ -66,6 +66,7 @@ class BodySax {
     if (member_ == Member::model) model_index_ = members_ - 1;
     if (member_ == Member::stream_options) stream_options_index_ = members_ - 1;
     if (k == "logprobs") logprobs_key_ = true;
+    if (k == "n") n_key_ = true;
     auto [it, inserted] = keys_.insert(std::move(k));
     if (!inserted) {
       duplicate_ = it->substr(0, 64);
@@ -91,7 +92,8 @@ class BodySax {
   Kind model_kind_ = Kind::null, stream_kind_ = Kind::null, stream_options_kind_ = Kind::null,
        input_kind_ = Kind::null, include_usage_kind_ = Kind::null;
   std::string model_, user_, prompt_cache_key_;
-  bool stream_ = false, include_usage_ = false, input_empty_ = true, logprobs_key_ = false;
+  bool stream_ = false, include_usage_ = false, input_empty_ = true, logprobs_key_ = false,
+       n_key_ = false;
   std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
   PromptReader prompt_;
 
@@ -265,6 +267,7 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
   r.stream = stream;
   r.include_usage = sax.include_usage_kind_ == Kind::boolean && sax.include_usage_;
   r.names_logprobs = sax.logprobs_key_;
+  r.names_n = sax.n_key_;
   r.model_value = member_spans(body, sax.model_index_).value;
   if (sax.stream_options_index_ != SIZE_MAX) {
     auto so = member_spans(body, sax.stream_options_index_);
@@ -279,7 +282,7 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
 }
 
 std::string forward_body(const ApiRequest& req, std::string_view model_id, UsageOption usage,
-                         bool logprobs) {
+                         bool logprobs, std::uint32_t choices) {
   const std::string_view in = req.body;
   // At most two edits, in body order: the model's value (and members added after it), and
   // stream_options.
@@ -290,6 +293,9 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
   Edit model{req.model_value, json(model_id).dump(-1, ' ', false, json::error_handler_t::replace)};
   if (logprobs && !req.names_logprobs && req.endpoint == Endpoint::chat_completions)
     model.text += R"(,"logprobs":true)";
+  if (choices > 1 && !req.names_n &&
+      (req.endpoint == Endpoint::chat_completions || req.endpoint == Endpoint::completions))
+    model.text += R"(,"n":)" + std::to_string(choices);
   std::optional<Edit> options;
   if (req.stream && usage != UsageOption::as_sent) {
     if (req.stream_options_member.empty()) {

@@ -374,6 +374,7 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       if (&out == &d.configured) {
         report.unrecorded_calls += r.unrecorded;
         report.logprob_calls += r.logprobs_asked;
+        report.sampled_calls += r.choices_asked;
       }
       if (o.progress && (j % 500 == 0 || j + 1 == fold.size()))
         std::fprintf(stderr, "\reval: setting %zu/%zu, prompt %zu/%zu   ", settings_done + 1,
@@ -503,6 +504,10 @@ void print_table(const EvalReport& r, const EvalOptions& o) {
     std::printf("note: %zu calls asked for token logprobs, which the file does not record: a "
                 "logprobs gate fails every answer here\n",
                 r.logprob_calls);
+  if (r.sampled_calls)
+    std::printf("note: %zu calls asked for several choices (\"n\"), and the file records one "
+                "answer: an agreement gate that samples sees one of those it asked for here\n",
+                r.sampled_calls);
   if (r.swept) std::printf("cost knob: %s swept over %zu values\n", kKnob, r.grid.size());
   std::printf("cost shares are of the best single model's cost (%s)\n\n", r.best_model.c_str());
   std::printf("%-40s %-34s %-22s %-22s %-22s %-22s\n", "policy", "cost per prompt, USD",
@@ -548,6 +553,7 @@ nlohmann::json to_json(const EvalReport& r) {
           {"left_out", r.left_out},
           {"unrecorded_calls", r.unrecorded_calls},
           {"logprob_calls", r.logprob_calls},
+          {"sampled_calls", r.sampled_calls},
           {"best_model", r.best_model},
           {"figures", std::move(figures)},
           {"curve", std::move(curve)}};

@@ -51,8 +51,9 @@ struct EvalReport {
   std::vector<std::string> models;  // considered, as the file names them
   std::vector<std::string> left_out;  // configured models the file lacks (after aliasing)
   // Of the route as configured, over every prompt: calls the file could not answer as asked
-  // (a judge's), and calls asking for logprobs, which it does not record (PromptResult).
-  std::size_t unrecorded_calls = 0, logprob_calls = 0;
+  // (a judge's), calls asking for logprobs, which it does not record, and calls asking for several
+  // choices, of which it records one (PromptResult).
+  std::size_t unrecorded_calls = 0, logprob_calls = 0, sampled_calls = 0;
   std::string best_model;           // the best single model, the reference of the cost shares
   bool swept = false;               // the route has a cost knob
   std::vector<double> grid;         // the knob's values, if swept

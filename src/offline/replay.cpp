@@ -61,6 +61,7 @@ class RecordedUpstream final : public Upstream {
     const Outcome* o = nullptr;
     if (request.body.find(R"(,"logprobs":true)") != std::string_view::npos)
       ++current_.result.logprobs_asked;
+    if (request.body.find(R"(,"n":)") != std::string_view::npos) ++current_.result.choices_asked;
     if (request.body.find(current_.record->messages) == std::string_view::npos)
       ++current_.result.unrecorded;
     else

@@ -23,9 +23,10 @@ struct PromptResult {
   std::uint32_t calls = 0;
   // Calls the file cannot answer as asked: a request other than the prompt (a judge's), which
   // fails as a down upstream would and costs nothing; one asking for token logprobs, which no
-  // recorded answer has.
+  // recorded answer has; one asking for several choices ("n"), of which the file has one.
   std::uint32_t unrecorded = 0;
   std::uint32_t logprobs_asked = 0;
+  std::uint32_t choices_asked = 0;
 };
 
 // Runs `route` of `snapshot` for one prompt at a time. `model_of_name` maps each model name of

@@ -142,26 +142,49 @@ class CallSink final : public ChunkSink {
 
 std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
 
-// `body` (a chat completion, or one chunk of a stream) with every choice's logprobs null, as an
-// upstream answers when the request did not ask for them; unchanged if it has none to null.
-std::string without_logprobs(std::string_view body) {
-  if (body.find("\"logprobs\"") == std::string_view::npos ||
+// What the gateway added to a call that the client did not ask for, to take out of its answer.
+struct Added {
+  bool logprobs = false;
+  bool choices = false;
+  std::uint32_t keep = 0;  // with choices: the one choice the client gets, as choice 0
+};
+
+// `body` (a chat completion or completion, or one chunk of a stream) as the client asked for
+// it: every choice's logprobs null, as an upstream answers when the request did not ask for
+// them, and only choice `keep` when choices were added. Unchanged if there is nothing to undo.
+// `emptied` is set when a chunk that had choices has none left (it spoke for another choice).
+std::string as_asked(std::string_view body, const Added& added, bool& emptied) {
+  if ((!added.choices && body.find("\"logprobs\"") == std::string_view::npos) ||
       !is_bounded_json(body, kMaxUpstreamJsonDepth))
     return std::string(body);
   auto j = nlohmann::json::parse(body, nullptr, false);
   auto choices = j.is_object() ? j.find("choices") : j.end();
   if (choices == j.end() || !choices->is_array()) return std::string(body);
-  for (auto& c : *choices)
-    if (c.is_object() && c.contains("logprobs")) c["logprobs"] = nullptr;
+  if (added.choices) {
+    auto kept = nlohmann::json::array();
+    for (auto& c : *choices) {
+      if (!c.is_object() || !c.contains("index") || c["index"] != added.keep) continue;
+      c["index"] = 0;
+      kept.push_back(std::move(c));
+    }
+    emptied = !choices->empty() && kept.empty();
+    *choices = std::move(kept);
+  }
+  if (added.logprobs)
+    for (auto& c : *choices)
+      if (c.is_object() && c.contains("logprobs")) c["logprobs"] = nullptr;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // The same for one SSE event: the JSON of each of its data lines ("data:" with or without its
-// space, ended by LF or CRLF); its other lines are kept as they are.
-std::string event_without_logprobs(std::string_view event) {
-  if (event.find("\"logprobs\"") == std::string_view::npos) return std::string(event);
+// space, ended by LF or CRLF); its other lines are kept as they are. Empty when the event spoke
+// only for choices the client does not get.
+std::string event_as_asked(std::string_view event, const Added& added) {
+  if (!added.choices && event.find("\"logprobs\"") == std::string_view::npos)
+    return std::string(event);
   std::string out;
   out.reserve(event.size());
+  bool emptied = false;
   while (!event.empty()) {
     const auto eol = event.find('\n');
     const std::string_view line = event.substr(0, eol == std::string_view::npos ? eol : eol + 1);
@@ -175,10 +198,10 @@ std::string event_without_logprobs(std::string_view event) {
     std::size_t end = data.size();
     while (end > lead && (data[end - 1] == '\n' || data[end - 1] == '\r')) --end;
     out.append(line.substr(0, 5 + lead));
-    out += without_logprobs(data.substr(lead, end - lead));
+    out += as_asked(data.substr(lead, end - lead), added, emptied);
     out.append(data.substr(end));
   }
-  return out;
+  return emptied ? std::string() : out;
 }
 
 // The committed call's identity and numbers, for the access log and metrics.
@@ -230,7 +253,12 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
                                                                   : UsageOption::strip;
   result.logprobs_added = options.logprobs && !out && !request.names_logprobs &&
                           request.endpoint == Endpoint::chat_completions;
-  result.sent = forward_body(request, target.model->id, usage, result.logprobs_added);
+  const bool may_add_choices = request.endpoint == Endpoint::chat_completions ||
+                               request.endpoint == Endpoint::completions;
+  result.choices_added =
+      options.samples > 1 && !out && !request.names_n && may_add_choices ? options.samples : 0;
+  result.sent = forward_body(request, target.model->id, usage, result.logprobs_added,
+                             result.choices_added);
   OutboundRequest req{path_of(request.endpoint), result.sent, ctx.request.request_id,
                       request.stream, request.headers};
 
@@ -424,23 +452,26 @@ Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Targ
 }
 
 Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseWriter& out) {
+  const Added added{result.logprobs_added, result.choices_added > 0, result.keep_choice};
+  const bool undo = added.logprobs || added.choices;
   if (result.events.empty()) {
     choose(ctx, result);
     set_answer_headers(ctx, result, out);
     out.set_header("x-switchyard-cost-usd", fmt_cost(spent_usd(ctx)));
     std::string_view content_type = result.reply.content_type;
     if (content_type.empty()) content_type = "application/json";
-    const std::string stripped =
-        result.logprobs_added ? without_logprobs(result.reply.body) : std::string();
-    const std::string_view body = result.logprobs_added ? stripped : result.reply.body;
+    bool emptied = false;
+    const std::string rewritten =
+        undo ? as_asked(result.reply.body, added, emptied) : std::string();
+    const std::string_view body = undo ? rewritten : result.reply.body;
     if (ctx.cache.capture) ctx.cache.capture_body(result.reply.status, content_type, body);
     co_return co_await out.send(result.reply.status, content_type, body);
   }
   if (auto r = co_await CallSink::begin_stream(ctx, result, out); !r) co_return r;
   for (const auto& event : result.events) {
-    const std::string stripped =
-        result.logprobs_added ? event_without_logprobs(event) : std::string();
-    const std::string_view e = result.logprobs_added ? stripped : event;
+    const std::string rewritten = undo ? event_as_asked(event, added) : std::string();
+    if (undo && rewritten.empty()) continue;
+    const std::string_view e = undo ? rewritten : event;
     if (ctx.cache.capture) ctx.cache.capture_event(e);
     if (auto r = co_await out.write_event(e); !r) co_return r;
   }

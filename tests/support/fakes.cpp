@@ -13,25 +13,51 @@ namespace switchyard::test {
 
 namespace {
 
-std::string model_of(std::string_view body) {
+nlohmann::json parsed(std::string_view body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
-  return j.is_object() && j["model"].is_string() ? j["model"].get<std::string>() : "";
+  return j.is_object() ? j : nlohmann::json::object();
 }
 
-// What "say=TEXT" or "say=TEXT|REASON" asks to answer: TEXT, finished for REASON (or "stop").
-std::pair<std::string, std::string> said(const std::string& model) {
+std::string model_of(const nlohmann::json& body) {
+  return body.contains("model") && body["model"].is_string() ? body["model"].get<std::string>()
+                                                             : "";
+}
+
+// The "n" the body asks for, 1 when none.
+std::size_t choices_of(const nlohmann::json& body) {
+  return body.contains("n") && body["n"].is_number_unsigned() ? body["n"].get<std::size_t>() : 1;
+}
+
+// What "say=TEXT" or "say=TEXT|REASON" asks to answer: TEXT, finished for REASON (or "stop");
+// for choice `i` of several, the i-th of TEXT's ';'-separated parts (cycling), else all of it.
+std::pair<std::string, std::string> said(const std::string& model, std::size_t n = 1,
+                                         std::size_t i = 0) {
   if (!model.starts_with("say=")) return {"hi", "stop"};
   const auto bar = model.find('|');
-  return {model.substr(4, bar == std::string::npos ? std::string::npos : bar - 4),
-          bar == std::string::npos ? "stop" : model.substr(bar + 1)};
+  std::string text = model.substr(4, bar == std::string::npos ? std::string::npos : bar - 4);
+  std::string reason = bar == std::string::npos ? "stop" : model.substr(bar + 1);
+  if (n <= 1) return {text, reason};
+  std::vector<std::string> parts;
+  for (std::size_t at = 0;;) {
+    const auto semi = text.find(';', at);
+    parts.push_back(text.substr(at, semi == std::string::npos ? semi : semi - at));
+    if (semi == std::string::npos) break;
+    at = semi + 1;
+  }
+  return {parts[i % parts.size()], reason};
 }
 
-std::string completion(const std::string& model) {
-  const auto [text, reason] = said(model);
+std::string completion(const std::string& model, std::size_t n) {
+  auto choices = nlohmann::json::array();
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto [text, reason] = said(model, n, i);
+    choices.push_back({{"index", i},
+                       {"message", {{"role", "assistant"}, {"content", text}}},
+                       {"finish_reason", reason}});
+  }
   return R"({"id":"fake","object":"chat.completion","model":)" + nlohmann::json(model).dump() +
-         R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)" +
-         nlohmann::json(text).dump() + R"(},"finish_reason":)" + nlohmann::json(reason).dump() +
-         R"(}],"usage":{"prompt_tokens":7,"completion_tokens":3}})";
+         R"(,"choices":)" + choices.dump() +
+         R"(,"usage":{"prompt_tokens":7,"completion_tokens":)" + std::to_string(3 * n) + "}}";
 }
 
 // The failure a model id asks for, if any.
@@ -63,7 +89,8 @@ Task<Result<void>> slow_down(Clock& clock, std::string& model) {
 
 Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& request) {
   bodies.emplace_back(request.body);
-  auto model = model_of(request.body);
+  const auto body = parsed(request.body);
+  auto model = model_of(body);
   if (model.starts_with("fail-first=")) {
     const auto colon = model.find(':');
     if (bodies.size() <= std::stoul(model.substr(11, colon - 11))) {
@@ -77,14 +104,15 @@ Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& reques
   if (auto f = failure(model)) co_return std::move(*f);
   UpstreamReply r;
   r.status = 200;
-  r.body = completion(model);
+  r.body = completion(model, choices_of(body));
   r.content_type = "application/json";
   co_return r;
 }
 
 Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request, ChunkSink& sink) {
   bodies.emplace_back(request.body);
-  auto model = model_of(request.body);
+  const auto body = parsed(request.body);
+  auto model = model_of(body);
   if (auto r = co_await slow_down(*clock, model); !r) co_return r.error();
   if (auto f = failure(model)) co_return std::move(*f);
   UpstreamReply head;
@@ -99,18 +127,23 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
   }
   std::vector<std::string> events;
   if (model.starts_with("say=")) {
-    const auto [text, reason] = said(model);
-    events.push_back(R"(data: {"choices":[{"index":0,"delta":{"content":)" +
-                     nlohmann::json(text).dump() + "}}]}\n\n");
-    events.push_back(R"(data: {"choices":[{"index":0,"delta":{},"finish_reason":)" +
-                     nlohmann::json(reason).dump() + "}]}\n\n");
+    // Each choice's content, then each one's finish, as OpenAI interleaves them.
+    const std::size_t n = choices_of(body);  // and 3 tokens each
+    for (const bool finish : {false, true})
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto [text, reason] = said(model, n, i);
+        nlohmann::json choice = {{"index", i}, {"delta", nlohmann::json::object()}};
+        if (finish) choice["finish_reason"] = reason;
+        else choice["delta"]["content"] = text;
+        events.push_back("data: " + nlohmann::json{{"choices", {choice}}}.dump() + "\n\n");
+      }
   } else {
     for (const char* word : {"one", "two", "three"})
       events.push_back(std::string(R"(data: {"choices":[{"index":0,"delta":{"content":")") +
                        word + "\"}}]}\n\n");
   }
-  events.push_back(R"(data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}})"
-                   "\n\n");
+  events.push_back(R"(data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":)" +
+                   std::to_string(3 * choices_of(body)) + "}}\n\n");
   events.push_back("data: [DONE]\n\n");
   for (const auto& e : events)
     if (auto r = co_await sink.on_event(e); !r) co_return r.error();

@@ -20,7 +20,8 @@ namespace switchyard::test {
 // (a connection failure), "timeout" (a first-token timeout), "slow=N" or "slow=N,MODEL" (answers
 // as "ok", or as MODEL, N ms later by `clock`), "fail-first=N" or "fail-first=N:MS" (a 503, with
 // retry-after MS ms, for this upstream's first N calls, then "ok"; complete() only),
-// "say=TEXT" or "say=TEXT|REASON" (answers TEXT, finished for REASON, default stop), "stall"
+// "say=TEXT" or "say=TEXT|REASON" (answers TEXT, finished for REASON, default stop; asked for
+// "n" choices, choice i says the i-th of TEXT's ';'-separated parts, cycling), "stall"
 // (a stream: one token, then 10 s of nothing, then as "ok"; complete() as "ok"). Records
 // every body it was sent. Completes on the caller's executor, at once unless slow.
 class FakeUpstream final : public Upstream {

@@ -3,8 +3,9 @@
 // passes is committed; one that fails, or a tier whose calls all fail, escalates to the next
 // tier; an upstream's 4xx (the request is at fault) goes back at once, as `single` sends it;
 // the last tier's answer is returned whatever it says, streamed straight through to a
-// streaming client. A tier with an `agreement` gate asks all its available models at once and
-// commits the answer the most of them agree on (the first model's among equals). A tier's
+// streaming client. A tier with an `agreement` gate asks all its available models at once (each
+// for `samples` choices, by "n", when it has them) and commits the answer the most of them
+// agree on (the first among equals; of a sampled call, only that choice, as choice 0). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
 // chose them; a tier with none is skipped. A tier's code validator (gates/code_check.hpp) and
 // judge (another model that grades the answer, gates/judge.hpp) run after its other gates, in
@@ -69,6 +70,13 @@ GateSet read_gate_set(const YAML::Node& node, const std::string& path, BuildCont
   if (s.gates.judge) s.judged = &metrics.gate_results(route, "judge");
   return s;
 }
+
+// One answer of a tier: the call it came from and its choice there.
+struct Said {
+  std::size_t call = 0;
+  std::uint32_t choice = 0;
+  Answer answer;
+};
 
 // Counts a gate's verdict: pass when `finding` is empty.
 void count(LazyCounters& verdicts, const std::string& finding) {
@@ -136,7 +144,7 @@ class CascadeDispatcher final : public Dispatcher {
       escalate_to(*available.front());
       const GateSet& gates = gates_for(ctx, i);
       const Gates& g = gates.gates;
-      const CallOptions ask{.logprobs = g.needs_logprobs};
+      const CallOptions ask{.logprobs = g.needs_logprobs, .samples = g.samples};
       std::vector<CallResult> results;
       if (g.agreement) {
         std::vector<const Target*> one_each;
@@ -152,42 +160,51 @@ class CascadeDispatcher final : public Dispatcher {
         }
       }
       if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
-      std::vector<Answer> answers(results.size());
-      std::vector<std::string> keys(results.size());
-      std::size_t chosen = results.size();
+      // The tier's answers: one per call that answered, or each of its choices when the gate
+      // asked for several.
+      std::vector<Said> said;
       for (std::size_t k = 0; k < results.size(); ++k) {
         if (!results[k].ok()) {
           last = *results[k].error;
           continue;
         }
-        answers[k] = read_answer(results[k]);
-        if (chosen == results.size()) chosen = k;
+        if (results[k].choices_added == 0) {
+          said.push_back({k, 0, read_answer(results[k])});
+          continue;
+        }
+        auto choices = read_answers(results[k]);
+        for (std::size_t c = 0; c < choices.size(); ++c)
+          said.push_back({k, static_cast<std::uint32_t>(c), std::move(choices[c])});
       }
       // An upstream's 4xx is no answer to judge: the request itself is at fault, and every tier
-      // would say so. It goes back as single would send it, unless the gateway's own addition
-      // (logprobs, which some models refuse) may be what it objected to: then it escalates.
-      if (chosen < results.size() && results[chosen].reply.status >= 300 &&
-          !results[chosen].logprobs_added)
-        co_return co_await commit(ctx, results[chosen], out);
+      // would say so. It goes back as single would send it, unless the gateway's own additions
+      // (logprobs or choices, which some models refuse) may be what it objected to: then it
+      // escalates.
+      if (!said.empty()) {
+        const CallResult& first = results[said.front().call];
+        if (first.reply.status >= 300 && !first.logprobs_added && first.choices_added == 0)
+          co_return co_await commit(ctx, first, out);
+      }
+      std::size_t chosen = 0;  // in said
       std::string why;
       std::string_view gate;
       double agreement = 1;  // the share of the tier's answers that agree with the chosen one
-      if (chosen == results.size()) {
+      if (said.empty()) {
         gate = "error";
         why = reason_name(last.reason);
       } else {
         if (g.agreement) {
           // The largest group of equal answers; the earliest among groups of the same size.
+          std::vector<std::string> keys;
+          keys.reserve(said.size());
+          for (const Said& a : said) keys.push_back(agreement_key(a.answer));
           std::size_t best = 0;
-          for (std::size_t k = 0; k < results.size(); ++k)
-            if (results[k].ok()) keys[k] = agreement_key(answers[k]);
-          for (std::size_t k = 0; k < results.size(); ++k) {
-            if (!results[k].ok()) continue;
+          for (std::size_t k = 0; k < said.size(); ++k) {
             const auto n = static_cast<std::size_t>(std::count(keys.begin(), keys.end(), keys[k]));
             if (n > best) best = n, chosen = k;
           }
-          // Of the tier's models, not of those that answered: one answer agrees with nothing.
-          const std::size_t asked = std::max(results.size(), tier.models);
+          // Of the answers asked for, not of those given: one answer agrees with nothing.
+          const std::size_t asked = std::max(said.size(), tier.models * g.samples);
           agreement = static_cast<double>(best) / static_cast<double>(asked);
           const bool agreed =
               static_cast<double>(best) + 1e-9 >= *g.agreement * static_cast<double>(asked);
@@ -198,7 +215,8 @@ class CascadeDispatcher final : public Dispatcher {
           count(*gates.agreed, why);
         }
         if (gate.empty()) {
-          const GateInput in(ctx.request, answers[chosen], agreement);
+          const Answer& answer = said[chosen].answer;
+          const GateInput in(ctx.request, answer, agreement);
           auto findings = g.judge_each(in);
           for (std::size_t k = 0; k < findings.size(); ++k)
             count(*gates.verdicts[k], findings[k].why);
@@ -206,13 +224,13 @@ class CascadeDispatcher final : public Dispatcher {
           // client is still there. (Not co_await inside a braced initializer: GCC 12
           // miscompiles it.)
           if (g.code && g.undecided(findings)) {
-            std::string why = co_await check_code(*g.code, answers[chosen].text);
+            std::string why = co_await check_code(*g.code, answer.text);
             if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.coded, why);
             findings.push_back({"code", std::move(why)});
           }
           if (g.judge && g.undecided(findings)) {
-            std::string why = co_await judge_answer(ctx, *g.judge, answers[chosen]);
+            std::string why = co_await judge_answer(ctx, *g.judge, answer);
             if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.judged, why);
             findings.push_back({"judge", std::move(why)});
@@ -224,9 +242,11 @@ class CascadeDispatcher final : public Dispatcher {
         }
       }
       if (gate.empty()) {
-        co_return co_await commit(ctx, results[chosen], out);
+        CallResult& answered = results[said[chosen].call];
+        answered.keep_choice = said[chosen].choice;
+        co_return co_await commit(ctx, answered, out);
       }
-      const Target* left = chosen < results.size() ? results[chosen].target : available.front();
+      const Target* left = said.empty() ? available.front() : results[said[chosen].call].target;
       escalated += (escalated.empty() ? "" : "; ") + left->model->name + ": " +
                    std::string(gate) + " (" + header_safe(why) + ")";
       from = left->model;

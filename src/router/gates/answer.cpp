@@ -48,34 +48,43 @@ void add_choice(const json& choice, Answer& a) {
           a.logprobs.push_back(v->get<double>());
 }
 
-void add_body(std::string_view body, Answer& a) {
+// Adds what `body` says of each choice to its answer, growing `answers` to the highest index.
+void add_body(std::string_view body, std::vector<Answer>& answers) {
   if (!is_bounded_json(body, 64)) return;  // a DOM of deeper nesting could exhaust the stack
   json j = json::parse(body, nullptr, false);
   const json* choices = member(j, "choices");
   if (!choices || !choices->is_array()) return;
   for (const json& c : *choices) {
     const json* index = member(c, "index");
-    if (!index || (index->is_number() && index->get<double>() == 0)) add_choice(c, a);
+    std::size_t i = 0;
+    if (index) {
+      if (!index->is_number_unsigned() || index->get<std::size_t>() >= kMaxChoices) continue;
+      i = index->get<std::size_t>();
+    }
+    if (answers.size() <= i) answers.resize(i + 1);
+    add_choice(c, answers[i]);
   }
 }
 
 }  // namespace
 
-Answer read_answer(const CallResult& result) {
-  Answer a;
-  if (!result.ok() || result.reply.status < 200 || result.reply.status >= 300) return a;
+std::vector<Answer> read_answers(const CallResult& result) {
+  std::vector<Answer> answers(1);
+  if (!result.ok() || result.reply.status < 200 || result.reply.status >= 300) return answers;
   if (result.events.empty()) {
-    add_body(result.reply.body, a);
-    return a;
+    add_body(result.reply.body, answers);
+    return answers;
   }
   for (std::string_view event : result.events) {
     if (!event.starts_with("data: ")) continue;
     event.remove_prefix(6);
     while (!event.empty() && (event.back() == '\n' || event.back() == '\r')) event.remove_suffix(1);
     if (event == "[DONE]") continue;
-    add_body(event, a);
+    add_body(event, answers);
   }
-  return a;
+  return answers;
 }
+
+Answer read_answer(const CallResult& result) { return std::move(read_answers(result).front()); }
 
 }  // namespace switchyard

@@ -23,8 +23,13 @@ struct Answer {
   std::vector<double> logprobs;  // per output token, when the upstream sent them
 };
 
-// Reads `result` (an answered call: a JSON body, or `events` when it was a buffered stream).
-// Never throws; an answer it cannot read comes back with readable = false.
+// Reads `result` (an answered call: a JSON body, or `events` when it was a buffered stream):
+// its first choice. Never throws; an answer it cannot read comes back with readable = false.
 Answer read_answer(const CallResult& result);
+
+// Every choice of `result`, by index (at most kMaxChoices; a choice index past them is not read).
+// At least one element, unreadable when the answer is.
+inline constexpr std::size_t kMaxChoices = 16;
+std::vector<Answer> read_answers(const CallResult& result);
 
 }  // namespace switchyard

@@ -300,7 +300,10 @@ Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& 
     Map am(n, m.at("agreement"));
     double share = 1;
     am.opt("min_share", share);
+    am.opt("samples", g.samples);
     am.finish();
+    if (g.samples < 1 || g.samples > kMaxChoices)
+      fail(am.at("samples"), "must be from 1 to " + std::to_string(kMaxChoices));
     if (!(share > 0 && share <= 1))
       fail(am.at("min_share"), "must be a share, above 0 and at most 1");
     g.agreement = share;

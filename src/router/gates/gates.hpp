@@ -13,6 +13,7 @@
 //                                # its json_schema (OpenAI's strict subset; gates/json_schema.hpp)
 //     tool_arguments: true       # tool calls name a declared tool, with conforming arguments
 //     agreement: {min_share: 1}  # the tier's answers agree (after normalisation)
+//                                # samples: 3 asks each model for 3 choices ("n") to compare
 //     code: {command: [python3, -m, py_compile, "{file}"]}  # a validator (gates/code_check.hpp)
 //     judge: {model: gpt-4o-mini, min_score: 7}  # another model grades it (gates/judge.hpp)
 //     learned: {model: esc.swr, cost_weight: 0.2}  # escalation worth it (gates/learned.hpp)
@@ -74,6 +75,7 @@ struct Gates {
   bool needs_logprobs = false;  // a gate reads token logprobs: ask the upstream for them
   // The share of the tier's answers that must agree; unset: the tier calls one model.
   std::optional<double> agreement;
+  std::uint32_t samples = 1;  // choices asked of each model of the tier, for agreement
   std::optional<CodeCheck> code;
   std::optional<Judge> judge;
 

@@ -139,36 +139,55 @@ TEST(Replay, EveryCallIsChargedAndAFailedCallFallsBack) {
   EXPECT_EQ(second.quality, 0.5);
 }
 
-TEST(Replay, AJudgesPromptHasNoRecordedAnswerAndSaysSo) {
+// Replays the one prompt of `line` (an outcomes line of cheap, mid and best) through a cascade
+// gated by `first_tier`, then best; sets `best` to the file's index of best.
+PromptResult replay_cascade(const std::string& line, const std::string& first_tier, int& best) {
   test::TempDir dir;
-  // mid's recorded answer would read as a grade of 9 if the judge were handed it.
-  auto file = load_outcomes(dir.write(
-      "o.jsonl",
-      R"({"messages":[{"role":"user","content":"q"}],"outcomes":{"cheap":{"quality":0,"cost_usd":0.001,"response":"c"},"mid":{"quality":1,"cost_usd":0.002,"response":"9"},"best":{"quality":1,"cost_usd":0.004,"response":"b"}}})"
-      "\n"));
-  ASSERT_TRUE(file) << file.error().message;
+  auto file = load_outcomes(dir.write("o.jsonl", line + "\n"));
+  EXPECT_TRUE(file) << file.error().message;
+  if (!file) return {};
   Metrics metrics;
   auto built = build_snapshot(
-      config_with(kThree,
-                  "  auto:\n    stages: [{type: static, models: [cheap, best]}]\n"
-                  "    dispatcher:\n      type: cascade\n      tiers:\n"
-                  "        - {models: [cheap], gates: {judge: {model: mid}, "
-                  "logprobs: {min_mean_prob: 0.1}, mode: any}}\n"
-                  "        - {models: [best]}\n"),
+      config_with(kThree, "  auto:\n    stages: [{type: static, models: [cheap, best]}]\n"
+                          "    dispatcher:\n      type: cascade\n      tiers:\n"
+                          "        - {models: [cheap], gates: " + first_tier + "}\n"
+                          "        - {models: [best]}\n"),
       metrics);
-  ASSERT_TRUE(built.snapshot) << built.error;
+  EXPECT_TRUE(built.snapshot) << built.error;
+  if (!built.snapshot) return {};
+  best = file->model_index("best");
   Replayer replayer(built.snapshot, "auto",
                     {{"cheap", file->model_index("cheap")},
                      {"mid", file->model_index("mid")},
-                     {"best", file->model_index("best")}});
-  auto r = replayer.run(file->records[0]);
+                     {"best", best}});
+  return replayer.run(file->records[0]);
+}
+
+TEST(Replay, AJudgesPromptHasNoRecordedAnswerAndSaysSo) {
+  // mid's recorded answer would read as a grade of 9 if the judge were handed it.
+  int best = -1;
+  auto r = replay_cascade(
+      R"({"messages":[{"role":"user","content":"q"}],"outcomes":{"cheap":{"quality":0,"cost_usd":0.001,"response":"c"},"mid":{"quality":1,"cost_usd":0.002,"response":"9"},"best":{"quality":1,"cost_usd":0.004,"response":"b"}}})",
+      "{judge: {model: mid}, logprobs: {min_mean_prob: 0.1}, mode: any}", best);
   // cheap asked with logprobs, which no record has; the judge's call answered 503 at no cost;
   // so the cascade escalated to best.
   EXPECT_EQ(r.calls, 3u);
   EXPECT_EQ(r.logprobs_asked, 1u);
   EXPECT_EQ(r.unrecorded, 1u);
-  EXPECT_EQ(r.chosen, file->model_index("best"));
+  EXPECT_EQ(r.choices_asked, 0u);
+  EXPECT_EQ(r.chosen, best);
   EXPECT_DOUBLE_EQ(r.cost, 0.005);
+}
+
+TEST(Replay, SampledChoicesAreCountedAndNotMadeUp) {
+  int best = -1;
+  auto r = replay_cascade(
+      R"({"messages":[{"role":"user","content":"q"}],"outcomes":{"cheap":{"quality":1,"cost_usd":0.001,"response":"B"},"mid":{"quality":1},"best":{"quality":1,"cost_usd":0.004,"response":"B"}}})",
+      "{agreement: {min_share: 0.6, samples: 3}}", best);
+  // The file has one answer of cheap's, not three that might agree: 1 of 3, so best answers.
+  EXPECT_EQ(r.choices_asked, 1u);
+  EXPECT_EQ(r.calls, 2u);
+  EXPECT_EQ(r.chosen, best);
 }
 
 TEST(Outcomes, SplitsAreAListAndBadValuesNameTheLine) {

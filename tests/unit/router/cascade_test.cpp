@@ -33,9 +33,11 @@ upstreams:
       - {name: mumbles, id: "say=Hard to say.", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: coder, id: "say=```\ndef f(): pass\n```", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: scribbler, id: "say=```\nf = 1\n```", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: sampler, id: "say=C;B;(B) as the wall is load-bearing", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: scatter, id: "say=A;B;C", price_usd_per_mtok: {input: 1, output: 1}}
 routes:
   auto:
-    stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, picky, coder, scribbler, strong]}]
+    stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, picky, coder, scribbler, sampler, scatter, strong]}]
     dispatcher:
       type: cascade
       tiers:
@@ -123,6 +125,57 @@ TEST(Cascade, AgreementCommitsTheSharedAnswerAndDisagreementEscalates) {
 )");
   EXPECT_EQ(alone.out.headers["x-switchyard-model"], "strong");
   EXPECT_EQ(alone.out.headers["x-switchyard-escalations"], "b1: agreement (1 of 2 agree)");
+}
+
+TEST(Cascade, AgreementSamplesOneModelAndTheClientGetsTheChoiceMostAgreeOn) {
+  const std::string tiers = R"(
+        - {models: [sampler], gates: {agreement: {min_share: 0.6, samples: 3}}}
+        - {models: [strong]}
+)";
+  auto o = run_cascade(tiers);
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.called, (Models{"sampler"}));  // one call, for three choices
+  ASSERT_EQ(o.bodies.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(o.bodies[0])["n"], 3);
+  // Choices 1 and 2 pick B: the first of them goes out, as the only choice, index 0.
+  auto body = nlohmann::json::parse(o.out.body);
+  ASSERT_EQ(body["choices"].size(), 1u);
+  EXPECT_EQ(body["choices"][0]["index"], 0);
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "B");
+  EXPECT_EQ(body["usage"]["completion_tokens"], 9);  // every choice was billed
+  EXPECT_NE(o.metrics.find(R"(switchyard_gate_results_total{gate="agreement",result="pass",route="auto"} 1)"),
+            std::string::npos);
+
+  // A stream gets only that choice's events, renumbered, and [DONE].
+  auto s = run_cascade(tiers, R"(,"stream":true)");
+  ASSERT_TRUE(s.result);
+  std::string content;
+  for (const auto& e : s.out.events) {
+    if (e == "data: [DONE]\n\n") continue;
+    auto j = nlohmann::json::parse(e.substr(6));
+    for (const auto& c : j["choices"]) {
+      EXPECT_EQ(c["index"], 0) << e;
+      if (c["delta"].contains("content")) content += c["delta"]["content"].get<std::string>();
+    }
+  }
+  EXPECT_EQ(content, "B");
+  EXPECT_EQ(s.out.events.size(), 3u);  // content, finish, [DONE] (no usage was asked for)
+  auto with_usage = run_cascade(tiers, R"(,"stream":true,"stream_options":{"include_usage":true})");
+  ASSERT_EQ(with_usage.out.events.size(), 4u);  // the usage chunk too, choices and all
+  EXPECT_EQ(nlohmann::json::parse(with_usage.out.events[2].substr(6))["usage"]["completion_tokens"],
+            9);
+
+  // Three different answers: 1 of 3 agree, so GPT-4's tier answers.
+  auto scattered = run_cascade(R"(
+        - {models: [scatter], gates: {agreement: {min_share: 0.6, samples: 3}}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(scattered.called, (Models{"scatter", "strong"}));
+  EXPECT_EQ(scattered.out.headers["x-switchyard-escalations"], "scatter: agreement (1 of 3 agree)");
+  // A client that names its own n gets no choices added: one answer of three asked escalates.
+  auto named = run_cascade(tiers, R"(,"n":1)");
+  EXPECT_EQ(named.called, (Models{"sampler", "strong"}));
+  EXPECT_EQ(named.out.headers["x-switchyard-escalations"], "sampler: agreement (1 of 3 agree)");
 }
 
 TEST(Cascade, TruncatedProseAndInvalidJsonEscalate) {
@@ -348,6 +401,9 @@ TEST(Cascade, ConfigErrorsNameThePath) {
                   "gates_by_caller: {free: {nope: 1}}}\n"
                   "        - {models: [strong]}\n"),
             "routes.auto.dispatcher.tiers[0].gates_by_caller.free.nope: unknown key");
+  EXPECT_EQ(error("        - {models: [b1], gates: {agreement: {samples: 17}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.agreement.samples: must be from 1 to 16");
 }
 
 }  // namespace
