@@ -451,6 +451,21 @@ Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Targ
   co_return std::move(results);
 }
 
+Task<Result<CallResult>> ask_in_order(RouteContext& ctx, const std::vector<const Target*>& targets,
+                                      const ApiRequest& request) {
+  Error last = make_error(Reason::upstream_saturated, "no upstream");
+  for (const Target* t : targets) {
+    CallResult r = co_await call(ctx, *t, {.request = &request});
+    if (r.ok() && r.reply.status < 300) co_return std::move(r);
+    if (r.ok()) co_return make_error(Reason::upstream_status,
+                                     fmt::format("{} answered HTTP {}", t->model->name,
+                                                 r.reply.status));
+    if (r.error->reason == Reason::cancelled || !is_retryable(*r.error)) co_return *r.error;
+    last = std::move(*r.error);
+  }
+  co_return last;
+}
+
 Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseWriter& out) {
   const Added added{result.logprobs_added, result.choices_added > 0, result.keep_choice};
   const bool undo = added.logprobs || added.choices;

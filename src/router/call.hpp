@@ -18,6 +18,13 @@ void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::siz
 // decided): checked before each step that would start more work.
 Task<bool> cancelled();
 
+// Sends a gateway's own `request` (a judge's prompt, an embeddings lookup) to `targets` in order
+// until one answers with a 2xx, and returns that answer; otherwise why none did: the first
+// non-2xx answer, a failure no other target would mend, or the last failure. Each call is billed
+// to the request like any other. Cancelled with the request.
+Task<Result<CallResult>> ask_in_order(RouteContext& ctx, const std::vector<const Target*>& targets,
+                                      const ApiRequest& request);
+
 // What the request's finished calls have cost, the answer's included: every call is billed.
 double spent_usd(const RouteContext& ctx);
 

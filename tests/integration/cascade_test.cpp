@@ -24,6 +24,7 @@ models:
   - {name: right, skill: 1, ttft_ms: {median: 1, sigma: 0}, tokens_per_s: {median: 0}}
   - {name: also-right, skill: 1, ttft_ms: {median: 1, sigma: 0}, tokens_per_s: {median: 0}}
   - {name: strong, skill: 1, ttft_ms: {median: 1, sigma: 0}, tokens_per_s: {median: 0}}
+  - {name: embed, kind: embedding, dims: 64, ttft_ms: {median: 1, sigma: 0}}
 )")) {
     auto f = sim::load_fleet(fleet_file);
     EXPECT_TRUE(f) << f.error().message;
@@ -37,7 +38,7 @@ models:
 upstreams:
   - name: sim
     base_url: http://127.0.0.1:{}/v1
-    models: [{{name: wrong}}, {{name: right}}, {{name: also-right}}, {{name: strong}}]
+    models: [{{name: wrong}}, {{name: right}}, {{name: also-right}}, {{name: strong}}, {{name: embed}}]
 routes:
   auto:
     stages: [{{type: static, models: [wrong, right, also-right, strong]}}]
@@ -120,6 +121,30 @@ TEST(CascadeSim, ModelsThatSayDifferentThingsEscalate) {
   EXPECT_EQ(r.header("x-switchyard-model"), "strong");
   EXPECT_EQ(r.header("x-switchyard-escalations"), "right: agreement (1 of 2 agree)");
   EXPECT_EQ(r.header("x-switchyard-attempts"), "3");
+}
+
+TEST(CascadeSim, AnAnswerToAKnownQuestionIsComparedWithItsReferenceByEmbeddings) {
+  Fleet fleet;
+  auto gw = fleet.gateway(
+      "{models: [right], gates: {similar: {model: embed, references: "
+      "[{question: 'What is the capital of France?', answer: 'zq xj vk wp'}]}}}");
+  auto ask = [&](const std::string& question) {
+    return post_json(
+        gw->port(), "/v1/chat/completions",
+        json{{"model", "auto"}, {"messages", {{{"role", "user"}, {"content", question}}}}}.dump());
+  };
+  // The known question: the sim's answer is nothing like the reference's letters.
+  auto known = ask("What is the capital of France?");
+  ASSERT_EQ(known.status, 200) << known.body;
+  EXPECT_EQ(known.header("x-switchyard-model"), "strong");
+  EXPECT_EQ(known.header("x-switchyard-escalations").find("right: similar (similarity "), 0u)
+      << known.header("x-switchyard-escalations");
+  EXPECT_EQ(known.header("x-switchyard-attempts"), "3");  // right, the embeddings, strong
+  // Another question is not the gate's to judge.
+  auto other = ask("Tell me a story about a dragon who collects teapots.");
+  ASSERT_EQ(other.status, 200) << other.body;
+  EXPECT_EQ(other.header("x-switchyard-model"), "right");
+  EXPECT_EQ(other.header("x-switchyard-attempts"), "2");
 }
 
 TEST(CascadeSim, EveryRouteCountsWhatItsAnswersCostAgainstItsStrongestModelAlone) {

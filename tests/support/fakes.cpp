@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+
 namespace switchyard::test {
 
 namespace {
@@ -60,6 +62,27 @@ std::string completion(const std::string& model, std::size_t n) {
          R"(,"usage":{"prompt_tokens":7,"completion_tokens":)" + std::to_string(3 * n) + "}}";
 }
 
+// An embeddings answer for "/embeddings": each input's letter counts, a through z, so that texts
+// of the same letters point the same way.
+std::string embeddings(const nlohmann::json& body) {
+  auto data = nlohmann::json::array();
+  std::vector<std::string> inputs;
+  if (body.contains("input") && body["input"].is_string()) inputs.push_back(body["input"]);
+  if (body.contains("input") && body["input"].is_array())
+    for (const auto& x : body["input"]) inputs.push_back(x.is_string() ? x.get<std::string>() : "");
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::vector<int> counts(26, 0);
+    for (char c : inputs[i])
+      if (std::isalpha(static_cast<unsigned char>(c)))
+        ++counts[static_cast<std::size_t>(std::tolower(static_cast<unsigned char>(c)) - 'a')];
+    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", counts}});
+  }
+  return nlohmann::json{{"object", "list"},
+                        {"data", std::move(data)},
+                        {"usage", {{"prompt_tokens", 5}, {"total_tokens", 5}}}}
+      .dump();
+}
+
 // The failure a model id asks for, if any.
 std::optional<Result<UpstreamReply>> failure(const std::string& model) {
   if (model == "connect") return Result<UpstreamReply>(make_error(Reason::connect, "fake refused"));
@@ -104,7 +127,7 @@ Task<Result<UpstreamReply>> FakeUpstream::complete(const OutboundRequest& reques
   if (auto f = failure(model)) co_return std::move(*f);
   UpstreamReply r;
   r.status = 200;
-  r.body = completion(model, choices_of(body));
+  r.body = request.path == "/embeddings" ? embeddings(body) : completion(model, choices_of(body));
   r.content_type = "application/json";
   co_return r;
 }

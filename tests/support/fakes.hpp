@@ -22,7 +22,8 @@ namespace switchyard::test {
 // retry-after MS ms, for this upstream's first N calls, then "ok"; complete() only),
 // "say=TEXT" or "say=TEXT|REASON" (answers TEXT, finished for REASON, default stop; asked for
 // "n" choices, choice i says the i-th of TEXT's ';'-separated parts, cycling), "stall"
-// (a stream: one token, then 10 s of nothing, then as "ok"; complete() as "ok"). Records
+// (a stream: one token, then 10 s of nothing, then as "ok"; complete() as "ok"); any model asked
+// for "/embeddings" answers each input's letter counts as its vector. Records
 // every body it was sent. Completes on the caller's executor, at once unless slow.
 class FakeUpstream final : public Upstream {
  public:

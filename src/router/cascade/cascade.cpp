@@ -7,9 +7,10 @@
 // for `samples` choices, by "n", when it has them) and commits the answer the most of them
 // agree on (the first among equals; of a sampled call, only that choice, as choice 0). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
-// chose them; a tier with none is skipped. A tier's code validator (gates/code_check.hpp) and
-// judge (another model that grades the answer, gates/judge.hpp) run after its other gates, in
-// that order, each only when its finding can still decide.
+// chose them; a tier with none is skipped. A tier's code validator (gates/code_check.hpp),
+// similarity check (gates/similar.hpp) and judge (another model that grades the answer,
+// gates/judge.hpp) run after its other gates, in that order, each only when its finding can
+// still decide.
 // Earlier tiers' answers reach a streaming client as a replay of their events. Every call is
 // billed (AttemptRecord) and counted; the response says how many tiers ran (x-switchyard-tiers)
 // and why each escalated (x-switchyard-escalations).
@@ -43,7 +44,8 @@ namespace {
 struct GateSet {
   Gates gates;
   std::vector<LazyCounters*> verdicts;  // per gate in gates.list
-  LazyCounters *agreed = nullptr, *coded = nullptr, *judged = nullptr;  // the other gates'
+  // The other gates'.
+  LazyCounters *agreed = nullptr, *coded = nullptr, *compared = nullptr, *judged = nullptr;
 };
 
 struct Tier {
@@ -60,13 +62,14 @@ struct Tier {
 };
 
 GateSet read_gate_set(const YAML::Node& node, const std::string& path, BuildContext& ctx) {
-  GateSet s{read_gates(node, path, ctx), {}, nullptr, nullptr, nullptr};
+  GateSet s{read_gates(node, path, ctx), {}, nullptr, nullptr, nullptr, nullptr};
   Metrics& metrics = ctx.metrics();
   const std::string route(ctx.route());
   for (const auto& gate : s.gates.list)
     s.verdicts.push_back(&metrics.gate_results(route, std::string(gate->name())));
   if (s.gates.agreement) s.agreed = &metrics.gate_results(route, "agreement");
   if (s.gates.code) s.coded = &metrics.gate_results(route, "code");
+  if (s.gates.similar) s.compared = &metrics.gate_results(route, "similar");
   if (s.gates.judge) s.judged = &metrics.gate_results(route, "judge");
   return s;
 }
@@ -228,6 +231,12 @@ class CascadeDispatcher final : public Dispatcher {
             if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.coded, why);
             findings.push_back({"code", std::move(why)});
+          }
+          if (g.similar && g.undecided(findings)) {
+            std::string why = co_await check_similar(ctx, *g.similar, answer);
+            if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
+            count(*gates.compared, why);
+            findings.push_back({"similar", std::move(why)});
           }
           if (g.judge && g.undecided(findings)) {
             std::string why = co_await judge_answer(ctx, *g.judge, answer);

@@ -325,9 +325,12 @@ Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& 
     g.list.push_back(std::make_unique<LearnedGate>(std::move(*model), cost_weight));
   }
   if (auto n = m.get("code"); n && !n.IsNull()) g.code = read_code_check(n, m.at("code"));
+  if (auto n = m.get("similar"); n && !n.IsNull())
+    g.similar = read_similar(n, m.at("similar"), ctx);
   if (auto n = m.get("judge"); n && !n.IsNull()) g.judge = read_judge(n, m.at("judge"), ctx);
   m.finish();
-  if (g.list.empty() && !g.agreement && !g.code && !g.judge) fail(path, "names no gate");
+  if (g.list.empty() && !g.agreement && !g.code && !g.similar && !g.judge)
+    fail(path, "names no gate");
   return g;
 }
 

@@ -15,18 +15,20 @@
 //     agreement: {min_share: 1}  # the tier's answers agree (after normalisation)
 //                                # samples: 3 asks each model for 3 choices ("n") to compare
 //     code: {command: [python3, -m, py_compile, "{file}"]}  # a validator (gates/code_check.hpp)
+//     similar: {model: embed, references: [...]}  # as a known answer (gates/similar.hpp)
 //     judge: {model: gpt-4o-mini, min_score: 7}  # another model grades it (gates/judge.hpp)
 //     learned: {model: esc.swr, cost_weight: 0.2}  # escalation worth it (gates/learned.hpp)
 //
 // Gates are immutable, built with their route's dispatcher and shared by every worker. The
-// listed gates do no I/O and never throw; the code validator (a process) and the judge (a call)
-// are the dispatcher's to run after them, in that order, each only while the verdict is still
-// undecided.
+// listed gates do no I/O and never throw; the code validator (a process), the similarity check
+// and the judge (calls) are the dispatcher's to run after them, in that order, each only while
+// the verdict is still undecided.
 #pragma once
 
 #include "router/gates/answer.hpp"
 #include "router/gates/code_check.hpp"
 #include "router/gates/judge.hpp"
+#include "router/gates/similar.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 #include <yaml-cpp/yaml.h>
@@ -77,6 +79,7 @@ struct Gates {
   std::optional<double> agreement;
   std::uint32_t samples = 1;  // choices asked of each model of the tier, for agreement
   std::optional<CodeCheck> code;
+  std::optional<Similar> similar;
   std::optional<Judge> judge;
 
   // Each listed gate's finding on the answer, in list order.

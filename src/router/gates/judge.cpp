@@ -2,6 +2,7 @@
 
 #include "api/request.hpp"
 #include "config/yaml_map.hpp"
+#include "router/call.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -56,17 +57,9 @@ Result<ApiRequest> judge_request(const RouteContext& ctx, const std::string& rub
 Task<Result<std::string>> ask(RouteContext& ctx, const Judge& judge,
                               const Result<ApiRequest>& request) {
   if (!request) co_return request.error();
-  Error last = make_error(Reason::upstream_saturated, "the judge has no upstream");
-  for (const Target* t : judge.targets) {
-    const CallOptions options{.logprobs = false, .request = &*request};
-    CallResult r = co_await call(ctx, *t, options);
-    if (r.ok() && r.reply.status < 300) co_return read_answer(r).text;
-    if (r.ok()) co_return make_error(Reason::upstream_status,
-                                     fmt::format("the judge answered HTTP {}", r.reply.status));
-    if (r.error->reason == Reason::cancelled || !is_retryable(*r.error)) co_return *r.error;
-    last = std::move(*r.error);
-  }
-  co_return last;
+  auto r = co_await ask_in_order(ctx, judge.targets, *request);
+  if (!r) co_return r.error();
+  co_return read_answer(*r).text;
 }
 
 }  // namespace

@@ -203,6 +203,9 @@ Built<Dispatcher> make_race_dispatcher(const StageConfig& sc, BuildContext& ctx)
       if (config.gates->code)
         fail(m.at("gates") + ".code",
              "a race decides as each answer ends, with no time to run a command; use a cascade");
+      if (config.gates->similar)
+        fail(m.at("gates") + ".similar",
+             "a race decides as each answer ends, with no call to spare; use a cascade");
     }
     const YAML::Node judge = m.get("judge");
     const bool has_judge = judge && !judge.IsNull();

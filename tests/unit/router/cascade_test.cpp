@@ -35,6 +35,7 @@ upstreams:
       - {name: scribbler, id: "say=```\nf = 1\n```", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: sampler, id: "say=C;B;(B) as the wall is load-bearing", price_usd_per_mtok: {input: 1, output: 1}}
       - {name: scatter, id: "say=A;B;C", price_usd_per_mtok: {input: 1, output: 1}}
+      - {name: embed, price_usd_per_mtok: {input: 1, output: 0}}
 routes:
   auto:
     stages: [{type: static, models: [refuser, b1, b2, c, cut, prose, json, down, picky, coder, scribbler, sampler, scatter, strong]}]
@@ -176,6 +177,53 @@ TEST(Cascade, AgreementSamplesOneModelAndTheClientGetsTheChoiceMostAgreeOn) {
   auto named = run_cascade(tiers, R"(,"n":1)");
   EXPECT_EQ(named.called, (Models{"sampler", "strong"}));
   EXPECT_EQ(named.out.headers["x-switchyard-escalations"], "sampler: agreement (1 of 3 agree)");
+}
+
+// The fake embeds a text as its letter counts: the prompt "x" is the question "x", and "B" is
+// the reference answer "b" but not "C".
+TEST(Cascade, AnAnswerUnlikeAKnownQuestionsReferenceEscalates) {
+  const std::string gate =
+      "{similar: {model: embed, references: [{question: why, answer: no}, "
+      "{question: x, answer: b}]}}";
+  auto unlike = run_cascade("        - {models: [c], gates: " + gate + "}\n" +
+                            "        - {models: [strong]}\n");
+  ASSERT_TRUE(unlike.result);
+  EXPECT_EQ(unlike.called, (Models{"c", "embed", "strong"}));
+  EXPECT_EQ(unlike.out.headers["x-switchyard-escalations"],
+            "c: similar (similarity 0.00 to the reference answer, below 0.8)");
+  EXPECT_EQ(unlike.costs.size(), 3u);  // the embeddings call is billed too
+  EXPECT_NE(unlike.metrics.find(R"(switchyard_gate_results_total{gate="similar",result="fail",route="auto"} 1)"),
+            std::string::npos);
+  auto like = run_cascade("        - {models: [b1], gates: " + gate + "}\n" +
+                          "        - {models: [strong]}\n");
+  EXPECT_EQ(like.called, (Models{"b1", "embed"}));
+  EXPECT_EQ(like.out.headers["x-switchyard-model"], "b1");
+  // A question the gate has no reference for passes whatever the answer.
+  auto unknown = run_cascade(
+      "        - {models: [c], gates: {similar: {model: embed, references: "
+      "[{question: why, answer: b}]}}}\n        - {models: [strong]}\n");
+  EXPECT_EQ(unknown.called, (Models{"c", "embed"}));
+  EXPECT_EQ(unknown.out.headers["x-switchyard-model"], "c");
+}
+
+TEST(Cascade, TheReferencesAreEmbeddedOnceAndKept) {
+  Metrics metrics;
+  auto snap = snapshot_from_yaml(
+      metrics, config("        - {models: [b1], gates: {similar: {model: embed, references: "
+                      "[{question: x, answer: b}]}}}\n        - {models: [strong]}\n"));
+  ASSERT_TRUE(snap);
+  FakeUpstreams ups;
+  for (int i = 0; i < 2; ++i) {
+    auto req = chat_request();
+    req.model = "auto";
+    auto o = dispatch_request(*snap, ups, std::move(req));
+    EXPECT_EQ(o.out.headers["x-switchyard-model"], "b1");
+  }
+  std::vector<std::size_t> inputs;  // per embeddings call
+  for (const auto& b : ups.upstreams[0].bodies)
+    if (auto j = nlohmann::json::parse(b); j.contains("input")) inputs.push_back(j["input"].size());
+  // The prompt and the answer, with the reference's question and answer the first time only.
+  EXPECT_EQ(inputs, (std::vector<std::size_t>{4, 2}));
 }
 
 TEST(Cascade, TruncatedProseAndInvalidJsonEscalate) {
@@ -404,6 +452,15 @@ TEST(Cascade, ConfigErrorsNameThePath) {
   EXPECT_EQ(error("        - {models: [b1], gates: {agreement: {samples: 17}}}\n"
                   "        - {models: [strong]}\n"),
             "routes.auto.dispatcher.tiers[0].gates.agreement.samples: must be from 1 to 16");
+  EXPECT_EQ(error("        - {models: [b1], gates: {similar: {model: embed}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.similar.references: expected a list of "
+            "{question, answer}");
+  EXPECT_EQ(error("        - {models: [b1], gates: {similar: {model: nope, references: "
+                  "[{question: q, answer: a}], min_answer: 2}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.similar.min_answer: must be a cosine "
+            "similarity, -1 to 1");
 }
 
 }  // namespace
