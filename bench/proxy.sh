@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Switchyard against nginx, side by side, on loopback (issue 11). Prints one table: for the mock
+# upstream alone, nginx as a reverse proxy, Switchyard passing a concrete model through, and
+# Switchyard on a full route (cache miss, classifier, scorer, single dispatcher), each measure of
+# each scenario, and each proxy's ratio to nginx.
+#
+#   bench/proxy.sh                 # about 5 minutes; BENCH_SECONDS=N per scenario (default 10)
+#   BENCH_STREAMS=0 bench/proxy.sh # skip holding 10,000 idle streams
+#
+# Debian packages only: wrk, nginx-light (whose echo module makes the mock: a chat completion at
+# once, or after 50 ms; 8 SSE events at once, or an idle stream), taskset. The proxy under test
+# runs on core 0, the mock and the load generators on core 1. Scenarios: JSON at 32 and 256
+# connections and SSE at 32 (wrk, closed loop); 200 and 2,000 requests per second over 64
+# connections (bench/load/pace, open loop: latency from each request's scheduled time, missed
+# send slots counted); 256 connections against the 50 ms mock. CPU per request is the proxy's
+# utime + stime (/proc) over the requests answered; RSS is sampled every 200 ms. Then
+# bench/load/hold holds BENCH_STREAMS idle streams through each proxy at once and reports RSS and
+# whether all complete. Every process is started here and stopped by its PID; only 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${SWITCHYARD_BUILD:-build/release}"
+SECS="${BENCH_SECONDS:-10}"
+STREAMS="${BENCH_STREAMS:-10000}"
+for tool in wrk nginx taskset node perl; do
+  command -v "$tool" >/dev/null || {
+    echo "bench/proxy.sh: needs $tool (apt-get install wrk nginx-light)" >&2
+    exit 2
+  }
+done
+for bin in switchyard bench/load/pace bench/load/hold; do
+  [ -x "$BUILD/$bin" ] || {
+    echo "bench/proxy.sh: no $BUILD/$bin (cmake --build --preset release)" >&2
+    exit 2
+  }
+done
+ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
+mkdir -p "$WORK/tmp"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+MOCK=18181 NGINX=18182 SY=18183
+for port in $MOCK $NGINX $SY; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "bench/proxy.sh: port $port is taken" >&2
+    exit 2
+  fi
+done
+
+# What the mock answers, and the 1 KB requests.
+export WORK
+export JSON='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":250,"completion_tokens":9,"total_tokens":259}}'
+chunk() {
+  printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}\\n\\n' "$1" "$2"
+}
+export FIRST; FIRST="$(chunk 'Hello' null)"
+export SSE=""
+for w in ' there,' ' how' ' can' ' I' ' help' ' you' ' today'; do SSE+="$(chunk "$w" null)"; done
+SSE+="$(chunk '?' '"stop"')"
+SSE+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"bench","choices":[],"usage":{"prompt_tokens":250,"completion_tokens":8,"total_tokens":258}}\n\ndata: [DONE]\n\n'
+FILLER="$(printf 'Summarise the following note for a colleague in two sentences. %.0s' {1..13})"
+body() {  # model, stream
+  printf '{"model":"%s","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"%s Note {n}: the quarterly figures are in."}]%s}' \
+    "$1" "$FILLER" "$([ "$2" = 1 ] && echo ',"stream":true')"
+}
+fill() {  # template → stdout, with the ports and texts in place
+  PORT="$2" perl -pe 's/\@WORK\@/$ENV{WORK}/g; s/\@PORT\@/$ENV{PORT}/g; s/\@MOCK\@/'"$MOCK"'/g;
+                      s/\@JSON\@/$ENV{JSON}/g; s/\@SSE\@/$ENV{SSE}/g; s/\@FIRST\@/$ENV{FIRST}/g' "$1"
+}
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench/proxy.sh: nothing listens on $1" >&2
+  exit 1
+}
+
+fill bench/proxy/mock.conf $MOCK > "$WORK/mock.conf"
+fill bench/proxy/nginx.conf $NGINX > "$WORK/nginx.conf"
+fill bench/proxy/switchyard.yaml $SY > "$WORK/switchyard.yaml"
+taskset -c 1 nginx -e "$WORK/mock-stderr.log" -p "$WORK" -c "$WORK/mock.conf" -g 'daemon off;' &
+PIDS+=($!)
+taskset -c 0 nginx -e "$WORK/nginx-stderr.log" -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+PIDS+=($NGINX_PID)
+taskset -c 0 "$BUILD/switchyard" --config "$WORK/switchyard.yaml" > "$WORK/switchyard.log" 2>&1 &
+SY_PID=$!
+PIDS+=($SY_PID)
+wait_port $MOCK; wait_port $NGINX; wait_port $SY
+MOCK_PID="$(cat "$WORK/mock.pid")"
+
+# The processes that serve for a target: nginx's master and its worker, or Switchyard.
+pids_of() { echo "$1 $(ps -o pid= --ppid "$1" | tr '\n' ' ')"; }
+cpu_ticks() {  # utime + stime of every pid
+  local sum=0
+  for p in $1; do
+    read -r -a f < "/proc/$p/stat"
+    sum=$((sum + f[13] + f[14]))
+  done
+  echo $sum
+}
+rss_kb() {
+  local sum=0
+  for p in $1; do sum=$((sum + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"))); done
+  echo $sum
+}
+HZ="$(getconf CLK_TCK)"
+RESULTS="$WORK/results.jsonl"
+
+# measure TARGET SCENARIO PIDS command...: runs the load, prints a JSON line into RESULTS.
+measure() {
+  local target=$1 scenario=$2 pids=$3
+  shift 3
+  local idle before out after
+  idle="$(rss_kb "$pids")"
+  (while :; do rss_kb "$pids"; sleep 0.2; done) > "$WORK/rss" 2>/dev/null &
+  local sampler=$!
+  before="$(cpu_ticks "$pids")"
+  out="$("$@")"
+  after="$(cpu_ticks "$pids")"
+  kill $sampler; wait $sampler 2>/dev/null || true
+  printf '{"target":"%s","scenario":"%s","cpu_s":%s,"rss_idle_kb":%s,"rss_load_kb":%s,"run":%s}\n' \
+    "$target" "$scenario" "$(awk "BEGIN { print ($after - $before) / $HZ }")" "$idle" \
+    "$(sort -n "$WORK/rss" | tail -1)" "$out" >> "$RESULTS"
+  echo "  $target $scenario: $out" >&2
+}
+run_wrk() {  # connections path body
+  BENCH_PATH="$2" BENCH_BODY="$3" taskset -c 1 wrk -t1 -c"$1" -d"${SECS}s" --timeout 10s \
+    -s bench/proxy/wrk.lua "http://127.0.0.1:$PORT" | tail -1
+}
+run_pace() {  # rate path body
+  printf '%s' "$3" > "$WORK/body.json"
+  taskset -c 1 "$BUILD/bench/load/pace" --port "$PORT" --path "$2" --body "$WORK/body.json" \
+    --rate "$1" --connections 64 --seconds "$SECS"
+}
+
+# target NAME PORT PIDS PATH-PREFIX MODEL-JSON MODEL-SSE MODEL-SLOW
+target() {
+  local name=$1 pids=$3 prefix=$4
+  PORT=$2
+  local json sse slow
+  json="$(body "$5" 0)" sse="$(body "$6" 1)" slow="$(body "$7" 0)"
+  echo "$name" >&2
+  SECS=2 run_wrk 32 "${prefix/@/json}" "$json" > /dev/null  # warm-up
+  measure "$name" json32 "$pids" run_wrk 32 "${prefix/@/json}" "$json"
+  measure "$name" json256 "$pids" run_wrk 256 "${prefix/@/json}" "$json"
+  measure "$name" sse32 "$pids" run_wrk 32 "${prefix/@/sse}" "$sse"
+  measure "$name" paced200 "$pids" run_pace 200 "${prefix/@/json}" "$json"
+  measure "$name" paced2000 "$pids" run_pace 2000 "${prefix/@/json}" "$json"
+  measure "$name" slow256 "$pids" run_wrk 256 "${prefix/@/slow}" "$slow"
+}
+
+echo "bench/proxy.sh: ${SECS} s per scenario; results in $RESULTS" >&2
+target mock $MOCK "$(pids_of "$MOCK_PID")" "/@/v1/chat/completions" bench bench bench
+target nginx $NGINX "$(pids_of "$NGINX_PID")" "/@/v1/chat/completions" bench bench bench
+target switchyard $SY "$SY_PID" "/v1/chat/completions" bench bench-sse bench-slow
+target full $SY "$SY_PID" "/v1/chat/completions" full-json full-sse full-slow
+
+if [ "$STREAMS" -gt 0 ]; then
+  body bench-idle 1 > "$WORK/idle.json"
+  for t in nginx switchyard; do
+    if [ $t = nginx ]; then
+      port=$NGINX path=/idle/v1/chat/completions pid="$(ps -o pid= --ppid "$NGINX_PID" | head -1)"
+    else
+      port=$SY path=/v1/chat/completions pid=$SY_PID
+    fi
+    echo "holding $STREAMS idle streams through $t" >&2
+    out="$(taskset -c 1 "$BUILD/bench/load/hold" --port "$port" --path "$path" \
+             --body "$WORK/idle.json" --streams "$STREAMS" --pid $pid --seconds 90 || true)"
+    echo "  $out" >&2
+    printf '{"target":"%s","scenario":"hold","run":%s}\n' "$t" "$out" >> "$RESULTS"
+  done
+fi
+
+node bench/proxy/table.mjs "$RESULTS"
+[ -z "${BENCH_KEEP:-}" ] || cp "$RESULTS" "${BENCH_KEEP}"
