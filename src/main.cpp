@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
 
   control.run();
   gateway.reset();
+  switchyard::stop_access_log();
   spdlog::info("stopped");
   spdlog::shutdown();
   return 0;

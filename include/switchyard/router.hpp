@@ -259,7 +259,9 @@ struct RouteContext {
 
 // Writes the response to the client. Implemented by the HTTP session; not thread-safe; every call
 // completes on the worker's executor. After begin_stream or send, headers can no longer change.
-// A call returns Reason::cancelled once the client has gone away.
+// A stream's head and events may wait in the writer's memory until flush() or end_stream(), so
+// that the events of one upstream read reach the client in one write: call flush() whenever no
+// more events are at hand. A call returns Reason::cancelled once the client has gone away.
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
@@ -270,6 +272,7 @@ class ResponseWriter {
                                   std::string_view body) = 0;
   virtual Task<Result<void>> begin_stream() = 0;
   virtual Task<Result<void>> write_event(std::string_view event) = 0;
+  virtual Task<Result<void>> flush() = 0;  // writes what begin_stream and write_event keep
   virtual Task<Result<void>> end_stream() = 0;
   virtual bool started() const = 0;
 };

@@ -52,6 +52,9 @@ class ChunkSink {
   // The head of a 2xx event stream, before its first event. `head.body` is empty.
   virtual void on_head(const UpstreamReply& head) = 0;
   virtual Task<Result<void>> on_event(std::string_view event) = 0;
+  // The events read so far have all been passed on, and the next may be a while: the sink
+  // writes out what it keeps (ResponseWriter::flush).
+  virtual Task<Result<void>> on_pause() = 0;
 };
 
 // One upstream endpoint as seen by one worker. Not thread-safe: used only on the owning worker's

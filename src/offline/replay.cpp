@@ -47,6 +47,7 @@ class RecordedUpstream final : public Upstream {
         "data: [DONE]\n\n"};
     for (const auto& e : events)
       if (auto r = co_await sink.on_event(e); !r) co_return r.error();
+    if (auto r = co_await sink.on_pause(); !r) co_return r.error();
     reply.body.clear();
     co_return reply;
   }
@@ -122,6 +123,7 @@ class NullWriter final : public ResponseWriter {
     co_return Result<void>{};
   }
   Task<Result<void>> write_event(std::string_view) override { co_return Result<void>{}; }
+  Task<Result<void>> flush() override { co_return Result<void>{}; }
   Task<Result<void>> end_stream() override { co_return Result<void>{}; }
   bool started() const override { return status != 0; }
   int status = 0;

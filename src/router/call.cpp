@@ -120,6 +120,11 @@ class CallSink final : public ChunkSink {
     co_return co_await out_->write_event(event);
   }
 
+  Task<Result<void>> on_pause() override {
+    if (!out_ || !result_.committed) co_return Result<void>{};
+    co_return co_await out_->flush();
+  }
+
   // Upstreams that ignore include_usage still get a cost: about one token per content event.
   Usage usage(std::size_t request_bytes) const {
     if (usage_.reported) return usage_;

@@ -88,6 +88,7 @@ class EntrantWriter final : public ResponseWriter {
   Task<Result<void>> write_event(std::string_view event) override {
     return out_.write_event(event);
   }
+  Task<Result<void>> flush() override { return out_.flush(); }
   Task<Result<void>> end_stream() override { return out_.end_stream(); }
   bool started() const override { return s_.winner.has_value() || out_.started(); }
 

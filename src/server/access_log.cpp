@@ -1,18 +1,90 @@
 #include "server/access_log.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include "core/line_ring.hpp"
+
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
 
 namespace switchyard {
 
 namespace {
 
-std::shared_ptr<spdlog::logger>& logger() {
-  static std::shared_ptr<spdlog::logger> l;
+// Each thread that logs gets a ring of its own; one writer thread drains them all to stdout every
+// 20 ms. The worker formats into a thread-local buffer and copies the line into its ring: no
+// lock, no allocation, no wake-up of another thread per request. (spdlog's async logger, used
+// before, signalled its thread once per line: a context switch per request on a busy core.)
+class AccessLog {
+ public:
+  explicit AccessLog(bool json)
+      : json_(json), writer_([this](const std::stop_token& stop) { run(stop); }) {}
+  ~AccessLog() {
+    writer_.request_stop();
+    writer_.join();
+    drain();  // what the workers wrote since the writer's last pass
+  }
+
+  bool json() const { return json_; }
+
+  // The calling thread's ring, registered on its first line.
+  LineRing& ring() {
+    thread_local std::shared_ptr<LineRing> mine;
+    if (!mine) {
+      mine = std::make_shared<LineRing>();
+      const std::lock_guard lock(mutex_);
+      rings_.push_back(mine);
+    }
+    return *mine;
+  }
+
+ private:
+  void run(const std::stop_token& stop) {
+    std::mutex m;
+    std::condition_variable_any sleep;
+    std::uint64_t reported = 0;
+    while (!stop.stop_requested()) {
+      std::unique_lock lock(m);
+      sleep.wait_for(lock, stop, std::chrono::milliseconds(20), [] { return false; });
+      lock.unlock();
+      if (const std::uint64_t lost = drain(); lost > reported) {
+        spdlog::warn("access log: {} lines dropped so far: stdout is not keeping up", lost);
+        reported = lost;
+      }
+    }
+  }
+
+  // Writes every ring's lines; returns the lines dropped so far.
+  std::uint64_t drain() {
+    std::vector<std::shared_ptr<LineRing>> rings;
+    {
+      const std::lock_guard lock(mutex_);
+      rings = rings_;
+    }
+    std::uint64_t dropped = 0;
+    for (const auto& r : rings) {
+      r->drain(STDOUT_FILENO);
+      dropped += r->dropped();
+    }
+    return dropped;
+  }
+
+  bool json_;
+  std::mutex mutex_;  // guards rings_: taken when a thread logs its first line, and per pass
+  std::vector<std::shared_ptr<LineRing>> rings_;
+  std::jthread writer_;  // last: starts after the rest is built, stops first
+};
+
+std::unique_ptr<AccessLog>& access_log() {
+  static std::unique_ptr<AccessLog> l;
   return l;
 }
-bool g_json = false;
 
 // Whether token counts came from the upstream or were estimated by the gateway.
 std::string_view usage_kind(const AccessRecord& r) {
@@ -22,42 +94,42 @@ std::string_view usage_kind(const AccessRecord& r) {
 
 }  // namespace
 
-void init_access_log(bool json) {
-  g_json = json;
-  spdlog::init_thread_pool(16384, 1);
-  // Overrun rather than block: a stalled stdout must never stall the data plane.
-  auto l = spdlog::create_async_nb<spdlog::sinks::stdout_sink_mt>("access");
-  l->set_pattern("%v");
-  l->flush_on(spdlog::level::info);  // flushed on the logger's own thread, not the worker's
-  logger() = std::move(l);
-}
+void init_access_log(bool json) { access_log() = std::make_unique<AccessLog>(json); }
+
+void stop_access_log() { access_log().reset(); }
 
 void log_access(const AccessRecord& r) {
-  auto& l = logger();
+  auto& l = access_log();
   if (!l) return;
   const double ms = std::chrono::duration<double, std::milli>(r.duration).count();
   const double ttft = r.ttft.count() < 0
                           ? -1
                           : std::chrono::duration<double, std::milli>(r.ttft).count();
   auto or_dash = [](std::string_view s) { return s.empty() ? std::string_view("-") : s; };
-  if (g_json) {
-    l->info(
-        R"({{"request_id":"{}","client":"{}","route":"{}","model":"{}","upstream":"{}","status":{},"attempts":{},"input_tokens":{},"output_tokens":{},"usage":"{}","cost_usd":{:.8f},"latency_ms":{:.2f},"ttft_ms":{:.2f},"error":"{}"{}{}{}{}}})",
-        r.request_id, r.client, r.route, r.model, r.upstream, r.status, r.attempts, r.usage.input_tokens,
-        r.usage.output_tokens, usage_kind(r), r.cost_usd, ms, ttft, r.error,
+  thread_local fmt::memory_buffer line;
+  line.clear();
+  if (l->json()) {
+    fmt::format_to(
+        std::back_inserter(line),
+        R"({{"request_id":"{}","client":"{}","route":"{}","model":"{}","upstream":"{}","status":{},"attempts":{},"input_tokens":{},"output_tokens":{},"usage":"{}","cost_usd":{:.8f},"latency_ms":{:.2f},"ttft_ms":{:.2f},"error":"{}"{}{}{}{}}})"
+        "\n",
+        r.request_id, r.client, r.route, r.model, r.upstream, r.status, r.attempts,
+        r.usage.input_tokens, r.usage.output_tokens, usage_kind(r), r.cost_usd, ms, ttft, r.error,
         r.decision.empty() ? "" : R"(,"decision":)", r.decision,
         r.prompt.empty() ? "" : R"(,"prompt":)", r.prompt);
   } else {
-    l->info(
+    fmt::format_to(
+        std::back_inserter(line),
         "access request_id={} client={} route={} model={} upstream={} status={} attempts={} "
         "input_tokens={} output_tokens={} usage={} cost_usd={:.8f} latency_ms={:.2f} "
-        "ttft_ms={:.2f} error={}{}{}{}{}",
-        r.request_id, or_dash(r.client), or_dash(r.route), or_dash(r.model), or_dash(r.upstream), r.status,
-        r.attempts, r.usage.input_tokens, r.usage.output_tokens, usage_kind(r), r.cost_usd, ms,
-        ttft,
-        or_dash(r.error), r.decision.empty() ? "" : " decision=", r.decision,
-        r.prompt.empty() ? "" : " prompt=", r.prompt);
+        "ttft_ms={:.2f} error={}{}{}{}{}\n",
+        r.request_id, or_dash(r.client), or_dash(r.route), or_dash(r.model),
+        or_dash(r.upstream), r.status, r.attempts, r.usage.input_tokens, r.usage.output_tokens,
+        usage_kind(r), r.cost_usd, ms, ttft, or_dash(r.error),
+        r.decision.empty() ? "" : " decision=", r.decision, r.prompt.empty() ? "" : " prompt=",
+        r.prompt);
   }
+  l->ring().push({line.data(), line.size()});
 }
 
 }  // namespace switchyard

@@ -1,6 +1,8 @@
-// One structured line per API request, written by a background thread (spdlog's async logger)
-// so the worker only formats and enqueues. Never carries secrets, nor prompt text unless
-// server.log_prompts is set.
+// One structured line per API request on stdout. The worker formats the line and copies it into
+// a ring of its own (core/line_ring.hpp); a writer thread drains every ring each 20 ms, so a
+// request costs no lock, no allocation and no wake-up of another thread, and a stalled stdout
+// never stalls a worker: when a ring is full its lines are dropped, counted, and a warning says
+// so. Never carries secrets, nor prompt text unless server.log_prompts is set.
 #pragma once
 
 #include "switchyard/router.hpp"
@@ -23,9 +25,11 @@ struct AccessRecord {
   std::chrono::nanoseconds ttft{-1};
 };
 
-// Sets up the async "access" logger (stdout); `json` picks one JSON object per line over
-// key=value text. Call once at startup; without it, log_access() is a no-op.
+// Starts the writer thread; `json` picks one JSON object per line over key=value text. Call once
+// at startup; without it, log_access() is a no-op.
 void init_access_log(bool json);
+// Writes what the workers logged and stops the writer: call after the workers have stopped.
+void stop_access_log();
 void log_access(const AccessRecord& record);
 
 }  // namespace switchyard

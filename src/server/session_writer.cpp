@@ -5,6 +5,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
+#include <fmt/format.h>
+
+#include <iterator>
+
 namespace switchyard {
 
 namespace net = boost::asio;
@@ -54,29 +58,45 @@ Task<Result<void>> SessionWriter::begin_stream() {
   res.chunked(chunked_);
   status_ = 200;
   started_ = true;
+  // The head waits with the first events for flush(): one write for both.
   http::response_serializer<http::empty_body> sr{res};
-  stream_.expires_after(timeout_);
-  auto [ec, n] = co_await http::async_write_header(stream_, sr, use_tuple);
+  sr.split(true);
+  beast::error_code ec;
+  while (!ec && !sr.is_header_done())
+    sr.next(ec, [&](beast::error_code&, const auto& buffers) {
+      for (const auto b : beast::buffers_range_ref(buffers))
+        pending_.append(static_cast<const char*>(b.data()), b.size());
+      sr.consume(beast::buffer_bytes(buffers));
+    });
   co_return check(ec);
 }
 
 Task<Result<void>> SessionWriter::write_event(std::string_view event) {
+  if (chunked_) fmt::format_to(std::back_inserter(pending_), "{:x}\r\n", event.size());
+  pending_.append(event);
+  if (chunked_) pending_.append("\r\n");
+  if (pending_.size() < kMaxPending) co_return Result<void>{};
+  co_return co_await flush();
+}
+
+Task<Result<void>> SessionWriter::flush() {
+  if (pending_.empty()) co_return Result<void>{};
   stream_.expires_after(timeout_);
-  net::const_buffer data(event.data(), event.size());
-  beast::error_code ec;
-  if (chunked_)
-    std::tie(ec, std::ignore) =
-        co_await net::async_write(stream_, http::make_chunk(data), use_tuple);
-  else
-    std::tie(ec, std::ignore) = co_await net::async_write(stream_, data, use_tuple);
+  auto [ec, n] = co_await net::async_write(stream_, net::buffer(pending_), use_tuple);
+  pending_.clear();
   co_return check(ec);
 }
 
 Task<Result<void>> SessionWriter::end_stream() {
-  if (!chunked_) co_return Result<void>{};
-  stream_.expires_after(timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(trailers_), use_tuple);
-  co_return check(ec);
+  if (chunked_) {
+    pending_.append("0\r\n");
+    for (const auto& f : trailers_) {
+      pending_.append(f.name_string().data(), f.name_string().size()).append(": ");
+      pending_.append(f.value().data(), f.value().size()).append("\r\n");
+    }
+    pending_.append("\r\n");
+  }
+  co_return co_await flush();
 }
 
 Result<void> SessionWriter::check(const beast::error_code& ec) {

@@ -8,12 +8,14 @@
 #include <boost/beast/http/fields.hpp>
 
 #include <chrono>
+#include <string>
 
 namespace switchyard {
 
 // Writes one response to the client's stream, which the connection loop (run_session) owns and
 // keeps alive for longer than the writer. Lives on the connection loop's frame, one per request;
-// used only on the worker's executor. Every write is bounded by `write_timeout`, so a client
+// used only on the worker's executor. A stream's head and events are kept until flush() or
+// end_stream() (ResponseWriter). Every write is bounded by `write_timeout`, so a client
 // that stops reading cannot hold a worker's memory forever. A write that fails, times out or is
 // cancelled (the client hung up) returns Reason::cancelled and marks the writer broken: the
 // connection loop then closes the connection instead of reading another request from it.
@@ -36,6 +38,7 @@ class SessionWriter final : public ResponseWriter {
                           std::string_view body) override;
   Task<Result<void>> begin_stream() override;
   Task<Result<void>> write_event(std::string_view event) override;
+  Task<Result<void>> flush() override;
   Task<Result<void>> end_stream() override;
 
   bool started() const override { return started_; }
@@ -52,6 +55,10 @@ class SessionWriter final : public ResponseWriter {
   bool chunked_;
   bool head_only_;
   std::chrono::milliseconds timeout_;
+  // A stream's bytes not yet written (its head, then framed events); written by flush(), or at
+  // once past kMaxPending, so a burst of events costs one write, not one each.
+  static constexpr std::size_t kMaxPending = 64 * 1024;
+  std::string pending_;
   boost::beast::http::fields fields_, trailers_;
   bool started_ = false;
   bool broken_ = false;

@@ -400,7 +400,7 @@ class HttpUpstream final : public Upstream {
     if (is_sse) sink->on_head(reply);
     std::string body;  // only for a non-2xx answer (an error), bounded
     SseSplitter sse;
-    char buf[16 * 1024];
+    char buf[4 * 1024];  // on the frame of every stream in flight: kept small
     bool first_event = true;
     while (!p->is_done()) {
       auto step = first_event ? first
@@ -432,6 +432,7 @@ class HttpUpstream final : public Upstream {
         }
         if (auto r = co_await sink->on_event(ev); !r) co_return Exchange{r.error()};
       }
+      if (auto r = co_await sink->on_pause(); !r) co_return Exchange{r.error()};
       if (sse.overflowed())
         co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
                                                             "): an SSE event over 1 MiB")};

@@ -145,6 +145,7 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
   if (model == "stall") {  // a token, then nothing for 10 s
     const std::string first = R"(data: {"choices":[{"index":0,"delta":{"content":"one"}}]})";
     if (auto r = co_await sink.on_event(first + "\n\n"); !r) co_return r.error();
+    if (auto r = co_await sink.on_pause(); !r) co_return r.error();
     if (auto r = co_await clock->sleep_until(clock->now() + std::chrono::seconds(10)); !r)
       co_return r.error();
   }
@@ -170,6 +171,7 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
   events.push_back("data: [DONE]\n\n");
   for (const auto& e : events)
     if (auto r = co_await sink.on_event(e); !r) co_return r.error();
+  if (auto r = co_await sink.on_pause(); !r) co_return r.error();
   co_return head;
 }
 
@@ -195,6 +197,11 @@ Task<Result<void>> RecordingWriter::begin_stream() {
 
 Task<Result<void>> RecordingWriter::write_event(std::string_view event) {
   events.emplace_back(event);
+  co_return Result<void>{};
+}
+
+Task<Result<void>> RecordingWriter::flush() {
+  ++flushes;
   co_return Result<void>{};
 }
 

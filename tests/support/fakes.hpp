@@ -57,6 +57,7 @@ class RecordingWriter final : public ResponseWriter {
                           std::string_view body) override;
   Task<Result<void>> begin_stream() override;
   Task<Result<void>> write_event(std::string_view event) override;
+  Task<Result<void>> flush() override;
   Task<Result<void>> end_stream() override;
   bool started() const override { return status != 0; }
 
@@ -64,6 +65,7 @@ class RecordingWriter final : public ResponseWriter {
   std::map<std::string, std::string> headers, trailers;
   std::string body;
   std::vector<std::string> events;
+  int flushes = 0;
   bool ended = false;
 };
 
