@@ -6,6 +6,7 @@
 #
 #   bench/proxy.sh                 # about 5 minutes; BENCH_SECONDS=N per scenario (default 10)
 #   BENCH_STREAMS=0 bench/proxy.sh # skip holding 10,000 idle streams
+#   BENCH_TARGETS="nginx switchyard" bench/proxy.sh   # some of mock, nginx, switchyard, full
 #
 # Debian packages only: wrk, nginx-light (whose echo module makes the mock: a chat completion at
 # once, or after 50 ms; 8 SSE events at once, or an idle stream), taskset. The proxy under test
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/.."
 BUILD="${SWITCHYARD_BUILD:-build/release}"
 SECS="${BENCH_SECONDS:-10}"
 STREAMS="${BENCH_STREAMS:-10000}"
+TARGETS="${BENCH_TARGETS:-mock nginx switchyard full}"
 for tool in wrk nginx taskset node perl; do
   command -v "$tool" >/dev/null || {
     echo "bench/proxy.sh: needs $tool (apt-get install wrk nginx-light)" >&2
@@ -158,14 +160,20 @@ target() {
 }
 
 echo "bench/proxy.sh: ${SECS} s per scenario; results in $RESULTS" >&2
-target mock $MOCK "$(pids_of "$MOCK_PID")" "/@/v1/chat/completions" bench bench bench
-target nginx $NGINX "$(pids_of "$NGINX_PID")" "/@/v1/chat/completions" bench bench bench
-target switchyard $SY "$SY_PID" "/v1/chat/completions" bench bench-sse bench-slow
-target full $SY "$SY_PID" "/v1/chat/completions" full-json full-sse full-slow
+for t in $TARGETS; do
+  case $t in
+    mock) target mock $MOCK "$(pids_of "$MOCK_PID")" "/@/v1/chat/completions" bench bench bench ;;
+    nginx) target nginx $NGINX "$(pids_of "$NGINX_PID")" "/@/v1/chat/completions" bench bench bench ;;
+    switchyard) target switchyard $SY "$SY_PID" "/v1/chat/completions" bench bench-sse bench-slow ;;
+    full) target full $SY "$SY_PID" "/v1/chat/completions" full-json full-sse full-slow ;;
+    *) echo "bench/proxy.sh: unknown target $t" >&2; exit 2 ;;
+  esac
+done
 
 if [ "$STREAMS" -gt 0 ]; then
   body bench-idle 1 > "$WORK/idle.json"
   for t in nginx switchyard; do
+    [[ " $TARGETS " == *" $t "* ]] || continue
     if [ $t = nginx ]; then
       port=$NGINX path=/idle/v1/chat/completions pid="$(ps -o pid= --ppid "$NGINX_PID" | head -1)"
     else

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 
 const rows = readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
-const targets = ["mock", "nginx", "switchyard", "full"];
+const targets = ["mock", "nginx", "switchyard", "full"].filter((t) => rows.some((r) => r.target === t));
 const names = {
   mock: "mock alone",
   nginx: "nginx `proxy_pass`",
@@ -17,7 +17,7 @@ const rps = (r) => (r.run.requests !== undefined ? r.run.requests / (r.run.durat
 const f = (x, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const ratio = (t, s, fn) => {
   const a = get(t, s), n = get("nginx", s);
-  return t === "switchyard" || t === "full" ? ` (${(fn(a) / fn(n)).toFixed(1)}×)` : "";
+  return n && (t === "switchyard" || t === "full") ? ` (${(fn(a) / fn(n)).toFixed(1)}×)` : "";
 };
 
 const lines = [];
@@ -40,7 +40,7 @@ for (const [s, label] of [["paced200", "200 req/s over 64 connections"], ["paced
     return `${f(r.p50_ms, 2)} / ${f(r.p99_ms, 2)} / ${f(r.p999_ms, 2)}`;
   });
   row(`${label}: added to the mock's p50 / p99 ms`, (t) => {
-    if (t === "mock") return "";
+    if (t === "mock" || !get("mock", s)) return "";
     const r = get(t, s).run, m = get("mock", s).run;
     return `+${f(r.p50_ms - m.p50_ms, 2)} / +${f(r.p99_ms - m.p99_ms, 2)}`;
   });

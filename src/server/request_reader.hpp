@@ -7,7 +7,6 @@
 #include "switchyard/error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -76,17 +76,33 @@ inline bool is_http_parse_error(const boost::beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_chunk).category();
 }
 
-// Runs a read with a deadline that, unlike beast::tcp_stream's expiry, leaves the connection
-// open, so that the client can still be told 408. beast::error::timeout when time ran out.
-template <class ReadOp>
-boost::asio::awaitable<boost::beast::error_code> read_within(std::chrono::milliseconds limit,
+// Runs a read of `stream` with a deadline that, unlike beast::tcp_stream's expiry, leaves the
+// connection open, so that the client can still be told 408. beast::error::timeout when time ran
+// out. The timer cancels the pending read rather than racing it in a parallel group, which
+// would cost two coroutines per read; its handler may run after this returns, so what it shares
+// with the read lives in a shared state that says when the read is over.
+template <class Stream, class ReadOp>
+boost::asio::awaitable<boost::beast::error_code> read_within(Stream& stream,
+                                                             std::chrono::milliseconds limit,
                                                              ReadOp read) {
-  using namespace boost::asio::experimental::awaitable_operators;
+  struct Deadline {
+    bool expired = false;
+    bool over = false;
+  };
+  auto deadline = std::make_shared<Deadline>();
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, limit);
-  auto r = co_await (read() ||
-                     timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)));
-  if (r.index() == 1) co_return boost::beast::error::timeout;
-  co_return std::get<0>(std::get<0>(r));
+  timer.async_wait([deadline, &stream](const boost::beast::error_code& ec) {
+    if (ec || deadline->over) return;
+    deadline->expired = true;
+    auto& lowest = boost::beast::get_lowest_layer(stream);
+    if constexpr (requires { lowest.cancel(); }) lowest.cancel();
+    else lowest.close();
+  });
+  auto [ec, n] = co_await read();
+  deadline->over = true;
+  timer.cancel();
+  if (ec && deadline->expired) co_return boost::beast::error::timeout;
+  co_return ec;
 }
 
 }  // namespace detail
@@ -113,7 +129,7 @@ boost::asio::awaitable<RequestRead> read_request(
     return out;
   };
 
-  auto hec = co_await detail::read_within(ms(sc.header_timeout_ms), [&] {
+  auto hec = co_await detail::read_within(stream, ms(sc.header_timeout_ms), [&] {
     return http::async_read_header(stream, buffer, parser, use_tuple);
   });
   if (hec == http::error::header_limit)
@@ -156,7 +172,7 @@ boost::asio::awaitable<RequestRead> read_request(
     http::response<http::empty_body> cont{http::status::continue_, 11};
     (void)co_await http::async_write(stream, cont, use_tuple);
   }
-  auto bec = co_await detail::read_within(ms(sc.body_timeout_ms), [&] {
+  auto bec = co_await detail::read_within(stream, ms(sc.body_timeout_ms), [&] {
     return http::async_read(stream, buffer, parser, use_tuple);
   });
   if (bec == http::error::body_limit)
