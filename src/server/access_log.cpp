@@ -98,19 +98,15 @@ void init_access_log(bool json) { access_log() = std::make_unique<AccessLog>(jso
 
 void stop_access_log() { access_log().reset(); }
 
-void log_access(const AccessRecord& r) {
-  auto& l = access_log();
-  if (!l) return;
+void format_access_line(const AccessRecord& r, bool json, std::string& out) {
   const double ms = std::chrono::duration<double, std::milli>(r.duration).count();
   const double ttft = r.ttft.count() < 0
                           ? -1
                           : std::chrono::duration<double, std::milli>(r.ttft).count();
   auto or_dash = [](std::string_view s) { return s.empty() ? std::string_view("-") : s; };
-  thread_local fmt::memory_buffer line;
-  line.clear();
-  if (l->json()) {
+  if (json) {
     fmt::format_to(
-        std::back_inserter(line),
+        std::back_inserter(out),
         R"({{"request_id":"{}","client":"{}","route":"{}","model":"{}","upstream":"{}","status":{},"attempts":{},"input_tokens":{},"output_tokens":{},"usage":"{}","cost_usd":{:.8f},"latency_ms":{:.2f},"ttft_ms":{:.2f},"error":"{}"{}{}{}{}}})"
         "\n",
         r.request_id, r.client, r.route, r.model, r.upstream, r.status, r.attempts,
@@ -119,7 +115,7 @@ void log_access(const AccessRecord& r) {
         r.prompt.empty() ? "" : R"(,"prompt":)", r.prompt);
   } else {
     fmt::format_to(
-        std::back_inserter(line),
+        std::back_inserter(out),
         "access request_id={} client={} route={} model={} upstream={} status={} attempts={} "
         "input_tokens={} output_tokens={} usage={} cost_usd={:.8f} latency_ms={:.2f} "
         "ttft_ms={:.2f} error={}{}{}{}{}\n",
@@ -129,7 +125,15 @@ void log_access(const AccessRecord& r) {
         r.decision.empty() ? "" : " decision=", r.decision, r.prompt.empty() ? "" : " prompt=",
         r.prompt);
   }
-  l->ring().push({line.data(), line.size()});
+}
+
+void log_access(const AccessRecord& r) {
+  auto& l = access_log();
+  if (!l) return;
+  thread_local std::string line;
+  line.clear();
+  format_access_line(r, l->json(), line);
+  l->ring().push(line);
 }
 
 }  // namespace switchyard

@@ -31,5 +31,7 @@ void init_access_log(bool json);
 // Writes what the workers logged and stops the writer: call after the workers have stopped.
 void stop_access_log();
 void log_access(const AccessRecord& record);
+// The line log_access() writes, newline included, appended to `out`.
+void format_access_line(const AccessRecord& record, bool json, std::string& out);
 
 }  // namespace switchyard
