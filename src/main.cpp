@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -114,6 +115,8 @@ int main(int argc, char** argv) {
   switchyard::init_access_log(json_log);
   std::string error;
   raise_descriptor_limit();
+  // A closed stdout (the access log's pipe) must not kill the gateway; sockets already say so.
+  std::signal(SIGPIPE, SIG_IGN);
   auto gateway = switchyard::Gateway::start(opts, error);
   if (!gateway) {
     spdlog::error("{}", error);

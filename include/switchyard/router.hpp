@@ -61,10 +61,10 @@ struct ApiRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool names_logprobs = false;  // the body has a top-level "logprobs", whatever its value
-  bool names_n = false;         // the body has a top-level "n" (choices asked for)
   BodySpan model_value;            // the JSON string after "model":
   BodySpan stream_options_member;  // "stream_options": {...}, key to value end; empty if absent
   BodySpan stream_options_value;   // the {...}
+  BodySpan n_value;                // the value of a top-level "n"; empty if absent
   PromptInfo prompt;
   // Client headers the OpenAI API defines that are forwarded upstream (OpenAI-Beta, …).
   std::vector<std::pair<std::string, std::string>> headers;
@@ -77,6 +77,12 @@ struct ApiRequest {
   // What ties the request to a conversation for session stickiness: the x-session-id header,
   // else the body's prompt_cache_key, else its user; empty if none.
   std::string session;
+
+  // Whether the client asks for one choice: no "n", or "n": 1.
+  bool asks_one_choice() const {
+    return n_value.empty() ||
+           std::string_view(body).substr(n_value.begin, n_value.end - n_value.begin) == "1";
+  }
 };
 
 // One (upstream, model) pair a request can be sent to. Points into the Snapshot, which outlives

@@ -4,8 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <unordered_set>
+#include <vector>
 
 namespace switchyard {
 
@@ -66,7 +68,7 @@ class BodySax {
     if (member_ == Member::model) model_index_ = members_ - 1;
     if (member_ == Member::stream_options) stream_options_index_ = members_ - 1;
     if (k == "logprobs") logprobs_key_ = true;
-    if (k == "n") n_key_ = true;
+    if (k == "n") n_index_ = members_ - 1;
     auto [it, inserted] = keys_.insert(std::move(k));
     if (!inserted) {
       duplicate_ = it->substr(0, 64);
@@ -92,8 +94,8 @@ class BodySax {
   Kind model_kind_ = Kind::null, stream_kind_ = Kind::null, stream_options_kind_ = Kind::null,
        input_kind_ = Kind::null, include_usage_kind_ = Kind::null;
   std::string model_, user_, prompt_cache_key_;
-  bool stream_ = false, include_usage_ = false, input_empty_ = true, logprobs_key_ = false,
-       n_key_ = false;
+  bool stream_ = false, include_usage_ = false, input_empty_ = true, logprobs_key_ = false;
+  std::size_t n_index_ = SIZE_MAX;
   std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
   PromptReader prompt_;
 
@@ -267,7 +269,7 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
   r.stream = stream;
   r.include_usage = sax.include_usage_kind_ == Kind::boolean && sax.include_usage_;
   r.names_logprobs = sax.logprobs_key_;
-  r.names_n = sax.n_key_;
+  if (sax.n_index_ != SIZE_MAX) r.n_value = member_spans(body, sax.n_index_).value;
   r.model_value = member_spans(body, sax.model_index_).value;
   if (sax.stream_options_index_ != SIZE_MAX) {
     auto so = member_spans(body, sax.stream_options_index_);
@@ -284,19 +286,22 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
 std::string forward_body(const ApiRequest& req, std::string_view model_id, UsageOption usage,
                          bool logprobs, std::uint32_t choices) {
   const std::string_view in = req.body;
-  // At most two edits, in body order: the model's value (and members added after it), and
-  // stream_options.
+  // At most three edits, applied in body order: the model's value (and members added after it),
+  // stream_options, and n's value.
   struct Edit {
     BodySpan span;
     std::string text;
   };
+  std::vector<Edit> edits;
+  edits.reserve(3);
   Edit model{req.model_value, json(model_id).dump(-1, ' ', false, json::error_handler_t::replace)};
   if (logprobs && !req.names_logprobs && req.endpoint == Endpoint::chat_completions)
     model.text += R"(,"logprobs":true)";
-  if (choices > 1 && !req.names_n &&
-      (req.endpoint == Endpoint::chat_completions || req.endpoint == Endpoint::completions))
-    model.text += R"(,"n":)" + std::to_string(choices);
-  std::optional<Edit> options;
+  if (choices > 1 &&
+      (req.endpoint == Endpoint::chat_completions || req.endpoint == Endpoint::completions)) {
+    if (req.n_value.empty()) model.text += R"(,"n":)" + std::to_string(choices);
+    else if (req.asks_one_choice()) edits.push_back({req.n_value, std::to_string(choices)});
+  }
   if (req.stream && usage != UsageOption::as_sent) {
     if (req.stream_options_member.empty()) {
       if (usage == UsageOption::request)
@@ -308,7 +313,7 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
       if (usage == UsageOption::request) so["include_usage"] = true;
       else so.erase("include_usage");
       if (!so.empty()) {
-        options = Edit{v, so.dump(-1, ' ', false, json::error_handler_t::replace)};
+        edits.push_back({v, so.dump(-1, ' ', false, json::error_handler_t::replace)});
       } else {
         // Remove the member with one of its commas: the one after it, else the one before.
         BodySpan m = req.stream_options_member;
@@ -320,24 +325,20 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
           while (is_space(in[m.begin - 1])) --m.begin;
           if (in[m.begin - 1] == ',') --m.begin;
         }
-        options = Edit{m, {}};
+        edits.push_back({m, {}});
       }
     }
   }
+  edits.push_back(std::move(model));
+  std::sort(edits.begin(), edits.end(),
+            [](const Edit& a, const Edit& b) { return a.span.begin < b.span.begin; });
   std::string out;
   out.reserve(in.size() + 64);
   std::size_t at = 0;
-  auto apply = [&](const Edit& e) {
+  for (const Edit& e : edits) {
     out.append(in.substr(at, e.span.begin - at));
     out.append(e.text);
     at = e.span.end;
-  };
-  if (options && options->span.begin < model.span.begin) {
-    apply(*options);
-    apply(model);
-  } else {
-    apply(model);
-    if (options) apply(*options);
   }
   out.append(in.substr(at));
   return out;

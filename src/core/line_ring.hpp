@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <cerrno>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace switchyard {
@@ -37,22 +38,33 @@ class LineRing {
     return true;
   }
 
-  // Consumer: writes every line pushed so far to `fd` and frees their room. Returns the bytes
-  // written; stops early (keeping the rest) when the descriptor fails.
-  std::size_t drain(int fd) {
-    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+  // Consumer: writes every line pushed so far to `fd` and frees their room, in writes of whole
+  // lines of at most 4096 bytes (PIPE_BUF: on a pipe no other writer's bytes land inside them;
+  // a longer line goes in pieces). False when the descriptor failed or took part of a write: the
+  // rest stays for the next call, and the caller should write nothing else to `fd` meanwhile.
+  bool drain(int fd) {
+    constexpr std::uint64_t kAtomicWrite = 4096;
     const std::uint64_t head = head_.load(std::memory_order_acquire);
-    std::uint64_t done = tail;
+    std::uint64_t done = tail_.load(std::memory_order_relaxed);
     while (done < head) {
+      std::uint64_t n = std::min(head - done, kAtomicWrite);
+      if (n < head - done)  // end at the last newline that fits, if any
+        for (std::uint64_t i = n; i > 0; --i)
+          if (data_[(done + i - 1) & mask_] == '\n') {
+            n = i;
+            break;
+          }
       const std::size_t at = done & mask_;
-      const std::size_t n = std::min<std::uint64_t>(head - done, mask_ + 1 - at);
-      const ssize_t w = ::write(fd, &data_[at], n);
+      const std::size_t first = std::min<std::uint64_t>(n, mask_ + 1 - at);
+      iovec parts[2] = {{&data_[at], first}, {&data_[0], n - first}};
+      const ssize_t w = ::writev(fd, parts, n > first ? 2 : 1);
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) break;
+      if (w <= 0) return false;
       done += static_cast<std::uint64_t>(w);
       tail_.store(done, std::memory_order_release);
+      if (static_cast<std::uint64_t>(w) < n) return false;
     }
-    return done - tail;
+    return true;
   }
 
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }

@@ -43,32 +43,47 @@ std::vector<StageConfig*> chain(Config& config, const std::string& route) {
   return out;
 }
 
-// Whether `node` or a mapping anywhere inside it (a cascade tier's learned gate) has a cost knob;
-// with `value`, sets each to it, dropping a target the knob would be calibrated from.
-bool knobs(YAML::Node node, std::optional<double> value) {
-  bool found = false;
-  const YAML::Node& read = node;  // a non-const [] would add the key
-  if (node.IsMap() && (read[kKnob] || read["target"])) {
-    found = true;
-    if (value) {
-      node[kKnob] = *value;
-      node.remove("target");
+// The mappings of a stage or dispatcher that hold its cost knob: its own, and each learned gate
+// of a cascade's tiers (their gates, gates_by_caller and under_load gates). Nowhere else: a
+// scorer's per-tier cost weights are not the route's knob.
+std::vector<YAML::Node> knob_holders(const YAML::Node& node) {
+  // A missing key gives an invalid node, whose type cannot be asked.
+  const auto map = [](const YAML::Node& n) { return n && n.IsMap(); };
+  std::vector<YAML::Node> out;
+  if (!map(node)) return out;
+  out.push_back(node);
+  auto learned_of = [&](const YAML::Node& gates) {
+    if (map(gates) && map(gates["learned"])) out.push_back(gates["learned"]);
+  };
+  if (const YAML::Node tiers = node["tiers"]; tiers && tiers.IsSequence())
+    for (const YAML::Node& tier : tiers) {
+      if (!map(tier)) continue;
+      learned_of(tier["gates"]);
+      if (map(tier["under_load"])) learned_of(tier["under_load"]["gates"]);
+      if (map(tier["gates_by_caller"]))
+        for (const auto& kv : tier["gates_by_caller"]) learned_of(kv.second);
     }
-  }
-  if (node.IsMap() || node.IsSequence())
-    for (auto it = node.begin(); it != node.end(); ++it)
-      found = knobs(node.IsMap() ? it->second : *it, value) || found;
-  return found;
+  return out;
 }
 
-bool has_knob(const StageConfig& s) { return s.node && knobs(*s.node, {}); }
+bool holds_knob(const YAML::Node& node) { return node[kKnob] || node["target"]; }
+
+bool has_knob(const StageConfig& s) {
+  if (!s.node) return false;
+  const auto holders = knob_holders(*s.node);
+  return std::any_of(holders.begin(), holders.end(), holds_knob);
+}
 
 // The configuration with every cost knob of the route set to `value`.
 Config with_knob(Config config, const std::string& route, double value) {
   for (auto* s : chain(config, route))
     if (has_knob(*s)) {
       auto node = YAML::Clone(*s->node);
-      knobs(node, value);
+      for (YAML::Node holder : knob_holders(node))
+        if (holds_knob(holder)) {
+          holder[kKnob] = value;
+          holder.remove("target");
+        }
       s->node = std::make_shared<const YAML::Node>(std::move(node));
     }
   return config;

@@ -261,7 +261,8 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
   const bool may_add_choices = request.endpoint == Endpoint::chat_completions ||
                                request.endpoint == Endpoint::completions;
   result.choices_added =
-      options.samples > 1 && !out && !request.names_n && may_add_choices ? options.samples : 0;
+      options.samples > 1 && !out && request.asks_one_choice() && may_add_choices ? options.samples
+                                                                                  : 0;
   result.sent = forward_body(request, target.model->id, usage, result.logprobs_added,
                              result.choices_added);
   OutboundRequest req{path_of(request.endpoint), result.sent, ctx.request.request_id,

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,8 @@
 namespace switchyard {
 
 namespace {
+
+std::atomic<std::uint64_t> generations{0};  // access logs made, for the threads' rings
 
 // Each thread that logs gets a ring of its own; one writer thread drains them all to stdout every
 // 20 ms. The worker formats into a thread-local buffer and copies the line into its ring: no
@@ -33,11 +36,13 @@ class AccessLog {
 
   bool json() const { return json_; }
 
-  // The calling thread's ring, registered on its first line.
+  // The calling thread's ring, registered with this log on the thread's first line to it.
   LineRing& ring() {
     thread_local std::shared_ptr<LineRing> mine;
-    if (!mine) {
+    thread_local std::uint64_t mine_for = 0;  // the generation of the log it is registered with
+    if (mine_for != generation_) {
       mine = std::make_shared<LineRing>();
+      mine_for = generation_;
       const std::lock_guard lock(mutex_);
       rings_.push_back(mine);
     }
@@ -68,13 +73,15 @@ class AccessLog {
       rings = rings_;
     }
     std::uint64_t dropped = 0;
+    bool writing = true;  // after a failed write, no other ring's lines until the next pass
     for (const auto& r : rings) {
-      r->drain(STDOUT_FILENO);
+      writing = writing && r->drain(STDOUT_FILENO);
       dropped += r->dropped();
     }
     return dropped;
   }
 
+  const std::uint64_t generation_ = ++generations;  // 1 for the first log, and so on
   bool json_;
   std::mutex mutex_;  // guards rings_: taken when a thread logs its first line, and per pass
   std::vector<std::shared_ptr<LineRing>> rings_;

@@ -79,8 +79,10 @@ inline bool is_http_parse_error(const boost::beast::error_code& ec) {
 // Runs a read of `stream` with a deadline that, unlike beast::tcp_stream's expiry, leaves the
 // connection open, so that the client can still be told 408. beast::error::timeout when time ran
 // out. The timer cancels the pending read rather than racing it in a parallel group, which
-// would cost two coroutines per read; its handler may run after this returns, so what it shares
-// with the read lives in a shared state that says when the read is over.
+// would cost two coroutines per read. A cancel can fall between two of the read's own reads,
+// so past the deadline it is repeated every 5 ms until the read ends. The timer's handler may
+// run after this returns: what it shares with the read lives in a state that says the read is
+// over, and it touches nothing else then.
 template <class Stream, class ReadOp>
 boost::asio::awaitable<boost::beast::error_code> read_within(Stream& stream,
                                                              std::chrono::milliseconds limit,
@@ -89,19 +91,28 @@ boost::asio::awaitable<boost::beast::error_code> read_within(Stream& stream,
     bool expired = false;
     bool over = false;
   };
+  struct Fire {
+    std::shared_ptr<Deadline> deadline;
+    Stream* stream;
+    boost::asio::steady_timer* timer;
+    void operator()(const boost::beast::error_code& ec) const {
+      if (ec || deadline->over) return;
+      deadline->expired = true;
+      auto& lowest = boost::beast::get_lowest_layer(*stream);
+      if constexpr (requires { lowest.cancel(); }) lowest.cancel();
+      else lowest.close();
+      timer->expires_after(std::chrono::milliseconds(5));
+      timer->async_wait(*this);
+    }
+  };
   auto deadline = std::make_shared<Deadline>();
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, limit);
-  timer.async_wait([deadline, &stream](const boost::beast::error_code& ec) {
-    if (ec || deadline->over) return;
-    deadline->expired = true;
-    auto& lowest = boost::beast::get_lowest_layer(stream);
-    if constexpr (requires { lowest.cancel(); }) lowest.cancel();
-    else lowest.close();
-  });
+  timer.async_wait(Fire{deadline, &stream, &timer});
   auto [ec, n] = co_await read();
   deadline->over = true;
   timer.cancel();
-  if (ec && deadline->expired) co_return boost::beast::error::timeout;
+  if (ec == boost::asio::error::operation_aborted && deadline->expired)
+    co_return boost::beast::error::timeout;
   co_return ec;
 }
 

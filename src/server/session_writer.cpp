@@ -80,6 +80,9 @@ Task<Result<void>> SessionWriter::write_event(std::string_view event) {
 }
 
 Task<Result<void>> SessionWriter::flush() {
+  // After a write that failed midway, more bytes would only corrupt the framing: the connection
+  // is cut instead.
+  if (broken_) co_return make_error(Reason::cancelled, "client connection lost");
   if (pending_.empty()) co_return Result<void>{};
   stream_.expires_after(timeout_);
   auto [ec, n] = co_await net::async_write(stream_, net::buffer(pending_), use_tuple);

@@ -35,11 +35,11 @@ TEST(LineRing, KeepsWholeLinesInOrderAcrossTheWrapAndDropsWhatDoesNotFit) {
     EXPECT_TRUE(ring.push(a));
     EXPECT_TRUE(ring.push(b));
     EXPECT_FALSE(ring.push(std::string(13, 'x')));  // 20 + 13 > 32: dropped, not cut
-    EXPECT_EQ(ring.drain(fd), 20u);
+    EXPECT_TRUE(ring.drain(fd));
     expected += a + b;
   }
   EXPECT_EQ(ring.dropped(), 5u);
-  EXPECT_EQ(ring.drain(fd), 0u);  // nothing new
+  EXPECT_TRUE(ring.drain(fd));  // nothing new
   ::close(fd);
   EXPECT_EQ(read_all(path), expected);
 }
@@ -54,8 +54,8 @@ TEST(LineRing, AProducerAndAConsumerAtOnceLoseNoLineAndSplitNone) {
   int pushed = 0;
   std::atomic<bool> done{false};
   std::thread consumer([&] {
-    while (!done.load(std::memory_order_acquire)) ring.drain(fd);
-    ring.drain(fd);
+    while (!done.load(std::memory_order_acquire)) EXPECT_TRUE(ring.drain(fd));
+    EXPECT_TRUE(ring.drain(fd));
   });
   for (int i = 0; i < kLines; ++i) pushed += ring.push("line " + std::to_string(i) + "\n");
   done.store(true, std::memory_order_release);
@@ -74,6 +74,20 @@ TEST(LineRing, AProducerAndAConsumerAtOnceLoseNoLineAndSplitNone) {
     ++seen;
   }
   EXPECT_EQ(seen, pushed);
+}
+
+TEST(LineRing, ADescriptorThatFailsKeepsTheLinesForLater) {
+  LineRing ring(64);
+  EXPECT_TRUE(ring.push("kept\n"));
+  EXPECT_FALSE(ring.drain(-1));  // EBADF
+  EXPECT_FALSE(ring.push(std::string(60, 'x')));  // still held: no room
+  test::TempDir dir;
+  const std::string path = (dir.path() / "out").string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(ring.drain(fd));
+  ::close(fd);
+  EXPECT_EQ(read_all(path), "kept\n");
 }
 
 }  // namespace

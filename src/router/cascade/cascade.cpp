@@ -176,8 +176,11 @@ class CascadeDispatcher final : public Dispatcher {
           continue;
         }
         auto choices = read_answers(results[k]);
+        // Choice 0 stands for the call even unreadable, as an unsampled call's answer does; a
+        // later choice missing from the answer is no answer at all.
         for (std::size_t c = 0; c < choices.size(); ++c)
-          said.push_back({k, static_cast<std::uint32_t>(c), std::move(choices[c])});
+          if (c == 0 || choices[c].readable)
+            said.push_back({k, static_cast<std::uint32_t>(c), std::move(choices[c])});
       }
       // An upstream's 4xx is no answer to judge: the request itself is at fault, and every tier
       // would say so. It goes back as single would send it, unless the gateway's own additions
@@ -206,8 +209,13 @@ class CascadeDispatcher final : public Dispatcher {
             const auto n = static_cast<std::size_t>(std::count(keys.begin(), keys.end(), keys[k]));
             if (n > best) best = n, chosen = k;
           }
-          // Of the answers asked for, not of those given: one answer agrees with nothing.
-          const std::size_t asked = std::max(said.size(), tier.models * g.samples);
+          // Of the answers asked for, not of those given: one answer agrees with nothing. A call
+          // asked for its choices (one, when the client named its own n); a model of the tier
+          // that was not called, for `samples`.
+          std::size_t asked = 0;
+          for (const CallResult& r : results) asked += std::max<std::uint32_t>(1, r.choices_added);
+          if (tier.models > results.size()) asked += (tier.models - results.size()) * g.samples;
+          asked = std::max(asked, said.size());
           agreement = static_cast<double>(best) / static_cast<double>(asked);
           const bool agreed =
               static_cast<double>(best) + 1e-9 >= *g.agreement * static_cast<double>(asked);

@@ -100,9 +100,16 @@ Similar read_similar(const YAML::Node& node, const std::string& path, BuildConte
 }
 
 Task<std::string> check_similar(RouteContext& ctx, const Similar& s, const Answer& answer) {
+  const std::string_view prompt =
+      std::string_view(ctx.request.prompt.text).substr(0, kMaxEmbedded);
+  if (prompt.empty()) co_return "";  // no question in words: not one the gate knows
   const auto* refs = s.cache->vectors.load(std::memory_order_acquire);
-  json input = json::array({std::string_view(ctx.request.prompt.text).substr(0, kMaxEmbedded),
-                            std::string_view(answer.text).substr(0, kMaxEmbedded)});
+  // The prompt, the answer if it has text (embeddings APIs refuse empty input), the references
+  // the first time.
+  json input = json::array({prompt});
+  const bool has_text = !answer.text.empty();
+  if (has_text) input.push_back(std::string_view(answer.text).substr(0, kMaxEmbedded));
+  const std::size_t refs_at = input.size();
   if (!refs) {
     for (const auto& q : s.questions) input.push_back(q);
     for (const auto& a : s.answers) input.push_back(a);
@@ -119,8 +126,8 @@ Task<std::string> check_similar(RouteContext& ctx, const Similar& s, const Answe
   auto vectors = embeddings(reply->reply.body, count);
   if (vectors.empty()) co_return "embeddings failed: the answer holds no embeddings";
   if (!refs) {
-    auto mine = std::make_unique<const std::vector<std::vector<float>>>(vectors.begin() + 2,
-                                                                         vectors.end());
+    auto mine = std::make_unique<const std::vector<std::vector<float>>>(
+        vectors.begin() + static_cast<std::ptrdiff_t>(refs_at), vectors.end());
     const std::vector<std::vector<float>>* expected = nullptr;
     // The first to finish publishes (the cache owns it from then on); a request that lost the
     // race uses the winner's.
@@ -138,6 +145,7 @@ Task<std::string> check_similar(RouteContext& ctx, const Similar& s, const Answe
   for (std::size_t i = 0; i < s.questions.size(); ++i)
     if (double c = cosine(vectors[0], (*refs)[i]); c > closest) closest = c, best = i;
   if (closest < s.min_question) co_return "";  // not a question the gate knows
+  if (!has_text) co_return "the answer has no text to compare with the reference";
   const double similarity = cosine(vectors[1], (*refs)[s.questions.size() + best]);
   if (similarity >= s.min_answer) co_return "";
   co_return fmt::format("similarity {:.2f} to the reference answer, below {:g}", similarity,

@@ -173,10 +173,17 @@ TEST(Cascade, AgreementSamplesOneModelAndTheClientGetsTheChoiceMostAgreeOn) {
 )");
   EXPECT_EQ(scattered.called, (Models{"scatter", "strong"}));
   EXPECT_EQ(scattered.out.headers["x-switchyard-escalations"], "scatter: agreement (1 of 3 agree)");
-  // A client that names its own n gets no choices added: one answer of three asked escalates.
-  auto named = run_cascade(tiers, R"(,"n":1)");
-  EXPECT_EQ(named.called, (Models{"sampler", "strong"}));
-  EXPECT_EQ(named.out.headers["x-switchyard-escalations"], "sampler: agreement (1 of 3 agree)");
+  // "n": 1 is one choice too: the tier asks for three instead.
+  auto one = run_cascade(tiers, R"(,"n":1)");
+  ASSERT_EQ(one.bodies.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(one.bodies[0])["n"], 3);
+  EXPECT_EQ(one.called, (Models{"sampler"}));
+  // A client that asks for several choices keeps its own: each model's call is one vote, and
+  // the answer goes back whole.
+  auto own = run_cascade(tiers, R"(,"n":2)");
+  EXPECT_EQ(nlohmann::json::parse(own.bodies[0])["n"], 2);
+  EXPECT_EQ(own.called, (Models{"sampler"}));
+  EXPECT_EQ(nlohmann::json::parse(own.out.body)["choices"].size(), 2u);
 }
 
 // The fake embeds a text as its letter counts: the prompt "x" is the question "x", and "B" is
