@@ -5,6 +5,7 @@
 #include "router/snapshot.hpp"
 #include "server/access_log.hpp"
 #include "server/gateway.hpp"
+#include "server/probe.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -27,8 +28,10 @@ constexpr const char* kUsage = R"(usage: switchyard [options]
 
   --config FILE        YAML config (default: config/switchyard.yaml)
   --listen HOST:PORT   override server.listen
-  --workers N          override server.workers (0: one per core)
+  --workers N          override server.workers (0: the CPUs this process may use)
   --validate-config    check the config and exit 0 (valid) or 1 (invalid)
+  --health             GET /healthz from the running gateway (server.admin_listen, else
+                       server.listen or --listen) and exit 0 if it answers 200 within 2 s
   --log-format FORMAT  access log as "text" (default) or "json"
   --version            print the version and exit
 
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
   switchyard::GatewayOptions opts;
   opts.config_path = "config/switchyard.yaml";
   bool validate_only = false;
+  bool health = false;
   bool json_log = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
       }
     }
     else if (a == "--validate-config") validate_only = true;
+    else if (a == "--health") health = true;
     else if (a == "--log-format") {
       auto f = value();
       if (f != "json" && f != "text") {
@@ -94,6 +99,23 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "switchyard: unknown option %s\n%s", a.c_str(), kUsage);
       return 2;
     }
+  }
+
+  if (health) {
+    auto loaded = switchyard::load_config_file(opts.config_path);
+    if (!loaded.config) {
+      std::fprintf(stderr, "unhealthy: %s\n", loaded.error.c_str());
+      return 1;
+    }
+    const auto& sc = loaded.config->server;
+    const auto& target = !sc.admin_listen.empty() ? sc.admin_listen
+                         : opts.listen_override.empty() ? sc.listen
+                                                        : opts.listen_override;
+    const int status = switchyard::probe(target, "/healthz", std::chrono::seconds(2));
+    if (status == 200) return 0;
+    std::fprintf(stderr, "unhealthy: GET http://%s/healthz: %s\n", target.c_str(),
+                 status ? std::to_string(status).c_str() : "no answer");
+    return 1;
   }
 
   if (validate_only) {

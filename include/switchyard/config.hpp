@@ -16,6 +16,10 @@ namespace switchyard {
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
+  // Empty: none. Otherwise a second listener serving only /healthz, /readyz and /metrics, still
+  // open while the gateway drains, so probes and scrapes reach the pod IP while the API listens on
+  // loopback (a sidecar).
+  std::string admin_listen;
   unsigned workers = 0;  // 0: one per core
   std::uint64_t max_body_bytes = 4 * 1024 * 1024;
   std::uint32_t max_header_bytes = 16 * 1024;

@@ -49,6 +49,7 @@ ServerConfig read_server(const YAML::Node& n, std::vector<ClientConfig>& api_key
   if (!n) return s;
   Map m(n, "server");
   m.opt("listen", s.listen);
+  m.opt("admin_listen", s.admin_listen);
   m.opt("workers", s.workers);
   m.opt("max_body_bytes", s.max_body_bytes);
   m.opt("max_header_bytes", s.max_header_bytes);
@@ -71,6 +72,8 @@ ServerConfig read_server(const YAML::Node& n, std::vector<ClientConfig>& api_key
   m.opt("reload_poll_ms", s.reload_poll_ms);
   m.finish();
   if (s.listen.rfind(':') == std::string::npos) fail("server.listen", "expected HOST:PORT");
+  if (!s.admin_listen.empty() && s.admin_listen.rfind(':') == std::string::npos)
+    fail("server.admin_listen", "expected HOST:PORT");
   require_positive(s.max_header_bytes, "server.max_header_bytes");
   require_positive(s.header_timeout_ms, "server.header_timeout_ms");
   require_positive(s.body_timeout_ms, "server.body_timeout_ms");

@@ -1,5 +1,7 @@
 #include "core/workers.hpp"
 
+#include "core/cpus.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -26,7 +28,7 @@ void LogIfThrew::operator()(std::exception_ptr e) const {
 }
 
 Workers::Workers(unsigned count) {
-  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  if (count == 0) count = usable_cpus();
   for (unsigned i = 0; i < count; ++i)
     contexts_.push_back(std::make_unique<net::io_context>(1));  // one thread each: no locking
 }

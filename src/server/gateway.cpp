@@ -71,10 +71,29 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
     return nullptr;
   }
   g->port_ = *port;
+  if (!sc.admin_listen.empty()) {
+    g->admin_listener_ = std::make_unique<Listener>(
+        *g->workers_,
+        [st, states](net::ip::tcp::socket s, unsigned w) {
+          return run_session(std::move(s), *st, *(*states)[w], Serves::admin_only);
+        },
+        [st] { st->metrics.accept_errors().Increment(); });
+    auto admin_port = g->admin_listener_->open(sc.admin_listen);
+    if (!admin_port) {
+      error = "server.admin_listen: " + admin_port.error().message;
+      return nullptr;
+    }
+    g->admin_port_ = *admin_port;
+  }
   for (auto& ws : g->worker_states_)
     net::co_spawn(ws->io, sweep_idle_connections(*ws), LogIfThrew{"the idle-connection sweeper"});
   g->workers_->start();
   g->listener_->start();
+  if (g->admin_listener_) {
+    g->admin_listener_->start();
+    spdlog::info("admin endpoints on {}:{}",
+                 sc.admin_listen.substr(0, sc.admin_listen.rfind(':')), g->admin_port_);
+  }
   spdlog::info("switchyard {} listening on {} ({} workers, {} upstreams, {} routes)",
                SWITCHYARD_VERSION, listen.substr(0, listen.rfind(':')) + ":" +
                                        std::to_string(g->port_),
@@ -84,8 +103,10 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
 
 Gateway::~Gateway() {
   if (listener_) listener_->close();
+  if (admin_listener_) admin_listener_->close();
   if (workers_) workers_->stop_and_join();
   listener_.reset();
+  admin_listener_.reset();
   // Pooled sockets must go while their io_context lives; the io_contexts then destroy unfinished
   // sessions, which still unlink themselves from their WorkerState.
   for (auto& ws : worker_states_) {
@@ -129,8 +150,9 @@ bool Gateway::reload() {
   }
   const auto& old_server = snapshot_->config.server;
   const auto& new_server = next->config.server;
-  if (old_server.listen != new_server.listen || old_server.workers != new_server.workers)
-    spdlog::warn("server.listen and server.workers take effect only on restart");
+  if (old_server.listen != new_server.listen || old_server.workers != new_server.workers ||
+      old_server.admin_listen != new_server.admin_listen)
+    spdlog::warn("server.listen, server.admin_listen and server.workers take effect only on restart");
   snapshot_ = next;
   install(next);
   spdlog::info("config reloaded from {}", options_.config_path);

@@ -20,7 +20,7 @@ struct WorkerState;
 struct GatewayOptions {
   std::string config_path;
   std::string listen_override;  // --listen; empty: server.listen from the config
-  unsigned workers = 0;         // 0: server.workers from the config, then the number of cores
+  unsigned workers = 0;  // 0: server.workers from the config, then usable_cpus()
 };
 
 // Shared by all workers; everything here is atomic or immutable.
@@ -39,6 +39,7 @@ class Gateway {
   ~Gateway();
 
   unsigned short port() const { return port_; }
+  unsigned short admin_port() const { return admin_port_; }  // 0: no server.admin_listen
 
   // Re-reads the config file; on success swaps the snapshot on every worker (requests in flight
   // finish on the old one), on failure keeps the old one and logs why. Thread-safe.
@@ -48,7 +49,8 @@ class Gateway {
   // reloads on change, every server.reload_poll_ms. Called from the control thread's loop.
   void poll_config_file();
 
-  // SIGTERM: /readyz turns 503, the listener closes, in-flight requests drain for up to
+  // SIGTERM: /readyz turns 503, the API listener closes (the admin listener stays open, so
+  // liveness passes while readiness fails), in-flight requests drain for up to
   // server.drain_timeout_s, then the workers stop. Blocks; returns the number of requests that
   // were still running when the timeout cut them off.
   std::uint32_t drain();
@@ -72,7 +74,9 @@ class Gateway {
   std::unique_ptr<Workers> workers_;
   std::vector<std::unique_ptr<WorkerState>> worker_states_;
   std::unique_ptr<Listener> listener_;
+  std::unique_ptr<Listener> admin_listener_;  // server.admin_listen; null without it
   unsigned short port_ = 0;
+  unsigned short admin_port_ = 0;
 
   mutable std::mutex mutex_;  // control plane: reload vs. snapshot()
   std::shared_ptr<const Snapshot> snapshot_;

@@ -151,7 +151,8 @@ bool shed_oldest_idle(WorkerState& w, ServerState& st) {
 
 }  // namespace
 
-net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w) {
+net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w,
+                                 Serves serves) {
   co_await net::this_coro::throw_if_cancelled(false);
   ConnectionSlot slot(st);
   if (slot.count() > w.current->snapshot->max_connections && !shed_oldest_idle(w, st)) {
@@ -218,6 +219,10 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
         (void)co_await send_error(
             out, make_error(Reason::method_not_allowed, "Use GET for " + std::string(path)));
       }
+    } else if (serves == Serves::admin_only) {
+      auto e = make_error(Reason::not_found, "Unknown path on the admin listener: " +
+                                                 std::string(path));
+      (void)co_await send_error(out, e);
     } else if (path == "/v1/feedback") {
       if (method != http::verb::post) {
         out.set_header("allow", "POST");

@@ -10,6 +10,10 @@ namespace switchyard {
 struct ServerState;
 struct WorkerState;
 
+// What a listener serves: the API and the admin endpoints, or (server.admin_listen) only
+// /healthz, /readyz, /metrics and /v1/models; anything else there is a 404.
+enum class Serves { everything, admin_only };
+
 // Serves one connection until the peer closes it, a limit or timeout ends it, or the gateway
 // drains. Owns the socket; `state` and `worker` outlive it. Runs on the worker's executor. Each
 // request runs on the snapshot current when its headers arrived. While an API request is served
@@ -18,6 +22,6 @@ struct WorkerState;
 // server.max_concurrent_requests, both released however it ends (a return, an exception, or the
 // worker destroying the coroutine).
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, ServerState& state,
-                                         WorkerState& worker);
+                                         WorkerState& worker, Serves serves = Serves::everything);
 
 }  // namespace switchyard

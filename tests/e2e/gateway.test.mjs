@@ -183,3 +183,22 @@ test('SIGTERM drains and exits 0', async () => {
   const { code } = await exited;
   assert.equal(code, 0, gw.output);
 });
+
+test('--health probes the admin listener: 0 while it answers, 1 once it is gone', async () => {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const simPort = await freePort();
+  const path = join(dir, 'health.yaml');
+  writeFileSync(path, config(simPort, `127.0.0.1:${port}`)
+    .replace('  workers: 2\n', `  workers: 1\n  admin_listen: 127.0.0.1:${adminPort}\n`));
+  const gw = start(gatewayBin, ['--config', path]);
+  await waitHttp(`http://127.0.0.1:${adminPort}/healthz`);
+  const up = spawnSync(gatewayBin, ['--health', '--config', path], { encoding: 'utf8' });
+  assert.equal(up.status, 0, up.stderr);
+  const exited = new Promise((ok) => gw.on('exit', ok));
+  gw.kill('SIGTERM');
+  await exited;
+  const down = spawnSync(gatewayBin, ['--health', '--config', path], { encoding: 'utf8' });
+  assert.equal(down.status, 1);
+  assert.match(down.stderr, new RegExp(`unhealthy: GET http://127.0.0.1:${adminPort}/healthz`));
+});

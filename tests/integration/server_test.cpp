@@ -322,5 +322,44 @@ TEST_F(ServerTest, ReadyzIs503WhileDraining) {
   stream.get();
 }
 
+TEST_F(ServerTest, AdminListenerServesProbesAndStaysUpThroughTheDrain) {
+  GatewayUnderTest gw(config(sim_->port(), "  admin_listen: \"127.0.0.1:0\"", "m",
+                             "m;tokens=6;token_interval_ms=100"));
+  const auto admin = gw.gateway().admin_port();
+  ASSERT_NE(admin, 0);
+  ASSERT_NE(admin, gw.port());
+  EXPECT_EQ(http_request(admin, "GET", "/healthz").status, 200);
+  EXPECT_EQ(http_request(admin, "GET", "/readyz").status, 200);
+  EXPECT_GE(metric(http_request(admin, "GET", "/metrics").body, "switchyard_connections"), 0);
+  // The API is not on the admin listener...
+  expect_openai_error(post_json(admin, "/v1/chat/completions", chat_body("m")), 404,
+                      "invalid_request_error");
+  // ...and the API listener still answers probes too.
+  EXPECT_EQ(http_request(gw.port(), "GET", "/healthz").status, 200);
+
+  auto stream = std::async(std::launch::async, [&] {
+    return read_sse(gw.port(), chat_body("m", R"("stream":true)"));
+  });
+  ASSERT_TRUE(eventually([&] { return gw.gateway().state().in_flight.load() == 1; }));
+  auto drained = std::async(std::launch::async, [&] { return gw.gateway().drain(); });
+  ASSERT_TRUE(eventually([&] { return gw.gateway().state().draining.load(); }));
+  // Draining: not ready, still alive, and no new API connections.
+  expect_openai_error(http_request(admin, "GET", "/readyz"), 503, "service_unavailable_error");
+  EXPECT_EQ(http_request(admin, "GET", "/healthz").status, 200);
+  EXPECT_TRUE(eventually([&] { return http_request(gw.port(), "GET", "/healthz").status == 0; }));
+  EXPECT_TRUE(stream.get().complete);
+  EXPECT_EQ(drained.get(), 0u);
+}
+
+TEST_F(ServerTest, AdminListenMustBeHostPort) {
+  TempDir dir;
+  auto path = dir.write("bad.yaml", config(sim_->port(), "  admin_listen: \"9090\""));
+  GatewayOptions o;
+  o.config_path = path;
+  std::string error;
+  EXPECT_EQ(Gateway::start(o, error), nullptr);
+  EXPECT_NE(error.find("server.admin_listen"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace switchyard::test
