@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -134,6 +135,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // stdout carries the access log and nothing else, so that a JSON log stays JSON: every other
+  // line goes to stderr.
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   switchyard::init_access_log(json_log);
   std::string error;
   raise_descriptor_limit();

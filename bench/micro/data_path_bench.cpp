@@ -169,9 +169,9 @@ void BM_MetricRecording(benchmark::State& state) {
   const ModelMetrics& mm = *snap->models.at("bench").front()->metrics;
   for (auto _ : state) {
     mm.requests_by_code.inc(200, "200");
-    mm.input_tokens->observe(250);
-    mm.output_tokens->observe(9);
-    mm.duration->observe(0.0012);
+    mm.token_usage.at(0).observe(250);
+    mm.token_usage.at(1).observe(9);
+    mm.duration.at(0).observe(0.0012);
     metrics.overhead().observe(0.0001);
   }
 }

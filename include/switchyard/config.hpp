@@ -64,6 +64,9 @@ struct TlsConfig {
 struct UpstreamConfig {
   std::string name;
   std::string base_url;  // http(s)://host[:port][/prefix], e.g. https://api.openai.com/v1
+  // gen_ai.provider.name in metrics (OpenTelemetry's values: openai, anthropic, ...); by default
+  // known from base_url's host, else the upstream's name.
+  std::string provider;
   std::string api_key;   // already expanded from ${ENV}; never logged
   std::vector<ModelConfig> models;
   std::uint32_t max_concurrent = 256;

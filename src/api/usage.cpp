@@ -1,5 +1,7 @@
 #include "api/usage.hpp"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <charconv>
 
@@ -56,6 +58,29 @@ bool is_usage_only_chunk(std::string_view e) {
   if (i >= e.size() || e[i++] != '[') return false;
   skip();
   return i < e.size() && e[i] == ']';
+}
+
+std::string with_usage_cost(std::string_view e, double usd) {
+  const auto at = e.find("\"usage\"");
+  if (at == std::string_view::npos) return {};
+  std::size_t i = at + 7;
+  auto skip = [&] {
+    while (i < e.size() && std::isspace(static_cast<unsigned char>(e[i]))) ++i;
+  };
+  skip();
+  if (i >= e.size() || e[i++] != ':') return {};
+  skip();
+  if (i >= e.size() || e[i++] != '{') return {};
+  const std::size_t open = i;
+  skip();
+  if (i >= e.size()) return {};
+  std::string out;
+  out.reserve(e.size() + 32);
+  out.append(e.substr(0, open));
+  out.append(fmt::format("\"cost\":{:.8f}", usd));
+  if (e[i] != '}') out.push_back(',');
+  out.append(e.substr(open));
+  return out;
 }
 
 double cost_usd(const Usage& u, const ModelConfig& m) noexcept {

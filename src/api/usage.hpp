@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace switchyard {
@@ -15,6 +16,11 @@ std::optional<Usage> extract_usage(std::string_view json);
 
 // True for the usage-only chunk a stream ends with when include_usage is set ("choices": []).
 bool is_usage_only_chunk(std::string_view event);
+
+// The usage-only chunk `event` with `"cost": usd` first in its usage object, as OpenAI-compatible
+// routers report a streamed answer's cost (SDKs cannot read HTTP trailers); empty when `event`
+// has no usage object to put it in.
+std::string with_usage_cost(std::string_view event, double usd);
 
 // Dollars for the given usage at the model's configured prices.
 double cost_usd(const Usage& usage, const ModelConfig& model) noexcept;

@@ -83,11 +83,32 @@ ServerConfig read_server(const YAML::Node& n, std::vector<ClientConfig>& api_key
   return s;
 }
 
+// OpenTelemetry's gen_ai.provider.name for the well-known hosts of OpenAI-compatible APIs.
+std::string provider_of(const std::string& base_url, const std::string& fallback) {
+  const auto start = base_url.find("://");
+  const auto host_begin = start == std::string::npos ? 0 : start + 3;
+  const auto host = base_url.substr(host_begin, base_url.find_first_of(":/", host_begin) - host_begin);
+  const auto ends_with = [&](std::string_view suffix) { return host.ends_with(suffix); };
+  if (ends_with("api.openai.com")) return "openai";
+  if (ends_with(".openai.azure.com")) return "azure.ai.openai";
+  if (ends_with("api.anthropic.com")) return "anthropic";
+  if (ends_with("generativelanguage.googleapis.com")) return "gcp.gemini";
+  if (ends_with("aiplatform.googleapis.com")) return "gcp.vertex_ai";
+  if (ends_with("api.mistral.ai")) return "mistral_ai";
+  if (ends_with("api.groq.com")) return "groq";
+  if (ends_with("api.deepseek.com")) return "deepseek";
+  if (ends_with("api.x.ai")) return "x_ai";
+  if (ends_with("api.perplexity.ai")) return "perplexity";
+  if (ends_with("api.cohere.com") || ends_with("api.cohere.ai")) return "cohere";
+  return fallback;
+}
+
 UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   UpstreamConfig u;
   Map m(n, path);
   m.req("name", u.name);
   m.req("base_url", u.base_url);
+  m.opt("provider", u.provider);
   if (auto k = m.get("api_key"); k && !k.IsNull()) u.api_key = read_secret(k, m.at("api_key"));
   m.opt("max_concurrent", u.max_concurrent);
   m.opt("usd_per_hour", u.usd_per_hour);
@@ -150,6 +171,7 @@ UpstreamConfig read_upstream(const YAML::Node& n, const std::string& path) {
   m.finish();
   if (!(u.base_url.rfind("http://", 0) == 0 || u.base_url.rfind("https://", 0) == 0))
     fail(m.at("base_url"), "must start with http:// or https://");
+  if (u.provider.empty()) u.provider = provider_of(u.base_url, u.name);
   require_positive(u.max_concurrent, m.at("max_concurrent"));
   require_positive(u.connect_timeout_ms, m.at("connect_timeout_ms"));
   require_positive(u.first_token_timeout_ms, m.at("first_token_timeout_ms"));

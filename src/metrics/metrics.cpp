@@ -55,31 +55,47 @@ std::vector<prom::MetricFamily> HistogramFamily::Collect() const {
 }
 
 void LazyCounters::inc(std::uint64_t key, std::string_view value, double by) const {
-  for (std::size_t i = 0; i < kSlots; ++i) {
-    auto k = keys_[i].load(std::memory_order_acquire);
-    if (k == key + 1) {
-      slots_[i].load(std::memory_order_relaxed)->Increment(by);
-      return;
-    }
-    if (k == 0) break;
+  if (auto* counter = slots_.find(key)) {
+    counter->Increment(by);
+    return;
   }
   std::lock_guard lock(mutex_);
   auto labels = labels_;
   labels[varying_] = std::string(value);
   auto& counter = family_->Add(labels);
-  for (std::size_t i = 0; i < kSlots; ++i) {
-    auto k = keys_[i].load(std::memory_order_relaxed);
-    if (k == key + 1) break;
-    if (k == 0) {
-      slots_[i].store(&counter, std::memory_order_relaxed);
-      keys_[i].store(key + 1, std::memory_order_release);
-      break;
-    }
-  }
+  slots_.insert(key, &counter);
   counter.Increment(by);
 }
 
+HistogramFamily::Cell& LazyCells::at(std::uint64_t key) const {
+  if (auto* cell = slots_.find(key)) return *cell;
+  std::lock_guard lock(mutex_);
+  auto labels = fixed_;
+  labels.merge(vary_(key));
+  auto& cell = family_->cell(labels);
+  slots_.insert(key, &cell);
+  return cell;
+}
+
 namespace {
+
+// gen_ai.operation.name of each Endpoint, in its order.
+constexpr std::array<const char*, 3> kOperations{"chat", "text_completion", "embeddings"};
+
+LazyCells::Labels token_labels(std::uint64_t key) {
+  return {{"gen_ai_operation_name", kOperations.at(key / 2)},
+          {"gen_ai_token_type", key % 2 ? "output" : "input"}};
+}
+
+LazyCells::Labels duration_labels(std::uint64_t key) {
+  LazyCells::Labels labels{{"gen_ai_operation_name", kOperations.at(key / 64)}};
+  if (key % 64) labels["error_type"] = reason_name(static_cast<Reason>(key % 64 - 1));
+  return labels;
+}
+
+LazyCells::Labels operation_labels(std::uint64_t key) {
+  return {{"gen_ai_operation_name", kOperations.at(key)}};
+}
 
 // OpenTelemetry GenAI semantic conventions: the recommended explicit bucket boundaries.
 std::vector<double> token_buckets() {
@@ -176,6 +192,10 @@ Metrics::Metrics()
                         .Add({})),
       tokens_("gen_ai_client_token_usage", "Number of input and output tokens used",
               token_buckets()),
+      estimated_tokens_("switchyard_estimated_token_usage",
+                        "Tokens per request estimated by the gateway, for answers whose upstream "
+                        "reported no usage",
+                        token_buckets()),
       duration_("gen_ai_client_operation_duration_seconds", "GenAI operation duration",
                 duration_buckets()),
       ttft_("gen_ai_server_time_to_first_token_seconds",
@@ -192,6 +212,7 @@ Metrics::Metrics()
       .Set(1);
   unrouted_ = std::make_unique<LazyCounters>(
       requests_, std::map<std::string, std::string>{{"route", "none"}, {"model", "none"}}, "code");
+  for (int code : kDashboardCodes) count_unrouted(code, 0);
   auto& closed = prom::BuildCounter()
                      .Name("switchyard_connections_closed_total")
                      .Help("Client connections closed to stay under server.max_connections")
@@ -215,27 +236,34 @@ Metrics::Metrics()
 }
 
 const ModelMetrics& Metrics::model(const std::string& route, const std::string& model,
-                                   const std::string& upstream) {
+                                   const std::string& upstream, const std::string& provider) {
   std::lock_guard lock(mutex_);
   auto& slot = models_[route + '\0' + model + '\0' + upstream];
   if (!slot) {
-    slot = std::make_unique<ModelMetrics>(requests_, attempts_, race_calls_, route, model,
-                                          upstream);
-    std::map<std::string, std::string> rm{{"route", route}, {"model", model}};
-    slot->cost_usd = &cost_.Add(rm);
-    auto in = rm, out = rm;
-    in["token_type"] = "input";
-    out["token_type"] = "output";
-    slot->input_tokens = &tokens_.cell(in);
-    slot->output_tokens = &tokens_.cell(out);
-    slot->duration = &duration_.cell(rm);
-    slot->ttft = &ttft_.cell(rm);
+    const Labels rm{{"route", route}, {"model", model}};
+    const Labels gen_ai{{"gen_ai_provider_name", provider},
+                        {"gen_ai_request_model", route == "passthrough" ? model : route},
+                        {"gen_ai_response_model", model}};
+    slot.reset(new ModelMetrics{
+        LazyCounters(requests_, rm, "code"),
+        LazyCounters(attempts_, {{"upstream", upstream}, {"model", model}}, "outcome"),
+        LazyCounters(race_calls_, rm, "result"),
+        &cost_.Add({{"route", route}, {"model", model}, {"upstream", upstream}}),
+        LazyCells(tokens_, gen_ai, token_labels),
+        LazyCells(estimated_tokens_, gen_ai, token_labels),
+        LazyCells(duration_, gen_ai, duration_labels),
+        LazyCells(ttft_, gen_ai, operation_labels),
+    });
+    // What a dashboard divides by exists at 0 before the first request.
+    for (int code : kDashboardCodes)
+      slot->requests_by_code.inc(static_cast<std::uint64_t>(code), std::to_string(code), 0);
+    slot->attempts_by_outcome.inc(0, "ok", 0);
   }
   return *slot;
 }
 
-void Metrics::count_unrouted(int status) {
-  unrouted_->inc(static_cast<std::uint64_t>(status), std::to_string(status));
+void Metrics::count_unrouted(int status, double by) {
+  unrouted_->inc(static_cast<std::uint64_t>(status), std::to_string(status), by);
 }
 
 LazyCounters& Metrics::lazy(prometheus::Family<prometheus::Counter>& family, Labels labels,
@@ -247,11 +275,19 @@ LazyCounters& Metrics::lazy(prometheus::Family<prometheus::Counter>& family, Lab
 }
 
 LazyCounters& Metrics::upstream_errors(const std::string& upstream) {
-  return lazy(upstream_errors_, {{"upstream", upstream}}, "reason");
+  auto& errors = lazy(upstream_errors_, {{"upstream", upstream}}, "reason");
+  for (auto r = Reason::upstream_saturated; r <= Reason::timeout_idle_stream;
+       r = static_cast<Reason>(static_cast<int>(r) + 1))
+    errors.inc(static_cast<std::uint64_t>(r), reason_name(r), 0);
+  return errors;
 }
 
 LazyCounters& Metrics::cache_lookups(const std::string& route) {
-  return lazy(cache_, {{"route", route}}, "result");
+  auto& lookups = lazy(cache_, {{"route", route}}, "result");
+  lookups.inc(0, "hit", 0);  // the keys api_call.cpp counts them by
+  lookups.inc(1, "miss", 0);
+  lookups.inc(2, "skip", 0);
+  return lookups;
 }
 
 LazyCounters& Metrics::escalations(const std::string& route, const std::string& from,
@@ -260,7 +296,10 @@ LazyCounters& Metrics::escalations(const std::string& route, const std::string& 
 }
 
 LazyCounters& Metrics::gate_results(const std::string& route, const std::string& gate) {
-  return lazy(gates_, {{"route", route}, {"gate", gate}}, "result");
+  auto& results = lazy(gates_, {{"route", route}, {"gate", gate}}, "result");
+  results.inc(1, "pass", 0);  // the keys cascade.cpp counts them by
+  results.inc(0, "fail", 0);
+  return results;
 }
 
 prometheus::MetricFamily make_family(const char* name, const char* help,
@@ -298,7 +337,11 @@ Metrics::WastedUsd Metrics::race_wasted_usd(const std::string& route) {
 }
 
 LazyCounters& Metrics::hedges(const std::string& route) {
-  return lazy(hedges_, {{"route", route}}, "outcome");
+  auto& hedges = lazy(hedges_, {{"route", route}}, "outcome");
+  hedges.inc(0, "fired", 0);  // the keys hedge.cpp counts them by
+  hedges.inc(1, "won", 0);
+  hedges.inc(2, "over_budget", 0);
+  return hedges;
 }
 
 void Metrics::config_reload(bool ok) {
@@ -312,7 +355,7 @@ void Metrics::add_source(std::weak_ptr<const prometheus::Collectable> source) {
 
 std::string Metrics::serialize() const {
   auto families = registry_->Collect();
-  for (const auto* h : {&tokens_, &duration_, &ttft_, &overhead_})
+  for (const auto* h : {&tokens_, &estimated_tokens_, &duration_, &ttft_, &overhead_})
     for (auto& f : h->Collect()) families.push_back(std::move(f));
   std::vector<std::shared_ptr<const prometheus::Collectable>> sources;
   {

@@ -53,6 +53,36 @@ class HistogramFamily : public prometheus::Collectable {
   std::map<std::map<std::string, std::string>, std::unique_ptr<Cell>> cells_;
 };
 
+// Up to kSlots series of one kind found by a small key without a lock; the owner inserts under
+// its own lock. Beyond kSlots keys, find() misses and the owner takes its lock each time.
+template <class T>
+class KeyedSlots {
+ public:
+  T* find(std::uint64_t key) const noexcept {
+    for (std::size_t i = 0; i < kSlots; ++i) {
+      const auto k = keys_[i].load(std::memory_order_acquire);
+      if (k == key + 1) return slots_[i].load(std::memory_order_relaxed);
+      if (k == 0) return nullptr;
+    }
+    return nullptr;
+  }
+  void insert(std::uint64_t key, T* series) noexcept {  // under the owner's lock
+    for (std::size_t i = 0; i < kSlots; ++i) {
+      const auto k = keys_[i].load(std::memory_order_relaxed);
+      if (k == key + 1) return;
+      if (k != 0) continue;
+      slots_[i].store(series, std::memory_order_relaxed);
+      keys_[i].store(key + 1, std::memory_order_release);
+      return;
+    }
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 24;
+  std::array<std::atomic<T*>, kSlots> slots_{};
+  std::array<std::atomic<std::uint64_t>, kSlots> keys_{};  // key + 1; 0 = free
+};
+
 // A counter whose label set is created on first use (e.g. one per HTTP status), then cached.
 // inc() is lock-free once the series exists.
 class LazyCounters {
@@ -65,44 +95,61 @@ class LazyCounters {
   void inc(std::uint64_t key, std::string_view value, double by = 1) const;
 
  private:
-  static constexpr std::size_t kSlots = 24;
   prometheus::Family<prometheus::Counter>* family_;
   std::map<std::string, std::string> labels_;
   std::string varying_;
-  mutable std::array<std::atomic<prometheus::Counter*>, kSlots> slots_{};
-  mutable std::array<std::atomic<std::uint64_t>, kSlots> keys_{};  // key + 1; 0 = free
+  mutable KeyedSlots<prometheus::Counter> slots_;
   mutable std::mutex mutex_;
 };
 
-// The handles of one (route, model) pair, owned by a Snapshot.
+// Histogram cells of one family with some labels fixed and the rest chosen by a small key
+// (`vary` maps a key to those labels). A cell is created on its key's first use, under a lock;
+// later observations are a lock-free scan and atomic adds.
+class LazyCells {
+ public:
+  using Labels = std::map<std::string, std::string>;
+  LazyCells(HistogramFamily& family, Labels fixed, Labels (*vary)(std::uint64_t key))
+      : family_(&family), fixed_(std::move(fixed)), vary_(vary) {}
+  HistogramFamily::Cell& at(std::uint64_t key) const;
+
+ private:
+  HistogramFamily* family_;
+  Labels fixed_;
+  Labels (*vary_)(std::uint64_t);
+  mutable KeyedSlots<HistogramFamily::Cell> slots_;
+  mutable std::mutex mutex_;
+};
+
+// The handles of one (route, model, upstream), owned by the Metrics and shared by every Snapshot
+// that names the triple. The gen_ai_* histograms follow the OpenTelemetry GenAI conventions: their
+// keys pick the operation (`op`: Endpoint's order, 0 chat, 1 text_completion, 2 embeddings).
 struct ModelMetrics {
-  ModelMetrics(prometheus::Family<prometheus::Counter>& requests,
-               prometheus::Family<prometheus::Counter>& attempts,
-               prometheus::Family<prometheus::Counter>& races, const std::string& route,
-               const std::string& model, const std::string& upstream)
-      : requests_by_code(requests, {{"route", route}, {"model", model}}, "code"),
-        attempts_by_outcome(attempts, {{"upstream", upstream}, {"model", model}}, "outcome"),
-        race_calls(races, {{"route", route}, {"model", model}}, "result") {}
   LazyCounters requests_by_code;
   LazyCounters attempts_by_outcome;
   LazyCounters race_calls;  // a race's or hedge's calls by result: won, lost, failed
   prometheus::Counter* cost_usd = nullptr;
-  HistogramFamily::Cell* input_tokens = nullptr;
-  HistogramFamily::Cell* output_tokens = nullptr;
-  HistogramFamily::Cell* duration = nullptr;
-  HistogramFamily::Cell* ttft = nullptr;
+  LazyCells token_usage;       // tokens the upstream reported; key: op * 2 + (output ? 1 : 0)
+  LazyCells estimated_tokens;  // tokens the gateway estimated (no usage reported); same keys
+  LazyCells duration;          // key: op * 64 + (failed ? 1 + the Reason : 0)
+  LazyCells ttft;              // streams: time to the first event; key: op
 };
+
+// The statuses whose request counts exist at 0 from the start, so that rate() and ratios over
+// them see the first burst: a series born with its first increment hides that increment.
+inline constexpr std::array<int, 10> kDashboardCodes{200, 400, 401, 404, 429, 499,
+                                                     500, 502, 503, 504};
 
 class Metrics {
  public:
   Metrics();
 
-  // Handles for (route, model served by upstream). Control plane; cached, so snapshots that
-  // reuse the same triple share the same series.
+  // Handles for (route, model served by upstream, whose gen_ai.provider.name is `provider`).
+  // Control plane; cached, so snapshots that reuse the same triple share the same series.
   const ModelMetrics& model(const std::string& route, const std::string& model,
-                            const std::string& upstream);
+                            const std::string& upstream, const std::string& provider);
 
-  void count_unrouted(int status);  // requests that never reached a route (404, 400, 401, …)
+  // Requests that never reached a route (404, 400, 401, …).
+  void count_unrouted(int status, double by = 1);
   // Failed-call counters of one upstream, keyed by Reason. Control plane; cached.
   LazyCounters& upstream_errors(const std::string& upstream);
   // Response-cache lookups of one route, keyed by result (hit, miss, skip). Control plane; cached.
@@ -178,7 +225,7 @@ class Metrics {
   prometheus::Gauge* connections_;
   prometheus::Counter *shed_idle_, *refused_, *accept_errors_;
   std::unique_ptr<LazyCounters> protocol_errors_;
-  HistogramFamily tokens_, duration_, ttft_, overhead_;
+  HistogramFamily tokens_, estimated_tokens_, duration_, ttft_, overhead_;
   HistogramFamily::Cell* overhead_cell_;
   std::unique_ptr<LazyCounters> unrouted_;
   mutable std::mutex mutex_;

@@ -91,10 +91,12 @@ class CallSink final : public ChunkSink {
       co_return make_error(Reason::protocol, "protocol (upstream " + upstream.name +
                                                  "): an event whose data is not JSON");
     if (result_.time_to_first_token.count() < 0) result_.time_to_first_token = ctx_.clock.now() - start_;
+    bool usage_chunk = false;
     if (event.find("\"usage\"") != std::string_view::npos) {
       if (auto u = extract_usage(event)) {
         usage_ = *u;
-        if (!ctx_.request.include_usage && is_usage_only_chunk(event)) co_return Result<void>{};
+        usage_chunk = is_usage_only_chunk(event);
+        if (!ctx_.request.include_usage && usage_chunk) co_return Result<void>{};
       }
     }
     if (event.find("\"delta\"") != std::string_view::npos ||
@@ -116,7 +118,15 @@ class CallSink final : public ChunkSink {
       result_.committed = true;
       if (auto r = co_await begin_stream(ctx_, result_, *out_); !r) co_return r;
     }
-    if (ctx_.cache.capture) ctx_.cache.capture_event(event);
+    if (ctx_.cache.capture) ctx_.cache.capture_event(event);  // a replay costs nothing
+    if (usage_chunk) {
+      // What the request has cost, this call included, also in-band.
+      const Target& t = *result_.target;
+      const double usd = spent_usd(ctx_) + cost_usd(usage_, *t.model) +
+                         endpoint_cost_usd(*t.upstream_config, ctx_.clock.now() - start_);
+      if (auto priced = with_usage_cost(event, usd); !priced.empty())
+        co_return co_await out_->write_event(priced);
+    }
     co_return co_await out_->write_event(event);
   }
 
@@ -494,7 +504,10 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     if (undo && rewritten.empty()) continue;
     const std::string_view e = undo ? rewritten : event;
     if (ctx.cache.capture) ctx.cache.capture_event(e);
-    if (auto r = co_await out.write_event(e); !r) co_return r;
+    const std::string priced =
+        is_usage_only_chunk(e) ? with_usage_cost(e, spent_usd(ctx)) : std::string();
+    const std::string_view sent = priced.empty() ? e : std::string_view(priced);
+    if (auto r = co_await out.write_event(sent); !r) co_return r;
   }
   co_return co_await end_stream(ctx, result, out, nullptr, spent_usd(ctx));
 }

@@ -104,7 +104,7 @@ class SnapshotBuildContext final : public BuildContext {
         t->upstream = i;
         t->upstream_config = &u;
         t->model = &m;
-        t->metrics = &snap_.metrics->model(route_, m.name, u.name);
+        t->metrics = &snap_.metrics->model(route_, m.name, u.name, u.provider);
         t->state = &snap_.registry->target(u.name, m.name);
         out.push_back(t.get());
         snap_.targets.push_back(std::move(t));

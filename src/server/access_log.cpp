@@ -93,6 +93,11 @@ std::unique_ptr<AccessLog>& access_log() {
   return l;
 }
 
+// `s` as the inside of a JSON string: names come from the config, which may hold any character.
+struct JsonText {
+  std::string_view s;
+};
+
 // Whether token counts came from the upstream or were estimated by the gateway.
 std::string_view usage_kind(const AccessRecord& r) {
   if (r.model.empty()) return "none";
@@ -100,6 +105,28 @@ std::string_view usage_kind(const AccessRecord& r) {
 }
 
 }  // namespace
+}  // namespace switchyard
+
+template <>
+struct fmt::formatter<switchyard::JsonText> : fmt::formatter<std::string_view> {
+  auto format(switchyard::JsonText t, format_context& ctx) const {
+    auto out = ctx.out();
+    for (const char c : t.s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        *out++ = '\\';
+        *out++ = c;
+      } else if (u < 0x20 || u == 0x7f) {
+        out = fmt::format_to(out, "\\u{:04x}", u);
+      } else {
+        *out++ = c;
+      }
+    }
+    return out;
+  }
+};
+
+namespace switchyard {
 
 void init_access_log(bool json) { access_log() = std::make_unique<AccessLog>(json); }
 
@@ -116,7 +143,8 @@ void format_access_line(const AccessRecord& r, bool json, std::string& out) {
         std::back_inserter(out),
         R"({{"request_id":"{}","client":"{}","route":"{}","model":"{}","upstream":"{}","status":{},"attempts":{},"input_tokens":{},"output_tokens":{},"usage":"{}","cost_usd":{:.8f},"latency_ms":{:.2f},"ttft_ms":{:.2f},"error":"{}"{}{}{}{}}})"
         "\n",
-        r.request_id, r.client, r.route, r.model, r.upstream, r.status, r.attempts,
+        JsonText{r.request_id}, JsonText{r.client}, JsonText{r.route}, JsonText{r.model},
+        JsonText{r.upstream}, r.status, r.attempts,
         r.usage.input_tokens, r.usage.output_tokens, usage_kind(r), r.cost_usd, ms, ttft, r.error,
         r.decision.empty() ? "" : R"(,"decision":)", r.decision,
         r.prompt.empty() ? "" : R"(,"prompt":)", r.prompt);

@@ -109,6 +109,10 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
     error_ = r.error();
     if (!out_.started() && r.error().reason != Reason::cancelled) {
       set_decision_headers(*ctx_, out_, ctx_->attempts.size());
+      // The gateway already tried its candidates: an SDK's own retries would only multiply the
+      // load, unless an upstream said when to come back (send_error then says true).
+      if (!ctx_->attempts.empty() && !r.error().retry_after_ms)
+        out_.set_header("x-should-retry", "false");
       (void)co_await send_error(out_, r.error());
     }
   }
@@ -138,30 +142,41 @@ void ApiCall::record(SteadyTime start) {
                                rec.cost_usd, tokens, estimated_tokens_);
     if (!ctx_->attempts.empty())
       st_.metrics.overhead().observe(seconds(elapsed - upstream_time(ctx_->attempts)));
+    // A stream that failed after its 200 went out is counted as the failure it was, with the
+    // status its error would have had; the access log keeps the status the client saw.
+    const bool failed_midway =
+        out_.started() && logged < 400 && error_ && error_->reason != Reason::cancelled;
+    const int counted = failed_midway ? error_->status : logged;
+    const auto op = static_cast<std::uint64_t>(endpoint_);
+    const auto count = [&](const ModelMetrics& mm) {
+      mm.requests_by_code.inc(static_cast<std::uint64_t>(counted), std::to_string(counted));
+      if (error_ && counted >= 400)
+        mm.duration.at(op * 64 + 1 + static_cast<std::uint64_t>(error_->reason))
+            .observe(seconds(elapsed));
+    };
     if (const Target* t = ctx_->chosen) {
       rec.model = t->model->name;
       rec.upstream = t->upstream_config->name;
       rec.usage = ctx_->usage;
       rec.ttft = ctx_->time_to_first_token;
       const ModelMetrics& mm = *t->metrics;
-      mm.requests_by_code.inc(static_cast<std::uint64_t>(logged), std::to_string(logged));
-      if (logged < 400) {
+      count(mm);
+      if (counted < 400) {
         if (const CompiledRoute* r = ctx_->compiled; r && r->strongest) {
           r->savings.spent->Increment(rec.cost_usd);
           r->savings.baseline->Increment(cost_usd(ctx_->usage, *r->strongest));
         }
-        mm.input_tokens->observe(static_cast<double>(ctx_->usage.input_tokens));
-        mm.output_tokens->observe(static_cast<double>(ctx_->usage.output_tokens));
-        mm.duration->observe(seconds(elapsed));
+        const LazyCells& tokens = ctx_->usage.reported ? mm.token_usage : mm.estimated_tokens;
+        tokens.at(op * 2).observe(static_cast<double>(ctx_->usage.input_tokens));
+        tokens.at(op * 2 + 1).observe(static_cast<double>(ctx_->usage.output_tokens));
+        mm.duration.at(op * 64).observe(seconds(elapsed));
         if (request_.stream && ctx_->time_to_first_token.count() >= 0)
-          mm.ttft->observe(seconds(ctx_->time_to_first_token));
+          mm.ttft.at(op).observe(seconds(ctx_->time_to_first_token));
       }
     } else if (ctx_->cache.hit) {
       rec.model = ctx_->cache.hit->model;
     } else if (!ctx_->candidates.empty()) {
-      // Every candidate failed: count it against the route's first choice.
-      ctx_->candidates.front()->metrics->requests_by_code.inc(
-          static_cast<std::uint64_t>(logged), std::to_string(logged));
+      count(*ctx_->candidates.front()->metrics);  // every candidate failed: the first choice's
     } else {
       st_.metrics.count_unrouted(logged);
     }

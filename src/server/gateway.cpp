@@ -41,6 +41,7 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   }
   g->keys_file_ = loaded.config->clients.keys_file;
   g->file_signature_ = g->files_signature();
+  count_protocol_errors_from_zero(g->state_->metrics);
   g->state_->metrics.add_source(g->registry_);
   g->state_->metrics.add_source(g->ledger_);
   auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics, g->registry_,

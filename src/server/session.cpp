@@ -151,6 +151,12 @@ bool shed_oldest_idle(WorkerState& w, ServerState& st) {
 
 }  // namespace
 
+void count_protocol_errors_from_zero(Metrics& metrics) {
+  for (auto r = Refusal::transfer_encoding; r <= Refusal::malformed;
+       r = static_cast<Refusal>(static_cast<int>(r) + 1))
+    metrics.protocol_errors().inc(static_cast<std::uint64_t>(r), refusal_name(r), 0);
+}
+
 net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w,
                                  Serves serves) {
   co_await net::this_coro::throw_if_cancelled(false);

@@ -7,8 +7,13 @@
 
 namespace switchyard {
 
+class Metrics;
 struct ServerState;
 struct WorkerState;
+
+// Creates every series of switchyard_client_protocol_errors_total at 0, so that rate() sees the
+// first refused request. Control plane, once per Metrics.
+void count_protocol_errors_from_zero(Metrics& metrics);
 
 // What a listener serves: the API and the admin endpoints, or (server.admin_listen) only
 // /healthz, /readyz, /metrics and /v1/models; anything else there is a 404.

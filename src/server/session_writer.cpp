@@ -118,6 +118,7 @@ Task<Result<void>> send_error(SessionWriter& out, const Error& e) {
                               : std::min<std::uint32_t>(e.retry_after_ms, 60'000);
     out.set_header("retry-after", std::to_string((ms_value + 999) / 1000));
     out.set_header("retry-after-ms", std::to_string(ms_value));
+    out.set_header("x-should-retry", "true");
   }
   co_return co_await out.send(e.status, "application/json", to_openai_json(e));
 }

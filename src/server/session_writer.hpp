@@ -65,8 +65,8 @@ class SessionWriter final : public ResponseWriter {
   int status_ = 0;
 };
 
-// Answers with `e` in OpenAI's shape, with retry-after / retry-after-ms (at most 60 s) when the
-// error carries a retry delay. Completes as SessionWriter::send does.
+// Answers with `e` in OpenAI's shape. An error that carries a retry delay adds retry-after /
+// retry-after-ms (at most 60 s) and x-should-retry: true. Completes as SessionWriter::send does.
 Task<Result<void>> send_error(SessionWriter& out, const Error& e);
 
 }  // namespace switchyard

@@ -1,6 +1,7 @@
 #include "upstream/http_upstream.hpp"
 
 #include "core/clock.hpp"
+#include "upstream/retry_after.hpp"
 #include "upstream/sse.hpp"
 #include "upstream/upstream_runtime.hpp"
 
@@ -242,15 +243,8 @@ class HttpUpstream final : public Upstream {
   }
 
   static std::uint32_t retry_after_ms(const http::fields& h) {
-    auto ms_field = h["retry-after-ms"];
-    std::uint32_t v = 0;
-    if (!ms_field.empty() &&
-        std::from_chars(ms_field.data(), ms_field.data() + ms_field.size(), v).ec == std::errc())
-      return v;
-    auto s = h[http::field::retry_after];
-    if (!s.empty() && std::from_chars(s.data(), s.data() + s.size(), v).ec == std::errc())
-      return v * 1000;
-    return 0;
+    return switchyard::retry_after_ms(h["retry-after-ms"], h[http::field::retry_after],
+                                      std::chrono::system_clock::now());
   }
 
   // Whether the client may see this upstream response header: an allowlist, because an

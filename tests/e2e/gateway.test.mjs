@@ -46,6 +46,10 @@ upstreams:
         price_usd_per_mtok: {input: 2.5, output: 10}
       - name: embed
         price_usd_per_mtok: {input: 0.02, output: 0}
+  - name: dead
+    base_url: http://127.0.0.1:1/v1
+    models:
+      - name: gone
 routes:
   auto:
     stages:
@@ -97,12 +101,31 @@ test('streaming with include_usage', async () => {
   }
   assert.ok(text.split(' ').length >= 12, text);
   assert.equal(usage.completion_tokens, 12);
+  // What the answer cost, in-band: 2.5 $/Mtok in, 10 $/Mtok out.
+  const expected = (usage.prompt_tokens * 2.5 + usage.completion_tokens * 10) / 1e6;
+  assert.ok(Math.abs(usage.cost - expected) < 1e-8, `usage.cost ${usage.cost}, expected ${expected}`);
+});
+
+test('a request every candidate failed says x-should-retry: false, so the SDK does not retry', async () => {
+  const metrics = async () => (await fetch(`http://127.0.0.1:${gatewayPort}/metrics`)).text();
+  const count = (text) => Number(/switchyard_requests_total\{code="502",model="gone",route="passthrough"\} (\S+)/.exec(text)[1]);
+  const before = count(await metrics());
+  const retrying = new OpenAI({ baseURL: `http://127.0.0.1:${gatewayPort}/v1`, apiKey: 'unused', maxRetries: 2 });
+  await assert.rejects(
+    retrying.chat.completions.create({ model: 'gone', messages: [{ role: 'user', content: 'hi' }] }),
+    (e) => e.status === 502 && e.headers.get('x-should-retry') === 'false');
+  let after = before;
+  for (let i = 0; i < 50 && after === before; ++i) {
+    after = count(await metrics());
+    if (after === before) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(after - before, 1, 'the SDK sent the request more than once');
 });
 
 test('models list shows models and routes', async () => {
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
-  assert.deepEqual(ids, ['small', 'large', 'embed', 'auto']);
+  assert.deepEqual(ids, ['small', 'large', 'embed', 'gone', 'auto']);
 });
 
 test('embeddings', async () => {
@@ -201,4 +224,32 @@ test('--health probes the admin listener: 0 while it answers, 1 once it is gone'
   const down = spawnSync(gatewayBin, ['--health', '--config', path], { encoding: 'utf8' });
   assert.equal(down.status, 1);
   assert.match(down.stderr, new RegExp(`unhealthy: GET http://127.0.0.1:${adminPort}/healthz`));
+});
+
+test('--log-format json: stdout is one JSON object per line, names with quotes included', async () => {
+  const port = await freePort();
+  const simPort = await freePort();
+  start(simBin, ['--listen', `127.0.0.1:${simPort}`]);
+  const path = join(dir, 'jsonlog.yaml');
+  writeFileSync(path, config(simPort, `127.0.0.1:${port}`).replace('  auto:', `  'say "hi"\\':`));
+  const gw = spawn(gatewayBin, ['--config', path, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(gw);
+  let stdout = '';
+  let stderr = '';
+  gw.stdout.on('data', (d) => (stdout += d));
+  gw.stderr.on('data', (d) => (stderr += d));
+  await waitHttp(`http://127.0.0.1:${simPort}/healthz`);
+  await waitHttp(`http://127.0.0.1:${port}/readyz`);
+  const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  await c.chat.completions.create({ model: 'say "hi"\\', messages: [{ role: 'user', content: 'hi' }] });
+  await assert.rejects(c.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }));
+  const exited = new Promise((ok) => gw.on('exit', ok));
+  gw.kill('SIGTERM');
+  await exited;
+  const lines = stdout.split('\n').filter((l) => l.length);
+  assert.ok(lines.length >= 2, stdout);
+  const records = lines.map((l) => JSON.parse(l));  // throws on a line that is not JSON
+  assert.ok(records.some((r) => r.route === 'say "hi"\\' && r.status === 200), stdout);
+  assert.ok(records.some((r) => r.status === 404), stdout);
+  assert.match(stderr, /listening on/);  // the plain log lines went to stderr
 });

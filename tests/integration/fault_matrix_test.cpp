@@ -418,6 +418,11 @@ Verdict judge(const Case& c, const Answer& a) {
       if (!c.retry_after.empty() &&
           a.header("retry-after-ms") != std::to_string(std::stoi(c.retry_after) * 1000))
         problem("retry-after-ms " + a.header("retry-after-ms"));
+      // Every candidate was tried: an SDK retry helps only when an upstream said when.
+      const std::string should_retry = c.retry_after.empty() ? "false" : "true";
+      if (a.header("x-should-retry") != should_retry)
+        problem("x-should-retry '" + a.header("x-should-retry") + "', expected '" + should_retry +
+                "'");
     }
   } else {
     if (a.header("content-type") != "text/event-stream")

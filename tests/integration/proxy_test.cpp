@@ -89,6 +89,10 @@ TEST_F(ProxyTest, StreamRelaysEventsAndUsageOnlyWhenAsked) {
   EXPECT_TRUE(usage["choices"].empty());
   EXPECT_FALSE(with.trailers["x-switchyard-cost-usd"].empty());
   EXPECT_GT(std::stod(with.trailers["x-switchyard-cost-usd"]), 0.0);
+  // The cost also travels in-band, for SDKs that cannot read trailers.
+  ASSERT_TRUE(usage["usage"]["cost"].is_number()) << usage.dump();
+  EXPECT_NEAR(usage["usage"]["cost"].get<double>(),
+              std::stod(with.trailers["x-switchyard-cost-usd"]), 1e-8);
 
   auto without = read_sse(gw.port(), chat_body("s", R"("stream":true)"));
   ASSERT_TRUE(without.complete);

@@ -217,18 +217,54 @@ TEST_F(ServerTest, HealthReadyAndMetrics) {
   ASSERT_TRUE(eventually([&] {
     m = http_request(gw.port(), "GET", "/metrics");
     return m.body.find("switchyard_requests_in_flight 0") != std::string::npos &&
-           m.body.find(R"(code="200",model="m",route="auto")") != std::string::npos;
+           m.body.find(R"(code="200",model="m",route="auto"} 1)") != std::string::npos;
   }));
   ASSERT_EQ(m.status, 200);
   for (const char* needle :
        {R"(switchyard_requests_total{code="200",model="m",route="auto"} 1)",
         R"(switchyard_upstream_attempts_total{model="m",outcome="ok",upstream="sim"} 1)",
-        "switchyard_cost_usd_total{model=\"m\",route=\"auto\"}", "switchyard_requests_in_flight 0",
+        "switchyard_cost_usd_total{model=\"m\",route=\"auto\",upstream=\"sim\"}", "switchyard_requests_in_flight 0",
         "switchyard_build_info{version=", "switchyard_config_reloads_total{result=\"success\"} 0",
-        "gen_ai_client_token_usage_bucket{model=\"m\",route=\"auto\",token_type=\"output\",le=\"16\"} 1",
-        "gen_ai_client_operation_duration_seconds_count{model=\"m\",route=\"auto\"} 1",
+        R"(gen_ai_client_token_usage_bucket{gen_ai_operation_name="chat",)"
+        R"(gen_ai_provider_name="sim",gen_ai_request_model="auto",gen_ai_response_model="m",)"
+        R"(gen_ai_token_type="output",le="16"} 1)",
+        R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",)"
+        R"(gen_ai_provider_name="sim",gen_ai_request_model="auto",gen_ai_response_model="m"} 1)",
         "# TYPE gen_ai_server_time_to_first_token_seconds histogram"})
     EXPECT_NE(m.body.find(needle), std::string::npos) << needle;
+}
+
+TEST_F(ServerTest, SeriesADashboardDividesByExistAtZeroBeforeTheFirstRequest) {
+  GatewayUnderTest gw(config(sim_->port()));
+  const auto text = http_request(gw.port(), "GET", "/metrics").body;
+  for (const char* series :
+       {R"(switchyard_requests_total{code="200",model="m",route="auto"})",
+        R"(switchyard_requests_total{code="502",model="m",route="auto"})",
+        R"(switchyard_requests_total{code="504",model="m",route="auto"})",
+        R"(switchyard_requests_total{code="404",model="none",route="none"})",
+        R"(switchyard_upstream_attempts_total{model="m",outcome="ok",upstream="sim"})",
+        R"(switchyard_upstream_errors_total{reason="connect",upstream="sim"})",
+        R"(switchyard_upstream_errors_total{reason="timeout_idle_stream",upstream="sim"})"})
+    EXPECT_EQ(metric(text, series), 0) << series;
+}
+
+TEST_F(ServerTest, StreamThatFailsAfterItStartedIsCountedAsFailed) {
+  GatewayUnderTest gw(config(sim_->port(), {}, "m", "m;tokens=10;cut_after=3"));
+  auto s = read_sse(gw.port(), chat_body("m", R"("stream":true)"));
+  EXPECT_EQ(s.status, 200);  // the header went out before the upstream broke off
+  EXPECT_FALSE(s.events.empty());
+  std::string text;
+  ASSERT_TRUE(eventually([&] {
+    text = http_request(gw.port(), "GET", "/metrics").body;
+    return metric(text, R"(switchyard_requests_total{code="502",model="m",route="passthrough"})") ==
+           1;
+  })) << text;
+  EXPECT_EQ(metric(text, R"(switchyard_requests_total{code="200",model="m",route="passthrough"})"),
+            0);
+  EXPECT_EQ(metric(text, R"(gen_ai_client_operation_duration_seconds_count{error_type="protocol",)"
+                         R"(gen_ai_operation_name="chat",gen_ai_provider_name="sim",)"
+                         R"(gen_ai_request_model="m",gen_ai_response_model="m"})"),
+            1);
 }
 
 TEST_F(ServerTest, HotReloadSwapsConfig) {

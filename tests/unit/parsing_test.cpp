@@ -1,10 +1,12 @@
 // Data-plane scanners: SSE splitting, usage extraction, URLs and request validation.
 #include "api/request.hpp"
 #include "api/usage.hpp"
+#include "upstream/retry_after.hpp"
 #include "upstream/sse.hpp"
 #include "upstream/url.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace switchyard {
 namespace {
@@ -51,6 +53,36 @@ TEST(Usage, RecognisesUsageOnlyChunk) {
   EXPECT_TRUE(is_usage_only_chunk(R"(data: {"choices":[],"usage":{"prompt_tokens":1}})"));
   EXPECT_TRUE(is_usage_only_chunk(R"(data: {"choices": [ ], "usage": {}})"));
   EXPECT_FALSE(is_usage_only_chunk(R"(data: {"choices":[{"delta":{}}],"usage":null})"));
+}
+
+TEST(Usage, CostGoesFirstInTheUsageObject) {
+  const std::string priced = with_usage_cost(
+      "data: {\"choices\":[],\"usage\": {\"prompt_tokens\":3,\"completion_tokens\":5}}\n\n", 0.0125);
+  ASSERT_EQ(priced.substr(0, 6), "data: ");
+  auto j = nlohmann::json::parse(priced.substr(6));
+  EXPECT_DOUBLE_EQ(j["usage"]["cost"].get<double>(), 0.0125);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 3);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 5);
+  EXPECT_EQ(priced.substr(priced.size() - 2), "\n\n");
+  auto empty = nlohmann::json::parse(with_usage_cost(R"({"choices":[],"usage":{ }})", 1));
+  EXPECT_DOUBLE_EQ(empty["usage"]["cost"].get<double>(), 1.0);
+  EXPECT_EQ(with_usage_cost(R"({"choices":[],"usage":null})", 1), "");
+  EXPECT_EQ(with_usage_cost(R"({"choices":[]})", 1), "");
+}
+
+TEST(RetryAfter, MillisecondsSecondsAndHttpDates) {
+  using std::chrono::system_clock;
+  const auto now = system_clock::from_time_t(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
+  EXPECT_EQ(retry_after_ms("1500", "9", now), 1500u);  // retry-after-ms wins
+  EXPECT_EQ(retry_after_ms("", "9", now), 9000u);
+  EXPECT_EQ(retry_after_ms("soon", "2", now), 2000u);  // a malformed -ms falls back
+  EXPECT_EQ(retry_after_ms("", "Sun, 06 Nov 1994 08:49:40 GMT", now), 3000u);
+  EXPECT_EQ(retry_after_ms("", "Sunday, 06-Nov-94 08:50:37 GMT", now), 60000u);
+  EXPECT_EQ(retry_after_ms("", "Sun Nov  6 08:49:38 1994", now), 1000u);
+  EXPECT_EQ(retry_after_ms("", "Sun, 06 Nov 1994 08:49:00 GMT", now), 0u);  // already past
+  EXPECT_EQ(retry_after_ms("", "Sun, 06 Nov 1994 08:49:40 GMT trailing", now), 0u);
+  EXPECT_EQ(retry_after_ms("", "", now), 0u);
+  EXPECT_EQ(retry_after_ms("", "-5", now), 0u);
 }
 
 TEST(Usage, CostFromPrices) {

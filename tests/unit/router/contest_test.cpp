@@ -246,7 +246,7 @@ TEST(Hedge, AQuickAnswerIsNotHedged) {
   auto o = run_route("[quick, slow]", "{type: hedge, delay: fixed, delay_ms: 500}");
   ASSERT_TRUE(o.result);
   EXPECT_EQ(o.called, (Models{"quick"}));
-  EXPECT_FALSE(has(o.metrics, R"(switchyard_hedges_total{outcome="fired")"));
+  EXPECT_TRUE(has(o.metrics, R"(switchyard_hedges_total{outcome="fired",route="auto"} 0)"));
 }
 
 TEST(Hedge, TheFirstAnswerWinsEvenWhenItIsTheHedgedCall) {
@@ -257,7 +257,7 @@ TEST(Hedge, TheFirstAnswerWinsEvenWhenItIsTheHedgedCall) {
   EXPECT_EQ(o.out.headers["x-switchyard-model"], "late");
   EXPECT_LT(o.took, std::chrono::milliseconds(1500));
   EXPECT_TRUE(has(o.metrics, R"(switchyard_hedges_total{outcome="fired",route="auto"} 1)"));
-  EXPECT_FALSE(has(o.metrics, R"(switchyard_hedges_total{outcome="won")"));
+  EXPECT_TRUE(has(o.metrics, R"(switchyard_hedges_total{outcome="won",route="auto"} 0)"));
 }
 
 TEST(Hedge, TheBudgetRefusesHedgesPastItsShare) {
@@ -281,7 +281,7 @@ TEST(Hedge, AFailureStartsTheNextCandidateAtOnce) {
   EXPECT_EQ(o.called, (Models{"down", "quick"}));
   EXPECT_LT(o.took, std::chrono::milliseconds(2000));  // not at the 5 s delay
   EXPECT_EQ(o.out.headers["x-switchyard-model"], "quick");
-  EXPECT_FALSE(has(o.metrics, R"(switchyard_hedges_total{outcome="fired")"));
+  EXPECT_TRUE(has(o.metrics, R"(switchyard_hedges_total{outcome="fired",route="auto"} 0)"));
   // Candidates past the hedges are fallbacks too.
   auto third = run_route("[down, down, quick]", kFixed50);
   ASSERT_TRUE(third.result);
