@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every build, test and demo dependency from Debian 12 packages (and the
-# official `openai` npm client for the end-to-end test). Idempotent; run as root or with sudo.
+# Installs every build, test and demo dependency from Debian 12 packages (and, from npm, the
+# official `openai` client for the end-to-end test and the Kubernetes schemas and Dockerfile
+# linter for deploy/). Idempotent; run as root or with sudo.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS=(build-essential cmake ninja-build ccache pkg-config git curl openssl ca-certificates
@@ -8,12 +9,15 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git curl openssl ca-ce
       prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev prometheus nodejs npm
       libre2-dev libbenchmark-dev
       clang-14 libfuzzer-14-dev libclang-rt-14-dev  # the fuzz preset (scripts/fuzz.sh)
-      clang-tidy-14)                                # scripts/tidy.sh
+      clang-tidy-14                                 # scripts/tidy.sh
+      kubernetes-client)                            # kubectl kustomize, for deploy/
 missing=()
 for p in "${PKGS[@]}"; do
   # node may come from another source on dev machines; only install Debian's when absent.
   if [ "$p" = nodejs ] && command -v node >/dev/null; then continue; fi
   if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+  # Likewise kubectl (Debian's is 1.20, with kustomize v2.0.3; deploy/kubernetes renders on both).
+  if [ "$p" = kubernetes-client ] && command -v kubectl >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,4 +29,10 @@ fi
 here="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -d "$here/tests/e2e/node_modules/openai" ]; then
   (cd "$here/tests/e2e" && npm install --no-audit --no-fund --loglevel=error)
+fi
+# The Kubernetes schemas and the Dockerfile linter, for deploy/validate.mjs (pinned in
+# deploy/package.json); again when the lockfile is newer than the installed tree.
+if [ ! -f "$here/deploy/node_modules/.package-lock.json" ] ||
+   [ "$here/deploy/package-lock.json" -nt "$here/deploy/node_modules/.package-lock.json" ]; then
+  (cd "$here/deploy" && npm install --no-audit --no-fund --loglevel=error)
 fi
