@@ -3,6 +3,7 @@
 # second). The CMake targets link in the same order (CMakeLists.txt):
 #
 #   core → api, config, metrics → upstream → router → server → src/main.cpp
+#   core → store → server
 #   core → api, config → sim → src/sim/main.cpp
 #
 # A folder may include its own headers, the public headers in include/switchyard/ and those of
@@ -22,17 +23,18 @@ declare -A allowed=(
   [metrics]="core"
   [upstream]="core api config metrics"
   [router]="core api config metrics upstream"
-  [server]="core api config metrics upstream router"
+  [store]="core"
+  [server]="core api config metrics upstream router store"
   [dataset]="core"
   [offline]="core api config metrics upstream router dataset"
   [sim]="core api config dataset"
-  [main]="core api config metrics upstream router server dataset offline"  # src/main.cpp
+  [main]="core api config metrics upstream router store server dataset offline"  # src/main.cpp
   [sim_main]="core api config dataset sim"                          # src/sim/main.cpp
   [switchyard]=""                                           # include/switchyard/
   [pch]=""                                                  # src/pch.hpp: third-party only
 )
 # The top-level folders of src/ and include/ a project header can come from.
-known="core api config metrics upstream router server dataset offline sim switchyard"
+known="core api config metrics upstream router store server dataset offline sim switchyard"
 
 grep -rnE --include='*.cpp' --include='*.hpp' --include='*.h' \
   '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]' src include |

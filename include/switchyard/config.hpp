@@ -154,6 +154,20 @@ struct ClientsConfig {
   std::vector<ClientConfig> keys;
 };
 
+// Shared state across replicas (server/shared_state.hpp). Without `host`, every replica keeps its
+// own. Read at start only.
+struct RedisConfig {
+  std::string host;  // empty: no Redis
+  std::uint16_t port = 6379;
+  std::string password;  // a ${VAR}; empty: no AUTH
+  std::uint32_t db = 0;
+  std::string key_prefix = "switchyard";
+  std::uint32_t timeout_ms = 100;  // connect, and each round trip
+  std::uint32_t sync_ms = 100;     // how often each replica exchanges its counts
+
+  bool operator==(const RedisConfig&) const = default;
+};
+
 struct Config {
   std::string source_path;  // the file it came from, for reload
   ServerConfig server;
@@ -162,6 +176,7 @@ struct Config {
   std::vector<RouteConfig> routes;
   DecisionLogConfig decision_log;
   FeedbackConfig feedback;
+  RedisConfig redis;
 };
 
 // Outcome of loading: a Config, or one message that starts with the YAML path at fault, e.g.

@@ -380,6 +380,23 @@ Config read_config(const YAML::Node& root, std::string source_path) {
     if (l.max_bytes < 4096) fail(dm.at("max_bytes"), "must be at least 4096");
     l.path = beside(c.source_path, l.path);
   }
+  if (auto r = m.get("redis"); r && !r.IsNull()) {
+    Map rm(r, "redis");
+    auto& rc = c.redis;
+    rm.req("host", rc.host);
+    rm.opt("port", rc.port);
+    if (auto p = rm.get("password"); p && !p.IsNull())
+      rc.password = read_secret(p, rm.at("password"));
+    rm.opt("db", rc.db);
+    rm.opt("key_prefix", rc.key_prefix);
+    rm.opt("timeout_ms", rc.timeout_ms);
+    rm.opt("sync_ms", rc.sync_ms);
+    rm.finish();
+    if (rc.host.empty()) fail(rm.at("host"), "must not be empty");
+    if (rc.port == 0) fail(rm.at("port"), "must be greater than 0");
+    require_positive(rc.timeout_ms, rm.at("timeout_ms"));
+    require_positive(rc.sync_ms, rm.at("sync_ms"));
+  }
   if (auto f = m.get("feedback"); f && !f.IsNull()) {
     Map fm(f, "feedback");
     auto& fb = c.feedback;

@@ -224,6 +224,18 @@ Metrics::Metrics()
                         .Help("Failed accept() calls (e.g. out of file descriptors)")
                         .Register(*registry_)
                         .Add({});
+  store_up_ = &prom::BuildGauge()
+                    .Name("switchyard_shared_store_up")
+                    .Help("1 while the last exchange with the shared store (redis:) succeeded; 0 "
+                          "while it fails, or without one")
+                    .Register(*registry_)
+                    .Add({});
+  store_errors_ = &prom::BuildCounter()
+                       .Name("switchyard_shared_store_errors_total")
+                       .Help("Failed exchanges with the shared store; the replica serves from its "
+                             "own counts meanwhile")
+                       .Register(*registry_)
+                       .Add({});
   protocol_errors_ = std::make_unique<LazyCounters>(
       prom::BuildCounter()
           .Name("switchyard_client_protocol_errors_total")

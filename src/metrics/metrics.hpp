@@ -192,6 +192,10 @@ class Metrics {
   prometheus::Counter& connections_shed_idle() { return *shed_idle_; }
   prometheus::Counter& connections_refused() { return *refused_; }
   prometheus::Counter& accept_errors() { return *accept_errors_; }
+  // The shared store (`redis:`): 1 while the last exchange succeeded, 0 while it fails or with no
+  // store configured; and its failed exchanges.
+  prometheus::Gauge& shared_store_up() { return *store_up_; }
+  prometheus::Counter& shared_store_errors() { return *store_errors_; }
   // Requests rejected at the HTTP layer, by kind (server/request_reader.hpp's Refusal).
   // Lock-free after the first use of a kind.
   LazyCounters& protocol_errors() { return *protocol_errors_; }
@@ -224,6 +228,8 @@ class Metrics {
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* connections_;
   prometheus::Counter *shed_idle_, *refused_, *accept_errors_;
+  prometheus::Gauge* store_up_;
+  prometheus::Counter* store_errors_;
   std::unique_ptr<LazyCounters> protocol_errors_;
   HistogramFamily tokens_, estimated_tokens_, duration_, ttft_, overhead_;
   HistogramFamily::Cell* overhead_cell_;

@@ -53,14 +53,16 @@ Error refuse(std::string code, std::string message, std::uint32_t retry_after_ms
 
 }  // namespace
 
-nanoseconds RateLimit::take(std::uint64_t limit, std::uint64_t units, SteadyTime now) noexcept {
+nanoseconds RateLimit::take(std::uint64_t limit, std::uint64_t units, SteadyTime now,
+                           std::uint64_t others) noexcept {
   const std::int64_t per_unit = ns_per_unit(limit);
   const std::int64_t t = std::chrono::duration_cast<nanoseconds>(now.time_since_epoch()).count();
   const auto cost = per_unit * static_cast<std::int64_t>(std::min(units, limit));
+  const auto held = per_unit * static_cast<std::int64_t>(std::min(others, limit));
   std::int64_t until = full_until_.load(std::memory_order_relaxed);
   for (;;) {
     const std::int64_t next = std::max(until, t) + cost;
-    if (next - t > kMinuteNs) return nanoseconds(next - t - kMinuteNs);
+    if (next - t + held > kMinuteNs) return nanoseconds(next - t + held - kMinuteNs);
     if (full_until_.compare_exchange_weak(until, next, std::memory_order_relaxed)) return {};
   }
 }
@@ -101,7 +103,9 @@ class MemoryLedger::Account final : public ClientAccount {
     budget_day_.store(c.budget_usd_per_day, std::memory_order_relaxed);
     budget_month_.store(c.budget_usd_per_month, std::memory_order_relaxed);
     const Calendar cal = calendar(now.wall);
-    if (c.budget_usd_per_day > 0 && day_.spent(cal.day) >= c.budget_usd_per_day) {
+    if (c.budget_usd_per_day > 0 &&
+        day_.spent(cal.day) + others_spent(others.day, others.day_usd, cal.day) >=
+            c.budget_usd_per_day) {
       ++refused_budget_;
       return refuse("budget_exceeded",
                     fmt::format("The key '{}' has spent its daily budget of {} USD; it renews "
@@ -109,7 +113,9 @@ class MemoryLedger::Account final : public ClientAccount {
                                 c.name, c.budget_usd_per_day),
                     ms_until(now.wall, cal.day_end));
     }
-    if (c.budget_usd_per_month > 0 && month_.spent(cal.month) >= c.budget_usd_per_month) {
+    if (c.budget_usd_per_month > 0 &&
+        month_.spent(cal.month) + others_spent(others.month, others.month_usd, cal.month) >=
+            c.budget_usd_per_month) {
       ++refused_budget_;
       return refuse("budget_exceeded",
                     fmt::format("The key '{}' has spent its monthly budget of {} USD; it renews "
@@ -118,7 +124,9 @@ class MemoryLedger::Account final : public ClientAccount {
                     ms_until(now.wall, cal.month_end));
     }
     if (c.requests_per_minute > 0) {
-      if (auto wait = requests_.take(c.requests_per_minute, 1, now.steady); wait.count() > 0) {
+      const auto held = others.requests.load(std::memory_order_relaxed);
+      if (auto wait = requests_.take(c.requests_per_minute, 1, now.steady, held);
+          wait.count() > 0) {
         ++refused_rate_;
         return refuse("rate_limit_exceeded",
                       fmt::format("The key '{}' is over its limit of {} requests per minute.",
@@ -127,7 +135,9 @@ class MemoryLedger::Account final : public ClientAccount {
       }
     }
     if (c.tokens_per_minute > 0) {
-      if (auto wait = tokens_.take(c.tokens_per_minute, tokens, now.steady); wait.count() > 0) {
+      const auto held = others.tokens.load(std::memory_order_relaxed);
+      if (auto wait = tokens_.take(c.tokens_per_minute, tokens, now.steady, held);
+          wait.count() > 0) {
         if (c.requests_per_minute > 0) requests_.adjust(c.requests_per_minute, -1);
         ++refused_rate_;
         return refuse("rate_limit_exceeded",
@@ -137,6 +147,7 @@ class MemoryLedger::Account final : public ClientAccount {
       }
     }
     ++admitted_;
+    tokens_used_.fetch_add(static_cast<std::int64_t>(tokens), std::memory_order_relaxed);
     return {};
   }
 
@@ -145,6 +156,8 @@ class MemoryLedger::Account final : public ClientAccount {
     const Calendar cal = calendar(now.wall);
     day_.add(cal.day, usd);
     month_.add(cal.month, usd);
+    tokens_used_.fetch_add(static_cast<std::int64_t>(tokens) - static_cast<std::int64_t>(estimated),
+                           std::memory_order_relaxed);
     if (c.tokens_per_minute > 0)
       tokens_.adjust(c.tokens_per_minute,
                      static_cast<std::int64_t>(tokens) - static_cast<std::int64_t>(estimated));
@@ -155,10 +168,26 @@ class MemoryLedger::Account final : public ClientAccount {
     return {day_.spent(cal.day), month_.spent(cal.month)};
   }
 
+  OwnUse own(WallTime now) const noexcept {
+    const Calendar cal = calendar(now);
+    return {admitted_.load(std::memory_order_relaxed), tokens_used_.load(std::memory_order_relaxed),
+            cal.day, cal.month, day_.spent(cal.day), month_.spent(cal.month)};
+  }
+
   std::atomic<std::uint64_t> admitted_{0}, refused_rate_{0}, refused_budget_{0};
+  std::atomic<std::int64_t> tokens_used_{0};
   std::atomic<double> budget_day_{0}, budget_month_{0};
+  OthersUse others;
 
  private:
+  // What the other replicas spent in `period`, if the store's figure is for that period.
+  static double others_spent(const std::atomic<std::uint32_t>& their_period,
+                             const std::atomic<double>& usd, std::uint32_t period) noexcept {
+    return their_period.load(std::memory_order_relaxed) == period
+               ? usd.load(std::memory_order_relaxed)
+               : 0;
+  }
+
   static std::uint32_t ms_of(nanoseconds wait) {
     return static_cast<std::uint32_t>(
         std::max<long long>(1, std::chrono::ceil<std::chrono::milliseconds>(wait).count()));
@@ -176,6 +205,13 @@ ClientAccount& MemoryLedger::account(const std::string& name) {
   auto& a = accounts_[name];
   if (!a) a = std::make_unique<Account>();
   return *a;
+}
+
+void MemoryLedger::visit_accounts(
+    WallTime now,
+    const std::function<void(const std::string&, const OwnUse&, OthersUse&)>& visit) {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, account] : accounts_) visit(name, account->own(now), account->others);
 }
 
 std::vector<prometheus::MetricFamily> MemoryLedger::Collect() const {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,9 +64,11 @@ class ClientLedger {
 // algorithm: one atomic word, the time at which the bucket would be empty).
 class RateLimit {
  public:
-  // Takes `units` (at most `limit`; more counts as `limit`) if they fit; otherwise takes nothing
-  // and returns how long until they would.
-  std::chrono::nanoseconds take(std::uint64_t limit, std::uint64_t units, SteadyTime now) noexcept;
+  // Takes `units` (at most `limit`; more counts as `limit`) if they fit beside `others` units
+  // that other replicas used in the last minute; otherwise takes nothing and returns how long
+  // until they would.
+  std::chrono::nanoseconds take(std::uint64_t limit, std::uint64_t units, SteadyTime now,
+                                std::uint64_t others = 0) noexcept;
   // Counts `units` more (or, negative, fewer) than were taken.
   void adjust(std::uint64_t limit, std::int64_t units) noexcept;
 
@@ -85,6 +88,28 @@ class PeriodSpend {
   std::atomic<std::uint64_t> word_{0};
 };
 
+// One account's own use so far, for a shared store to add up across replicas: totals since the
+// process started (tokens net of corrections), and spend in the UTC day and month numbered.
+struct OwnUse {
+  std::uint64_t requests = 0;
+  std::int64_t tokens = 0;
+  std::uint32_t day = 0;
+  std::uint32_t month = 0;
+  double day_usd = 0;
+  double month_usd = 0;
+};
+
+// What the other replicas used, as the shared store last told: in the last minute, and in the
+// UTC day and month numbered. All zero without a store, or while it is unreachable.
+struct OthersUse {
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> tokens{0};
+  std::atomic<std::uint32_t> day{0};
+  std::atomic<std::uint32_t> month{0};
+  std::atomic<double> day_usd{0};
+  std::atomic<double> month_usd{0};
+};
+
 // The process's own accounts. As a Prometheus Collectable (Metrics::add_source) it exposes each
 // client's admitted and refused requests and its spend in the current day and month.
 class MemoryLedger final : public ClientLedger, public prometheus::Collectable {
@@ -93,6 +118,13 @@ class MemoryLedger final : public ClientLedger, public prometheus::Collectable {
   ~MemoryLedger() override;
   ClientAccount& account(const std::string& name) override;
   std::vector<prometheus::MetricFamily> Collect() const override;
+
+  // Calls `visit` with every account's name, its own use at `now` and where to put what the
+  // other replicas used (read by admit() on every worker from then on). For the thread that
+  // exchanges counts with a shared store (server/shared_state.hpp); takes the ledger's lock.
+  void visit_accounts(WallTime now,
+                      const std::function<void(const std::string&, const OwnUse&, OthersUse&)>&
+                          visit);
 
   class Account;
 

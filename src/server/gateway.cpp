@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/workers.hpp"
 #include "server/session.hpp"
+#include "server/shared_state.hpp"
 #include "server/worker_state.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -51,6 +52,8 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
     return nullptr;
   }
   g->snapshot_ = built.snapshot;
+  if (const auto& redis = g->snapshot_->config.redis; !redis.host.empty())
+    g->shared_ = std::make_unique<SharedState>(redis, *g->ledger_, g->state_->metrics);
   const auto& sc = g->snapshot_->config.server;
   g->workers_ = std::make_unique<Workers>(options.workers ? options.workers : sc.workers);
   for (unsigned i = 0; i < g->workers_->size(); ++i) {
@@ -103,6 +106,7 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
 }
 
 Gateway::~Gateway() {
+  shared_.reset();
   if (listener_) listener_->close();
   if (admin_listener_) admin_listener_->close();
   if (workers_) workers_->stop_and_join();
@@ -152,8 +156,10 @@ bool Gateway::reload() {
   const auto& old_server = snapshot_->config.server;
   const auto& new_server = next->config.server;
   if (old_server.listen != new_server.listen || old_server.workers != new_server.workers ||
-      old_server.admin_listen != new_server.admin_listen)
-    spdlog::warn("server.listen, server.admin_listen and server.workers take effect only on restart");
+      old_server.admin_listen != new_server.admin_listen ||
+      snapshot_->config.redis != next->config.redis)
+    spdlog::warn("server.listen, server.admin_listen, server.workers and redis take effect only "
+                 "on restart");
   snapshot_ = next;
   install(next);
   spdlog::info("config reloaded from {}", options_.config_path);

@@ -15,6 +15,7 @@ namespace switchyard {
 
 class Workers;
 class Listener;
+class SharedState;
 struct WorkerState;
 
 struct GatewayOptions {
@@ -71,6 +72,7 @@ class Gateway {
   std::shared_ptr<MemoryLedger> ledger_ = std::make_shared<MemoryLedger>();
   // What feedback taught, and the decision log, likewise.
   std::shared_ptr<Learning> learning_ = std::make_shared<Learning>();
+  std::unique_ptr<SharedState> shared_;  // redis: the counts replicas share; null without it
   std::unique_ptr<Workers> workers_;
   std::vector<std::unique_ptr<WorkerState>> worker_states_;
   std::unique_ptr<Listener> listener_;
