@@ -19,7 +19,7 @@ bool is_usage_only_chunk(std::string_view event);
 
 // The usage-only chunk `event` with `"cost": usd` first in its usage object, as OpenAI-compatible
 // routers report a streamed answer's cost (SDKs cannot read HTTP trailers); empty when `event`
-// has no usage object to put it in.
+// has no usage object to put it in, or its usage already has a cost.
 std::string with_usage_cost(std::string_view event, double usd);
 
 // Dollars for the given usage at the model's configured prices.

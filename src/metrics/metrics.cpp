@@ -250,7 +250,7 @@ Metrics::Metrics()
 const ModelMetrics& Metrics::model(const std::string& route, const std::string& model,
                                    const std::string& upstream, const std::string& provider) {
   std::lock_guard lock(mutex_);
-  auto& slot = models_[route + '\0' + model + '\0' + upstream];
+  auto& slot = models_[route + '\0' + model + '\0' + upstream + '\0' + provider];
   if (!slot) {
     const Labels rm{{"route", route}, {"model", model}};
     const Labels gen_ai{{"gen_ai_provider_name", provider},

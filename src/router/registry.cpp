@@ -124,8 +124,10 @@ void Breaker::open(Rep expected, SteadyTime now, std::chrono::nanoseconds retry_
       expected == 0 && !relapse
           ? 0
           : std::min<std::uint32_t>(reopens_.load(std::memory_order_relaxed) + 1, 16);
+  // An upstream's retry-after counts too, up to max_open_ms: a far-off date (a skewed clock)
+  // must not take the model out for days.
   auto d = retry_after.count() > 0
-               ? retry_after
+               ? std::min<std::chrono::nanoseconds>(retry_after, ms(c.max_open_ms))
                : std::min(ms(c.open_ms) * (std::int64_t{1} << reopens), ms(c.max_open_ms));
   // Jitter from the clock's low bits: different on every replica, no shared random state.
   d += d * ((t >> 10) % 200) / 1000;

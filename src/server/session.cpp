@@ -161,7 +161,9 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
                                  Serves serves) {
   co_await net::this_coro::throw_if_cancelled(false);
   ConnectionSlot slot(st);
-  if (slot.count() > w.current->snapshot->max_connections && !shed_oldest_idle(w, st)) {
+  // Probes on the admin listener are never refused: a busy pod must not look dead.
+  if (serves == Serves::everything && slot.count() > w.current->snapshot->max_connections &&
+      !shed_oldest_idle(w, st)) {
     st.metrics.connections_refused().Increment();
     co_return;  // closes the socket: better than holding a descriptor nobody will serve
   }

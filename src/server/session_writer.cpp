@@ -118,7 +118,8 @@ Task<Result<void>> send_error(SessionWriter& out, const Error& e) {
                               : std::min<std::uint32_t>(e.retry_after_ms, 60'000);
     out.set_header("retry-after", std::to_string((ms_value + 999) / 1000));
     out.set_header("retry-after-ms", std::to_string(ms_value));
-    out.set_header("x-should-retry", "true");
+    // A wait past a minute (a spent budget) is longer than SDKs wait: they must not retry.
+    out.set_header("x-should-retry", ms_value <= 60'000 ? "true" : "false");
   }
   co_return co_await out.send(e.status, "application/json", to_openai_json(e));
 }

@@ -66,7 +66,8 @@ class SessionWriter final : public ResponseWriter {
 };
 
 // Answers with `e` in OpenAI's shape. An error that carries a retry delay adds retry-after /
-// retry-after-ms (at most 60 s) and x-should-retry: true. Completes as SessionWriter::send does.
+// retry-after-ms (at most 60 s, but for the gateway's own limits) and x-should-retry: true, or
+// false when that wait is over a minute. Completes as SessionWriter::send does.
 Task<Result<void>> send_error(SessionWriter& out, const Error& e);
 
 }  // namespace switchyard

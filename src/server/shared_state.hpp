@@ -15,13 +15,14 @@ namespace switchyard {
 class Metrics;
 
 // Owns the exchange thread; borrows `ledger` and `metrics`, which must outlive it. Each pass
-// adds this replica's use since the last successful pass to per-key counters in Redis (minute
-// buckets for rates, day and month keys for spend, each expiring) and reads back the totals, of
-// which the other replicas' share goes into the ledger's OthersUse, where admit() adds it to its
-// own counts. When a pass fails (Redis slow or gone) the others' share drops to zero, so each
-// replica serves from its own counts, and switchyard_shared_store_up turns 0 with a log line;
-// nothing is lost: the next successful pass sends everything since the last one. Destruction
-// stops the thread within one pass.
+// writes this replica's own use, under its own field, into per-key Redis hashes (one per minute
+// for rates, per UTC day and month for spend, each expiring) and reads every other replica's
+// fields back into the ledger's OthersUse, where admit() adds them to its own counts. Writing
+// totals rather than increments makes a pass safe to repeat: a lost reply or a failed pass
+// never counts anything twice, and a Redis that lost its data is filled again by the next pass.
+// When a pass fails (Redis slow or gone) the others' share drops to zero, so each replica serves
+// from its own counts, and switchyard_shared_store_up turns 0 with a log line. Destruction runs
+// a last pass, then stops the thread.
 class SharedState {
  public:
   SharedState(const RedisConfig& config, MemoryLedger& ledger, Metrics& metrics);

@@ -23,6 +23,19 @@ RedisReply convert(const redisReply* r) {
       out.text.assign(r->str, r->len);
       break;
     case REDIS_REPLY_NIL: out.type = RedisReply::Type::nil; break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::array;
+      out.items.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        const redisReply* e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
+          out.items.emplace_back(e->str, e->len);
+        else if (e->type == REDIS_REPLY_INTEGER)
+          out.items.push_back(std::to_string(e->integer));
+        else
+          out.items.emplace_back();
+      }
+      break;
     case REDIS_REPLY_ERROR:
       out.type = RedisReply::Type::error;
       out.text.assign(r->str, r->len);
@@ -82,7 +95,11 @@ Result<std::vector<RedisReply>> RedisConnection::pipeline(
       argv.push_back(arg.data());
       lens.push_back(arg.size());
     }
-    redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data());
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                               lens.data()) != REDIS_OK) {
+      drop();
+      return make_error(Reason::internal, "redis: out of memory for a command");
+    }
   }
   std::vector<RedisReply> replies;
   replies.reserve(commands.size());

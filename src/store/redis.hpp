@@ -16,11 +16,13 @@ struct redisContext;
 
 namespace switchyard {
 
-// One reply: an integer, a string (bulk or status), nil, or an error string.
+// One reply: an integer, a string (bulk or status), nil, an error string, or an array of
+// strings (HGETALL's fields and values in turn; nested arrays are not kept).
 struct RedisReply {
-  enum class Type : std::uint8_t { integer, string, nil, error, other } type = Type::nil;
+  enum class Type : std::uint8_t { integer, string, nil, error, array, other } type = Type::nil;
   long long integer = 0;
   std::string text;
+  std::vector<std::string> items;
 };
 
 class RedisConnection {

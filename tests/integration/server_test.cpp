@@ -360,7 +360,7 @@ TEST_F(ServerTest, ReadyzIs503WhileDraining) {
 
 TEST_F(ServerTest, AdminListenerServesProbesAndStaysUpThroughTheDrain) {
   GatewayUnderTest gw(config(sim_->port(), "  admin_listen: \"127.0.0.1:0\"", "m",
-                             "m;tokens=6;token_interval_ms=100"));
+                             "m;tokens=20;token_interval_ms=100"));  // streams for 2 s
   const auto admin = gw.gateway().admin_port();
   ASSERT_NE(admin, 0);
   ASSERT_NE(admin, gw.port());

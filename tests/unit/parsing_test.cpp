@@ -68,6 +68,7 @@ TEST(Usage, CostGoesFirstInTheUsageObject) {
   EXPECT_DOUBLE_EQ(empty["usage"]["cost"].get<double>(), 1.0);
   EXPECT_EQ(with_usage_cost(R"({"choices":[],"usage":null})", 1), "");
   EXPECT_EQ(with_usage_cost(R"({"choices":[]})", 1), "");
+  EXPECT_EQ(with_usage_cost(R"({"choices":[],"usage":{"cost":0.5,"prompt_tokens":1}})", 1), "");
 }
 
 TEST(RetryAfter, MillisecondsSecondsAndHttpDates) {
