@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: installs dependencies (Debian packages, the openai
 # npm client), builds the release binaries and benchmarks with -Werror and runs the end-to-end
 # tests on them (real binaries, the official OpenAI SDK, promtool) and the deploy/ checks
-# (Kubernetes manifests, the Dockerfile), runs the GoogleTest suite
+# (Kubernetes manifests, the Dockerfile, the Grafana dashboard), runs the GoogleTest suite
 # through ctest under AddressSanitizer + UBSan (+ LeakSanitizer), its integration tests under
 # ThreadSanitizer (a bounded soak too: several workers, real SIGHUP reloads and SIGTERM drains),
 # and finally every libFuzzer target for a bounded time. clang-tidy checks the files the change
@@ -48,10 +48,12 @@ done
 phase "end-to-end tests (openai SDK, promtool)"
 SWITCHYARD_BUILD=build/release node --test tests/e2e/
 
-phase "deploy: render and validate Kubernetes manifests, lint the Dockerfile"
+phase "deploy: Kubernetes manifests, the Dockerfile, the Grafana dashboard"
 # Every overlay of deploy/kubernetes through kubectl kustomize, each object against the
 # Kubernetes schemas (unknown fields refused), docs/deploy.md's rules, --validate-config on each
-# embedded config; docker/Dockerfile linted and checked against the release build.
+# embedded config; docker/Dockerfile linted and checked against the release build;
+# deploy/grafana/switchyard.json's queries against docs/metrics.md and a gateway's /metrics under
+# traffic, and through Debian's prometheus, scraping it on loopback: each must return data.
 SWITCHYARD_BUILD=build/release node --test deploy/
 
 phase "unit and integration tests (ctest, asan-ubsan)"
