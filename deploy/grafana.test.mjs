@@ -14,6 +14,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { freePort } from "../tests/e2e/support.mjs";
 import {
   dashboardProblems, documentedMetrics, expressionProblems, loadDashboard, parseExposition,
   parsePromQL, prometheusProblems, queriesOf, selectorsOf, structureProblems, substitute,
@@ -202,17 +203,6 @@ describe("a broken dashboard fails", () => {
 
 // ---------------------------------------------------------------------------------------------
 // The real thing: gateway, sim, Prometheus.
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

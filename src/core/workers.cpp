@@ -57,18 +57,25 @@ Listener::Listener(Workers& workers, SessionFn session, std::function<void()> on
     : workers_(workers), session_(std::move(session)),
       on_accept_error_(std::move(on_accept_error)), acceptor_(workers.at(0)) {}
 
-Result<unsigned short> Listener::open(const std::string& host_port) {
-  auto colon = host_port.rfind(':');
-  if (colon == std::string::npos)
-    return make_error(Reason::internal, "listen address must be HOST:PORT: " + host_port);
-  std::string host = host_port.substr(0, colon);
+std::optional<HostPort> split_host_port(std::string_view host_port) {
+  const auto colon = host_port.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = host_port.substr(0, colon);
   if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return HostPort{std::string(host), std::string(host_port.substr(colon + 1))};
+}
+
+Result<unsigned short> Listener::open(const std::string& host_port) {
+  auto split = split_host_port(host_port);
+  if (!split)
+    return make_error(Reason::internal, "listen address must be HOST:PORT: " + host_port);
+  const std::string& host = split->host;
   boost::system::error_code ec;
   auto addr = net::ip::make_address(host, ec);
   if (ec) return make_error(Reason::internal, "bad listen host \"" + host + "\": " + ec.message());
   unsigned port = 0;
   try {
-    port = static_cast<unsigned>(std::stoul(host_port.substr(colon + 1)));
+    port = static_cast<unsigned>(std::stoul(split->port));
   } catch (const std::exception&) {
     return make_error(Reason::internal, "bad listen port in " + host_port);
   }

@@ -13,7 +13,9 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -50,6 +52,14 @@ class Workers {
 // away; it is destroyed unfinished if the worker stops.
 using SessionFn =
     std::function<boost::asio::awaitable<void>(boost::asio::ip::tcp::socket, unsigned worker)>;
+
+// A listen address, "HOST:PORT" or "[V6]:PORT", split at its last colon, brackets removed;
+// nullopt without a colon.
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+std::optional<HostPort> split_host_port(std::string_view host_port);
 
 class Listener {
  public:

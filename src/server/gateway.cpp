@@ -62,12 +62,15 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   }
   ServerState* st = g->state_.get();
   auto* states = &g->worker_states_;
-  g->listener_ = std::make_unique<Listener>(
-      *g->workers_,
-      [st, states](net::ip::tcp::socket s, unsigned w) {
-        return run_session(std::move(s), *st, *(*states)[w]);
-      },
-      [st] { st->metrics.accept_errors().Increment(); });
+  const auto listener = [&](Serves serves) {
+    return std::make_unique<Listener>(
+        *g->workers_,
+        [st, states, serves](net::ip::tcp::socket s, unsigned w) {
+          return run_session(std::move(s), *st, *(*states)[w], serves);
+        },
+        [st] { st->metrics.accept_errors().Increment(); });
+  };
+  g->listener_ = listener(Serves::everything);
   auto listen = options.listen_override.empty() ? sc.listen : options.listen_override;
   auto port = g->listener_->open(listen);
   if (!port) {
@@ -76,12 +79,7 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   }
   g->port_ = *port;
   if (!sc.admin_listen.empty()) {
-    g->admin_listener_ = std::make_unique<Listener>(
-        *g->workers_,
-        [st, states](net::ip::tcp::socket s, unsigned w) {
-          return run_session(std::move(s), *st, *(*states)[w], Serves::admin_only);
-        },
-        [st] { st->metrics.accept_errors().Increment(); });
+    g->admin_listener_ = listener(Serves::admin_only);
     auto admin_port = g->admin_listener_->open(sc.admin_listen);
     if (!admin_port) {
       error = "server.admin_listen: " + admin_port.error().message;

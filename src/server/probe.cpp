@@ -1,5 +1,7 @@
 #include "server/probe.hpp"
 
+#include "core/workers.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,13 +20,12 @@ namespace http = beast::http;
 
 int probe(const std::string& host_port, const std::string& path,
           std::chrono::milliseconds timeout) {
-  auto colon = host_port.rfind(':');
-  if (colon == std::string::npos) return 0;
-  std::string host = host_port.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  auto split = split_host_port(host_port);
+  if (!split) return 0;
+  std::string& host = split->host;
   if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
   if (host == "::") host = "::1";
-  const std::string port = host_port.substr(colon + 1);
+  const std::string& port = split->port;
 
   net::io_context io;
   beast::tcp_stream stream(io);
