@@ -18,7 +18,8 @@
 
 namespace switchyard {
 
-class Metrics;  // metrics/metrics.hpp
+class Metrics;         // metrics/metrics.hpp
+class ResponseCaches;  // router/cache/caches.hpp
 
 // Narrows or reorders RouteContext::candidates, or fails the request. Does no I/O; shared by all
 // workers, so apply() must not mutate the stage.
@@ -109,6 +110,8 @@ class BuildContext {
   virtual std::string_view model_list() const = 0;  // "a, b, c": the models, for messages
   // Where a dispatcher or stage gets the metric handles it counts on (metrics/metrics.hpp).
   virtual Metrics& metrics() = 0;
+  // The gateway's response caches (a cache stage takes its route's), kept across reloads.
+  virtual ResponseCaches& caches() = 0;
 };
 
 // A factory parses and validates its YAML subtree (StageConfig carries its path, e.g.

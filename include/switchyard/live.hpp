@@ -194,6 +194,18 @@ class Breaker {
   void record(const CallOutcome& outcome, const BreakerConfig& config) noexcept;
   std::uint64_t times_opened() const noexcept { return opened_.load(std::memory_order_relaxed); }
 
+  // Sharing with other replicas (server/shared_state.hpp). opened_here_until() is when the
+  // opening this replica made itself ends, if that is after `now`: what it tells the others.
+  // adopt() is what another replica told: it opens the breaker until `until` (on this clock),
+  // unless it is open longer already; half-open after that, it probes for itself. An adopted
+  // opening is not counted in times_opened() nor told on, so that replicas never echo it.
+  std::optional<SteadyTime> opened_here_until(SteadyTime now) const noexcept {
+    const auto until = own_until_.load(std::memory_order_relaxed);
+    if (now.time_since_epoch().count() >= until) return std::nullopt;
+    return SteadyTime(SteadyTime::duration(until));
+  }
+  void adopt(SteadyTime until) noexcept;
+
  private:
   // Opens from the state `expected` (open_until_'s value when the caller looked), for
   // `retry_after` if the upstream asked, else for the backoff; if another worker changed the
@@ -212,6 +224,7 @@ class Breaker {
   std::atomic<double> failure_share_{0};
   std::atomic<double> latency_ms_{0};
   std::atomic<std::uint64_t> opened_{0};
+  std::atomic<SteadyTime::rep> own_until_{0};  // the end of the last opening made here
 };
 
 // State one upstream shares across its models and across snapshots.

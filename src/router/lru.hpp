@@ -63,13 +63,18 @@ class ShardedLru {
 
   // Puts `value` for `key` (replacing any), unless `cost` alone is more than a shard holds.
   void put(std::string key, Value value, std::size_t cost, SteadyTime now) {
+    const auto ttl = std::chrono::nanoseconds(ttl_.load(std::memory_order_relaxed));
+    put_until(std::move(key), std::move(value), cost, now + ttl);
+  }
+
+  // The same, to expire at `expires` rather than a ttl from now.
+  void put_until(std::string key, Value value, std::size_t cost, SteadyTime expires) {
     const std::size_t limit = shard_cost_.load(std::memory_order_relaxed);
     if (cost > limit) return;
-    const auto ttl = std::chrono::nanoseconds(ttl_.load(std::memory_order_relaxed));
     Shard& s = shard(key);
     std::lock_guard lock(s.mutex);
     if (auto it = s.index.find(key); it != s.index.end()) s.erase(it->second);
-    s.lru.push_front(Entry{std::move(key), std::move(value), now + ttl, cost});
+    s.lru.push_front(Entry{std::move(key), std::move(value), expires, cost});
     s.index.emplace(s.lru.front().key, s.lru.begin());
     s.cost += cost;
     while (s.cost > limit) s.erase(std::prev(s.lru.end()));

@@ -137,6 +137,19 @@ void Breaker::open(Rep expected, SteadyTime now, std::chrono::nanoseconds retry_
   probes_ok_.store(0, std::memory_order_relaxed);
   probe_until_.store(0, std::memory_order_relaxed);
   opened_.fetch_add(1, std::memory_order_relaxed);
+  own_until_.store(until, std::memory_order_relaxed);
+}
+
+void Breaker::adopt(SteadyTime until) noexcept {
+  const Rep want = until.time_since_epoch().count();
+  Rep current = open_until_.load(std::memory_order_acquire);
+  while (current < want) {
+    if (!open_until_.compare_exchange_weak(current, want, std::memory_order_acq_rel)) continue;
+    // A probe in flight now reports "from before it opened", and is not waited for.
+    probes_ok_.store(0, std::memory_order_relaxed);
+    probe_until_.store(0, std::memory_order_relaxed);
+    return;
+  }
 }
 
 void Breaker::close(Rep expected, SteadyTime now) noexcept {

@@ -34,6 +34,14 @@ class TargetRegistry final : public OutcomeSink, public prometheus::Collectable 
 
   void report(const CallOutcome& outcome) noexcept override;
 
+  // Calls fn(upstream, model, state) for every entry, under the control plane's lock: for a
+  // background thread (server/shared_state.hpp), never a worker.
+  template <class F>
+  void visit(F&& fn) {
+    std::lock_guard lock(mutex_);
+    for (auto& [names, state] : targets_) fn(names.first, names.second, *state);
+  }
+
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:

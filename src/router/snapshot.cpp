@@ -86,6 +86,7 @@ class SnapshotBuildContext final : public BuildContext {
   std::string_view route() const override { return route_; }
   std::string_view model_list() const override { return snap_.model_list; }
   Metrics& metrics() override { return *snap_.metrics; }
+  ResponseCaches& caches() override { return *snap_.caches; }
 
   // The priciest model the route's factories have asked for so far (by input and output price).
   const ModelConfig* priciest() const { return priciest_; }
@@ -124,7 +125,8 @@ class SnapshotBuildContext final : public BuildContext {
 namespace {
 
 SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegistry> registry,
-                    std::shared_ptr<ClientLedger> ledger, std::shared_ptr<Learning> learning) {
+                    std::shared_ptr<ClientLedger> ledger, std::shared_ptr<Learning> learning,
+                    std::shared_ptr<ResponseCaches> caches) {
   register_builtins();
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
@@ -132,6 +134,7 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
   snap->registry = std::move(registry);
   snap->ledger = std::move(ledger);
   snap->learning = std::move(learning);
+  snap->caches = std::move(caches);
   for (const auto& c : snap->config.clients.keys)
     snap->clients[c.key_sha256] = Client{&c, &snap->ledger->account(c.name)};
   snap->max_connections = snap->config.server.max_connections;
@@ -239,14 +242,16 @@ SnapshotBuild build(Config config, Metrics& metrics, std::shared_ptr<TargetRegis
 SnapshotBuild build_snapshot(Config config, Metrics& metrics,
                              std::shared_ptr<TargetRegistry> registry,
                              std::shared_ptr<ClientLedger> ledger,
-                             std::shared_ptr<Learning> learning) {
+                             std::shared_ptr<Learning> learning,
+                             std::shared_ptr<ResponseCaches> caches) {
   // Control plane: a factory or library that throws must cost a reload, not the process.
   try {
     if (!registry) registry = std::make_shared<TargetRegistry>();
     if (!ledger) ledger = std::make_shared<MemoryLedger>();
     if (!learning) learning = std::make_shared<Learning>();
+    if (!caches) caches = std::make_shared<ResponseCaches>();
     return build(std::move(config), metrics, std::move(registry), std::move(ledger),
-                 std::move(learning));
+                 std::move(learning), std::move(caches));
   } catch (const std::exception& e) {
     return {nullptr, std::string("cannot build the configuration: ") + e.what()};
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "metrics/metrics.hpp"
+#include "router/cache/caches.hpp"
 #include "router/clients.hpp"
 #include "router/feedback.hpp"
 #include "router/registry.hpp"
@@ -57,6 +58,7 @@ struct Snapshot {
   std::unordered_map<std::string, Client> clients;
   std::shared_ptr<ClientLedger> ledger;  // the gateway's; shared with the snapshots around it
   std::shared_ptr<Learning> learning;    // likewise: feedback and what it taught
+  std::shared_ptr<ResponseCaches> caches;  // likewise: the routes' cached answers
   std::shared_ptr<JsonlLog> decision_log;  // null unless decision_log.path is set
   std::uint32_t max_connections = 0;  // server.max_connections, or derived from RLIMIT_NOFILE
 
@@ -72,13 +74,14 @@ struct SnapshotBuild {
 };
 
 // Compiles a validated Config: URLs, TLS contexts, routes and metric handles. Live state comes
-// from `registry`, `ledger` and `learning` (the gateway's, so that in-flight counts, statistics,
-// what each client has spent and what feedback taught carry over a reload); without them the
-// snapshot gets its own. A successful build applies the feedback settings to `learning` and
-// takes its decision log. Control plane only.
+// from `registry`, `ledger`, `learning` and `caches` (the gateway's, so that in-flight counts,
+// statistics, what each client has spent, what feedback taught and cached answers carry over a
+// reload); without them the snapshot gets its own. A successful build applies the feedback
+// settings to `learning` and takes its decision log. Control plane only.
 SnapshotBuild build_snapshot(Config config, Metrics& metrics,
                              std::shared_ptr<TargetRegistry> registry = nullptr,
                              std::shared_ptr<ClientLedger> ledger = nullptr,
-                             std::shared_ptr<Learning> learning = nullptr);
+                             std::shared_ptr<Learning> learning = nullptr,
+                             std::shared_ptr<ResponseCaches> caches = nullptr);
 
 }  // namespace switchyard

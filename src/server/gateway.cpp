@@ -46,14 +46,15 @@ std::unique_ptr<Gateway> Gateway::start(const GatewayOptions& options, std::stri
   g->state_->metrics.add_source(g->registry_);
   g->state_->metrics.add_source(g->ledger_);
   auto built = build_snapshot(std::move(*loaded.config), g->state_->metrics, g->registry_,
-                              g->ledger_, g->learning_);
+                              g->ledger_, g->learning_, g->caches_);
   if (!built.snapshot) {
     error = options.config_path + ": " + built.error;
     return nullptr;
   }
   g->snapshot_ = built.snapshot;
   if (const auto& redis = g->snapshot_->config.redis; !redis.host.empty())
-    g->shared_ = std::make_unique<SharedState>(redis, *g->ledger_, g->state_->metrics);
+    g->shared_ = std::make_unique<SharedState>(redis, *g->ledger_, *g->registry_, *g->caches_,
+                                               g->state_->metrics);
   const auto& sc = g->snapshot_->config.server;
   g->workers_ = std::make_unique<Workers>(options.workers ? options.workers : sc.workers);
   for (unsigned i = 0; i < g->workers_->size(); ++i) {
@@ -142,7 +143,7 @@ bool Gateway::reload() {
   }
   if (loaded.config) {
     auto built = build_snapshot(std::move(*loaded.config), state_->metrics, registry_, ledger_,
-                                learning_);
+                                learning_, caches_);
     next = built.snapshot;
     if (!next) error = options_.config_path + ": " + built.error;
   }

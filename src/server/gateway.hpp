@@ -72,7 +72,9 @@ class Gateway {
   std::shared_ptr<MemoryLedger> ledger_ = std::make_shared<MemoryLedger>();
   // What feedback taught, and the decision log, likewise.
   std::shared_ptr<Learning> learning_ = std::make_shared<Learning>();
-  std::unique_ptr<SharedState> shared_;  // redis: the counts replicas share; null without it
+  // Each route's cached answers, likewise.
+  std::shared_ptr<ResponseCaches> caches_ = std::make_shared<ResponseCaches>();
+  std::unique_ptr<SharedState> shared_;  // redis: what replicas share; null without it
   std::unique_ptr<Workers> workers_;
   std::vector<std::unique_ptr<WorkerState>> worker_states_;
   std::unique_ptr<Listener> listener_;

@@ -2,7 +2,10 @@
 
 #include "core/log_limiter.hpp"
 #include "metrics/metrics.hpp"
+#include "router/cache/caches.hpp"
+#include "router/registry.hpp"
 #include "store/redis.hpp"
+#include "switchyard/clock.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,9 @@ constexpr int kMinuteTtlS = 180;         // a minute's hash outlives the next mi
 constexpr int kDayTtlS = 3 * 86'400;     // a day's spend, past the day
 constexpr int kMonthTtlS = 40 * 86'400;  // a month's spend, past the month
 constexpr std::size_t kPerAccount = 14;  // commands per account and pass (see pass())
+constexpr int kBreakersTtlS = 3600;      // the breakers' hash, after the last opening told
+constexpr int kCacheReadCount = 64;      // cached answers read per pass, at most
+constexpr char kSep = '\x1f';            // between the names in a breaker's field
 
 // A name for this process among the replicas: its host, its PID and a random part.
 std::string replica_id() {
@@ -39,7 +46,7 @@ std::string replica_id() {
 double others_sum(const RedisReply& r, const std::string& self) {
   double sum = 0;
   for (std::size_t i = 0; i + 1 < r.items.size(); i += 2)
-    if (r.items[i] != self) sum += std::atof(r.items[i + 1].c_str());
+    if (r.items[i].text != self) sum += std::atof(r.items[i + 1].text.c_str());
   return sum;
 }
 
@@ -55,47 +62,44 @@ struct MinuteBase {
 }  // namespace
 
 struct SharedState::Exchange {
-  Exchange(const RedisConfig& c, MemoryLedger& l, Metrics& m)
-      : config(c), redis(c), ledger(l), metrics(m) {}
+  Exchange(const RedisConfig& c, MemoryLedger& l, TargetRegistry& t, ResponseCaches& rc,
+           Metrics& m)
+      : config(c), redis(c), ledger(l), targets(t), caches(rc), metrics(m) {
+    caches.share();
+  }
 
-  // One pass: every key's own use in the current minute, day and month out (HSET of this
-  // replica's field: sending it twice changes nothing), every other replica's back.
-  void pass(WallTime now) {
-    using namespace std::chrono;
-    const auto since_epoch = duration_cast<milliseconds>(now.time_since_epoch()).count();
-    const long long minute = since_epoch / 60'000;
-    const double into_minute = static_cast<double>(since_epoch % 60'000) / 60'000;
+  // The moment of a pass on both clocks: Redis holds wall times (replicas' steady clocks have
+  // nothing in common), this process's breakers and caches steady ones.
+  struct Now {
+    WallTime wall;
+    SteadyTime steady;
+    long long wall_ms() const {
+      using namespace std::chrono;
+      return duration_cast<milliseconds>(wall.time_since_epoch()).count();
+    }
+    long long wall_ms(SteadyTime t) const {
+      using namespace std::chrono;
+      return wall_ms() + duration_cast<milliseconds>(t - steady).count();
+    }
+    SteadyTime steady_at(long long ms) const {
+      return steady + std::chrono::milliseconds(ms - wall_ms());
+    }
+  };
 
-    struct Item {
-      OwnUse own;
-      OthersUse* others;
-    };
-    std::vector<Item> items;
+  struct Item {
+    OwnUse own;
+    OthersUse* others;
+  };
+
+  // One pass, one round trip: every client key's use, this replica's breaker openings and the
+  // answers it cached go out; the other replicas' come back.
+  void pass(WallTime wall) {
+    const Now now{wall, system_clock().now()};
     std::vector<std::vector<std::string>> commands;
-    ledger.visit_accounts(now, [&](const std::string& name, const OwnUse& own, OthersUse& o) {
-      MinuteBase& base = bases[name];
-      if (base.minute != minute) base = {minute, own.requests, own.tokens};
-      items.push_back({own, &o});
-      const std::string key = config.key_prefix + ":client:" + name;
-      const std::string rpm = key + ":requests:" + std::to_string(minute);
-      const std::string tpm = key + ":tokens:" + std::to_string(minute);
-      const std::string day = key + ":usd:day:" + std::to_string(own.day);
-      const std::string month = key + ":usd:month:" + std::to_string(own.month);
-      // Per account, kPerAccount commands: [0..2] this minute's requests, [3] the last minute's;
-      // [4..6] and [7] the same for tokens; [8..10] the day's USD; [11..13] the month's.
-      const auto put = [&](const std::string& k, std::string v, int ttl_s) {
-        commands.push_back({"HSET", k, id, std::move(v)});
-        commands.push_back({"EXPIRE", k, std::to_string(ttl_s)});
-        commands.push_back({"HGETALL", k});
-      };
-      put(rpm, std::to_string(own.requests - base.requests), kMinuteTtlS);
-      commands.push_back({"HGETALL", key + ":requests:" + std::to_string(minute - 1)});
-      put(tpm, std::to_string(own.tokens - base.tokens), kMinuteTtlS);
-      commands.push_back({"HGETALL", key + ":tokens:" + std::to_string(minute - 1)});
-      put(day, fmt::format("{:.8f}", own.day_usd), kDayTtlS);
-      put(month, fmt::format("{:.8f}", own.month_usd), kMonthTtlS);
-    });
-    if (commands.empty()) commands.push_back({"PING"});  // no keys yet: is it there at all?
+    const std::vector<Item> items = put_accounts(now, commands);
+    put_breakers(now, commands);  // ends with the HGETALL of every replica's openings
+    const std::size_t breakers_reply = commands.size() - 1;
+    put_answers(now, commands);  // ends with the XRANGE of the answers after the last read
     auto replies = redis.pipeline(commands);
     if (replies) {
       for (const auto& r : *replies) {
@@ -109,13 +113,55 @@ struct SharedState::Exchange {
       metrics.shared_store_up().Set(0);
       metrics.shared_store_errors().Increment();
       if (log.allow())
-        spdlog::warn("shared state: {}; serving from this replica's own counts until it answers",
+        spdlog::warn("shared state: {}; serving from this replica's own state until it answers",
                      replies.error().message);
       up = false;
       return;
     }
+    get_accounts(now, items, *replies);
+    get_breakers(now, (*replies)[breakers_reply]);
+    get_answers(now, replies->back());
+    metrics.shared_store_up().Set(1);
+    if (!up) spdlog::info("shared state: {}:{} answers again", config.host, config.port);
+    up = true;
+  }
+
+  // Each key's own use in the current minute, day and month out (HSET of this replica's field:
+  // sending it twice changes nothing), every other replica's back: kPerAccount commands each.
+  std::vector<Item> put_accounts(const Now& now, std::vector<std::vector<std::string>>& commands) {
+    const long long minute = now.wall_ms() / 60'000;
+    std::vector<Item> items;
+    ledger.visit_accounts(now.wall, [&](const std::string& name, const OwnUse& own, OthersUse& o) {
+      MinuteBase& base = bases[name];
+      if (base.minute != minute) base = {minute, own.requests, own.tokens};
+      items.push_back({own, &o});
+      const std::string key = config.key_prefix + ":client:" + name;
+      const std::string rpm = key + ":requests:" + std::to_string(minute);
+      const std::string tpm = key + ":tokens:" + std::to_string(minute);
+      const std::string day = key + ":usd:day:" + std::to_string(own.day);
+      const std::string month = key + ":usd:month:" + std::to_string(own.month);
+      // [0..2] this minute's requests, [3] the last minute's; [4..6] and [7] the same for
+      // tokens; [8..10] the day's USD; [11..13] the month's.
+      const auto put = [&](const std::string& k, std::string v, int ttl_s) {
+        commands.push_back({"HSET", k, id, std::move(v)});
+        commands.push_back({"EXPIRE", k, std::to_string(ttl_s)});
+        commands.push_back({"HGETALL", k});
+      };
+      put(rpm, std::to_string(own.requests - base.requests), kMinuteTtlS);
+      commands.push_back({"HGETALL", key + ":requests:" + std::to_string(minute - 1)});
+      put(tpm, std::to_string(own.tokens - base.tokens), kMinuteTtlS);
+      commands.push_back({"HGETALL", key + ":tokens:" + std::to_string(minute - 1)});
+      put(day, fmt::format("{:.8f}", own.day_usd), kDayTtlS);
+      put(month, fmt::format("{:.8f}", own.month_usd), kMonthTtlS);
+    });
+    return items;
+  }
+
+  void get_accounts(const Now& now, const std::vector<Item>& items,
+                    const std::vector<RedisReply>& replies) const {
+    const double into_minute = static_cast<double>(now.wall_ms() % 60'000) / 60'000;
     for (std::size_t i = 0; i < items.size(); ++i) {
-      const RedisReply* r = &(*replies)[i * kPerAccount];
+      const RedisReply* r = &replies[i * kPerAccount];
       OthersUse& o = *items[i].others;
       // The last minute, sliding: all of this one, and the share of the previous one the
       // window still covers. Negative entries are token corrections.
@@ -130,9 +176,87 @@ struct SharedState::Exchange {
       o.month.store(items[i].own.month, std::memory_order_relaxed);
       o.month_usd.store(std::max(0.0, others_sum(r[13], id)), std::memory_order_relaxed);
     }
-    metrics.shared_store_up().Set(1);
-    if (!up) spdlog::info("shared state: {}:{} answers again", config.host, config.port);
-    up = true;
+  }
+
+  // The breakers this replica opened itself, each until when (wall ms), in one hash field per
+  // (upstream, model, replica); the fields of openings that ended are deleted.
+  void put_breakers(const Now& now, std::vector<std::vector<std::string>>& commands) {
+    const std::string key = config.key_prefix + ":breakers";
+    std::set<std::string> open;
+    targets.visit([&](const std::string& upstream, const std::string& model, TargetState& t) {
+      const auto until = t.breaker.opened_here_until(now.steady);
+      if (!until) return;
+      std::string field = upstream + kSep + model + kSep + id;
+      commands.push_back({"HSET", key, field, std::to_string(now.wall_ms(*until))});
+      open.insert(std::move(field));
+    });
+    for (const auto& field : told)
+      if (!open.count(field)) commands.push_back({"HDEL", key, field});
+    if (!open.empty()) commands.push_back({"EXPIRE", key, std::to_string(kBreakersTtlS)});
+    told = std::move(open);
+    commands.push_back({"HGETALL", key});
+  }
+
+  // Opens here what other replicas opened, until they said.
+  void get_breakers(const Now& now, const RedisReply& all) {
+    std::map<std::pair<std::string_view, std::string_view>, long long> opened;  // until, wall ms
+    for (std::size_t i = 0; i + 1 < all.items.size(); i += 2) {
+      const std::string_view field = all.items[i].text;
+      const auto a = field.find(kSep), b = field.rfind(kSep);
+      if (a == b || field.substr(b + 1) == id) continue;  // not a field, or our own
+      const long long until = std::atoll(all.items[i + 1].text.c_str());
+      if (until <= now.wall_ms()) continue;
+      auto& at = opened[{field.substr(0, a), field.substr(a + 1, b - a - 1)}];
+      at = std::max(at, until);
+    }
+    if (opened.empty()) return;
+    targets.visit([&](const std::string& upstream, const std::string& model, TargetState& t) {
+      if (auto it = opened.find({upstream, model}); it != opened.end())
+        t.breaker.adopt(now.steady_at(it->second));
+    });
+  }
+
+  // The answers this replica's caches kept since the last pass, appended to one stream whose
+  // entries older than the longest TTL seen are trimmed; then the entries after the last read.
+  void put_answers(const Now& now, std::vector<std::vector<std::string>>& commands) {
+    const std::string key = config.key_prefix + ":cache";
+    for (auto& a : caches.take()) {
+      const long long ttl_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(a.ttl).count();
+      longest_ttl_ms = std::max(longest_ttl_ms, ttl_ms);
+      commands.push_back({"XADD", key, "MINID", "~",
+                          std::to_string(now.wall_ms() - longest_ttl_ms), "*", "replica", id,
+                          "route", std::move(a.route), "key", std::move(a.key), "expires",
+                          std::to_string(now.wall_ms() + ttl_ms), "answer", encode(*a.answer)});
+    }
+    // From the start of what the stream keeps on the first pass: a new replica starts warm.
+    commands.push_back({"XRANGE", key, last_read.empty() ? "-" : "(" + last_read, "+", "COUNT",
+                        std::to_string(kCacheReadCount)});
+  }
+
+  // Puts what other replicas cached, and has not expired, into this one's caches.
+  void get_answers(const Now& now, const RedisReply& entries) {
+    for (const auto& entry : entries.items) {
+      if (entry.items.size() != 2) continue;
+      last_read = entry.items[0].text;
+      std::map<std::string_view, const std::string*> f;
+      const auto& fields = entry.items[1].items;
+      for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+        f[fields[i].text] = &fields[i + 1].text;
+      const auto get = [&](std::string_view name) -> const std::string* {
+        auto it = f.find(name);
+        return it == f.end() ? nullptr : it->second;
+      };
+      const std::string *replica = get("replica"), *route = get("route"), *k = get("key"),
+                        *expires = get("expires"), *text = get("answer");
+      if (!replica || !route || !k || !expires || !text || *replica == id) continue;
+      const long long until = std::atoll(expires->c_str());
+      if (until <= now.wall_ms()) continue;
+      auto answer = decode(*text);
+      if (!answer) continue;
+      caches.adopt(*route, *k, std::make_shared<const CachedAnswer>(std::move(*answer)),
+                   now.steady_at(until));
+    }
   }
 
   static void forget(OthersUse& o) {
@@ -146,14 +270,20 @@ struct SharedState::Exchange {
   const std::string id = replica_id();
   RedisConnection redis;
   MemoryLedger& ledger;
+  TargetRegistry& targets;
+  ResponseCaches& caches;
   Metrics& metrics;
   std::map<std::string, MinuteBase> bases;  // by client name
+  std::set<std::string> told;               // the breaker fields this replica set
+  long long longest_ttl_ms = 0;             // of the answers put in the stream
+  std::string last_read;                    // the id of the last stream entry read
   LogLimiter log{std::chrono::seconds(10)};
   bool up = true;  // as last logged
 };
 
-SharedState::SharedState(const RedisConfig& config, MemoryLedger& ledger, Metrics& metrics)
-    : exchange_(std::make_unique<Exchange>(config, ledger, metrics)),
+SharedState::SharedState(const RedisConfig& config, MemoryLedger& ledger, TargetRegistry& targets,
+                         ResponseCaches& caches, Metrics& metrics)
+    : exchange_(std::make_unique<Exchange>(config, ledger, targets, caches, metrics)),
       thread_([this, every = std::chrono::milliseconds(config.sync_ms)](
                   const std::stop_token& stop) {
         std::mutex m;

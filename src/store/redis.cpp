@@ -26,15 +26,7 @@ RedisReply convert(const redisReply* r) {
     case REDIS_REPLY_ARRAY:
       out.type = RedisReply::Type::array;
       out.items.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) {
-        const redisReply* e = r->element[i];
-        if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
-          out.items.emplace_back(e->str, e->len);
-        else if (e->type == REDIS_REPLY_INTEGER)
-          out.items.push_back(std::to_string(e->integer));
-        else
-          out.items.emplace_back();
-      }
+      for (std::size_t i = 0; i < r->elements; ++i) out.items.push_back(convert(r->element[i]));
       break;
     case REDIS_REPLY_ERROR:
       out.type = RedisReply::Type::error;

@@ -17,12 +17,12 @@ struct redisContext;
 namespace switchyard {
 
 // One reply: an integer, a string (bulk or status), nil, an error string, or an array of
-// strings (HGETALL's fields and values in turn; nested arrays are not kept).
+// replies (HGETALL's fields and values in turn; XRANGE's entries, each an id and its fields).
 struct RedisReply {
   enum class Type : std::uint8_t { integer, string, nil, error, array, other } type = Type::nil;
   long long integer = 0;
   std::string text;
-  std::vector<std::string> items;
+  std::vector<RedisReply> items;
 };
 
 class RedisConnection {

@@ -1,6 +1,8 @@
-// Replicas share limits and budgets through a real redis-server (Debian's), started here on a
-// free loopback port and stopped by its PID: two gateways enforce one rate limit and one budget
-// together; killing Redis under load fails no request, and restarting it restores the sharing.
+// Replicas share state through a real redis-server (Debian's), started here on a free loopback
+// port and stopped by its PID: two gateways enforce one rate limit and one budget together, a
+// breaker one opens keeps the other's traffic off that upstream, and an answer one caches is a
+// hit on the other; killing Redis under load fails no request, and restarting it restores the
+// sharing.
 #include "support/fixture.hpp"
 
 #include <fmt/format.h>
@@ -62,10 +64,19 @@ class SharedState : public ::testing::Test {
     redis_ = std::make_unique<RedisServer>(redis_port_);
     const std::string yaml = fmt::format(R"(
 upstreams:
+  - name: dead
+    base_url: http://127.0.0.1:{}/v1
+    models: [{{name: f}}]
   - name: sim
     base_url: http://127.0.0.1:{}/v1
     models:
       - {{name: m, price_usd_per_mtok: {{input: 1000, output: 1000}}}}
+      - {{name: f}}
+routes:
+  cached:
+    stages:
+      - {{type: cache}}
+      - {{type: static, models: [m]}}
 clients:
   keys:
     - {{name: rated, key: "${{SY_SHARED_A}}", requests_per_minute: 10}}
@@ -73,7 +84,8 @@ clients:
     - {{name: busy, key: "${{SY_SHARED_C}}", requests_per_minute: 100000}}
 redis: {{host: 127.0.0.1, port: {}, timeout_ms: 1000, sync_ms: 50, key_prefix: "t{}"}}
 )",
-                                         sim_->port(), redis_port_, redis_port_);
+                                         closed_port(), sim_->port(), redis_port_, redis_port_);
+    yaml_ = yaml;
     a_ = std::make_unique<GatewayUnderTest>(yaml);
     b_ = std::make_unique<GatewayUnderTest>(yaml);
   }
@@ -92,6 +104,7 @@ redis: {{host: 127.0.0.1, port: {}, timeout_ms: 1000, sync_ms: 50, key_prefix: "
   std::unique_ptr<SimServer> sim_;
   unsigned short redis_port_ = 0;
   std::unique_ptr<RedisServer> redis_;
+  std::string yaml_;
   std::unique_ptr<GatewayUnderTest> a_, b_;
 };
 
@@ -127,6 +140,61 @@ TEST_F(SharedState, TwoGatewaysEnforceOneBudget) {
                            {{"authorization", "Bearer sk-b"}});
   EXPECT_EQ(r.status, 429) << "b did not see what a spent";
   EXPECT_NE(r.body.find("budget_exceeded"), std::string::npos) << r.body;
+}
+
+TEST_F(SharedState, ABreakerOneGatewayOpenedKeepsTheOthersTrafficOffThatUpstream) {
+  ASSERT_TRUE(eventually([&] { return store_up(*a_) == 1 && store_up(*b_) == 1; }));
+  const auto ask_f = [&](GatewayUnderTest& gw) {
+    return post_json(gw.port(), "/v1/chat/completions", chat_body("f"),
+                     {{"authorization", "Bearer sk-c"}});
+  };
+  const std::string open = R"(switchyard_breaker_state{model="f",upstream="dead"})";
+  const auto state = [&](GatewayUnderTest& gw) {
+    return metric(http_request(gw.port(), "GET", "/metrics").body, open);
+  };
+  // Before: b tries the dead upstream first, as listed, then the live one.
+  auto before = ask_f(*b_);
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_EQ(before.header("x-switchyard-attempts"), "2");
+  // a fails on it five times in a row, and its breaker opens (for 2 s and up to 20% more).
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(ask_f(*a_).status, 200);
+  ASSERT_EQ(state(*a_), 1);
+  // b, which saw one failure, opens too on a's word, and goes to the live upstream at once.
+  ASSERT_TRUE(eventually([&] { return state(*b_) == 1; }, 1500ms));
+  auto after = ask_f(*b_);
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.header("x-switchyard-attempts"), "1");
+  EXPECT_EQ(after.header("x-switchyard-upstream"), "sim");
+  // The opening was a's: b does not count it, and probes for itself once it ends.
+  const auto body = http_request(b_->port(), "GET", "/metrics").body;
+  EXPECT_EQ(metric(body, R"(switchyard_breaker_opened_total{model="f",upstream="dead"})"), 0);
+  EXPECT_TRUE(eventually([&] { return state(*b_) == 2; }, 4000ms));
+}
+
+TEST_F(SharedState, AnAnswerOneGatewayCachedIsAHitOnTheOther) {
+  ASSERT_TRUE(eventually([&] { return store_up(*a_) == 1 && store_up(*b_) == 1; }));
+  const auto ask = [&](GatewayUnderTest& gw, const std::string& text) {
+    const std::string body =
+        R"({"model":"cached","temperature":0,"messages":[{"role":"user","content":")" + text +
+        R"("}]})";
+    return post_json(gw.port(), "/v1/chat/completions", body, {{"authorization", "Bearer sk-c"}});
+  };
+  auto first = ask(*a_, "shared question");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.header("x-switchyard-cache"), "miss");
+  // b never asked, and answers from what a kept, the same bytes, calling no upstream.
+  let_them_sync();
+  auto second = ask(*b_, "shared question");
+  EXPECT_EQ(second.header("x-switchyard-cache"), "hit") << "b did not get a's answer";
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(second.header("x-switchyard-attempts"), "0");
+  // A gateway that starts later begins with what the stream holds.
+  GatewayUnderTest c(yaml_);
+  let_them_sync();
+  auto third = ask(c, "shared question");
+  EXPECT_EQ(third.header("x-switchyard-cache"), "hit");
+  EXPECT_EQ(third.body, first.body);
+  EXPECT_EQ(ask(c, "another question").header("x-switchyard-cache"), "miss");
 }
 
 TEST_F(SharedState, LosingRedisFailsNoRequestAndItsReturnRestoresSharing) {

@@ -6,7 +6,8 @@
 // is served as the client first got it (a JSON body, or the same events replayed as SSE),
 // costs nothing and calls no upstream; a miss is kept once it succeeded with a 200. Entries
 // live `ttl_s` and are evicted least recently used first once the cache holds `max_bytes`.
-// The cache belongs to the stage, so a config reload starts it empty.
+// Each route's cache is the gateway's (router/cache/caches.hpp), so it survives a config reload;
+// with `redis:` set, what one replica keeps reaches the others' caches within a sync or two.
 //
 //   stages:
 //     - type: cache               # first, so that a hit skips the rest
@@ -19,7 +20,7 @@
 #include "router/cache/cache_stage.hpp"
 
 #include "config/yaml_map.hpp"
-#include "router/lru.hpp"
+#include "router/cache/caches.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -47,20 +48,20 @@ namespace {
 
 using json = nlohmann::json;
 
-using ResponseCache = ShardedLru<std::shared_ptr<const CachedAnswer>>;
-
 // Members that do not change what the model answers.
 constexpr const char* kIgnored[] = {"user", "metadata", "store", "prompt_cache_key",
                                     "safety_identifier"};
 
 class CacheStage final : public RouterStage, public SuccessHook {
  public:
-  CacheStage(std::string route, std::size_t max_bytes, std::size_t max_entry_bytes,
-             std::chrono::nanoseconds ttl, bool any_temperature)
+  CacheStage(std::string route, ResponseCaches& caches, std::size_t max_bytes,
+             std::size_t max_entry_bytes, std::chrono::nanoseconds ttl, bool any_temperature)
       : route_(std::move(route)),
         max_entry_bytes_(max_entry_bytes),
+        ttl_(ttl),
         any_temperature_(any_temperature),
-        cache_(std::make_unique<ResponseCache>(max_bytes, ttl)) {}
+        caches_(caches),
+        cache_(caches.of(route_, max_bytes, ttl)) {}
 
   Result<void> apply(RouteContext& ctx) const override {
     json body = json::parse(ctx.request.body, nullptr, false);
@@ -96,15 +97,18 @@ class CacheStage final : public RouterStage, public SuccessHook {
     if (c.too_large || c.answer.status != 200 || !ctx.chosen) return;
     c.answer.model = ctx.chosen->model->name;
     const std::size_t bytes = c.key.size() + c.answer.bytes;
-    cache_->put(std::move(c.key), std::make_shared<const CachedAnswer>(std::move(c.answer)),
-                bytes, ctx.clock.now());
+    auto answer = std::make_shared<const CachedAnswer>(std::move(c.answer));
+    caches_.offer(route_, c.key, answer, ttl_);
+    cache_->put(std::move(c.key), std::move(answer), bytes, ctx.clock.now());
   }
 
  private:
   std::string route_;
   std::size_t max_entry_bytes_;
+  std::chrono::nanoseconds ttl_;
   bool any_temperature_;
-  std::unique_ptr<ResponseCache> cache_;  // the stage is const to requests; its cache is not
+  ResponseCaches& caches_;  // the gateway's; outlives the snapshot
+  std::shared_ptr<ResponseCache> cache_;  // the stage is const to requests; its cache is not
 };
 
 }  // namespace
@@ -128,8 +132,9 @@ Built<RouterStage> make_cache_stage(const StageConfig& sc, BuildContext& ctx) {
       fail(m.at("max_entry_bytes"), "must be greater than 0 and at most max_bytes");
   });
   if (!ok) return config_error(std::move(error));
-  return std::make_unique<const CacheStage>(std::string(ctx.route()), max_bytes, max_entry_bytes,
-                                            std::chrono::seconds(ttl_s), any_temperature);
+  return std::make_unique<const CacheStage>(std::string(ctx.route()), ctx.caches(), max_bytes,
+                                            max_entry_bytes, std::chrono::seconds(ttl_s),
+                                            any_temperature);
 }
 
 }  // namespace switchyard

@@ -172,6 +172,36 @@ TEST_F(BreakerTest, CallsFromBeforeItOpenedAndCancelledCallsSayNothing) {
   EXPECT_EQ(state(), State::closed);
 }
 
+TEST_F(BreakerTest, AnOpeningAnotherReplicaToldIsKeptAndProbedHereButNeverToldOn) {
+  EXPECT_FALSE(b.opened_here_until(now));
+  b.adopt(now + milliseconds(3000));
+  EXPECT_EQ(state(), State::open);
+  EXPECT_FALSE(b.admit(now, config));
+  EXPECT_FALSE(b.opened_here_until(now));  // not ours to tell
+  EXPECT_EQ(b.times_opened(), 0u);
+  b.adopt(now + milliseconds(1000));  // a shorter one changes nothing
+  now += milliseconds(2999);
+  EXPECT_EQ(state(), State::open);
+  now += milliseconds(1);
+  ASSERT_EQ(state(), State::half_open);
+  ASSERT_TRUE(b.admit(now, config));  // this replica probes for itself
+  fail();
+  EXPECT_EQ(state(), State::open);
+  const auto told = b.opened_here_until(now);  // its own opening, to tell the others
+  ASSERT_TRUE(told);
+  EXPECT_GE(*told - now, milliseconds(2000));
+  EXPECT_EQ(b.times_opened(), 1u);
+  // A longer opening told while a probe is in flight: the probe's answer says nothing.
+  now = *told;
+  ASSERT_TRUE(b.admit(now, config));
+  b.adopt(now + milliseconds(5000));
+  answer();
+  EXPECT_EQ(state(), State::open);
+  now += milliseconds(5000);
+  EXPECT_EQ(state(), State::half_open);
+  EXPECT_FALSE(b.opened_here_until(now));
+}
+
 TEST(DurationSketch, NinetyFifthPercentileOfTheLastWindows) {
   DurationSketch s;
   SteadyTime now(std::chrono::hours(1000));

@@ -2,6 +2,7 @@
 // two requests the same, TTL and eviction, and that a committed answer is copied for keeping.
 // No socket; time is a ManualClock.
 #include "api/request.hpp"
+#include "router/cache/caches.hpp"
 #include "router/call.hpp"
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
@@ -160,6 +161,90 @@ TEST_F(Cache, ReplayGivesTheAnswerAsFirstSentAtNoCost) {
   EXPECT_EQ(out.headers["x-switchyard-model"], "m");
   EXPECT_EQ(out.headers["x-switchyard-attempts"], "0");
   EXPECT_EQ(out.trailers["x-switchyard-cost-usd"], "0.00000000");
+}
+
+TEST_F(Cache, AReloadKeepsTheAnswersAndSharingOffersEachOneKept) {
+  auto caches = std::make_shared<ResponseCaches>();
+  const auto rebuild = [&] {
+    auto cfg = parse_config(config(""), "t.yaml");
+    ASSERT_TRUE(cfg.config) << cfg.error;
+    snap_ = build_snapshot(std::move(*cfg.config), metrics_, nullptr, nullptr, nullptr, caches)
+                .snapshot;
+    ASSERT_TRUE(snap_);
+  };
+  rebuild();
+  lookup(kHello);
+  keep("answer");
+  EXPECT_TRUE(caches->take().empty());  // not sharing: nothing is offered
+  rebuild();
+  ASSERT_NE(lookup(kHello).cache.hit, nullptr);  // the reload kept it
+
+  caches->share();
+  lookup(R"("temperature":0,"messages":[{"role":"user","content":"bye"}])");
+  keep("ciao");
+  auto offered = caches->take();
+  ASSERT_EQ(offered.size(), 1u);
+  EXPECT_EQ(offered[0].route, "auto");
+  EXPECT_EQ(offered[0].key.rfind("auto\n", 0), 0u) << offered[0].key;  // the key kept here
+  EXPECT_NE(offered[0].key.find("bye"), std::string::npos) << offered[0].key;
+  EXPECT_EQ(offered[0].answer->body, "ciao");
+  EXPECT_EQ(offered[0].ttl, std::chrono::seconds(300));
+  EXPECT_TRUE(caches->take().empty());
+
+  // What another replica kept is a hit here until it expires, in its own route's cache only.
+  const std::string theirs = R"("temperature":0,"messages":[{"role":"user","content":"x"}])";
+  const std::string key = lookup(theirs).cache.key;
+  auto answer = decode(encode(*offered[0].answer));
+  ASSERT_TRUE(answer);
+  caches->adopt("elsewhere", key, std::make_shared<const CachedAnswer>(*answer),
+                clock_.now() + std::chrono::seconds(5));
+  EXPECT_EQ(lookup(theirs).cache.hit, nullptr);
+  caches->adopt("auto", key, std::make_shared<const CachedAnswer>(*answer),
+                clock_.now() + std::chrono::seconds(5));
+  ASSERT_NE(lookup(theirs).cache.hit, nullptr);
+  EXPECT_EQ(lookup(theirs).cache.hit->body, "ciao");
+  clock_.advance(std::chrono::seconds(5));
+  EXPECT_EQ(lookup(theirs).cache.hit, nullptr);
+}
+
+TEST(CacheSharing, AnswersTravelAsTextAndTheOutboxIsBounded) {
+  CachedAnswer body;
+  body.content_type = "application/json";
+  body.model = "m";
+  body.body = R"({"id":"x"})";
+  body.bytes = body.body.size();
+  auto back = decode(encode(body));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, 200);
+  EXPECT_EQ(back->content_type, "application/json");
+  EXPECT_EQ(back->model, "m");
+  EXPECT_EQ(back->body, body.body);
+  EXPECT_EQ(back->bytes, body.bytes);
+  CachedAnswer stream;
+  stream.content_type = "text/event-stream";
+  stream.model = "n";
+  stream.events = {"data: {\"a\":1}\n\n", "data: [DONE]\n\n"};
+  back = decode(encode(stream));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->events, stream.events);
+  EXPECT_TRUE(back->body.empty());
+  EXPECT_EQ(back->bytes, stream.events[0].size() + stream.events[1].size());
+  for (const char* junk : {"", "junk", "{}", "[]", R"({"status":"200","content_type":"","model":""})",
+                           R"({"status":200,"content_type":"","model":"","events":[1]})",
+                           R"({"status":200,"content_type":"","model":""})"})
+    EXPECT_FALSE(decode(junk)) << junk;
+
+  ResponseCaches caches;
+  caches.share();
+  auto answer = std::make_shared<const CachedAnswer>(body);
+  for (std::size_t i = 0; i < ResponseCaches::kMaxOutbox + 10; ++i)
+    caches.offer("r", std::to_string(i), answer, std::chrono::seconds(1));
+  auto offered = caches.take();
+  ASSERT_EQ(offered.size(), ResponseCaches::kMaxOutbox);
+  EXPECT_EQ(offered.front().key, "0");  // oldest first
+  EXPECT_EQ(offered.back().key, std::to_string(ResponseCaches::kMaxOutbox - 1));
+  caches.offer("r", "again", answer, std::chrono::seconds(1));
+  EXPECT_EQ(caches.take().size(), 1u);
 }
 
 TEST(CacheConfig, ErrorsNameThePath) {

@@ -1,5 +1,6 @@
 // Quality gates on answers, and the JSON-schema subset they check: no dispatcher, no socket.
 #include "config/yaml_map.hpp"
+#include "router/cache/caches.hpp"
 #include "router/gates/gates.hpp"
 #include "router/gates/json_schema.hpp"
 #include "support/fakes.hpp"
@@ -35,9 +36,11 @@ class NoModels final : public BuildContext {
   std::vector<const Target*> targets_for(std::string_view) override { return {}; }
   std::string_view model_list() const override { return ""; }
   Metrics& metrics() override { return metrics_; }
+  ResponseCaches& caches() override { return caches_; }
 
  private:
   Metrics metrics_;
+  ResponseCaches caches_;
 };
 
 Gates read_gates(const YAML::Node& node, const std::string& path) {
