@@ -197,7 +197,9 @@ struct SharedState::Exchange {
     commands.push_back({"HGETALL", key});
   }
 
-  // Opens here what other replicas opened, until they said.
+  // Opens here what other replicas opened, until they said and then this replica's share of
+  // jitter more, so that the replicas that adopted an opening do not all probe at once: the
+  // one that opened it probes first, and if its probe fails the others adopt the new opening.
   void get_breakers(const Now& now, const RedisReply& all) {
     std::map<std::pair<std::string_view, std::string_view>, long long> opened;  // until, wall ms
     for (std::size_t i = 0; i + 1 < all.items.size(); i += 2) {
@@ -211,8 +213,11 @@ struct SharedState::Exchange {
     }
     if (opened.empty()) return;
     targets.visit([&](const std::string& upstream, const std::string& model, TargetState& t) {
-      if (auto it = opened.find({upstream, model}); it != opened.end())
-        t.breaker.adopt(now.steady_at(it->second));
+      if (auto it = opened.find({upstream, model}); it != opened.end()) {
+        const SteadyTime until = now.steady_at(it->second);
+        t.breaker.adopt(until + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    (until - now.steady) * jitter));
+      }
     });
   }
 
@@ -268,6 +273,9 @@ struct SharedState::Exchange {
 
   const RedisConfig config;
   const std::string id = replica_id();
+  // This replica's delay for adopted openings, as a share of what is left of them: fixed, so
+  // that a later pass, with less left, never extends what an earlier one adopted.
+  const double jitter = 0.05 + 0.2 * static_cast<double>(std::random_device{}() % 1000) / 1000;
   RedisConnection redis;
   MemoryLedger& ledger;
   TargetRegistry& targets;

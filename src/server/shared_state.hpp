@@ -25,7 +25,8 @@ class TargetRegistry;
 //   reply never counts anything twice, and a Redis that lost its data is filled again.
 // - Breakers: each opening this replica made is told as a wall-clock end time in one hash; the
 //   others' openings are adopted (Breaker::adopt), so that traffic leaves a failing model on
-//   every replica once one has seen it fail, and each probes it for itself afterwards.
+//   every replica once one has seen it fail. Each then probes it for itself, a little later
+//   than the one that opened it, so that a failed first probe spares the others theirs.
 // - Cache: the answers this replica's caches kept go to one Redis stream, trimmed to the longest
 //   TTL; the entries the others added are put into this replica's caches until they expire.
 //   Every replica keeps every answer in memory, so a hit never waits for Redis; a new replica
