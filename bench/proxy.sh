@@ -11,9 +11,10 @@
 # Debian packages only: wrk, nginx-light (whose echo module makes the mock: a chat completion at
 # once, or after 50 ms; 8 SSE events at once, or an idle stream), taskset. The proxy under test
 # runs on core 0, the mock and the load generators on core 1. Scenarios: JSON at 32 and 256
-# connections and SSE at 32 (wrk, closed loop); 200 and 2,000 requests per second over 64
-# connections (bench/load/pace, open loop: latency from each request's scheduled time, missed
-# send slots counted); 256 connections against the 50 ms mock. CPU per request is the proxy's
+# connections, with 16 KB and 128 KB prompts at 32, and SSE at 32 (wrk, closed loop); 200 and
+# 2,000 requests per second over 64 connections (bench/load/pace, open loop: latency from each
+# request's scheduled time, missed send slots counted), and the first SSE event at 200 per
+# second (pace --first-byte); 256 connections against the 50 ms mock. CPU per request is the proxy's
 # utime + stime (/proc) over the requests answered; RSS is sampled every 200 ms. Then
 # bench/load/hold holds BENCH_STREAMS idle streams through each proxy at once and reports RSS and
 # whether all complete. Every process is started here and stopped by its PID; only 127.0.0.1.
@@ -66,10 +67,12 @@ export SSE=""
 for w in ' there,' ' how' ' can' ' I' ' help' ' you' ' today'; do SSE+="$(chunk "$w" null)"; done
 SSE+="$(chunk '?' '"stop"')"
 SSE+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"bench","choices":[],"usage":{"prompt_tokens":250,"completion_tokens":8,"total_tokens":258}}\n\ndata: [DONE]\n\n'
-FILLER="$(printf 'Summarise the following note for a colleague in two sentences. %.0s' {1..13})"
-body() {  # model, stream
+SENTENCE='Summarise the following note for a colleague in two sentences. '
+body() {  # model, stream[, KB: the body's size, 1 by default]
+  local kb=${3:-1} filler=""
+  for _ in $(seq $(((kb * 1024 - 170) / ${#SENTENCE}))); do filler+="$SENTENCE"; done
   printf '{"model":"%s","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"%s Note {n}: the quarterly figures are in."}]%s}' \
-    "$1" "$FILLER" "$([ "$2" = 1 ] && echo ',"stream":true')"
+    "$1" "$filler" "$([ "$2" = 1 ] && echo ',"stream":true')"
 }
 fill() {  # template → stdout, with the ports and texts in place
   PORT="$2" perl -pe 's/\@WORK\@/$ENV{WORK}/g; s/\@PORT\@/$ENV{PORT}/g; s/\@MOCK\@/'"$MOCK"'/g;
@@ -134,13 +137,15 @@ measure() {
   echo "  $target $scenario: $out" >&2
 }
 run_wrk() {  # connections path body
-  BENCH_PATH="$2" BENCH_BODY="$3" taskset -c 1 wrk -t1 -c"$1" -d"${SECS}s" --timeout 10s \
+  printf '%s' "$3" > "$WORK/wrk-body.json"  # a file: the environment holds 128 KB at most
+  BENCH_PATH="$2" BENCH_BODY="$WORK/wrk-body.json" taskset -c 1 wrk -t1 -c"$1" -d"${SECS}s" \
+    --timeout 10s \
     -s bench/proxy/wrk.lua "http://127.0.0.1:$PORT" | tail -1
 }
-run_pace() {  # rate path body
+run_pace() {  # rate path body [pace options]
   printf '%s' "$3" > "$WORK/body.json"
   taskset -c 1 "$BUILD/bench/load/pace" --port "$PORT" --path "$2" --body "$WORK/body.json" \
-    --rate "$1" --connections 64 --seconds "$SECS"
+    --rate "$1" --connections 64 --seconds "$SECS" "${@:4}"
 }
 
 # target NAME PORT PIDS PATH-PREFIX MODEL-JSON MODEL-SSE MODEL-SLOW
@@ -152,8 +157,11 @@ target() {
   echo "$name" >&2
   SECS=2 run_wrk 32 "${prefix/@/json}" "$json" > /dev/null  # warm-up
   measure "$name" json32 "$pids" run_wrk 32 "${prefix/@/json}" "$json"
+  measure "$name" json32_16k "$pids" run_wrk 32 "${prefix/@/json}" "$(body "$5" 0 16)"
+  measure "$name" json32_128k "$pids" run_wrk 32 "${prefix/@/json}" "$(body "$5" 0 128)"
   measure "$name" json256 "$pids" run_wrk 256 "${prefix/@/json}" "$json"
   measure "$name" sse32 "$pids" run_wrk 32 "${prefix/@/sse}" "$sse"
+  measure "$name" ttft200 "$pids" run_pace 200 "${prefix/@/sse}" "$sse" --first-byte
   measure "$name" paced200 "$pids" run_pace 200 "${prefix/@/json}" "$json"
   measure "$name" paced2000 "$pids" run_pace 2000 "${prefix/@/json}" "$json"
   measure "$name" slow256 "$pids" run_wrk 256 "${prefix/@/slow}" "$slow"

@@ -6,10 +6,11 @@
 // request goes out as soon as the connection is free. wrk, closed-loop, cannot do this.
 //
 //   pace --port 8080 --path /v1/chat/completions --body FILE --rate 2000 --connections 64
-//        --seconds 10 [--header 'name: value']...
+//        --seconds 10 [--header 'name: value']... [--first-byte]
 //
 // Prints one JSON object: sent, ok, errors, missed (slots), rate achieved, and the latency
-// percentiles in ms. Each request's body is FILE with every "{n}" replaced by the request's
+// percentiles in ms: to the whole answer, or with --first-byte to the first bytes of its body
+// (a stream's first event), the rest of the answer read after. Each request's body is FILE with every "{n}" replaced by the request's
 // number, so a cache sees no two alike. Single-threaded: pin it to a core of its own.
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,7 @@ struct Options {
   double rate = 200;
   int connections = 64;
   double seconds = 10;
+  bool first_byte = false;  // time the first body bytes, not the whole answer
 };
 
 struct Totals {
@@ -93,8 +96,21 @@ net::awaitable<void> connection(const Options& o, Totals& t, Clock::time_point s
     req.prepare_payload();
     ++t.sent;
     co_await http::async_write(socket, req, net::redirect_error(net::use_awaitable, ec));
-    http::response<http::string_body> res;
-    if (!ec) co_await http::async_read(socket, buffer, res, net::redirect_error(net::use_awaitable, ec));
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    Clock::time_point answered{};
+    if (!ec && o.first_byte) {
+      co_await http::async_read_header(socket, buffer, parser,
+                                       net::redirect_error(net::use_awaitable, ec));
+      while (!ec && !parser.is_done() && parser.get().body().empty())
+        co_await http::async_read_some(socket, buffer, parser,
+                                       net::redirect_error(net::use_awaitable, ec));
+      answered = Clock::now();
+    }
+    if (!ec && !parser.is_done())
+      co_await http::async_read(socket, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (!o.first_byte) answered = Clock::now();
+    const auto& res = parser.get();
     if (ec || res.result_int() >= 300) {
       ++t.errors;
       if (ec || !res.keep_alive()) {
@@ -105,7 +121,7 @@ net::awaitable<void> connection(const Options& o, Totals& t, Clock::time_point s
       continue;
     }
     ++t.ok;
-    t.latency_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+    t.latency_ms.push_back(std::chrono::duration<double, std::milli>(answered - due).count());
     if (!res.keep_alive()) {
       boost::system::error_code ignored;
       socket.close(ignored);
@@ -124,7 +140,7 @@ double percentile(std::vector<double>& v, double p) {
 int usage() {
   std::fprintf(stderr,
                "usage: pace --port P --body FILE --rate R [--path /v1/chat/completions] "
-               "[--connections 64] [--seconds 10] [--header 'name: value']...\n");
+               "[--connections 64] [--seconds 10] [--header 'name: value']... [--first-byte]\n");
   return 2;
 }
 
@@ -134,6 +150,10 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--first-byte") {
+      o.first_byte = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage();
     const std::string v = argv[++i];
     if (a == "--port") o.port = static_cast<unsigned short>(std::stoi(v));

@@ -34,6 +34,20 @@ for (const [s, label] of [["json32", "JSON, 32 connections"], ["json256", "JSON,
     return `${f(r.p50_ms, 2)} / ${f(r.p99_ms, 2)} / ${f(r.p999_ms, 2)}`;
   });
 }
+for (const [s, label] of [["json32_16k", "JSON with a 16 KB prompt, 32 connections"],
+                          ["json32_128k", "JSON with a 128 KB prompt, 32 connections"]]) {
+  if (!rows.some((r) => r.scenario === s)) continue;
+  row(`${label}: req/s; CPU µs per request`, (t) =>
+    `${f(rps(get(t, s)))}; ${f(perRequest(get(t, s)))}${ratio(t, s, perRequest)}`);
+}
+if (rows.some((r) => r.scenario === "ttft200")) {
+  const s = "ttft200", label = "first SSE event at 200 req/s";
+  row(`${label}: p50 / p99 ms; added to the mock's`, (t) => {
+    const r = get(t, s).run, m = get("mock", s)?.run;
+    const added = t === "mock" || !m ? "" : `; +${f(r.p50_ms - m.p50_ms, 2)} / +${f(r.p99_ms - m.p99_ms, 2)}`;
+    return `${f(r.p50_ms, 2)} / ${f(r.p99_ms, 2)}${added}`;
+  });
+}
 for (const [s, label] of [["paced200", "200 req/s over 64 connections"], ["paced2000", "2,000 req/s over 64 connections"]]) {
   row(`${label}: p50 / p99 / p99.9 ms`, (t) => {
     const r = get(t, s).run;
@@ -49,7 +63,8 @@ for (const [s, label] of [["paced200", "200 req/s over 64 connections"], ["paced
     return `${f(perRequest(r))}${ratio(t, s, perRequest)}; ${r.run.missed}`;
   });
 }
-const scen = ["json32", "json256", "sse32", "paced200", "paced2000", "slow256"];
+const scen = ["json32", "json32_16k", "json32_128k", "json256", "sse32", "ttft200", "paced200",
+              "paced2000", "slow256"].filter((s) => rows.some((r) => r.scenario === s));
 row("RSS idle / under load, MB", (t) => {
   const idle = Math.min(...scen.map((s) => get(t, s).rss_idle_kb));
   const load = Math.max(...scen.map((s) => get(t, s).rss_load_kb));
