@@ -1,7 +1,7 @@
-// The data path's steps one at a time, as a request meets them: parsing a 1 KB chat request, the
-// body forwarded upstream, each selection stage of a full route (cache miss, classifier,
-// scorer) and the whole routing decision, the SSE relay's work per event, the metrics recorded
-// per request, and the access-log line. Different requests are taken in turn so that no cache
+// The data path's steps one at a time, as a request meets them: parsing a chat request (1, 16
+// and 128 KB), the body forwarded upstream, each selection stage of a full route (cache miss,
+// classifier, scorer) and the whole routing decision, the SSE relay's work per event, the
+// metrics recorded per request, and the access-log line. Different requests are taken in turn so that no cache
 // stays warm with one. Run: build/release/bench/micro/data_path_bench
 #include "api/request.hpp"
 #include "core/line_ring.hpp"
@@ -24,12 +24,12 @@ namespace {
 
 using namespace switchyard;
 
-// 64 different 1 KB chat requests, as bench/proxy.sh sends.
-std::vector<std::string> bodies() {
+// 64 different chat requests of about `kb` KB (1 by default), as bench/proxy.sh sends.
+std::vector<std::string> bodies(std::size_t kb = 1) {
   std::vector<std::string> out;
   for (int i = 0; i < 64; ++i) {
     std::string note;
-    while (note.size() < 900) note += "Summarise the following note for a colleague. ";
+    while (note.size() < kb * 1024 - 124) note += "Summarise the following note for a colleague. ";
     out.push_back(nlohmann::json{{"model", "auto"},
                                  {"messages",
                                   {{{"role", "system"}, {"content", "You are a helpful assistant."}},
@@ -81,8 +81,9 @@ class NoUpstreams final : public UpstreamSet {
   Upstream& at(std::uint32_t) override { std::abort(); }
 };
 
+// A request of state.range(0) KB.
 void BM_ParseRequest(benchmark::State& state) {
-  const auto all = bodies();
+  const auto all = bodies(static_cast<std::size_t>(state.range(0)));
   std::size_t next = 0;
   for (auto _ : state) {
     auto r = parse_api_request(Endpoint::chat_completions, all[next++ % all.size()]);
@@ -90,7 +91,7 @@ void BM_ParseRequest(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * all.front().size()));
 }
-BENCHMARK(BM_ParseRequest);
+BENCHMARK(BM_ParseRequest)->Arg(1)->Arg(16)->Arg(128);
 
 void BM_ForwardBody(benchmark::State& state) {
   const auto all = requests();

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace switchyard {
 
 // Depths, counted in containers open: 1 inside the body's object, where `messages`, `prompt` or
@@ -77,9 +79,21 @@ void PromptReader::start(bool array) {
 
 namespace {
 
-// FNV-1a over the system text, a separator and the first user message; never 0.
+// FNV-1a over the system text and the first user message, each by its first and last kSample
+// bytes (all of it when shorter than 2 × kSample), and their lengths; never 0. Hashing a
+// 128 KB prompt byte by byte took 0.2 ms; conversations that differ only in the middle of a
+// long first message merely share their stickiness.
+constexpr std::size_t kSample = 2048;
+
 std::uint64_t conversation_hash(std::string_view system, std::string_view first_user) {
-  const std::uint64_t h = fnv1a({system, first_user}, '\0');
+  const auto head = [](std::string_view s) { return s.substr(0, kSample); };
+  const auto tail = [](std::string_view s) {
+    return s.size() > kSample ? s.substr(std::max(kSample, s.size() - kSample)) : s.substr(0, 0);
+  };
+  const std::uint64_t h =
+      (fnv1a({head(system), tail(system), head(first_user), tail(first_user)}, '\0') ^
+       (system.size() * 1000003 + first_user.size())) *
+      1099511628211ull;
   return h ? h : 1;
 }
 

@@ -3,8 +3,10 @@
 #include "api/prompt.hpp"
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <unordered_set>
 #include <vector>
@@ -17,9 +19,9 @@ using json = nlohmann::json;
 
 enum class Kind : std::uint8_t { null, boolean, number, string, object, array };
 
-// A nlohmann SAX handler: validates in constant stack (nlohmann's SAX parser is iterative), stops
-// at the depth limit, and keeps only what the gateway reads. Keys nested below the top level are
-// never stored. It feeds a PromptReader from the same pass.
+// The events of a parsed body, in document order (walk() below): keeps only what the gateway
+// reads, stops at the depth and member limits and at a duplicate top-level key. Keys nested
+// below the top level are never stored. It feeds a PromptReader from the same pass.
 class BodySax {
  public:
   BodySax(Endpoint endpoint, const BodyLimits& limits)
@@ -36,10 +38,7 @@ class BodySax {
       include_usage_ = v;
     return value(Kind::boolean);
   }
-  bool number_integer(json::number_integer_t) { return value(Kind::number); }
-  bool number_unsigned(json::number_unsigned_t) { return value(Kind::number); }
-  bool number_float(json::number_float_t, const std::string&) { return value(Kind::number); }
-  bool binary(json::binary_t&) { return value(Kind::string); }
+  bool number() { return value(Kind::number); }
   bool string(std::string& v) {
     if (depth_ == 1 && member_ == Member::model) model_ = std::move(v);
     else if (depth_ == 1 && member_ == Member::user) user_ = std::move(v);
@@ -48,8 +47,8 @@ class BodySax {
     return value(Kind::string);
   }
 
-  bool start_object(std::size_t) { return value(Kind::object) && open(false); }
-  bool start_array(std::size_t) { return value(Kind::array) && open(true); }
+  bool start_object() { return value(Kind::object) && open(false); }
+  bool start_array() { return value(Kind::array) && open(true); }
   bool end_object() { return close(); }
   bool end_array() { return close(); }
 
@@ -77,14 +76,15 @@ class BodySax {
     return true;
   }
 
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-    return fail(Stop::syntax);
-  }
-
   enum class Stop : std::uint8_t { none, syntax, too_deep, too_many_members, duplicate_key };
   enum class Member : std::uint8_t {
     other, model, stream, stream_options, input, user, prompt_cache_key
   };
+
+  bool fail(Stop s) {
+    if (stop_ == Stop::none) stop_ = s;
+    return false;
+  }
 
   Stop stop_ = Stop::none;
   std::string duplicate_;  // the duplicated key, for the message
@@ -127,10 +127,6 @@ class BodySax {
     prompt_.end();
     return true;
   }
-  bool fail(Stop s) {
-    if (stop_ == Stop::none) stop_ = s;
-    return false;
-  }
   const BodyLimits& limits_;
   std::uint32_t depth_ = 0;
   std::uint32_t members_ = 0;
@@ -164,16 +160,110 @@ class DepthSax {
   std::uint32_t depth_ = 0;
 };
 
+// Feeds `sax` the events of `e` in document order (duplicate keys included: the DOM keeps every
+// member), until the handler refuses one. Recursion is bounded by the parser's max_depth.
+bool walk(simdjson::dom::element e, BodySax& sax) {
+  using Type = simdjson::dom::element_type;
+  switch (e.type()) {
+    case Type::OBJECT: {
+      if (!sax.start_object()) return false;
+      const simdjson::dom::object object(e);
+      for (const auto member : object) {
+        std::string key(member.key);
+        if (!sax.key(key) || !walk(member.value, sax)) return false;
+      }
+      return sax.end_object();
+    }
+    case Type::ARRAY: {
+      if (!sax.start_array()) return false;
+      const simdjson::dom::array array(e);
+      for (const auto item : array)
+        if (!walk(item, sax)) return false;
+      return sax.end_array();
+    }
+    case Type::STRING: {
+      std::string text(std::string_view{e});
+      return sax.string(text);
+    }
+    case Type::BOOL: return sax.boolean(bool{e});
+    case Type::NULL_VALUE: return sax.null();
+    default: return sax.number();
+  }
+}
+
+// nlohmann's SAX events into a BodySax: the slow path (75 MB/s), for the bodies with a number
+// simdjson does not hold (an integer past 64 bits, a double out of range), which JSON allows and
+// the gateway forwards as sent.
+struct SlowEvents {
+  BodySax& sax;
+  bool null() { return sax.null(); }
+  bool boolean(bool v) { return sax.boolean(v); }
+  bool number_integer(json::number_integer_t) { return sax.number(); }
+  bool number_unsigned(json::number_unsigned_t) { return sax.number(); }
+  bool number_float(json::number_float_t, const std::string&) { return sax.number(); }
+  bool binary(json::binary_t&) { return sax.number(); }  // not in JSON text
+  bool string(std::string& v) { return sax.string(v); }
+  bool key(std::string& k) { return sax.key(k); }
+  bool start_object(std::size_t) { return sax.start_object(); }
+  bool start_array(std::size_t) { return sax.start_array(); }
+  bool end_object() { return sax.end_object(); }
+  bool end_array() { return sax.end_array(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return sax.fail(BodySax::Stop::syntax);
+  }
+};
+
+// Each thread's parser, reused so that its buffers are allocated once; one that grew past
+// kKeep for a very large body is replaced after it, so a worker does not keep that memory.
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+constexpr std::size_t kKeep = 1 << 20;
+
+// Feeds `sax` the events of the body `text`, or the reason it is not JSON. simdjson validates
+// the whole of it (UTF-8 included) at memory speed; `padded`: the buffer has SIMDJSON_PADDING
+// bytes allocated past the text, else simdjson copies it. A UTF-8 byte-order mark, which
+// simdjson does not skip, is skipped here, as JSON parsers may. A NUL byte is refused: no JSON
+// holds one, and simdjson would take it for the end, so that `{...}\0{...}` would pass here
+// and be read otherwise upstream.
+void read_body(std::string_view text, bool padded, BodySax& sax) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (std::memchr(text.data(), '\0', text.size())) {
+    sax.fail(BodySax::Stop::syntax);
+    return;
+  }
+  simdjson::dom::parser& parser = thread_parser();
+  const auto root = parser.parse(text.data(), text.size(), !padded);
+  switch (root.error()) {
+    case simdjson::SUCCESS: walk(root.value_unsafe(), sax); break;
+    case simdjson::NUMBER_ERROR:
+    case simdjson::NUMBER_OUT_OF_RANGE: {
+      SlowEvents slow{sax};
+      json::sax_parse(text.begin(), text.end(), &slow);
+      break;
+    }
+    case simdjson::DEPTH_ERROR: sax.fail(BodySax::Stop::too_deep); break;
+    default: sax.fail(BodySax::Stop::syntax); break;
+  }
+  if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
+}
+
 struct MemberSpans {
   BodySpan member;  // from the key's opening quote to the end of the value
   BodySpan value;
 };
 
-// The position just past the string whose opening quote is at `i`.
+// The position just past the string whose opening quote is at `i`: the next quote that an even
+// number of backslashes precede (memchr finds quotes at memory speed; prompts are long strings).
 std::size_t skip_string(std::string_view s, std::size_t i) {
   for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') ++i;
-    else if (s[i] == '"') return i + 1;
+    const void* quote = std::memchr(s.data() + i, '"', s.size() - i);
+    if (!quote) break;
+    i = static_cast<std::size_t>(static_cast<const char*>(quote) - s.data());
+    std::size_t backslashes = 0;
+    while (s[i - 1 - backslashes] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return i + 1;
   }
   return s.size();
 }
@@ -222,7 +312,7 @@ bool is_bounded_json(std::string_view text, std::uint32_t max_depth) {
 
 Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits) {
   BodySax sax(endpoint, limits);
-  json::sax_parse(body.begin(), body.end(), &sax);
+  read_body(body, body.capacity() - body.size() >= simdjson::SIMDJSON_PADDING, sax);
   switch (sax.stop_) {
     case BodySax::Stop::none: break;
     case BodySax::Stop::syntax:

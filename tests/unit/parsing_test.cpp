@@ -174,6 +174,64 @@ TEST(Request, ForwardsTheClientsBytesWithOnlyTheModelReplaced) {
   EXPECT_EQ(forward_body(*r, "gpt-4o", UsageOption::request), expected);  // not a stream
 }
 
+TEST(Request, ALongPromptBeforeTheModelAndItsEscapesAreReadAndForwardedByteForByte) {
+  // As the OpenAI SDKs send it: messages first. The content ends in an escaped backslash and
+  // holds escaped quotes, so that the scan for the model's span must tell them apart.
+  const std::string long_text(100'000, 'x');
+  const std::string body = R"({"messages":[{"role":"user","content":"a \"model\": \\"},)"
+                           R"({"role":"assistant","content":"ok"},{"role":"user","content":")" +
+                           long_text + R"(\\"}],"model":"auto","n":1})";
+  auto r = parse_api_request(Endpoint::chat_completions, body);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->model, "auto");
+  EXPECT_EQ(r->prompt.text, long_text + "\\");
+  EXPECT_EQ(r->prompt.user_turns, 2u);
+  std::string expected = body;
+  expected.replace(expected.rfind("\"auto\""), 6, "\"gpt-4o\"");
+  EXPECT_EQ(forward_body(*r, "gpt-4o", UsageOption::as_sent), expected);
+}
+
+TEST(Request, AByteOrderMarkIsSkippedAndANulByteIsNotJson) {
+  const std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}]})";
+  auto bom = parse_api_request(Endpoint::chat_completions, "\xEF\xBB\xBF" + body);
+  ASSERT_TRUE(bom) << bom.error().message;
+  EXPECT_EQ(bom->model, "m");
+  // What follows a NUL would pass a parser that stops there, and be read otherwise upstream.
+  for (const std::string& bad : {body + std::string(1, '\0') + R"({"model":"other"})",
+                                 std::string(1, '\0') + body}) {
+    auto r = parse_api_request(Endpoint::chat_completions, bad);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("could not parse"), std::string::npos);
+  }
+  // An integer past 64 bits is JSON, and kept as sent; a number past a double's range is not
+  // taken (RFC 8259 lets a parser limit the range).
+  auto big = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"m","seed":-123456789012345678901234567890,)"
+                               R"("messages":[{"role":"user","content":"x"}]})");
+  ASSERT_TRUE(big) << big.error().message;
+  EXPECT_EQ(big->prompt.text, "x");
+  EXPECT_FALSE(parse_api_request(Endpoint::chat_completions,
+                                 R"({"model":"m","seed":1e999,"messages":[1]})"));
+}
+
+TEST(Request, TheConversationOfALongFirstMessageIsHashedFromItsEnds) {
+  const auto conversation = [](const std::string& first) {
+    auto r = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"m","messages":[{"role":"user","content":")" + first +
+                                   R"("}]})");
+    EXPECT_TRUE(r);
+    return r ? r->prompt.conversation : 0;
+  };
+  const std::string middle(50'000, 'm');
+  const auto base = conversation("start " + middle + " end");
+  EXPECT_NE(base, 0u);
+  EXPECT_EQ(conversation("start " + middle + " end"), base);
+  EXPECT_NE(conversation("Start " + middle + " end"), base);
+  EXPECT_NE(conversation("start " + middle + " End"), base);
+  EXPECT_NE(conversation("start " + middle + "m end"), base);  // another length
+  EXPECT_NE(conversation("short"), conversation("shorT"));
+}
+
 TEST(Request, AsksForLogprobsOnlyWhereTheClientNamedNone) {
   const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
   auto fwd = [&](Endpoint e, const std::string& body) {
