@@ -179,7 +179,7 @@ describe("docker/Dockerfile", () => {
   test("apt hygiene", () => {
     const broken = shipped
       .replace(" --no-install-recommends \\\n      libyaml", " \\\n      libyaml")
-      .replace(" \\\n && rm -rf /var/lib/apt/lists/*\nCOPY --from", "\nCOPY --from");
+      .replace(" \\\n && apt-get clean && rm -rf /var/lib/apt/lists/*\nCOPY --from", "\nCOPY --from");
     const problems = dockerfileProblems(broken).join("\n");
     assert.match(problems, /apt-get install without --no-install-recommends/);
     assert.match(problems, /apt-get update without rm -rf \/var\/lib\/apt\/lists/);

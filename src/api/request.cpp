@@ -225,8 +225,8 @@ constexpr std::size_t kKeep = 1 << 20;
 // the whole of it (UTF-8 included) at memory speed; `padded`: the buffer has SIMDJSON_PADDING
 // bytes allocated past the text, else simdjson copies it. A UTF-8 byte-order mark, which
 // simdjson does not skip, is skipped here, as JSON parsers may. A NUL byte is refused: no JSON
-// holds one, and simdjson would take it for the end, so that `{...}\0{...}` would pass here
-// and be read otherwise upstream.
+// holds one, and parsers that stop at it (nlohmann does, on some texts) would read `{...}\0{...}`
+// otherwise than the rest.
 void read_body(std::string_view text, bool padded, BodySax& sax) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   if (std::memchr(text.data(), '\0', text.size())) {
@@ -397,25 +397,28 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
       if (usage == UsageOption::request)
         model.text += R"(,"stream_options":{"include_usage":true})";
     } else {
-      // stream_options is small and depth-bounded: re-serialising just it is cheap.
+      // stream_options is small and depth-bounded: re-serialising just it is cheap. Text that
+      // simdjson took and nlohmann does not (a lone surrogate escape) is left as sent.
       const BodySpan v = req.stream_options_value;
       auto so = json::parse(in.substr(v.begin, v.end - v.begin), nullptr, false);
-      if (usage == UsageOption::request) so["include_usage"] = true;
-      else so.erase("include_usage");
-      if (!so.empty()) {
-        edits.push_back({v, so.dump(-1, ' ', false, json::error_handler_t::replace)});
-      } else {
-        // Remove the member with one of its commas: the one after it, else the one before.
-        BodySpan m = req.stream_options_member;
-        std::size_t after = m.end;
-        while (is_space(in[after])) ++after;
-        if (in[after] == ',') {
-          m.end = after + 1;
+      if (so.is_object()) {
+        if (usage == UsageOption::request) so["include_usage"] = true;
+        else so.erase("include_usage");
+        if (!so.empty()) {
+          edits.push_back({v, so.dump(-1, ' ', false, json::error_handler_t::replace)});
         } else {
-          while (is_space(in[m.begin - 1])) --m.begin;
-          if (in[m.begin - 1] == ',') --m.begin;
+          // Remove the member with one of its commas: the one after it, else the one before.
+          BodySpan m = req.stream_options_member;
+          std::size_t after = m.end;
+          while (is_space(in[after])) ++after;
+          if (in[after] == ',') {
+            m.end = after + 1;
+          } else {
+            while (is_space(in[m.begin - 1])) --m.begin;
+            if (in[m.begin - 1] == ',') --m.begin;
+          }
+          edits.push_back({m, {}});
         }
-        edits.push_back({m, {}});
       }
     }
   }
