@@ -34,6 +34,10 @@ class ShardedLru {
     ttl_.store(ttl.count(), std::memory_order_relaxed);
   }
 
+  std::chrono::nanoseconds ttl() const {
+    return std::chrono::nanoseconds(ttl_.load(std::memory_order_relaxed));
+  }
+
   std::optional<Value> find(const std::string& key, SteadyTime now) {
     Shard& s = shard(key);
     std::lock_guard lock(s.mutex);

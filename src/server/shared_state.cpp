@@ -11,11 +11,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -32,7 +34,12 @@ constexpr int kDayTtlS = 3 * 86'400;     // a day's spend, past the day
 constexpr int kMonthTtlS = 40 * 86'400;  // a month's spend, past the month
 constexpr std::size_t kPerAccount = 14;  // commands per account and pass (see pass())
 constexpr int kBreakersTtlS = 3600;      // the breakers' hash, after the last opening told
-constexpr int kCacheReadCount = 64;      // cached answers read per pass, at most
+constexpr std::size_t kCacheReadCount = 64;  // cached answers read per round trip
+constexpr int kCacheRounds = 8;              // extra round trips per pass, while there are more
+// The furthest ahead a time read from Redis may lie: another replica's clock or a corrupt value
+// must not hold a breaker open, or an answer, for longer (nor overflow a time).
+constexpr long long kMaxOpeningMs = 15 * 60'000;
+constexpr long long kMaxCacheTtlMs = 7 * 86'400'000LL;
 constexpr char kSep = '\x1f';            // between the names in a breaker's field
 
 // A name for this process among the replicas: its host, its PID and a random part.
@@ -84,6 +91,15 @@ struct SharedState::Exchange {
     SteadyTime steady_at(long long ms) const {
       return steady + std::chrono::milliseconds(ms - wall_ms());
     }
+    // A wall time in ms read from Redis, if it lies after now by at most `max_ahead` (a later
+    // one is cut to that); nullopt for a past time or anything not a number.
+    std::optional<long long> within(const std::string& text, long long max_ahead) const {
+      long long ms = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+      if (ec != std::errc() || end != text.data() + text.size() || ms <= wall_ms())
+        return std::nullopt;
+      return std::min(ms, wall_ms() + max_ahead);
+    }
   };
 
   struct Item {
@@ -97,16 +113,21 @@ struct SharedState::Exchange {
     const Now now{wall, system_clock().now()};
     std::vector<std::vector<std::string>> commands;
     const std::vector<Item> items = put_accounts(now, commands);
+    const std::size_t breakers_at = commands.size();
     put_breakers(now, commands);  // ends with the HGETALL of every replica's openings
-    const std::size_t breakers_reply = commands.size() - 1;
+    const std::size_t answers_at = commands.size();
     put_answers(now, commands);  // ends with the XRANGE of the answers after the last read
     auto replies = redis.pipeline(commands);
+    // An error reply fails the limits' part, which must not half apply; the breakers' and the
+    // cache's parts are skipped alone (a Redis older than 6.2 refuses XADD MINID, say).
+    const auto error_in = [&](std::size_t from, std::size_t to) -> const RedisReply* {
+      for (std::size_t i = from; i < to; ++i)
+        if ((*replies)[i].type == RedisReply::Type::error) return &(*replies)[i];
+      return nullptr;
+    };
     if (replies) {
-      for (const auto& r : *replies) {
-        if (r.type != RedisReply::Type::error) continue;
-        replies = make_error(Reason::protocol, "redis: " + r.text);
-        break;
-      }
+      if (const RedisReply* e = error_in(0, breakers_at))
+        replies = make_error(Reason::protocol, "redis: " + e->text);
     }
     if (!replies) {
       for (const auto& item : items) forget(*item.others);  // serve from our own counts
@@ -119,11 +140,39 @@ struct SharedState::Exchange {
       return;
     }
     get_accounts(now, items, *replies);
-    get_breakers(now, (*replies)[breakers_reply]);
-    get_answers(now, replies->back());
+    const RedisReply* breakers_error = error_in(breakers_at, answers_at);
+    if (!breakers_error) {
+      told = std::move(telling);
+      get_breakers(now, (*replies)[answers_at - 1]);
+    }
+    const RedisReply* answers_error = error_in(answers_at, replies->size());
+    if (!answers_error) {
+      catch_up(now, replies->back());
+    } else if (replies->back().type == RedisReply::Type::error) {
+      last_read.clear();  // an id Redis refuses: start again from what the stream holds
+    }
+    if (const RedisReply* e = breakers_error ? breakers_error : answers_error) {
+      metrics.shared_store_errors().Increment();
+      if (log.allow()) spdlog::warn("shared state: redis refused a command: {}", e->text);
+    }
     metrics.shared_store_up().Set(1);
     if (!up) spdlog::info("shared state: {}:{} answers again", config.host, config.port);
     up = true;
+  }
+
+  // Reads the answers other replicas cached from `first` (the pass's XRANGE), then more, a
+  // round trip each, while the stream has them: a replica that starts or fell behind catches
+  // up within a few passes.
+  void catch_up(const Now& now, const RedisReply& first) {
+    const RedisReply* entries = &first;
+    Result<std::vector<RedisReply>> more = std::vector<RedisReply>();
+    for (int round = 0;; ++round) {
+      get_answers(now, *entries);
+      if (entries->items.size() < kCacheReadCount || round == kCacheRounds) return;
+      more = redis.pipeline({read_answers()});
+      if (!more || more->front().type != RedisReply::Type::array) return;
+      entries = &more->front();
+    }
   }
 
   // Each key's own use in the current minute, day and month out (HSET of this replica's field:
@@ -193,7 +242,7 @@ struct SharedState::Exchange {
     for (const auto& field : told)
       if (!open.count(field)) commands.push_back({"HDEL", key, field});
     if (!open.empty()) commands.push_back({"EXPIRE", key, std::to_string(kBreakersTtlS)});
-    told = std::move(open);
+    telling = std::move(open);  // told, once Redis took it
     commands.push_back({"HGETALL", key});
   }
 
@@ -206,10 +255,10 @@ struct SharedState::Exchange {
       const std::string_view field = all.items[i].text;
       const auto a = field.find(kSep), b = field.rfind(kSep);
       if (a == b || field.substr(b + 1) == id) continue;  // not a field, or our own
-      const long long until = std::atoll(all.items[i + 1].text.c_str());
-      if (until <= now.wall_ms()) continue;
+      const auto until = now.within(all.items[i + 1].text, kMaxOpeningMs);
+      if (!until) continue;
       auto& at = opened[{field.substr(0, a), field.substr(a + 1, b - a - 1)}];
-      at = std::max(at, until);
+      at = std::max(at, *until);
     }
     if (opened.empty()) return;
     targets.visit([&](const std::string& upstream, const std::string& model, TargetState& t) {
@@ -234,9 +283,14 @@ struct SharedState::Exchange {
                           "route", std::move(a.route), "key", std::move(a.key), "expires",
                           std::to_string(now.wall_ms() + ttl_ms), "answer", encode(*a.answer)});
     }
-    // From the start of what the stream keeps on the first pass: a new replica starts warm.
-    commands.push_back({"XRANGE", key, last_read.empty() ? "-" : "(" + last_read, "+", "COUNT",
-                        std::to_string(kCacheReadCount)});
+    commands.push_back(read_answers());
+  }
+
+  // The XRANGE of the answers after the last read; from the start of what the stream keeps on
+  // the first pass, so that a new replica starts warm.
+  std::vector<std::string> read_answers() const {
+    return {"XRANGE", config.key_prefix + ":cache", last_read.empty() ? "-" : "(" + last_read, "+",
+            "COUNT", std::to_string(kCacheReadCount)};
   }
 
   // Puts what other replicas cached, and has not expired, into this one's caches.
@@ -255,12 +309,12 @@ struct SharedState::Exchange {
       const std::string *replica = get("replica"), *route = get("route"), *k = get("key"),
                         *expires = get("expires"), *text = get("answer");
       if (!replica || !route || !k || !expires || !text || *replica == id) continue;
-      const long long until = std::atoll(expires->c_str());
-      if (until <= now.wall_ms()) continue;
+      const auto until = now.within(*expires, kMaxCacheTtlMs);
+      if (!until) continue;
       auto answer = decode(*text);
       if (!answer) continue;
       caches.adopt(*route, *k, std::make_shared<const CachedAnswer>(std::move(*answer)),
-                   now.steady_at(until));
+                   now.steady_at(*until), now.steady);
     }
   }
 
@@ -283,6 +337,7 @@ struct SharedState::Exchange {
   Metrics& metrics;
   std::map<std::string, MinuteBase> bases;  // by client name
   std::set<std::string> told;               // the breaker fields this replica set
+  std::set<std::string> telling;            // those of the pass under way
   long long longest_ttl_ms = 0;             // of the answers put in the stream
   std::string last_read;                    // the id of the last stream entry read
   LogLimiter log{std::chrono::seconds(10)};

@@ -179,6 +179,19 @@ TEST_F(SharedState, AnAnswerOneGatewayCachedIsAHitOnTheOther) {
         R"("}]})";
     return post_json(gw.port(), "/v1/chat/completions", body, {{"authorization", "Bearer sk-c"}});
   };
+  // What a broken or hostile writer could leave in Redis changes nothing: an opening far in
+  // the future that is not a number, an answer that expires at no time and is not one.
+  const std::string prefix = "t" + std::to_string(redis_port_);
+  raw_exchange(redis_port_,
+               "HSET " + prefix + ":breakers dead\x1f" + "f\x1fother 99999999999999999999999\r\n" +
+                   "XADD " + prefix + ":cache * replica other route cached key k expires soon "
+                   "answer junk\r\n",
+               200ms);
+  let_them_sync();
+  EXPECT_EQ(store_up(*a_), 1);
+  EXPECT_EQ(metric(http_request(a_->port(), "GET", "/metrics").body,
+                   R"(switchyard_breaker_state{model="f",upstream="dead"})"),
+            0);  // closed: the junk opened nothing
   auto first = ask(*a_, "shared question");
   ASSERT_EQ(first.status, 200) << first.body;
   EXPECT_EQ(first.header("x-switchyard-cache"), "miss");

@@ -214,6 +214,25 @@ TEST(Request, AByteOrderMarkIsSkippedAndANulByteIsNotJson) {
                                  R"({"model":"m","seed":1e999,"messages":[1]})"));
 }
 
+TEST(Request, TextThatIsNotUnicodeIsA400) {
+  // Bytes that are not UTF-8, and escapes of half a surrogate pair, are not text an upstream
+  // can read: refused here, as nlohmann's parser (the fuzzer's reference) refuses them.
+  for (const std::string& content : {std::string("\xff\xfe"), std::string("\xc0\x80"),
+                                    std::string("\xed\xa0\x80"), std::string("\\ud800"),
+                                    std::string("\\udc00 x"), std::string("\\ud800\\u0041")}) {
+    auto r = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"m","messages":[{"role":"user","content":")" +
+                                   content + R"("}]})");
+    ASSERT_FALSE(r) << content;
+    EXPECT_EQ(r.error().status, 400);
+  }
+  auto pair = parse_api_request(
+      Endpoint::chat_completions,
+      R"({"model":"m","messages":[{"role":"user","content":"\ud83d\ude00"}]})");
+  ASSERT_TRUE(pair) << pair.error().message;
+  EXPECT_EQ(pair->prompt.text, "\xF0\x9F\x98\x80");
+}
+
 TEST(Request, TheConversationOfALongFirstMessageIsHashedFromItsEnds) {
   const auto conversation = [](const std::string& first) {
     auto r = parse_api_request(Endpoint::chat_completions,

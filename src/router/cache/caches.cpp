@@ -26,15 +26,23 @@ void ResponseCaches::offer(std::string_view route, std::string_view key,
                            std::shared_ptr<const CachedAnswer> answer,
                            std::chrono::nanoseconds ttl) noexcept {
   if (!sharing_.load(std::memory_order_relaxed)) return;
-  if (waiting_.fetch_add(1, std::memory_order_relaxed) >= kMaxOutbox) {
+  const std::size_t bytes = key.size() + answer->bytes;
+  const auto drop = [&] {
     waiting_.fetch_sub(1, std::memory_order_relaxed);
+    waiting_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  };
+  // Both counted before either is tested, so that drop() always undoes both.
+  const std::size_t count = waiting_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (waiting_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes > kMaxOutboxBytes ||
+      count > kMaxOutbox) {
+    drop();
     return;
   }
   Node* node = nullptr;
   try {
     node = new Node{{std::string(route), std::string(key), std::move(answer), ttl}};
   } catch (const std::bad_alloc&) {  // no memory to share it: the others miss it, no more
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    drop();
     return;
   }
   node->next = outbox_.load(std::memory_order_relaxed);
@@ -47,14 +55,20 @@ std::vector<SharedAnswer> ResponseCaches::take() {
   // Taking the whole list at once: no node is ever popped alone, so no ABA.
   Node* n = outbox_.exchange(nullptr, std::memory_order_acquire);
   std::vector<SharedAnswer> out;
-  for (; n; delete std::exchange(n, n->next)) out.push_back(std::move(n->value));
+  std::size_t bytes = 0;
+  for (; n; delete std::exchange(n, n->next)) {
+    bytes += n->value.key.size() + n->value.answer->bytes;
+    out.push_back(std::move(n->value));
+  }
   waiting_.fetch_sub(out.size(), std::memory_order_relaxed);
+  waiting_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   std::reverse(out.begin(), out.end());
   return out;
 }
 
 void ResponseCaches::adopt(std::string_view route, std::string key,
-                           std::shared_ptr<const CachedAnswer> answer, SteadyTime expires) {
+                           std::shared_ptr<const CachedAnswer> answer, SteadyTime expires,
+                           SteadyTime now) {
   std::shared_ptr<ResponseCache> cache;
   {
     std::lock_guard lock(mutex_);
@@ -63,7 +77,7 @@ void ResponseCaches::adopt(std::string_view route, std::string key,
     cache = it->second;
   }
   const std::size_t cost = key.size() + answer->bytes;
-  cache->put_until(std::move(key), std::move(answer), cost, expires);
+  cache->put_until(std::move(key), std::move(answer), cost, std::min(expires, now + cache->ttl()));
 }
 
 namespace {

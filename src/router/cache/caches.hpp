@@ -31,11 +31,13 @@ struct SharedAnswer {
 // apply from then on). When the gateway shares state through Redis, share() turns on the
 // outbox: every answer a stage keeps is also offered, and the exchange thread takes the offers
 // and publishes them, and adopts what other replicas published into the same route's cache.
-// Workers only offer, which is lock-free and never waits (at most kMaxOutbox offers wait;
-// more are dropped, which costs a remote hit, never an answer).
+// Workers only offer, which is lock-free and never waits (at most kMaxOutbox offers and
+// kMaxOutboxBytes of keys and answers wait; more are dropped, which costs a remote hit, never
+// an answer).
 class ResponseCaches {
  public:
   static constexpr std::size_t kMaxOutbox = 4096;
+  static constexpr std::size_t kMaxOutboxBytes = 64 << 20;
 
   ResponseCaches() = default;
   ~ResponseCaches();
@@ -53,11 +55,12 @@ class ResponseCaches {
 
   // The exchange thread's side. share() turns the outbox on; take() empties it, oldest first;
   // adopt() puts another replica's answer into its route's cache until `expires` (this
-  // process's steady clock), if this replica has that route's cache.
+  // process's steady clock; at most the route's TTL after `now`), if this replica has that
+  // route's cache.
   void share() noexcept { sharing_.store(true, std::memory_order_relaxed); }
   std::vector<SharedAnswer> take();
   void adopt(std::string_view route, std::string key, std::shared_ptr<const CachedAnswer> answer,
-             SteadyTime expires);
+             SteadyTime expires, SteadyTime now);
 
  private:
   struct Node {
@@ -70,6 +73,7 @@ class ResponseCaches {
   std::atomic<bool> sharing_{false};
   std::atomic<Node*> outbox_{nullptr};  // newest first
   std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::size_t> waiting_bytes_{0};
 };
 
 // A cached answer as text and back, to travel between replicas. decode() is nullopt for text

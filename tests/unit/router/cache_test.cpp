@@ -197,13 +197,13 @@ TEST_F(Cache, AReloadKeepsTheAnswersAndSharingOffersEachOneKept) {
   auto answer = decode(encode(*offered[0].answer));
   ASSERT_TRUE(answer);
   caches->adopt("elsewhere", key, std::make_shared<const CachedAnswer>(*answer),
-                clock_.now() + std::chrono::seconds(5));
+                clock_.now() + std::chrono::seconds(5), clock_.now());
   EXPECT_EQ(lookup(theirs).cache.hit, nullptr);
   caches->adopt("auto", key, std::make_shared<const CachedAnswer>(*answer),
-                clock_.now() + std::chrono::seconds(5));
+                clock_.now() + std::chrono::hours(5), clock_.now());  // cut to the route's TTL
   ASSERT_NE(lookup(theirs).cache.hit, nullptr);
   EXPECT_EQ(lookup(theirs).cache.hit->body, "ciao");
-  clock_.advance(std::chrono::seconds(5));
+  clock_.advance(std::chrono::seconds(300));
   EXPECT_EQ(lookup(theirs).cache.hit, nullptr);
 }
 
@@ -245,6 +245,13 @@ TEST(CacheSharing, AnswersTravelAsTextAndTheOutboxIsBounded) {
   EXPECT_EQ(offered.back().key, std::to_string(ResponseCaches::kMaxOutbox - 1));
   caches.offer("r", "again", answer, std::chrono::seconds(1));
   EXPECT_EQ(caches.take().size(), 1u);
+  CachedAnswer huge = body;  // as large as the outbox may hold, key aside: dropped
+  huge.bytes = ResponseCaches::kMaxOutboxBytes;
+  caches.offer("r", "huge", std::make_shared<const CachedAnswer>(huge), std::chrono::seconds(1));
+  caches.offer("r", "small", answer, std::chrono::seconds(1));
+  offered = caches.take();
+  ASSERT_EQ(offered.size(), 1u);
+  EXPECT_EQ(offered[0].key, "small");
 }
 
 TEST(CacheConfig, ErrorsNameThePath) {
