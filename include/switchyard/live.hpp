@@ -90,6 +90,10 @@ class TargetStats {
   // Folds the calls every thread recorded since the last merge into the figures now; `now`
   // dates them for the quantiles. /metrics and tests call it; record() does about once a second.
   void merge(SteadyTime now) noexcept;
+  // Merges if one is due at `now` (kMergeEvery after the last). record() calls it, and so does a
+  // reader that may be what keeps a target's traffic away (the scorer): a target no call reaches
+  // any more must not keep its last calls unmerged, to be dated, as if new, by the next one.
+  void merge_if_due(SteadyTime now) noexcept;
 
   // Every figure below is as of the last merge.
   std::uint64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }

@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <unordered_set>
@@ -249,6 +250,56 @@ void read_body(std::string_view text, bool padded, BodySax& sax) {
   if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
 }
 
+// Appends `e` to `out` as canonical_body() spells it, leaving out the members of an object
+// named in `without` (recursion bounded by the depth the body was accepted with).
+void canonical(simdjson::dom::element e, std::string& out,
+               std::span<const std::string_view> without = {}) {
+  using Type = simdjson::dom::element_type;
+  const auto text = [&out](std::string_view s) {
+    char size[24];
+    out.append(size, std::to_chars(size, size + sizeof size, s.size()).ptr);
+    out += ':';
+    out.append(s);
+  };
+  const auto number = [&out](char tag, auto v) {
+    char digits[32];
+    out += tag;
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, v).ptr);
+    out += ',';
+  };
+  switch (e.type()) {
+    case Type::OBJECT: {
+      std::vector<simdjson::dom::key_value_pair> members;
+      for (const auto member : simdjson::dom::object(e))
+        if (std::find(without.begin(), without.end(), member.key) == without.end())
+          members.push_back(member);
+      std::stable_sort(members.begin(), members.end(),
+                       [](const auto& a, const auto& b) { return a.key < b.key; });
+      out += '{';
+      for (const auto& m : members) {
+        text(m.key);
+        canonical(m.value, out);
+      }
+      out += '}';
+      return;
+    }
+    case Type::ARRAY:
+      out += '[';
+      for (const auto item : simdjson::dom::array(e)) canonical(item, out);
+      out += ']';
+      return;
+    case Type::STRING:
+      out += 's';
+      text(std::string_view(e));
+      return;
+    case Type::INT64: number('i', std::int64_t(e)); return;
+    case Type::UINT64: number('u', std::uint64_t(e)); return;
+    case Type::DOUBLE: number('d', double(e)); return;
+    case Type::BOOL: out += bool(e) ? 't' : 'f'; return;
+    case Type::NULL_VALUE: out += 'n'; return;
+  }
+}
+
 struct MemberSpans {
   BodySpan member;  // from the key's opening quote to the end of the value
   BodySpan value;
@@ -434,6 +485,23 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
     at = e.span.end;
   }
   out.append(in.substr(at));
+  return out;
+}
+
+std::optional<CanonicalBody> canonical_body(std::string_view body,
+                                            std::span<const std::string_view> without) {
+  if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
+  simdjson::dom::parser& parser = thread_parser();
+  std::optional<CanonicalBody> out;
+  simdjson::dom::element root;  // of a copy in the parser's padded buffer: a memcpy
+  if (!parser.parse(body.data(), body.size(), true).get(root) && root.is_object()) {
+    out.emplace();
+    out->text.reserve(body.size());
+    canonical(root, out->text, without);
+    const auto t = root["temperature"];
+    out->temperature_zero = !t.error() && t.is_number() && t.get_double().value_unsafe() == 0;
+  }
+  if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
   return out;
 }
 

@@ -4,6 +4,8 @@
 
 #include "switchyard/router.hpp"
 
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -46,5 +48,21 @@ enum class UsageOption : std::uint8_t {
 // asks for one choice: no n, or n: 1). Key order, number precision and whitespace are kept.
 std::string forward_body(const ApiRequest& request, std::string_view model_id, UsageOption usage,
                          bool logprobs = false, std::uint32_t choices = 1);
+
+// The body as the response cache compares it: one text per meaning, whatever the client's
+// spacing, key order or spelling of a string or number (`"\u0041"` and `"A"`, `1e2` and `100.0`
+// are the same; `1` and `1.0` are not). Every object's members are sorted by key (stably, so
+// duplicates keep their order) and the top-level members named in `without` are left out. The
+// text is for comparing only: strings are length-prefixed, not escaped, so no two bodies that
+// differ give the same text. `temperature_zero`: the body has a numeric top-level temperature
+// of 0. nullopt for a body the fast parser does not hold (an integer past 64 bits): such a body
+// is not cached. Built from the calling thread's simdjson tape, with no DOM and no exceptions;
+// `body` is a body parse_api_request() accepted.
+struct CanonicalBody {
+  std::string text;
+  bool temperature_zero = false;
+};
+std::optional<CanonicalBody> canonical_body(std::string_view body,
+                                            std::span<const std::string_view> without);
 
 }  // namespace switchyard

@@ -210,14 +210,6 @@ std::chrono::nanoseconds DurationSketch::quantile(double q, SteadyTime now) cons
 
 void TargetStats::record(const CallOutcome& o) noexcept {
   Shard& s = shards_[shard_index()];
-  const auto merge_if_due = [&] {
-    const Rep t = o.finished.time_since_epoch().count();
-    Rep due = next_merge_.load(std::memory_order_relaxed);
-    if (t >= due && next_merge_.compare_exchange_strong(
-                        due, t + std::chrono::nanoseconds(kMergeEvery).count(),
-                        std::memory_order_relaxed))
-      merge(o.finished);
-  };
   if (!o.ok && o.reason == Reason::cancelled) {
     // A lower bound: below the median of answered calls it says little, above it it is the
     // tail. With no answers to compare with, nothing.
@@ -233,7 +225,7 @@ void TargetStats::record(const CallOutcome& o) noexcept {
           1, std::memory_order_relaxed);
     else
       cut(s.ttft_buckets, o.latency, ttft_sketch_);
-    merge_if_due();
+    merge_if_due(o.finished);
     return;
   }
   add(s.calls, 1);
@@ -257,7 +249,16 @@ void TargetStats::record(const CallOutcome& o) noexcept {
       add(s.generating_ns, static_cast<std::uint64_t>(generating.count()));
     }
   }
-  merge_if_due();
+  merge_if_due(o.finished);
+}
+
+void TargetStats::merge_if_due(SteadyTime now) noexcept {
+  const Rep t = now.time_since_epoch().count();
+  Rep due = next_merge_.load(std::memory_order_relaxed);
+  if (t >= due && next_merge_.compare_exchange_strong(
+                      due, t + std::chrono::nanoseconds(kMergeEvery).count(),
+                      std::memory_order_relaxed))
+    merge(now);
 }
 
 void TargetStats::merge(SteadyTime now) noexcept {

@@ -38,6 +38,15 @@ void check_accepted(const switchyard::ApiRequest& r, switchyard::Endpoint endpoi
         r.prompt.images == own.images && r.prompt.user_turns == own.user_turns);
   for (auto usage : {UsageOption::as_sent, UsageOption::request, UsageOption::strip})
     check(is_bounded_json(forward_body(r, "m", usage), 64));
+  // The cache's key: the same text for the body as forwarded with the same model (its own
+  // spelling of the same JSON), another with another model.
+  constexpr std::string_view kWithout[] = {"user"};
+  const auto key = canonical_body(r.body, kWithout);
+  const auto again = canonical_body(forward_body(r, r.model, UsageOption::as_sent), kWithout);
+  check(key.has_value() == again.has_value());
+  check(!key || (key->text == again->text && key->temperature_zero == again->temperature_zero));
+  const auto other = canonical_body(forward_body(r, r.model + "x", UsageOption::as_sent), kWithout);
+  check(!key || key->text != other->text);
 }
 
 }  // namespace

@@ -233,6 +233,44 @@ TEST(Request, TextThatIsNotUnicodeIsA400) {
   EXPECT_EQ(pair->prompt.text, "\xF0\x9F\x98\x80");
 }
 
+TEST(Request, TheCanonicalBodyHasOneTextPerMeaning) {
+  constexpr std::string_view kWithout[] = {"user"};
+  const auto text = [&](std::string_view body) {
+    auto c = canonical_body(body, kWithout);
+    EXPECT_TRUE(c) << body;
+    return c ? c->text : "";
+  };
+  const std::string head = R"({"model":"m","temperature":0,"messages":[)";
+  const std::string base = text(head + R"({"role":"user","content":"A b"}],"n":100})");
+  // Spacing, key order at every level, escapes, a byte-order mark, another spelling of a
+  // double, and the members left out do not change it.
+  EXPECT_EQ(text("\xEF\xBB\xBF { \"n\" : 100, \"messages\" : [ { \"content\" : \"\\u0041 b\", "
+                 "\"role\":\"user\"} ], \"temperature\":0, \"user\":\"u1\", \"model\":\"m\" }"),
+            base);
+  EXPECT_EQ(text(R"({"x":1e2,"y":0.5})"), text(R"({"y":5e-1,"x":100.0})"));
+  // What the model would see otherwise does.
+  for (const char* other : {R"({"role":"user","content":"A c"}],"n":100})",
+                            R"({"role":"user","content":"A b"}],"n":100.0})",
+                            R"({"role":"user","content":"A b"}],"n":"100"})",
+                            R"({"role":"user","content":"A b"}]})",
+                            R"({"content":"A b","role":"user"},{}],"n":100})",
+                            R"({"role":"user","content":"A b","user":1}],"n":100})"})
+    EXPECT_NE(text(head + other), base) << other;
+  // Strings are not confused with what follows them, nor keys with values.
+  EXPECT_NE(text(R"({"a":"b\"c","d":"e"})"), text(R"({"a":"b","c\"d":"e"})"));
+  EXPECT_NE(text(R"({"a":["1:x","y"]})"), text(R"({"a":["1:x,y"]})"));
+  EXPECT_NE(text(R"({"a":[[],[[]]]})"), text(R"({"a":[[[]],[]]})"));
+  // Determinism: a numeric temperature of 0 only.
+  for (std::string_view zero : {R"({"temperature":0})", R"({"temperature":0.0})",
+                                R"({"temperature":-0.0})", R"({"temperature":0e5})"})
+    EXPECT_TRUE(canonical_body(zero, kWithout)->temperature_zero) << zero;
+  for (std::string_view not_zero : {R"({"temperature":0.1})", R"({"temperature":"0"})",
+                                    R"({"temperature":null})", R"({"x":{"temperature":0}})"})
+    EXPECT_FALSE(canonical_body(not_zero, kWithout)->temperature_zero) << not_zero;
+  // What simdjson does not hold is not cached rather than misread.
+  EXPECT_FALSE(canonical_body(R"({"seed":123456789012345678901234567890})", kWithout));
+}
+
 TEST(Request, TheConversationOfALongFirstMessageIsHashedFromItsEnds) {
   const auto conversation = [](const std::string& first) {
     auto r = parse_api_request(Endpoint::chat_completions,

@@ -1,8 +1,9 @@
 // `cache`: the response cache. A request is looked up by its normalised form: the route, the
-// caller's key name if that key may use only some models, the endpoint, and the body as
-// canonical JSON (keys sorted) without the members that do not change the answer (user,
-// metadata, store, prompt_cache_key, safety_identifier). Only deterministic requests are
-// cached: temperature 0, unless the route opts in with `any_temperature`. A hit
+// caller's key name if that key may use only some models, the endpoint, and the body in
+// canonical form (api/request.hpp: keys sorted, one spelling per value) without the members
+// that do not change the answer (user, metadata, store, prompt_cache_key, safety_identifier).
+// Only deterministic requests are cached: temperature 0, unless the route opts in with
+// `any_temperature`; a body with an integer past 64 bits is never cached. A hit
 // is served as the client first got it (a JSON body, or the same events replayed as SSE),
 // costs nothing and calls no upstream; a miss is kept once it succeeded with a 200. Entries
 // live `ttl_s` and are evicted least recently used first once the cache holds `max_bytes`.
@@ -19,10 +20,10 @@
 //       models: [gpt-4o-mini]
 #include "router/cache/cache_stage.hpp"
 
+#include "api/request.hpp"
 #include "config/yaml_map.hpp"
 #include "router/cache/caches.hpp"
 
-#include <nlohmann/json.hpp>
 
 namespace switchyard {
 
@@ -46,11 +47,9 @@ void CacheSlot::capture_event(std::string_view event) {
 
 namespace {
 
-using json = nlohmann::json;
-
 // Members that do not change what the model answers.
-constexpr const char* kIgnored[] = {"user", "metadata", "store", "prompt_cache_key",
-                                    "safety_identifier"};
+constexpr std::string_view kIgnored[] = {"user", "metadata", "store", "prompt_cache_key",
+                                         "safety_identifier"};
 
 class CacheStage final : public RouterStage, public SuccessHook {
  public:
@@ -64,22 +63,20 @@ class CacheStage final : public RouterStage, public SuccessHook {
         cache_(caches.of(route_, max_bytes, ttl)) {}
 
   Result<void> apply(RouteContext& ctx) const override {
-    json body = json::parse(ctx.request.body, nullptr, false);
-    if (!body.is_object()) return {};  // the parser already took it: not expected
-    auto t = body.find("temperature");
-    const bool deterministic = t != body.end() && t->is_number() && t->get<double>() == 0;
-    if (!deterministic && !any_temperature_) {
+    auto body = canonical_body(ctx.request.body, kIgnored);
+    if (!body || (!body->temperature_zero && !any_temperature_)) {
       ctx.cache.skipped = true;
       return {};
     }
-    for (const char* name : kIgnored) body.erase(name);
-    std::string key = route_;
+    std::string key;
+    key.reserve(route_.size() + ctx.caller.name.size() + body->text.size() + 8);
+    key += route_;
     key += '\n';
     // A key limited to some models gets only answers given within its limits.
     if (ctx.caller.models) key.append(ctx.caller.name).append("\n");
     key += std::to_string(static_cast<int>(ctx.request.endpoint));
     key += '\n';
-    key += body.dump(-1, ' ', false, json::error_handler_t::replace);
+    key += body->text;
     if (auto hit = cache_->find(key, ctx.clock.now())) {
       ctx.cache.hit = std::move(*hit);
       return {};

@@ -136,6 +136,7 @@ class ScorerStage final : public RouterStage {
     thread_local std::vector<Decision::Prediction> scored;
     scored.clear();
     for (const Target* t : ctx.candidates) {
+      t->state->stats.merge_if_due(now);  // see there: this stage may be what keeps it idle
       auto& p = scored.emplace_back();
       p.target = t;
       if (auto it = std::find_if(ctx.decision.predictions.begin(), ctx.decision.predictions.end(),

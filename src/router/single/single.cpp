@@ -8,8 +8,9 @@
 // with the upstream's retry-after for the client. Retries are capped by a budget: at most
 // `budget` of the route's recent requests may retry, so that a fleet-wide outage is not met with
 // a retry storm. A request whose only candidate is cooling down (its circuit breaker open) waits
-// until it turns half-open, if that is within max_wait_ms, rather than be refused by it.
-// Waiting is cancelled with the request.
+// until it turns half-open, if that is within max_wait_ms and within the caller's own latency
+// limit (x-switchyard-max-latency-ms), rather than be refused by it. Waiting is cancelled with
+// the request.
 //
 //   dispatcher:
 //     type: single
@@ -27,6 +28,7 @@
 #include "router/share_budget.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 namespace switchyard {
@@ -57,11 +59,14 @@ class SingleDispatcher final : public Dispatcher {
   Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const override {
     Error last = make_error(Reason::upstream_saturated, "route has no candidates");
     if (retry_.max_retries > 0) budget_->count();
-    if (ctx.candidates.size() == 1) {
+    if (ctx.candidates.size() == 1 && retry_.max_retries > 0) {
       const Target& t = *ctx.candidates.front();
       const auto half_open = t.state->breaker.half_open_at(ctx.clock.now());
+      using Ms = std::chrono::duration<double, std::milli>;
+      const Ms may_wait = std::min(Ms(retry_.max_wait),
+                                   Ms(ctx.request.max_latency_ms.value_or(HUGE_VAL)));
       if (t.upstream_config->breaker.enabled && half_open &&
-          *half_open - ctx.clock.now() <= retry_.max_wait && retry_.max_retries > 0)
+          *half_open - ctx.clock.now() <= may_wait)
         if (auto slept = co_await ctx.clock.sleep_until(*half_open); !slept) co_return slept.error();
     }
     for (std::uint32_t round = 0;; ++round) {

@@ -2,6 +2,8 @@
 // intervals, a shadow bandit's regret, and an outcomes file to train a router on.
 #include "offline/decision_log.hpp"
 #include "offline/train.hpp"
+#include "router/classify/features.hpp"
+#include "router/learned/model.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -122,6 +124,42 @@ TEST_F(DecisionLog, BecomesAnOutcomesFileToTrainOn) {
   auto model = train_router(*file, records, TrainOptions{}, "log");
   ASSERT_TRUE(model) << model.error().message;
   EXPECT_EQ(model->models.size(), 2u);
+}
+
+TEST_F(DecisionLog, ARouterTrainedOnTheLogLearnsWhatTheFeedbackSaid) {
+  // Each model served half of each kind of prompt; users liked m's proofs and not n's, and
+  // both models' greetings.
+  const char* proofs[] = {"prove the theorem about primes", "derive the bound for this lemma"};
+  const char* greetings[] = {"say hello to my friend", "tell me a short joke"};
+  std::vector<json> lines;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "r" + std::to_string(i);
+    const bool proof = i % 2 == 0;
+    const std::string model = i % 4 < 2 ? "m" : "n";
+    json d = decision(id, "auto", model, 0.001);
+    d["prompt"] = std::string(proof ? proofs[i / 4 % 2] : greetings[i / 4 % 2]) + " " + id;
+    lines.push_back(d);
+    lines.push_back(feedback(id, proof && model == "n" ? 0 : 1));
+  }
+  write(lines);
+  auto file = log_outcomes(*load_decision_log({path_}));
+  ASSERT_TRUE(file) << file.error().message;
+  std::vector<const OutcomeRecord*> records;
+  for (const auto& rec : file->records) records.push_back(&rec);
+  auto model = train_router(*file, records, TrainOptions{}, "log");
+  ASSERT_TRUE(model) << model.error().message;
+  const auto predict = [&](const std::string& text, const std::string& name) {
+    PromptInfo p;
+    p.text = text;
+    std::vector<Feature> x;
+    hashed_features(p, prompt_features(p), model->space, x);
+    std::vector<double> quality(model->models.size()), tokens(model->models.size());
+    model->predict(x, quality, tokens);
+    return quality[static_cast<std::size_t>(model->model_index(name))];
+  };
+  const std::string proof = "prove the bound for this theorem", greeting = "say a short hello";
+  EXPECT_GT(predict(proof, "m") - predict(proof, "n"), 0.3);
+  EXPECT_LT(std::abs(predict(greeting, "m") - predict(greeting, "n")), 0.15);
 }
 
 TEST_F(DecisionLog, ErrorsNameTheLine) {

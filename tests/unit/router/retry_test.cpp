@@ -37,6 +37,7 @@ class Retry : public ::testing::Test {
     ctx_.emplace(*snap_, req_, ups_, clock_);
     ctx_->route = "auto";
     ctx_->candidates = snap_->models.at("m");
+    io_.restart();  // after the run of an earlier request, if any
     boost::asio::co_spawn(io_, snap_->routes.at("auto").dispatcher->dispatch(*ctx_, out_),
                           [&](std::exception_ptr, Result<void> r) { result_ = std::move(r); });
     io_.poll();
@@ -100,6 +101,23 @@ TEST_F(Retry, TheBudgetCapsTheShareOfRequestsThatRetry) {
   EXPECT_EQ(calls(), 1u);  // a budget of 0: no request may retry
 }
 
+TEST_F(Retry, AtMostTheBudgetsShareOfRequestsRetry) {
+  // 40 requests that all fail, each allowed one retry, under a budget of 25%: the first three
+  // retry (the budget's floor), then one more each time 4 more requests have come: 10 in all.
+  // (No breaker, which would open and make them wait.)
+  std::string yaml = config("fail-first=1000", "max_retries: 1, backoff_ms: 1, budget: 0.25");
+  yaml.insert(yaml.find("    models:"), "    breaker: {enabled: false}\n");
+  snap_ = snapshot_from_yaml(metrics_, yaml);
+  for (int i = 0; i < 40; ++i) {
+    start("", "");
+    advance(milliseconds(1));
+    ASSERT_TRUE(result_) << i;
+    EXPECT_FALSE(*result_);
+    result_.reset();
+  }
+  EXPECT_EQ(calls(), 50u);
+}
+
 TEST_F(Retry, ASoleCandidateCoolingDownIsWaitedFor) {
   snap_ = snapshot_from_yaml(metrics_, config("ok", "max_retries: 1, max_wait_ms: 5000"));
   const Target& t = *snap_->models.at("m")[0];
@@ -117,6 +135,33 @@ TEST_F(Retry, ASoleCandidateCoolingDownIsWaitedFor) {
   advance(milliseconds(1));
   EXPECT_EQ(calls(), 1u);
   ASSERT_TRUE(result_ && *result_);
+}
+
+TEST_F(Retry, NoRequestWaitsLongerThanItMayOrForOneOfSeveralCandidates) {
+  snap_ = snapshot_from_yaml(metrics_, config("ok", "max_retries: 1, max_wait_ms: 5000"));
+  const Target& t = *snap_->models.at("m")[0];
+  for (int i = 0; i < 5; ++i)
+    t.state->breaker.record({&t, false, Reason::connect, 0, {}, milliseconds(-1), 0, 0, 0,
+                             clock_.now()},
+                            t.upstream_config->breaker);
+  ASSERT_TRUE(t.state->breaker.half_open_at(clock_.now()));
+  req_.max_latency_ms = 500;  // the breaker turns half-open after 2 s at the earliest
+  start("", "");
+  ASSERT_TRUE(result_);  // tried at once, not waited for: the fake answers
+  EXPECT_EQ(calls(), 1u);
+  EXPECT_EQ(clock_.sleepers(), 0u);
+  // Two candidates, both the same open target: no wait either, whatever the limits.
+  result_.reset();
+  req_.max_latency_ms.reset();
+  ctx_.emplace(*snap_, req_, ups_, clock_);
+  ctx_->route = "auto";
+  ctx_->candidates = {&t, &t};
+  io_.restart();
+  boost::asio::co_spawn(io_, snap_->routes.at("auto").dispatcher->dispatch(*ctx_, out_),
+                        [&](std::exception_ptr, Result<void> r) { result_ = std::move(r); });
+  io_.poll();
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(calls(), 2u);
 }
 
 TEST_F(Retry, ConfigErrorsNameThePath) {

@@ -56,6 +56,7 @@ class Scorer : public ::testing::Test {
     o.latency = latency;
     o.finished = clock_.now();
     for (int i = 0; i < 3; ++i) snap_->registry->report(o);
+    o.target->state->stats.merge(clock_.now());  // now, not when the manual clock moves on
   }
 
   ManualClock clock_;
@@ -137,6 +138,19 @@ TEST_F(Scorer, PeakHoursChangeTheWeights) {
   EXPECT_EQ(order(scorer), "big,small");
 }
 
+TEST_F(Scorer, InItsWindowLatencyWeighsWhatTheWindowSays) {
+  // big: 0.9 - 0.05 × ~2 s; small: 0.7 - 0.05 × ~0.1 s; from 9 to 17 latency weighs 0.2.
+  const std::string scorer =
+      ", latency_weight: 0.05, windows: [{from_hour: 9, to_hour: 17, latency_factor: 4}]";
+  wall_ = at_hour(8);
+  ASSERT_EQ(order(scorer), "big,small");
+  answered("big", std::chrono::milliseconds(2000));
+  answered("small", std::chrono::milliseconds(100));
+  EXPECT_EQ(order(scorer), "big,small");
+  wall_ = at_hour(9);
+  EXPECT_EQ(order(scorer), "small,big");
+}
+
 TEST_F(Scorer, UnderOverloadLatencyWeighsMore) {
   const std::string scorer = ", latency_weight: 0.05, overload: {at: 0.5, latency_factor: 4}";
   ASSERT_EQ(order(scorer), "big,small");
@@ -184,6 +198,7 @@ routes:
   o.latency = std::chrono::seconds(10);
   o.finished = system_clock().now();
   for (int i = 0; i < 50; ++i) snap->registry->report(o);
+  o.target->state->stats.merge(o.finished);
   // 36 USD/h × ~10 s / 10 at once = ~0.01 USD a call: far dearer than small.
   auto [first, predictions] = route();
   EXPECT_EQ(first, "small");
