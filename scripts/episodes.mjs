@@ -1,7 +1,10 @@
 // Drives steady traffic through a running gateway while the sim plays scheduled episodes, and
 // reads /metrics once a second: the share of each served model, failed client requests, the
 // breakers, and, when the config has client keys, each key's spend against its budget. Prints
-// a line per second and, per episode, when the traffic left the model and when it came back.
+// a line per second and, per episode, when the traffic left the model and when it came back:
+// by the answers /metrics counted each second (an answer counts when it ends, so a slow model's
+// share lags), and by the second each request was sent (x-switchyard-model of its answer), which
+// is when the router chose.
 // scripts/episodes.sh starts the sim and the gateway for it.
 //
 //   node scripts/episodes.mjs --gateway http://127.0.0.1:8080 --workload bench/workloads/demo.jsonl \
@@ -68,6 +71,7 @@ async function scrape() {
 
 // The load: `concurrency` loops, together at most `rate` requests a second.
 let sent = 0;
+const bySend = []; // per second sent: {t, delta: model -> answered, total, failed}
 let clientErrors = 0;
 const t0 = Date.now();
 const elapsed = () => (Date.now() - t0) / 1000;
@@ -76,6 +80,8 @@ async function loop(i) {
     const due = t0 + (1000 * sent) / rate;
     if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
     sent++;
+    const t = Math.ceil(elapsed());
+    const row = (bySend[t] ??= { t, delta: {}, total: 0, failed: 0 });
     try {
       const r = await fetch(`${gateway}/v1/chat/completions`, {
         method: 'POST',
@@ -83,9 +89,17 @@ async function loop(i) {
         body: JSON.stringify({ model: args.route ?? 'auto', messages: prompts[n % prompts.length] }),
       });
       await r.arrayBuffer();
-      if (r.status !== 200) clientErrors++;
+      if (r.status !== 200) {
+        clientErrors++;
+        row.failed++;
+      } else {
+        const model = r.headers.get('x-switchyard-model') ?? '?';
+        row.delta[model] = (row.delta[model] ?? 0) + 1;
+        row.total++;
+      }
     } catch {
       clientErrors++;
+      row.failed++;
     }
   }
 }
@@ -115,11 +129,14 @@ clearInterval(timer);
 // Per episode: the model's share before it, how long until it had held 5% or less of the
 // traffic for 3 s, how long after the end until it was back to 90% of its share before, and the
 // client requests that failed while it lasted.
-const shareOf = (model, from, to) => {
+const shareIn = (rows) => (model, from, to) => {
   let m = 0, all = 0;
   for (const r of rows.filter((r) => r.t > from && r.t <= to)) { m += r.delta[model] ?? 0; all += r.total; }
   return all ? m / all : 0;
 };
+const shareOf = shareIn(rows);
+const sendRows = bySend.filter(Boolean);
+const sentShareOf = shareIn(sendRows);
 console.log(`\n${sent} requests, ${clientErrors} failed (${((100 * clientErrors) / Math.max(sent, 1)).toFixed(2)}%)`);
 for (const e of episodes) {
   const before = shareOf(e.model, e.start - 10, e.start);
@@ -127,8 +144,12 @@ for (const e of episodes) {
   const back = rows.find((r) => r.t > e.end && shareOf(e.model, r.t - 3, r.t) >= 0.9 * before);
   const failed = rows.filter((r) => r.t > e.start && r.t <= e.end).reduce((a, r) => a + r.failed, 0);
   const during = rows.filter((r) => r.t > e.start && r.t <= e.end).reduce((a, r) => a + r.total + r.failed, 0);
+  const sentBefore = sentShareOf(e.model, e.start - 10, e.start);
+  const sentLeft = sendRows.find((r) => r.t >= e.start + 3 && r.t <= e.end && sentShareOf(e.model, r.t - 3, r.t) <= 0.05);
+  const sentBack = sendRows.find((r) => r.t > e.end && sentShareOf(e.model, r.t - 3, r.t) >= 0.9 * sentBefore);
   console.log(`${e.model} ${e.type} ${e.start}-${e.end} s: share before ${(100 * before).toFixed(0)}%, ` +
     `left (3 s at <=5%) ${left ? `${left.t - e.start} s after the start` : 'never'}, ` +
     `back (3 s at >=90% of before) ${back ? `${back.t - e.end} s after the end` : 'not within the run'}, ` +
-    `failed ${failed} of ${during}`);
+    `failed ${failed} of ${during}; by the second sent: ` +
+    `left ${sentLeft ? `${sentLeft.t - e.start} s` : 'never'}, back ${sentBack ? `${sentBack.t - e.end} s` : 'not within the run'}`);
 }

@@ -244,6 +244,9 @@ struct TargetState {
   TargetState(UpstreamState& u, std::string m) : upstream(u), model(std::move(m)) {}
   UpstreamState& upstream;
   const std::string model;
+  // Calls to this model in flight, across all workers and snapshots (upstream.in_flight counts
+  // them against the upstream's max_concurrent).
+  std::atomic<std::uint32_t> in_flight{0};
   TargetStats stats;
   Breaker breaker;
 };

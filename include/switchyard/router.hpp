@@ -60,7 +60,7 @@ struct ApiRequest {
   std::string model;    // as the client sent it
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
-  bool names_logprobs = false;  // the body has a top-level "logprobs", whatever its value
+  BodySpan logprobs_value;         // the value of a top-level "logprobs"; empty if absent
   BodySpan model_value;            // the JSON string after "model":
   BodySpan stream_options_member;  // "stream_options": {...}, key to value end; empty if absent
   BodySpan stream_options_value;   // the {...}
@@ -78,6 +78,11 @@ struct ApiRequest {
   // else the body's prompt_cache_key, else its user; empty if none.
   std::string session;
 
+  // Whether the client asks for logprobs: "logprobs": true.
+  bool asks_logprobs() const {
+    return std::string_view(body).substr(logprobs_value.begin,
+                                         logprobs_value.end - logprobs_value.begin) == "true";
+  }
   // Whether the client asks for one choice: no "n", or "n": 1.
   bool asks_one_choice() const {
     return n_value.empty() ||

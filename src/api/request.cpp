@@ -67,7 +67,7 @@ class BodySax {
                                         : Member::other;
     if (member_ == Member::model) model_index_ = members_ - 1;
     if (member_ == Member::stream_options) stream_options_index_ = members_ - 1;
-    if (k == "logprobs") logprobs_key_ = true;
+    if (k == "logprobs") logprobs_index_ = members_ - 1;
     if (k == "n") n_index_ = members_ - 1;
     auto [it, inserted] = keys_.insert(std::move(k));
     if (!inserted) {
@@ -95,8 +95,8 @@ class BodySax {
   Kind model_kind_ = Kind::null, stream_kind_ = Kind::null, stream_options_kind_ = Kind::null,
        input_kind_ = Kind::null, include_usage_kind_ = Kind::null;
   std::string model_, user_, prompt_cache_key_;
-  bool stream_ = false, include_usage_ = false, input_empty_ = true, logprobs_key_ = false;
-  std::size_t n_index_ = SIZE_MAX;
+  bool stream_ = false, include_usage_ = false, input_empty_ = true;
+  std::size_t n_index_ = SIZE_MAX, logprobs_index_ = SIZE_MAX;
   std::size_t model_index_ = SIZE_MAX, stream_options_index_ = SIZE_MAX;
   PromptReader prompt_;
 
@@ -409,7 +409,8 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
   r.model = std::move(sax.model_);
   r.stream = stream;
   r.include_usage = sax.include_usage_kind_ == Kind::boolean && sax.include_usage_;
-  r.names_logprobs = sax.logprobs_key_;
+  if (sax.logprobs_index_ != SIZE_MAX)
+    r.logprobs_value = member_spans(body, sax.logprobs_index_).value;
   if (sax.n_index_ != SIZE_MAX) r.n_value = member_spans(body, sax.n_index_).value;
   r.model_value = member_spans(body, sax.model_index_).value;
   if (sax.stream_options_index_ != SIZE_MAX) {
@@ -427,17 +428,19 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
 std::string forward_body(const ApiRequest& req, std::string_view model_id, UsageOption usage,
                          bool logprobs, std::uint32_t choices) {
   const std::string_view in = req.body;
-  // At most three edits, applied in body order: the model's value (and members added after it),
-  // stream_options, and n's value.
+  // At most four edits, applied in body order: the model's value (and members added after it),
+  // stream_options, logprobs' value and n's value.
   struct Edit {
     BodySpan span;
     std::string text;
   };
   std::vector<Edit> edits;
-  edits.reserve(3);
+  edits.reserve(4);
   Edit model{req.model_value, json(model_id).dump(-1, ' ', false, json::error_handler_t::replace)};
-  if (logprobs && !req.names_logprobs && req.endpoint == Endpoint::chat_completions)
-    model.text += R"(,"logprobs":true)";
+  if (logprobs && !req.asks_logprobs() && req.endpoint == Endpoint::chat_completions) {
+    if (req.logprobs_value.empty()) model.text += R"(,"logprobs":true)";
+    else edits.push_back({req.logprobs_value, "true"});  // false or null: asked after all
+  }
   if (choices > 1 &&
       (req.endpoint == Endpoint::chat_completions || req.endpoint == Endpoint::completions)) {
     if (req.n_value.empty()) model.text += R"(,"n":)" + std::to_string(choices);

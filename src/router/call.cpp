@@ -26,19 +26,26 @@ std::string_view path_of(Endpoint e) {
   return "/chat/completions";
 }
 
-// Holds one of the upstream's max_concurrent slots (across all workers) for one call.
+// Holds one of the upstream's max_concurrent slots (across all workers) for one call, and counts
+// the call in flight to its model.
 class ConcurrencySlot {
  public:
-  explicit ConcurrencySlot(const Target& t) : in_flight_(t.state->upstream.in_flight) {
+  explicit ConcurrencySlot(const Target& t)
+      : in_flight_(t.state->upstream.in_flight), model_in_flight_(t.state->in_flight) {
     ok_ = in_flight_.fetch_add(1, std::memory_order_relaxed) < t.upstream_config->max_concurrent;
+    model_in_flight_.fetch_add(1, std::memory_order_relaxed);
   }
-  ~ConcurrencySlot() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  ~ConcurrencySlot() {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    model_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  }
   ConcurrencySlot(const ConcurrencySlot&) = delete;
   ConcurrencySlot& operator=(const ConcurrencySlot&) = delete;
   bool ok() const { return ok_; }
 
  private:
   std::atomic<std::uint32_t>& in_flight_;
+  std::atomic<std::uint32_t>& model_in_flight_;
   bool ok_;
 };
 
@@ -266,7 +273,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
   const auto usage = target.upstream_config->stream_include_usage ? UsageOption::request
                      : request.include_usage                      ? UsageOption::as_sent
                                                                   : UsageOption::strip;
-  result.logprobs_added = options.logprobs && !out && !request.names_logprobs &&
+  result.logprobs_added = options.logprobs && !out && !request.asks_logprobs() &&
                           request.endpoint == Endpoint::chat_completions;
   const bool may_add_choices = request.endpoint == Endpoint::chat_completions ||
                                request.endpoint == Endpoint::completions;

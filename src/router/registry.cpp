@@ -349,6 +349,16 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
   auto timeouts = family("switchyard_target_timeout_ratio",
                          "Weighted share of calls that timed out per upstream and model",
                          MetricType::Gauge);
+  auto ttft = family("switchyard_target_time_to_first_token_seconds",
+                     "Weighted average time to the first token of answered calls per upstream and "
+                     "model",
+                     MetricType::Gauge);
+  auto ttft_p95 = family("switchyard_target_time_to_first_token_p95_seconds",
+                         "95th percentile time to the first token of the answered calls of the "
+                         "last 10 to 20 s",
+                         MetricType::Gauge);
+  auto target_in_flight = family("switchyard_target_in_flight",
+                                 "Calls in flight per upstream and model", MetricType::Gauge);
   auto speed = family("switchyard_target_output_tokens_per_second",
                       "Weighted average output tokens per second after the first token",
                       MetricType::Gauge);
@@ -368,6 +378,9 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
     with(opened, static_cast<double>(t->breaker.times_opened()));
     with(latency, std::chrono::duration<double>(t->stats.latency()).count());
     with(p95, std::chrono::duration<double>(t->stats.latency_p95(now)).count());
+    with(ttft, std::chrono::duration<double>(t->stats.time_to_first_token()).count());
+    with(ttft_p95, std::chrono::duration<double>(t->stats.time_to_first_token_p95(now)).count());
+    with(target_in_flight, t->in_flight.load(std::memory_order_relaxed));
     with(failures, t->stats.failure_rate());
     with(timeouts, t->stats.timeout_rate());
     with(speed, t->stats.output_tokens_per_second());
@@ -375,8 +388,9 @@ std::vector<prometheus::MetricFamily> TargetRegistry::Collect() const {
   for (const auto& [name, u] : upstreams_)
     add_sample(in_flight, {{"upstream", name}}, u->in_flight.load(std::memory_order_relaxed));
   return {std::move(state),    std::move(opened),   std::move(latency),
-          std::move(p95),      std::move(failures), std::move(timeouts),
-          std::move(speed),    std::move(in_flight)};
+          std::move(p95),      std::move(ttft),     std::move(ttft_p95),
+          std::move(failures), std::move(timeouts), std::move(speed),
+          std::move(target_in_flight), std::move(in_flight)};
 }
 
 void TargetRegistry::report(const CallOutcome& outcome) noexcept {

@@ -74,7 +74,9 @@ std::string decision_line(const RouteContext& ctx, const AccessRecord& rec, bool
                     {"failure_rate", s.failure_rate()},
                     {"timeout_rate", s.timeout_rate()},
                     {"tokens_per_s", s.output_tokens_per_second()},
-                    {"in_flight", t->state->upstream.in_flight.load(std::memory_order_relaxed)},
+                    {"in_flight", t->state->in_flight.load(std::memory_order_relaxed)},
+                    {"upstream_in_flight",
+                     t->state->upstream.in_flight.load(std::memory_order_relaxed)},
                     {"breaker", static_cast<int>(t->state->breaker.state(now))}});
   }
   line["candidates"] = std::move(candidates);

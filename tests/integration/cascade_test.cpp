@@ -59,9 +59,10 @@ constexpr int kRequests = 30;
 // A token probability of 0.7: between the sim's wrong answers (0.45) and right ones (0.95).
 constexpr const char* kConfident = "gates: {logprobs: {min_mean_prob: 0.7}}";
 
-// Sends kRequests different prompts; returns how many escalated, and checks each answer's
-// logprobs: null unless the client asked for them.
-int escalations(GatewayUnderTest& gw, bool client_asks) {
+// Sends kRequests different prompts, with "logprobs": `says` unless empty; returns how many
+// escalated, and checks each answer's logprobs: null unless the client asked for them.
+int escalations(GatewayUnderTest& gw, const std::string& says = "") {
+  const bool client_asks = says == "true";
   int escalated = 0;
   for (int i = 0; i < kRequests; ++i) {
     const std::string body =
@@ -69,8 +70,9 @@ int escalations(GatewayUnderTest& gw, bool client_asks) {
              {"messages", {{{"role", "user"}, {"content", fmt::format("question {}", i)}}}}}
             .dump();
     auto r = post_json(gw.port(), "/v1/chat/completions",
-                       client_asks ? body.substr(0, body.size() - 1) + R"(,"logprobs":true})"
-                                   : body);
+                       says.empty() ? body
+                                    : body.substr(0, body.size() - 1) + R"(,"logprobs":)" + says +
+                                          "}");
     EXPECT_EQ(r.status, 200) << r.body;
     if (r.status != 200) continue;
     escalated += r.header("x-switchyard-model") == "strong";
@@ -90,18 +92,20 @@ int escalations(GatewayUnderTest& gw, bool client_asks) {
 TEST(CascadeSim, UnsureAnswersEscalateByTheirLogprobsWhichTheClientNeverSees) {
   Fleet fleet;
   auto unsure = fleet.gateway(fmt::format("{{models: [wrong], {}}}", kConfident));
-  const int wrong_escalated = escalations(*unsure, false);
+  const int wrong_escalated = escalations(*unsure);
   EXPECT_GE(wrong_escalated, kRequests / 2);
   auto sure = fleet.gateway(fmt::format("{{models: [right], {}}}", kConfident));
-  const int right_escalated = escalations(*sure, false);
+  const int right_escalated = escalations(*sure);
   EXPECT_LT(right_escalated, kRequests / 2);
   // The escalation names the gate; the sim saw logprobs asked of the first tier only.
   const std::string metrics = http_request(unsure->port(), "GET", "/metrics").body;
   EXPECT_EQ(metric(metrics,
                    R"(switchyard_gate_results_total{gate="logprobs",result="fail",route="auto"})"),
             wrong_escalated);
-  // A client that asks for logprobs gets them, from either tier.
-  escalations(*unsure, true);
+  // A client that asks for logprobs gets them, from either tier; one that says false is judged
+  // all the same, and gets none.
+  escalations(*unsure, "true");
+  EXPECT_GE(escalations(*unsure, "false"), kRequests / 2);
   // A stream is judged whole, then replayed with the logprobs nulled in every event.
   for (int i = 0; i < 5; ++i) {
     auto r = post_json(sure->port(), "/v1/chat/completions",

@@ -1,15 +1,18 @@
 // Feedback and experiments end to end, against the simulator: POST /v1/feedback joins a score to
 // its request in the decision log and the metrics, only for the key that asked and only once; an
-// A/B split serves each session from one arm and every metric and log line names the arm.
+// A/B split serves each session from one arm and every metric and log line names the arm; a
+// bandit follows the feedback when the better model changes.
 #include "offline/decision_log.hpp"
 #include "support/fixture.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <random>
 
 namespace switchyard::test {
 namespace {
@@ -189,6 +192,52 @@ TEST_F(Feedback, AnExperimentKeepsEachSessionInOneArmAndNamesTheArm) {
   auto file = offline::log_outcomes(*requests);
   ASSERT_TRUE(file) << file.error().message;
   EXPECT_EQ(file->records.size(), 48u);
+}
+
+TEST(BanditSim, FollowsTheFeedbackWhenTheBetterModelChanges) {
+  // Through the gateway and the sim, by wall clock: a client rates m's answers good 80% of the
+  // time and n's 30% for 4 s, then the other way round. The bandit (evidence halves every second,
+  // at most 20% explored) has moved to the better model by the last 1.5 s of each phase.
+  auto sim = start_sim();
+  GatewayUnderTest gw(fmt::format(R"(
+upstreams:
+  - name: sim
+    base_url: http://127.0.0.1:{}/v1
+    models: [{{name: m}}, {{name: n}}]
+routes:
+  auto:
+    stages:
+      - {{type: static, models: [m, n]}}
+      - {{type: bandit, explore: 0.2}}
+feedback: {{half_life_s: 1}}
+)",
+                                  sim->port()));
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  int late[2] = {0, 0}, late_better[2] = {0, 0};
+  for (;;) {
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (t >= 8) break;
+    const int phase = t < 4 ? 0 : 1;
+    auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("auto"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    const std::string model = r.header("x-switchyard-model");
+    const std::string better = phase == 0 ? "m" : "n";
+    const double score = u(rng) < (model == better ? 0.8 : 0.3) ? 1 : 0;
+    ASSERT_EQ(post_json(gw.port(), "/v1/feedback",
+                        json{{"request_id", r.header("x-request-id")}, {"score", score}}.dump())
+                  .status,
+              200);
+    if (t - 4 * phase >= 2.5) {
+      ++late[phase];
+      late_better[phase] += model == better;
+    }
+  }
+  for (int p = 0; p < 2; ++p) {
+    EXPECT_GT(late[p], 20) << "phase " << p;  // enough requests to judge
+    EXPECT_GE(late_better[p], late[p] * 7 / 10) << "phase " << p << ": of " << late[p];
+  }
 }
 
 }  // namespace

@@ -289,7 +289,7 @@ TEST(Request, TheConversationOfALongFirstMessageIsHashedFromItsEnds) {
   EXPECT_NE(conversation("short"), conversation("shorT"));
 }
 
-TEST(Request, AsksForLogprobsOnlyWhereTheClientNamedNone) {
+TEST(Request, AsksForLogprobsWhereTheClientDoesNot) {
   const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
   auto fwd = [&](Endpoint e, const std::string& body) {
     auto r = parse_api_request(e, body);
@@ -298,11 +298,14 @@ TEST(Request, AsksForLogprobsOnlyWhereTheClientNamedNone) {
   };
   EXPECT_EQ(fwd(Endpoint::chat_completions, R"({"model":"m",)" + msgs + "}"),
             R"({"model":"up","logprobs":true,)" + msgs + "}");
-  // The client's own choice stands, either way.
-  for (const char* v : {"false", "true"}) {
-    const std::string body = R"({"logprobs":)" + std::string(v) + R"(,"model":"m",)" + msgs + "}";
+  // Asked where the client said no (the gate strips them from the answer again); a client that
+  // asked keeps its own.
+  for (const char* v : {"false", "null", "true"}) {
+    const std::string body = R"({"logprobs" : )" + std::string(v) + R"(,"model":"m",)" + msgs + "}";
     EXPECT_EQ(fwd(Endpoint::chat_completions, body),
-              R"({"logprobs":)" + std::string(v) + R"(,"model":"up",)" + msgs + "}");
+              R"({"logprobs" : true,"model":"up",)" + msgs + "}");
+    EXPECT_EQ(parse_api_request(Endpoint::chat_completions, body)->asks_logprobs(),
+              std::string(v) == "true");
   }
   // Legacy completions count logprobs differently: left alone.
   EXPECT_EQ(fwd(Endpoint::completions, R"({"model":"m","prompt":"x"})"),

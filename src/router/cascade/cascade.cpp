@@ -7,10 +7,11 @@
 // for `samples` choices, by "n", when it has them) and commits the answer the most of them
 // agree on (the first among equals; of a sampled call, only that choice, as choice 0). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
-// chose them; a tier with none is skipped. A tier's code validator (gates/code_check.hpp),
-// similarity check (gates/similar.hpp) and judge (another model that grades the answer,
-// gates/judge.hpp) run after its other gates, in that order, each only when its finding can
-// still decide.
+// chose them; a tier with none is skipped, and a gated tier with no later tier left is judged
+// (its gates are counted) but its answer is returned, as the last tier's is. A tier's code
+// validator (gates/code_check.hpp), similarity check (gates/similar.hpp) and judge (another
+// model that grades the answer, gates/judge.hpp) run after its other gates, in that order, each
+// only when its finding can still decide.
 // Earlier tiers' answers reach a streaming client as a replay of their events. Every call is
 // billed (AttemptRecord) and counted; the response says how many tiers ran (x-switchyard-tiers)
 // and why each escalated (x-switchyard-escalations).
@@ -112,14 +113,22 @@ class CascadeDispatcher final : public Dispatcher {
     const ModelConfig* from = nullptr;  // the model the last escalation left
     std::string_view reason;
     std::size_t ran = 0;
+    // Each tier's models that the stages left, and the last tier that has any: when the stages
+    // left no model of the tiers after it, its answer is the last word, as the last tier's is.
+    std::vector<std::vector<const Target*>> left_by_tier(tiers_.size());
+    std::size_t final_tier = 0;
+    for (std::size_t i = 0; i < tiers_.size(); ++i) {
+      for (const Target* t : ctx.candidates)
+        if (std::any_of(tiers_[i].targets.begin(), tiers_[i].targets.end(),
+                        [&](const Target* x) {
+                          return x->model == t->model && x->upstream == t->upstream;
+                        }))
+          left_by_tier[i].push_back(t);
+      if (!left_by_tier[i].empty()) final_tier = i;
+    }
     for (std::size_t i = 0; i < tiers_.size(); ++i) {
       const Tier& tier = tiers_[i];
-      std::vector<const Target*> available;
-      for (const Target* t : ctx.candidates)
-        if (std::any_of(tier.targets.begin(), tier.targets.end(), [&](const Target* x) {
-              return x->model == t->model && x->upstream == t->upstream;
-            }))
-          available.push_back(t);
+      const std::vector<const Target*>& available = left_by_tier[i];
       if (available.empty()) continue;
       ++ran;
       auto escalate_to = [&](const Target& to) {
@@ -258,7 +267,7 @@ class CascadeDispatcher final : public Dispatcher {
           }
         }
       }
-      if (gate.empty()) {
+      if (gate.empty() || (i == final_tier && !said.empty())) {
         CallResult& answered = results[said[chosen].call];
         answered.keep_choice = said[chosen].choice;
         co_return co_await commit(ctx, answered, out);

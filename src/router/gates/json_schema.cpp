@@ -1,9 +1,12 @@
 #include "router/gates/json_schema.hpp"
 
 #include <nlohmann/json.hpp>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
 
 namespace switchyard {
 
@@ -75,11 +78,20 @@ class Validator {
     if (v.is_object()) return check_object(v, s, at, depth);
     if (v.is_array()) return check_array(v, s, at, depth);
     if (v.is_string()) {
-      const auto n = v.get_ref<const std::string&>().size();  // bytes; close enough for bounds
+      const std::string& text = v.get_ref<const std::string&>();
+      // In characters (code points), as JSON Schema counts them: the bytes that start one.
+      const auto n = static_cast<double>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      }));
       if (auto m = s.find("minLength"); m != s.end() && m->is_number() && n < m->get<double>())
         return fail(at, "is shorter than minLength");
       if (auto m = s.find("maxLength"); m != s.end() && m->is_number() && n > m->get<double>())
         return fail(at, "is longer than maxLength");
+      if (auto p = s.find("pattern"); p != s.end() && p->is_string()) {
+        if (!spend(text.size() / 64 + 1)) return false;
+        const RE2* re = pattern(*p);
+        if (re && !RE2::PartialMatch(text, *re)) return fail(at, "does not match its pattern");
+      }
     }
     if (v.is_number()) {
       const double x = v.get<double>();
@@ -92,6 +104,11 @@ class Validator {
           !bound("exclusiveMinimum", [](double a, double b) { return a > b; }) ||
           !bound("exclusiveMaximum", [](double a, double b) { return a < b; }))
         return fail(at, "is out of bounds");
+      if (auto m = s.find("multipleOf"); m != s.end() && m->is_number() && m->get<double>() > 0) {
+        const double q = x / m->get<double>();
+        if (std::abs(q - std::round(q)) > 1e-9 * std::max(1.0, std::abs(q)))
+          return fail(at, "is not a multiple of " + m->dump());
+      }
     }
     return true;
   }
@@ -99,6 +116,19 @@ class Validator {
   std::string why_;
 
  private:
+  // The compiled `pattern` (RE2, whose time is linear in the text), once per schema node; null
+  // for one RE2 does not take (lookaround, backreferences): not checked, as `format` is not.
+  const RE2* pattern(const json& p) {
+    auto& re = patterns_[&p];
+    if (!re) {
+      RE2::Options options;
+      options.set_log_errors(false);
+      options.set_max_mem(1 << 20);
+      re = std::make_unique<RE2>(p.get_ref<const std::string&>(), options);
+    }
+    return re->ok() ? re.get() : nullptr;
+  }
+
   // Counts `n` steps of work; false (and why_ says so) once past the cap.
   bool spend(std::size_t n) {
     if (steps_ >= kMaxSteps) return false;  // why_ says so already
@@ -162,6 +192,7 @@ class Validator {
 
   const json& root_;
   std::size_t steps_ = 0;
+  std::map<const json*, std::unique_ptr<RE2>> patterns_;
 };
 
 }  // namespace

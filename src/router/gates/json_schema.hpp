@@ -1,8 +1,10 @@
 // Validation of a JSON value against a JSON Schema, in the subset OpenAI's structured outputs
 // accept in strict mode: type (one or a list), properties, required, additionalProperties
 // (false or a schema), items, enum, const, anyOf, $ref into $defs or definitions ("#/$defs/x"),
-// and the bounds minLength, maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum,
-// minItems and maxItems. Other keywords (pattern, format) are not checked. Recursion is bounded (a $ref cycle or a deep value fails, never overflows).
+// the bounds minLength and maxLength (in characters), minimum, maximum, exclusiveMinimum,
+// exclusiveMaximum, multipleOf, minItems and maxItems, and pattern (RE2: a pattern RE2 does not
+// take, with lookaround or backreferences, is not checked). `format` is not checked. Recursion
+// is bounded (a $ref cycle or a deep value fails, never overflows).
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>

@@ -1,6 +1,7 @@
 // `race`: several candidates at once (router/contest.hpp), the losers cancelled the moment the
 // race is decided. K = max_calls of the candidates, in the stages' order, fewer when their
-// predicted costs (a classifier's or scorer's) would add up past the request's
+// predicted costs (a classifier's or scorer's; else the prompt's estimated tokens at the model's
+// input price, which is less than any call can cost) would add up past the request's
 // x-switchyard-max-cost-usd. Modes:
 //  - first_acceptable: the first answer that passes `gates` wins (any answer, without gates).
 //    For a streaming client the first call with a token wins and streams straight through:
@@ -31,6 +32,7 @@
 
 #include "config/yaml_map.hpp"
 #include "metrics/metrics.hpp"
+#include "router/classify/features.hpp"
 #include "router/contest.hpp"
 #include "router/gates/gates.hpp"
 
@@ -91,11 +93,15 @@ class RaceDispatcher final : public Dispatcher {
       return entrants;
     }
     const std::optional<double> cap = ctx.request.max_cost_usd;
+    const double prompt_mtok = estimated_tokens(ctx.request.prompt.chars) / 1e6;
     double cost = 0;
     for (const Target* t : c) {
       if (entrants.size() >= c_.max_calls) break;
-      for (const auto& p : ctx.decision.predictions)
-        if (p.target == t) cost += p.cost_usd;
+      const auto& predictions = ctx.decision.predictions;
+      const auto p = std::find_if(predictions.begin(), predictions.end(),
+                                  [&](const auto& p) { return p.target == t; });
+      cost += p != predictions.end() ? p->cost_usd
+                                     : prompt_mtok * t->model->price_usd_per_mtok.input;
       if (cap && !entrants.empty() && cost > *cap) break;
       entrants.push_back({t, {}, c_.mode == Mode::best_of ? c_.window : milliseconds(0), {},
                           {.logprobs = c_.gates && c_.gates->needs_logprobs}});

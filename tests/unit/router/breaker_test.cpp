@@ -5,6 +5,7 @@
 #include "router/decision.hpp"
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
+#include "support/fixture.hpp"
 #include "support/manual_clock.hpp"
 
 #include <gtest/gtest.h>
@@ -304,12 +305,28 @@ upstreams:
   CallOutcome o{snap->models.at("m")[0], false, Reason::connect};
   o.finished = system_clock().now();
   for (int i = 0; i < 5; ++i) snap->registry->report(o);
+  const Target& t = *snap->models.at("m")[0];
+  t.state->in_flight = 2;  // as two calls' slots would
+  CallOutcome answered{&t, true};
+  answered.latency = std::chrono::milliseconds(400);
+  answered.time_to_first_token = std::chrono::milliseconds(100);
+  answered.finished = o.finished;
+  snap->registry->report(answered);
   const auto text = metrics.serialize();
   for (const char* line : {R"(switchyard_breaker_state{model="m",upstream="a"} 1)",
                            R"(switchyard_breaker_opened_total{model="m",upstream="a"} 1)",
-                           R"(switchyard_target_failure_ratio{model="m",upstream="a"} 1)",
+                           R"(switchyard_target_in_flight{model="m",upstream="a"} 2)",
                            R"(switchyard_upstream_in_flight{upstream="a"} 0)"})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  EXPECT_GT(metric(text, R"(switchyard_target_failure_ratio{model="m",upstream="a"})"), 0.5);
+  EXPECT_NEAR(
+      metric(text, R"(switchyard_target_time_to_first_token_seconds{model="m",upstream="a"})"),
+      0.1, 1e-9);
+  // The quantile is its bucket's upper bound: within 19% above.
+  const double p95 =
+      metric(text, R"(switchyard_target_time_to_first_token_p95_seconds{model="m",upstream="a"})");
+  EXPECT_GE(p95, 0.1);
+  EXPECT_LE(p95, 0.119);
   // A source that is gone is skipped.
   snap.reset();  // the registry's last owner
   EXPECT_EQ(metrics.serialize().find("switchyard_breaker_state"), std::string::npos);

@@ -274,6 +274,21 @@ TEST(Cascade, ATierWhoseCallsFailEscalatesAndTheLastTierAnswersWhateverItSays) {
   EXPECT_NE(o.out.body.find("I'm sorry"), std::string::npos);  // no gate on the last tier
 }
 
+TEST(Cascade, WhenTheStagesLeftNoLaterTierTheGatedTiersAnswerIsTheLastWord) {
+  // The route's stages left mumbles out: nothing to escalate to, so the refusal is the answer
+  // rather than an error.
+  auto o = run_cascade(R"(
+        - {models: [refuser], gates: {refusal: true}}
+        - {models: [mumbles]}
+)");
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.called, (Models{"refuser"}));
+  EXPECT_EQ(o.out.status, 200);
+  EXPECT_NE(o.out.body.find("I'm sorry"), std::string::npos) << o.out.body;
+  EXPECT_NE(o.metrics.find(R"(switchyard_gate_results_total{gate="refusal",result="fail",route="auto"} 1)"),
+            std::string::npos);
+}
+
 TEST(Cascade, AnUpstreams400GoesBackWithoutEscalating) {
   auto o = run_cascade(R"(
         - {models: [picky], gates: {min_chars: 1}}

@@ -6,6 +6,8 @@
 // hedge wins, a quick one is not hedged, the budget refuses hedges, a failure falls back at
 // once. Metrics and config errors of both. The delays are far apart (a hedge at 50 ms against
 // an answer at 2 s), so a slow machine does not reorder them. No socket.
+#include "api/request.hpp"
+#include "router/classify/features.hpp"
 #include "support/fakes.hpp"
 #include "support/fixture.hpp"
 
@@ -129,6 +131,31 @@ TEST(Race, MaxCallsLimitsTheField) {
   ASSERT_TRUE(o.result);
   EXPECT_EQ(o.called, (Models{"b-now", "c-soon"}));
   EXPECT_EQ(o.out.headers["x-switchyard-model"], "b-now");
+}
+
+TEST(Race, TheCallersCostCapLimitsTheField) {
+  // Without predictions, each call is priced at least its prompt's input: a cap just above one
+  // call's prompt lets one run; none lets three.
+  Metrics metrics;
+  auto snap = snapshot_from_yaml(
+      metrics, config("[b-now, c-soon, strong-soon]", "{type: race, max_calls: 3}"));
+  ASSERT_TRUE(snap);
+  const std::string body =
+      R"({"model":"auto","messages":[{"role":"user","content":")" + std::string(4000, 'x') +
+      R"("}]})";
+  const auto race = [&](std::optional<double> cap) {
+    FakeUpstreams ups;
+    auto req = parse_api_request(Endpoint::chat_completions, body);
+    EXPECT_TRUE(req);
+    req->max_cost_usd = cap;
+    return dispatch_request(*snap, ups, std::move(*req)).called;
+  };
+  EXPECT_EQ(race(std::nullopt), (Models{"b-now", "c-soon", "strong-soon"}));
+  const double one = estimated_tokens(4000) / 1e6;  // 1,000 tokens at 1 USD per million
+  ASSERT_GT(one, 0);
+  EXPECT_EQ(race(one * 1.5), (Models{"b-now"}));
+  EXPECT_EQ(race(one * 2.5), (Models{"b-now", "c-soon"}));
+  EXPECT_EQ(race(one / 10), (Models{"b-now"}));  // the first always runs
 }
 
 TEST(Race, BestOfPicksWhatMostAnswersSay) {

@@ -242,6 +242,24 @@ TEST(JsonSchema, TheStrictSubset) {
   EXPECT_EQ(check(R"({"name":"Ada","kind":"person","extra":1})"), "$.extra: is not allowed");
   EXPECT_EQ(check(R"({"name":"Ada","kind":"person","id":true})"), "$.id: matches none of anyOf");
   EXPECT_EQ(check(R"({"kind":"person"})"), "$: lacks the required \"name\"");
+  // Lengths in characters, patterns by RE2 (unanchored, as JSON Schema means), multiples.
+  const json more = json::parse(R"js({"type": "object", "properties": {
+      "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$", "maxLength": 3},
+      "word": {"type": "string", "pattern": "ab"},
+      "odd": {"type": "string", "pattern": "(?=x)"},
+      "step": {"type": "number", "multipleOf": 0.25}}})js");
+  auto check_more = [&](const std::string& value) {
+    std::string why;
+    return conforms(json::parse(value), more, why) ? "ok" : why;
+  };
+  EXPECT_EQ(check_more(R"({"code":"ABC-7"})"), "$.code: is longer than maxLength");
+  EXPECT_EQ(check_more(R"({"code":"\u00e9\u00e9\u00e9"})"),
+            "$.code: does not match its pattern");  // 3 characters, 6 bytes: not too long
+  EXPECT_EQ(check_more(R"({"word":"crab cake"})"), "ok");
+  EXPECT_EQ(check_more(R"({"word":"cake"})"), "$.word: does not match its pattern");
+  EXPECT_EQ(check_more(R"({"odd":"y"})"), "ok");  // lookahead: RE2 does not take it, unchecked
+  EXPECT_EQ(check_more(R"({"step":1.75})"), "ok");
+  EXPECT_EQ(check_more(R"({"step":1.3})"), "$.step: is not a multiple of 0.25");
   // A schema that refers to itself forever fails instead of overflowing the stack.
   std::string why;
   EXPECT_FALSE(conforms(json::parse("1"), json::parse(R"({"$ref":"#"})"), why));
