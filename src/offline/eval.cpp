@@ -6,6 +6,7 @@
 #include "offline/plot.hpp"
 #include "offline/replay.hpp"
 #include "offline/train.hpp"
+#include "router/learned/model.hpp"
 #include "router/snapshot.hpp"
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <span>
 #include <limits>
 #include <unordered_map>
 
@@ -202,29 +204,48 @@ class TempModels {
   std::vector<std::string> paths_;
 };
 
-// The configuration with every `learned` stage of the route reading `model_path`.
-Config with_model(Config config, const std::string& route, const std::string& model_path) {
-  for (auto* s : chain(config, route))
+// The route's models trained on `records` of `file`, as --train and each fold of --cv evaluate
+// it: its learned stages read a router trained there; each learned gate of its cascade reads an
+// escalation model trained there for the escalation its configured model was trained for (the
+// same from and to), which is why that file must exist. Each model is trained once.
+Result<Config> trained(Config config, const std::string& route, const OutcomeFile& file,
+                       std::span<const OutcomeRecord* const> records, const TrainOptions& options,
+                       const std::string& trained_on, TempModels& temp) {
+  std::optional<std::string> router;  // its path, once trained
+  std::unordered_map<std::string, std::string> gates;  // configured path → trained path
+  for (auto* s : chain(config, route)) {
+    if (!s->node) continue;
+    auto node = YAML::Clone(*s->node);
     if (s->type == "learned") {
-      auto node = YAML::Clone(*s->node);
-      node["model"] = model_path;
-      s->node = std::make_shared<const YAML::Node>(std::move(node));
+      if (!router) {
+        auto model = train_router(file, records, options, trained_on);
+        if (!model) return model.error();
+        router = temp.add();
+        if (auto w = model->save(*router); !w) return w.error();
+      }
+      node["model"] = *router;
     }
+    auto holders = knob_holders(node);
+    for (std::size_t i = 1; i < holders.size(); ++i) {  // [0] is the stage or dispatcher itself
+      YAML::Node gate = holders[i];
+      if (!gate["model"] || !gate["model"].IsScalar()) continue;  // the config load says why
+      const auto configured = gate["model"].as<std::string>();
+      auto& path = gates[configured];
+      if (path.empty()) {
+        auto was = LearnedModel::load(configured);
+        if (!was) return was.error();
+        if (!(*was)->escalation)
+          return make_error(Reason::bad_request, configured + " is not an escalation model");
+        auto model = train_escalation(file, records, *(*was)->escalation, options, trained_on);
+        if (!model) return model.error();
+        path = temp.add();
+        if (auto w = model->save(path); !w) return w.error();
+      }
+      gate["model"] = path;
+    }
+    s->node = std::make_shared<const YAML::Node>(std::move(node));
+  }
   return config;
-}
-
-// --train: a router trained on another file, saved for the route's learned stages.
-Result<std::string> train_on(const EvalOptions& o, TempModels& temp) {
-  auto file = load_outcomes(o.train_data, o.train_split);
-  if (!file) return file.error();
-  std::vector<const OutcomeRecord*> records;
-  records.reserve(file->records.size());
-  for (const auto& r : file->records) records.push_back(&r);
-  auto model = train_router(*file, records, o.train, o.train_data + ":" + o.train_split);
-  if (!model) return model.error();
-  auto path = temp.add();
-  if (auto w = model->save(path); !w) return w.error();
-  return path;
 }
 
 }  // namespace
@@ -350,9 +371,15 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   if (report.swept) report.grid = o.grid.empty() ? cost_weight_grid() : o.grid;
   TempModels temp;
   if (!o.train_data.empty()) {
-    auto trained = train_on(o, temp);
-    if (!trained) return trained.error();
-    base = with_model(base, o.route, *trained);
+    auto train_file = load_outcomes(o.train_data, o.train_split);
+    if (!train_file) return train_file.error();
+    std::vector<const OutcomeRecord*> records;
+    records.reserve(train_file->records.size());
+    for (const auto& r : train_file->records) records.push_back(&r);
+    auto config = trained(base, o.route, *train_file, records, o.train,
+                          o.train_data + ":" + o.train_split, temp);
+    if (!config) return config.error();
+    base = std::move(*config);
   }
   std::vector<std::vector<std::size_t>> folds(o.cv ? o.cv : 1);
   {
@@ -405,11 +432,10 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       for (std::size_t j = 0; j < folds.size(); ++j)
         if (j != k)
           for (std::size_t i : folds[j]) rest.push_back(prompts[i]);
-      auto model = train_router(*file, rest, o.train, "fold " + std::to_string(k + 1));
-      if (!model) return model.error();
-      auto path = temp.add();
-      if (auto w = model->save(path); !w) return w.error();
-      config = with_model(base, o.route, path);
+      auto folded = trained(base, o.route, *file, rest, o.train, "fold " + std::to_string(k + 1),
+                            temp);
+      if (!folded) return folded.error();
+      config = std::move(*folded);
     }
     if (auto r = replay(config, folds[k], d.configured); !r) return r.error();
     for (std::size_t g = 0; g < report.grid.size(); ++g)
@@ -465,7 +491,7 @@ A/B experiments in a decision log instead: see `switchyard eval --log x --help`.
   --config FILE        the gateway config whose route is evaluated
   --route NAME         the route (default: auto)
   --data FILE[:split]  the outcomes file, and the split to evaluate (default: every line)
-  --train FILE[:split] first train the route's learned stages on this outcomes file
+  --train FILE[:split] first train the route's learned stages and gates on this outcomes file
   --cv K               train and evaluate in K folds of the evaluated prompts
   --alias A=B          the file's model A is the config's model B (repeatable)
   --strong M --weak M  also RouteLLM's APGR and CPT(50%), CPT(80%) for this pair (file names);

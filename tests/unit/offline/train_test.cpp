@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <sstream>
 
 namespace switchyard::offline {
 namespace {
@@ -287,6 +288,46 @@ TEST(LearnedGate, EscalatesTheAnswersItsWordsShowAreWrong) {
 TEST(LearnedGate, ReadsTheTiersAgreement) {
   // Trained on small and check, the gate makes its tier ask both though it has no agreement gate.
   escalates_exactly_the_wrong_answers(true, "small,check", "small, check");
+}
+
+TEST(LearnedGate, EvalTrainsTheGateAgainWithTrainAndInEachFoldWithCv) {
+  // The configured gate was trained where small was never wrong: it escalates nothing. Trained
+  // again on the real train split (--train), or on the other folds of the test split (--cv), it
+  // escalates the wrong answers, for the same small → big.
+  test::TempDir dir;
+  const auto data = dir.write("h.jsonl", hedged(false));
+  std::string never_wrong;
+  std::istringstream lines(hedged(false));
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line);
+    j["outcomes"]["small"]["quality"] = 1;
+    never_wrong += j.dump() + "\n";
+  }
+  auto easy = load_outcomes(dir.write("easy.jsonl", never_wrong), "train");
+  ASSERT_TRUE(easy) << easy.error().message;
+  auto model = train_escalation(*easy, all(*easy), {{"small"}, "big"}, TrainOptions{}, "easy");
+  ASSERT_TRUE(model) << model.error().message;
+  const auto path = (dir.path() / "never.swr").string();
+  ASSERT_TRUE(model->save(path));
+  const auto quality_at_03 = [&](const std::string& train, std::uint32_t cv) {
+    auto loaded = parse_config(gated(path, "small"), "c.yaml");
+    EXPECT_TRUE(loaded.config) << loaded.error;
+    EvalOptions o;
+    o.config = std::move(*loaded.config);
+    o.data = data;
+    o.split = "test";
+    o.bootstrap = 20;
+    o.grid = {0.3};
+    o.cv = cv;
+    if (!train.empty()) std::tie(o.train_data, o.train_split) = std::pair(train, "train");
+    auto r = evaluate(o);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? r->curve[0].quality : -1;
+  };
+  const double wrong = 20.0 / 60;
+  EXPECT_NEAR(quality_at_03("", 0), 1 - wrong, 1e-9);  // as configured: never escalates
+  EXPECT_EQ(quality_at_03(data, 0), 1.0);               // --train: every wrong answer escalates
+  EXPECT_GT(quality_at_03("", 3), 1 - wrong + 0.1);     // --cv 3: most of them
 }
 
 TEST(LearnedGate, ModelFilesOfTheOtherKindAreRefused) {
