@@ -492,17 +492,20 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
 }
 
 std::optional<CanonicalBody> canonical_body(std::string_view body,
-                                            std::span<const std::string_view> without) {
+                                            std::span<const std::string_view> without,
+                                            bool any_temperature) {
   if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
   simdjson::dom::parser& parser = thread_parser();
   std::optional<CanonicalBody> out;
   simdjson::dom::element root;  // of a copy in the parser's padded buffer: a memcpy
   if (!parser.parse(body.data(), body.size(), true).get(root) && root.is_object()) {
     out.emplace();
-    out->text.reserve(body.size());
-    canonical(root, out->text, without);
     const auto t = root["temperature"];
     out->temperature_zero = !t.error() && t.is_number() && t.get_double().value_unsafe() == 0;
+    if (out->temperature_zero || any_temperature) {
+      out->text.reserve(body.size());
+      canonical(root, out->text, without);
+    }
   }
   if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
   return out;

@@ -55,14 +55,17 @@ std::string forward_body(const ApiRequest& request, std::string_view model_id, U
 // duplicates keep their order) and the top-level members named in `without` are left out. The
 // text is for comparing only: strings are length-prefixed, not escaped, so no two bodies that
 // differ give the same text. `temperature_zero`: the body has a numeric top-level temperature
-// of 0. nullopt for a body the fast parser does not hold (an integer past 64 bits): such a body
-// is not cached. Built from the calling thread's simdjson tape, with no DOM and no exceptions;
-// `body` is a body parse_api_request() accepted.
+// of 0; the text is built only then, or with `any_temperature` (else it is empty). nullopt for a
+// body the fast parser does not hold (an integer past 64 bits): such a body is not cached. Read
+// from the calling thread's reusable simdjson parser (its tape, not a tree of allocations; the
+// types are checked before each conversion, so none throws); `body` is a body
+// parse_api_request() accepted.
 struct CanonicalBody {
   std::string text;
   bool temperature_zero = false;
 };
 std::optional<CanonicalBody> canonical_body(std::string_view body,
-                                            std::span<const std::string_view> without);
+                                            std::span<const std::string_view> without,
+                                            bool any_temperature = true);
 
 }  // namespace switchyard

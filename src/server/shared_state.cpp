@@ -145,12 +145,10 @@ struct SharedState::Exchange {
       told = std::move(telling);
       get_breakers(now, (*replies)[answers_at - 1]);
     }
+    // The answers read, even when Redis refused what this replica wrote.
     const RedisReply* answers_error = error_in(answers_at, replies->size());
-    if (!answers_error) {
-      catch_up(now, replies->back());
-    } else if (replies->back().type == RedisReply::Type::error) {
-      last_read.clear();  // an id Redis refuses: start again from what the stream holds
-    }
+    if (replies->back().type == RedisReply::Type::array) catch_up(now, replies->back());
+    else if (replies->back().type == RedisReply::Type::error) last_read.clear();  // a refused id
     if (const RedisReply* e = breakers_error ? breakers_error : answers_error) {
       metrics.shared_store_errors().Increment();
       if (log.allow()) spdlog::warn("shared state: redis refused a command: {}", e->text);

@@ -63,7 +63,7 @@ class CacheStage final : public RouterStage, public SuccessHook {
         cache_(caches.of(route_, max_bytes, ttl)) {}
 
   Result<void> apply(RouteContext& ctx) const override {
-    auto body = canonical_body(ctx.request.body, kIgnored);
+    auto body = canonical_body(ctx.request.body, kIgnored, any_temperature_);
     if (!body || (!body->temperature_zero && !any_temperature_)) {
       ctx.cache.skipped = true;
       return {};

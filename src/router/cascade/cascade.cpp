@@ -7,8 +7,8 @@
 // for `samples` choices, by "n", when it has them) and commits the answer the most of them
 // agree on (the first among equals; of a sampled call, only that choice, as choice 0). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
-// chose them; a tier with none is skipped, and a gated tier with no later tier left is judged
-// (its gates are counted) but its answer is returned, as the last tier's is. A tier's code
+// chose them; a tier with none is skipped, and a gated tier with no later tier left is judged by
+// its own gates (counted; none that calls out) but its answer is returned, as the last tier's is. A tier's code
 // validator (gates/code_check.hpp), similarity check (gates/similar.hpp) and judge (another
 // model that grades the answer, gates/judge.hpp) run after its other gates, in that order, each
 // only when its finding can still decide.
@@ -241,21 +241,22 @@ class CascadeDispatcher final : public Dispatcher {
           for (std::size_t k = 0; k < findings.size(); ++k)
             count(*gates.verdicts[k], findings[k].why);
           // The gates that call out, cheapest first, each only while it can still decide and the
-          // client is still there. (Not co_await inside a braced initializer: GCC 12
-          // miscompiles it.)
-          if (g.code && g.undecided(findings)) {
+          // client is still there; never on the last word, which no verdict can change. (Not
+          // co_await inside a braced initializer: GCC 12 miscompiles it.)
+          const bool decides = i != final_tier;
+          if (g.code && decides && g.undecided(findings)) {
             std::string why = co_await check_code(*g.code, answer.text);
             if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.coded, why);
             findings.push_back({"code", std::move(why)});
           }
-          if (g.similar && g.undecided(findings)) {
+          if (g.similar && decides && g.undecided(findings)) {
             std::string why = co_await check_similar(ctx, *g.similar, answer);
             if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.compared, why);
             findings.push_back({"similar", std::move(why)});
           }
-          if (g.judge && g.undecided(findings)) {
+          if (g.judge && decides && g.undecided(findings)) {
             std::string why = co_await judge_answer(ctx, *g.judge, answer);
             if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
             count(*gates.judged, why);
@@ -267,7 +268,9 @@ class CascadeDispatcher final : public Dispatcher {
           }
         }
       }
-      if (gate.empty() || (i == final_tier && !said.empty())) {
+      // The last word is an answer, not a 4xx the gateway's own additions may have caused.
+      if (gate.empty() ||
+          (i == final_tier && !said.empty() && results[said[chosen].call].reply.status < 300)) {
         CallResult& answered = results[said[chosen].call];
         answered.keep_choice = said[chosen].choice;
         co_return co_await commit(ctx, answered, out);

@@ -90,6 +90,7 @@ class Validator {
       if (auto p = s.find("pattern"); p != s.end() && p->is_string()) {
         if (!spend(text.size() / 64 + 1)) return false;
         const RE2* re = pattern(*p);
+        if (steps_ >= kMaxSteps) return false;  // gave up before compiling it, and says so
         if (re && !RE2::PartialMatch(text, *re)) return fail(at, "does not match its pattern");
       }
     }
@@ -116,11 +117,13 @@ class Validator {
   std::string why_;
 
  private:
-  // The compiled `pattern` (RE2, whose time is linear in the text), once per schema node; null
-  // for one RE2 does not take (lookaround, backreferences): not checked, as `format` is not.
+  // The compiled `pattern` (RE2, whose time is linear in the text), once per schema node, its
+  // compilation counted as work; null for one RE2 does not take (lookaround, backreferences):
+  // not checked, as `format` is not.
   const RE2* pattern(const json& p) {
     auto& re = patterns_[&p];
     if (!re) {
+      if (!spend(p.get_ref<const std::string&>().size() + kNodeSteps)) return nullptr;
       RE2::Options options;
       options.set_log_errors(false);
       options.set_max_mem(1 << 20);

@@ -1,7 +1,7 @@
 // `race`: several candidates at once (router/contest.hpp), the losers cancelled the moment the
 // race is decided. K = max_calls of the candidates, in the stages' order, fewer when their
 // predicted costs (a classifier's or scorer's; else the prompt's estimated tokens at the model's
-// input price, which is less than any call can cost) would add up past the request's
+// input price, a rough lower estimate) would add up past the request's
 // x-switchyard-max-cost-usd. Modes:
 //  - first_acceptable: the first answer that passes `gates` wins (any answer, without gates).
 //    For a streaming client the first call with a token wins and streams straight through:

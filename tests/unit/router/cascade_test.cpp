@@ -287,6 +287,14 @@ TEST(Cascade, WhenTheStagesLeftNoLaterTierTheGatedTiersAnswerIsTheLastWord) {
   EXPECT_NE(o.out.body.find("I'm sorry"), std::string::npos) << o.out.body;
   EXPECT_NE(o.metrics.find(R"(switchyard_gate_results_total{gate="refusal",result="fail",route="auto"} 1)"),
             std::string::npos);
+  // Not a 4xx that the gateway's own additions (the logprobs it asked for) may have caused.
+  auto refused = run_cascade(R"(
+        - {models: [picky], gates: {logprobs: {min_mean_prob: 0.5}}}
+        - {models: [mumbles]}
+)");
+  ASSERT_FALSE(refused.result);
+  EXPECT_NE(refused.result.error().status, 400);
+  EXPECT_EQ(refused.called, (Models{"picky"}));
 }
 
 TEST(Cascade, AnUpstreams400GoesBackWithoutEscalating) {
