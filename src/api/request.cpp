@@ -214,40 +214,43 @@ struct SlowEvents {
   }
 };
 
-// Each thread's parser, reused so that its buffers are allocated once; one that grew past
-// kKeep for a very large body is replaced after it, so a worker does not keep that memory.
-simdjson::dom::parser& thread_parser() {
-  thread_local simdjson::dom::parser parser;
-  return parser;
-}
 constexpr std::size_t kKeep = 1 << 20;
 
-// Feeds `sax` the events of the body `text`, or the reason it is not JSON. simdjson validates
-// the whole of it (UTF-8 included) at memory speed; `padded`: the buffer has SIMDJSON_PADDING
-// bytes allocated past the text, else simdjson copies it. A UTF-8 byte-order mark, which
-// simdjson does not skip, is skipped here, as JSON parsers may. A NUL byte is refused: no JSON
-// holds one, and parsers that stop at it (nlohmann does, on some texts) would read `{...}\0{...}`
-// otherwise than the rest.
-void read_body(std::string_view text, bool padded, BodySax& sax) {
+// Parses `text` in the calling thread's parser, reused so that its buffers are allocated once,
+// and hands `use` the result and the text it read: `text` less a UTF-8 byte-order mark, which
+// simdjson does not skip and JSON parsers may. simdjson validates the whole of it (UTF-8
+// included) at memory speed; `padded`: the buffer has SIMDJSON_PADDING bytes allocated past the
+// text, else simdjson copies it. The result lives until `use` returns; then a parser that grew
+// past kKeep for a very large body is replaced, so that a worker does not keep that memory.
+template <class Use>
+void parse_in_thread(std::string_view text, bool padded, Use&& use) {
+  thread_local simdjson::dom::parser parser;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  use(parser.parse(text.data(), text.size(), !padded), text);
+  if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
+}
+
+// Feeds `sax` the events of the body `text`, or the reason it is not JSON. A NUL byte is
+// refused: no JSON holds one, and parsers that stop at it (nlohmann does, on some texts) would
+// read `{...}\0{...}` otherwise than the rest.
+void read_body(std::string_view text, bool padded, BodySax& sax) {
   if (std::memchr(text.data(), '\0', text.size())) {
     sax.fail(BodySax::Stop::syntax);
     return;
   }
-  simdjson::dom::parser& parser = thread_parser();
-  const auto root = parser.parse(text.data(), text.size(), !padded);
-  switch (root.error()) {
-    case simdjson::SUCCESS: walk(root.value_unsafe(), sax); break;
-    case simdjson::NUMBER_ERROR:
-    case simdjson::NUMBER_OUT_OF_RANGE: {
-      SlowEvents slow{sax};
-      json::sax_parse(text.begin(), text.end(), &slow);
-      break;
+  parse_in_thread(text, padded, [&](const auto& root, std::string_view json_text) {
+    switch (root.error()) {
+      case simdjson::SUCCESS: walk(root.value_unsafe(), sax); break;
+      case simdjson::NUMBER_ERROR:
+      case simdjson::NUMBER_OUT_OF_RANGE: {
+        SlowEvents slow{sax};
+        json::sax_parse(json_text.begin(), json_text.end(), &slow);
+        break;
+      }
+      case simdjson::DEPTH_ERROR: sax.fail(BodySax::Stop::too_deep); break;
+      default: sax.fail(BodySax::Stop::syntax); break;
     }
-    case simdjson::DEPTH_ERROR: sax.fail(BodySax::Stop::too_deep); break;
-    default: sax.fail(BodySax::Stop::syntax); break;
-  }
-  if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
+  });
 }
 
 // Appends `e` to `out` as canonical_body() spells it, leaving out the members of an object
@@ -494,11 +497,11 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
 std::optional<CanonicalBody> canonical_body(std::string_view body,
                                             std::span<const std::string_view> without,
                                             bool any_temperature) {
-  if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
-  simdjson::dom::parser& parser = thread_parser();
   std::optional<CanonicalBody> out;
-  simdjson::dom::element root;  // of a copy in the parser's padded buffer: a memcpy
-  if (!parser.parse(body.data(), body.size(), true).get(root) && root.is_object()) {
+  // Unpadded: a copy in the parser's padded buffer, a memcpy.
+  parse_in_thread(body, false, [&](const auto& parsed, std::string_view) {
+    if (parsed.error() || !parsed.value_unsafe().is_object()) return;
+    const simdjson::dom::element root = parsed.value_unsafe();
     out.emplace();
     const auto t = root["temperature"];
     out->temperature_zero = !t.error() && t.is_number() && t.get_double().value_unsafe() == 0;
@@ -506,8 +509,7 @@ std::optional<CanonicalBody> canonical_body(std::string_view body,
       out->text.reserve(body.size());
       canonical(root, out->text, without);
     }
-  }
-  if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
+  });
   return out;
 }
 

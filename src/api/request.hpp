@@ -44,8 +44,9 @@ enum class UsageOption : std::uint8_t {
 // The body to send upstream: the client's bytes with `model` replaced by `model_id` and
 // stream_options adjusted as `usage` says, and with "logprobs": true when `logprobs` (a chat
 // request that does not ask for them itself: added, or in place of its false or null; the gate
-// that wants them strips them from the answer again), and with "n": `choices` when it is above 1 (a chat or completions request that
-// asks for one choice: no n, or n: 1). Key order, number precision and whitespace are kept.
+// that wants them strips them from the answer again), and with "n": `choices` when it is above
+// 1 (a chat or completions request that asks for one choice: no n, or n: 1). Key order, number
+// precision and whitespace are kept.
 std::string forward_body(const ApiRequest& request, std::string_view model_id, UsageOption usage,
                          bool logprobs = false, std::uint32_t choices = 1);
 

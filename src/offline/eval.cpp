@@ -211,6 +211,13 @@ class TempModels {
 Result<Config> trained(Config config, const std::string& route, const OutcomeFile& file,
                        std::span<const OutcomeRecord* const> records, const TrainOptions& options,
                        const std::string& trained_on, TempModels& temp) {
+  // A trained model's path, once saved.
+  const auto saved = [&](Result<LearnedModel> model) -> Result<std::string> {
+    if (!model) return model.error();
+    std::string path = temp.add();
+    if (auto w = model->save(path); !w) return w.error();
+    return path;
+  };
   std::optional<std::string> router;  // its path, once trained
   std::unordered_map<std::string, std::string> gates;  // configured path → trained path
   for (auto* s : chain(config, route)) {
@@ -218,10 +225,9 @@ Result<Config> trained(Config config, const std::string& route, const OutcomeFil
     auto node = YAML::Clone(*s->node);
     if (s->type == "learned") {
       if (!router) {
-        auto model = train_router(file, records, options, trained_on);
-        if (!model) return model.error();
-        router = temp.add();
-        if (auto w = model->save(*router); !w) return w.error();
+        auto path = saved(train_router(file, records, options, trained_on));
+        if (!path) return path.error();
+        router = std::move(*path);
       }
       node["model"] = *router;
     }
@@ -236,10 +242,10 @@ Result<Config> trained(Config config, const std::string& route, const OutcomeFil
         if (!was) return was.error();
         if (!(*was)->escalation)
           return make_error(Reason::bad_request, configured + " is not an escalation model");
-        auto model = train_escalation(file, records, *(*was)->escalation, options, trained_on);
-        if (!model) return model.error();
-        path = temp.add();
-        if (auto w = model->save(path); !w) return w.error();
+        auto trained_path =
+            saved(train_escalation(file, records, *(*was)->escalation, options, trained_on));
+        if (!trained_path) return trained_path.error();
+        path = std::move(*trained_path);
       }
       gate["model"] = path;
     }

@@ -24,7 +24,6 @@
 #include "config/yaml_map.hpp"
 #include "router/cache/caches.hpp"
 
-
 namespace switchyard {
 
 void CacheSlot::capture_body(int status, std::string_view content_type, std::string_view body) {

@@ -8,10 +8,10 @@
 // agree on (the first among equals; of a sampled call, only that choice, as choice 0). A tier's
 // models are those of its list that the stages before chose (ctx.candidates), in the order they
 // chose them; a tier with none is skipped, and a gated tier with no later tier left is judged by
-// its own gates (counted; none that calls out) but its answer is returned, as the last tier's is. A tier's code
-// validator (gates/code_check.hpp), similarity check (gates/similar.hpp) and judge (another
-// model that grades the answer, gates/judge.hpp) run after its other gates, in that order, each
-// only when its finding can still decide.
+// its own gates (counted; none that calls out) but its answer is returned, as the last tier's
+// is. A tier's code validator (gates/code_check.hpp), similarity check (gates/similar.hpp) and
+// judge (another model that grades the answer, gates/judge.hpp) run after its other gates, in
+// that order, each only when its finding can still decide.
 // Earlier tiers' answers reach a streaming client as a replay of their events. Every call is
 // billed (AttemptRecord) and counted; the response says how many tiers ran (x-switchyard-tiers)
 // and why each escalated (x-switchyard-escalations).

@@ -245,6 +245,20 @@ std::string gated(const std::string& model_path, const std::string& tier) {
          "        - {models: [big]}\n";
 }
 
+// eval's options for gated(model_path, tier) on the test split of `data`, at cost_weights `grid`.
+EvalOptions gated_eval(const std::string& model_path, const std::string& tier,
+                       const std::string& data, std::vector<double> grid) {
+  auto loaded = parse_config(gated(model_path, tier), "c.yaml");
+  EXPECT_TRUE(loaded.config) << loaded.error;
+  EvalOptions o;
+  if (loaded.config) o.config = std::move(*loaded.config);
+  o.data = data;
+  o.split = "test";
+  o.bootstrap = 20;
+  o.grid = std::move(grid);
+  return o;
+}
+
 // Trains an escalation model on the train split of `data`, then sweeps the gate on its test
 // split: 60 prompts, 20 of them (i % 3 == 0) answered wrong by small.
 void escalates_exactly_the_wrong_answers(bool by_agreement, const std::string& from,
@@ -259,15 +273,7 @@ void escalates_exactly_the_wrong_answers(bool by_agreement, const std::string& f
   ASSERT_TRUE(model) << model.error().message;
   const auto path = (dir.path() / "esc.swr").string();
   ASSERT_TRUE(model->save(path));
-  auto loaded = parse_config(gated(path, tier), "c.yaml");
-  ASSERT_TRUE(loaded.config) << loaded.error;
-  EvalOptions o;
-  o.config = std::move(*loaded.config);
-  o.data = data;
-  o.split = "test";
-  o.bootstrap = 20;
-  o.grid = {0.3, 3};
-  auto r = evaluate(o);
+  auto r = evaluate(gated_eval(path, tier, data, {0.3, 3}));
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_TRUE(r->swept);  // the gate's cost_weight, inside the dispatcher, is the route's knob
   ASSERT_EQ(r->prompts, 60u);
@@ -310,14 +316,7 @@ TEST(LearnedGate, EvalTrainsTheGateAgainWithTrainAndInEachFoldWithCv) {
   const auto path = (dir.path() / "never.swr").string();
   ASSERT_TRUE(model->save(path));
   const auto quality_at_03 = [&](const std::string& train, std::uint32_t cv) {
-    auto loaded = parse_config(gated(path, "small"), "c.yaml");
-    EXPECT_TRUE(loaded.config) << loaded.error;
-    EvalOptions o;
-    o.config = std::move(*loaded.config);
-    o.data = data;
-    o.split = "test";
-    o.bootstrap = 20;
-    o.grid = {0.3};
+    EvalOptions o = gated_eval(path, "small", data, {0.3});
     o.cv = cv;
     if (!train.empty()) std::tie(o.train_data, o.train_split) = std::pair(train, "train");
     auto r = evaluate(o);
