@@ -214,17 +214,23 @@ struct SlowEvents {
   }
 };
 
+// Each thread's parser, one for every caller (not one per instantiation of the template below),
+// reused so that its buffers are allocated once.
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
 constexpr std::size_t kKeep = 1 << 20;
 
-// Parses `text` in the calling thread's parser, reused so that its buffers are allocated once,
-// and hands `use` the result and the text it read: `text` less a UTF-8 byte-order mark, which
-// simdjson does not skip and JSON parsers may. simdjson validates the whole of it (UTF-8
-// included) at memory speed; `padded`: the buffer has SIMDJSON_PADDING bytes allocated past the
-// text, else simdjson copies it. The result lives until `use` returns; then a parser that grew
-// past kKeep for a very large body is replaced, so that a worker does not keep that memory.
+// Parses `text` in the calling thread's parser and hands `use` the result and the text it read:
+// `text` less a UTF-8 byte-order mark, which simdjson does not skip and JSON parsers may.
+// simdjson validates the whole of it (UTF-8 included) at memory speed; `padded`: the buffer has
+// SIMDJSON_PADDING bytes allocated past the text, else simdjson copies it. The result lives
+// until `use` returns; then a parser that grew past kKeep for a very large body is replaced, so
+// that a worker does not keep that memory.
 template <class Use>
 void parse_in_thread(std::string_view text, bool padded, Use&& use) {
-  thread_local simdjson::dom::parser parser;
+  simdjson::dom::parser& parser = thread_parser();
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   use(parser.parse(text.data(), text.size(), !padded), text);
   if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
