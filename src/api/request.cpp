@@ -236,6 +236,25 @@ void parse_in_thread(std::string_view text, bool padded, Use&& use) {
   if (parser.capacity() > kKeep) parser = simdjson::dom::parser();
 }
 
+// Whether no object or array in `e` is nested deeper than `levels` (the root's counts as one).
+// Recursion stops at `levels`.
+bool within_depth(simdjson::dom::element e, std::uint32_t levels) {
+  using Type = simdjson::dom::element_type;
+  switch (e.type()) {
+    case Type::OBJECT:
+      if (levels == 0) return false;
+      for (const auto member : simdjson::dom::object(e))
+        if (!within_depth(member.value, levels - 1)) return false;
+      return true;
+    case Type::ARRAY:
+      if (levels == 0) return false;
+      for (const auto item : simdjson::dom::array(e))
+        if (!within_depth(item, levels - 1)) return false;
+      return true;
+    default: return true;
+  }
+}
+
 // Feeds `sax` the events of the body `text`, or the reason it is not JSON. A NUL byte is
 // refused: no JSON holds one, and parsers that stop at it (nlohmann does, on some texts) would
 // read `{...}\0{...}` otherwise than the rest.
@@ -366,8 +385,21 @@ Error bad(std::string message, std::string param = {}) {
 }  // namespace
 
 bool is_bounded_json(std::string_view text, std::uint32_t max_depth) {
-  DepthSax sax(max_depth);
-  return json::sax_parse(text.begin(), text.end(), &sax);
+  if (std::memchr(text.data(), '\0', text.size())) return false;
+  bool ok = false;
+  parse_in_thread(text, false, [&](const auto& root, std::string_view json_text) {
+    switch (root.error()) {
+      case simdjson::SUCCESS: ok = within_depth(root.value_unsafe(), max_depth); break;
+      case simdjson::NUMBER_ERROR:
+      case simdjson::NUMBER_OUT_OF_RANGE: {
+        DepthSax sax(max_depth);
+        ok = json::sax_parse(json_text.begin(), json_text.end(), &sax);
+        break;
+      }
+      default: break;
+    }
+  });
+  return ok;
 }
 
 Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits) {

@@ -1,12 +1,16 @@
 #include "server/session_writer.hpp"
 
+#include "core/http_head.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/status.hpp>
 
 #include <fmt/format.h>
 
+#include <array>
 #include <iterator>
 
 namespace switchyard {
@@ -21,54 +25,62 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 }  // namespace
 
+void SessionWriter::set_line(std::string& lines, std::string_view name, std::string_view value) {
+  for (std::size_t at = 0; at < lines.size();) {
+    const std::size_t end = lines.find("\r\n", at) + 2;
+    const std::string_view line(lines.data() + at, end - at);
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        beast::iequals(line.substr(0, name.size()), name)) {
+      lines.erase(at, end - at);
+      break;
+    }
+    at = end;
+  }
+  append_header(lines, name, value);
+}
+
+void SessionWriter::head(int status, std::string_view extra) {
+  fmt::format_to(std::back_inserter(pending_), "HTTP/{}.{} {} ", version_ / 10, version_ % 10,
+                 status);
+  pending_.append(http::obsolete_reason(static_cast<http::status>(status)));
+  pending_.append("\r\n").append(fields_).append(extra);
+  // HTTP/1.1 keeps the connection by default; HTTP/1.0 closes it by default (keep_alive_ is
+  // false then).
+  if (!keep_alive_ && version_ >= 11) pending_.append("Connection: close\r\n");
+  pending_.append("\r\n");
+}
+
 Task<Result<void>> SessionWriter::send(int status, std::string_view content_type,
                                        std::string_view body) {
   status_ = status;
   started_ = true;
-  stream_.expires_after(timeout_);
   // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 §8.6, §15.3.5).
   const bool bodiless = status < 200 || status == 204 || status == 304;
-  if (bodiless || head_only_) {
-    http::response<http::empty_body> res{static_cast<http::status>(status), version_};
-    for (const auto& f : fields_) res.set(f.name_string(), f.value());
-    if (!bodiless) {
-      res.set(http::field::content_type, content_type);
-      res.content_length(body.size());
-    }
-    res.keep_alive(keep_alive_);
-    auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
-    co_return check(ec);
+  std::string framing;
+  if (!bodiless) {
+    append_header(framing, "Content-Type", content_type);
+    const fmt::format_int length(body.size());
+    append_header(framing, "Content-Length", {length.data(), length.size()});
   }
-  http::response<http::span_body<const char>> res{static_cast<http::status>(status), version_};
-  for (const auto& f : fields_) res.set(f.name_string(), f.value());
-  res.set(http::field::content_type, content_type);
-  res.keep_alive(keep_alive_);
-  res.body() = beast::span<const char>(body.data(), body.size());
-  res.prepare_payload();
-  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+  head(status, framing);
+  const std::array<net::const_buffer, 2> buffers{
+      net::buffer(pending_), net::buffer(body.data(), bodiless || head_only_ ? 0 : body.size())};
+  stream_.expires_after(timeout_);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, use_tuple);
+  pending_.clear();
   co_return check(ec);
 }
 
 Task<Result<void>> SessionWriter::begin_stream() {
-  http::response<http::empty_body> res{http::status::ok, version_};
-  for (const auto& f : fields_) res.set(f.name_string(), f.value());
-  res.set(http::field::content_type, "text/event-stream");
-  res.set(http::field::cache_control, "no-cache");
-  res.keep_alive(keep_alive_);
-  res.chunked(chunked_);
   status_ = 200;
   started_ = true;
   // The head waits with the first events for flush(): one write for both.
-  http::response_serializer<http::empty_body> sr{res};
-  sr.split(true);
-  beast::error_code ec;
-  while (!ec && !sr.is_header_done())
-    sr.next(ec, [&](beast::error_code&, const auto& buffers) {
-      for (const auto b : beast::buffers_range_ref(buffers))
-        pending_.append(static_cast<const char*>(b.data()), b.size());
-      sr.consume(beast::buffer_bytes(buffers));
-    });
-  co_return check(ec);
+  std::string framing;
+  append_header(framing, "Content-Type", "text/event-stream");
+  append_header(framing, "Cache-Control", "no-cache");
+  if (chunked_) append_header(framing, "Transfer-Encoding", "chunked");
+  head(200, framing);
+  co_return Result<void>{};
 }
 
 Task<Result<void>> SessionWriter::write_event(std::string_view event) {
@@ -92,12 +104,7 @@ Task<Result<void>> SessionWriter::flush() {
 
 Task<Result<void>> SessionWriter::end_stream() {
   if (chunked_) {
-    pending_.append("0\r\n");
-    for (const auto& f : trailers_) {
-      pending_.append(f.name_string().data(), f.name_string().size()).append(": ");
-      pending_.append(f.value().data(), f.value().size()).append("\r\n");
-    }
-    pending_.append("\r\n");
+    pending_.append("0\r\n").append(trailers_).append("\r\n");
   }
   co_return co_await flush();
 }

@@ -5,7 +5,6 @@
 #include "switchyard/router.hpp"
 
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/fields.hpp>
 
 #include <chrono>
 #include <string>
@@ -29,10 +28,10 @@ class SessionWriter final : public ResponseWriter {
         chunked_(version >= 11), head_only_(head_only), timeout_(write_timeout) {}
 
   void set_header(std::string_view name, std::string_view value) override {
-    fields_.set(name, value);
+    set_line(fields_, name, value);
   }
   void set_trailer(std::string_view name, std::string_view value) override {
-    trailers_.set(name, value);
+    set_line(trailers_, name, value);
   }
   Task<Result<void>> send(int status, std::string_view content_type,
                           std::string_view body) override;
@@ -48,6 +47,11 @@ class SessionWriter final : public ResponseWriter {
 
  private:
   Result<void> check(const boost::beast::error_code& ec);
+  // Sets `name` in `lines` (header lines, each "Name: value" and CRLF), replacing a line of the
+  // same name in any case.
+  static void set_line(std::string& lines, std::string_view name, std::string_view value);
+  // Appends the status line, the headers set so far and `extra` (framing) to pending_.
+  void head(int status, std::string_view extra);
 
   boost::beast::tcp_stream& stream_;
   unsigned version_;
@@ -59,7 +63,7 @@ class SessionWriter final : public ResponseWriter {
   // once past kMaxPending, so a burst of events costs one write, not one each.
   static constexpr std::size_t kMaxPending = 64 * 1024;
   std::string pending_;
-  boost::beast::http::fields fields_, trailers_;
+  std::string fields_, trailers_;  // header lines as they will be written
   bool started_ = false;
   bool broken_ = false;
   int status_ = 0;

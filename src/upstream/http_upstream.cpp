@@ -1,6 +1,7 @@
 #include "upstream/http_upstream.hpp"
 
 #include "core/clock.hpp"
+#include "core/http_head.hpp"
 #include "upstream/retry_after.hpp"
 #include "upstream/sse.hpp"
 #include "upstream/upstream_runtime.hpp"
@@ -11,10 +12,13 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <fmt/format.h>
 
+#include <array>
 #include <charconv>
 #include <deque>
 #include <optional>
@@ -59,6 +63,7 @@ struct Connection {
 
   std::variant<Plain, Tls> stream;
   beast::flat_buffer buffer;
+  std::string head;  // the head of the request being sent, its capacity kept for the next
   SteadyTime idle_since{};
 };
 
@@ -225,20 +230,24 @@ class HttpUpstream final : public Upstream {
     co_return std::move(c);
   }
 
+  // Sends the request: its head, written as text into a buffer the connection keeps, and the
+  // body from the caller's string, in one write.
   template <class Stream>
-  Task<beast::error_code> write(Stream& s, const OutboundRequest& req) {
-    http::request<http::span_body<const char>> r{http::verb::post,
-                                                 rt_.url.prefix + std::string(req.path), 11};
-    r.set(http::field::host, rt_.url.host_header);
-    r.set(http::field::user_agent, "switchyard/" SWITCHYARD_VERSION);
-    r.set(http::field::content_type, "application/json");
-    r.set(http::field::accept, req.stream ? "text/event-stream" : "application/json");
-    if (!rt_.authorization.empty()) r.set(http::field::authorization, rt_.authorization);
-    if (!req.request_id.empty()) r.set("x-request-id", req.request_id);
-    for (const auto& [name, value] : req.headers) r.set(name, value);
-    r.body() = beast::span<const char>(req.body.data(), req.body.size());
-    r.prepare_payload();
-    auto [ec, n] = co_await http::async_write(s, r, use_tuple);
+  Task<beast::error_code> write(Stream& s, Connection& conn, const OutboundRequest& req) {
+    std::string& head = conn.head;
+    head.assign("POST ").append(rt_.url.prefix).append(req.path).append(" HTTP/1.1\r\n");
+    append_header(head, "Host", rt_.url.host_header);
+    append_header(head, "User-Agent", "switchyard/" SWITCHYARD_VERSION);
+    append_header(head, "Content-Type", "application/json");
+    append_header(head, "Accept", req.stream ? "text/event-stream" : "application/json");
+    if (!rt_.authorization.empty()) append_header(head, "Authorization", rt_.authorization);
+    if (!req.request_id.empty()) append_header(head, "x-request-id", req.request_id);
+    for (const auto& [name, value] : req.headers) append_header(head, name, value);
+    const fmt::format_int length(req.body.size());
+    append_header(head, "Content-Length", {length.data(), length.size()});
+    head.append("\r\n");
+    const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(req.body)};
+    auto [ec, n] = co_await net::async_write(s, buffers, use_tuple);
     co_return ec;
   }
 
@@ -356,7 +365,7 @@ class HttpUpstream final : public Upstream {
     const auto first = phase(start + ms(cfg_.first_token_timeout_ms),
                              Reason::timeout_first_token, deadline);
     lowest.expires_at(first.until);
-    if (auto ec = co_await write(s, req)) {
+    if (auto ec = co_await write(s, conn, req)) {
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       co_return Exchange{fail(ec, first.reason, Reason::connect), false,
                          reused && ec != beast::error::timeout};

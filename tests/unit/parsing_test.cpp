@@ -149,6 +149,23 @@ TEST(Request, DeepNestingIsA400NotACrash) {
   EXPECT_FALSE(is_bounded_json(R"({"a":1)", 8));
 }
 
+TEST(Request, BoundedJsonAcceptsWhatJsonAllowsAndNothingElse) {
+  // simdjson does the check; what it cannot hold (an integer past 64 bits) goes to nlohmann.
+  EXPECT_TRUE(is_bounded_json(R"({"n":123456789012345678901234567890,"x":[1.5e3]})", 2));
+  EXPECT_FALSE(is_bounded_json(R"({"n":123456789012345678901234567890,"x":[[1]]})", 2));
+  EXPECT_TRUE(is_bounded_json("\xEF\xBB\xBF{\"a\":1}", 1));  // a byte-order mark
+  EXPECT_TRUE(is_bounded_json(R"("just a string")", 0));
+  EXPECT_TRUE(is_bounded_json("[]", 1));
+  EXPECT_FALSE(is_bounded_json("[]", 0));
+  EXPECT_FALSE(is_bounded_json("", 8));
+  EXPECT_FALSE(is_bounded_json("{} {}", 8));
+  EXPECT_FALSE(is_bounded_json(std::string("{\"a\":\"x\0y\"}", 11), 8));  // a NUL byte
+  EXPECT_FALSE(is_bounded_json(std::string("[1]\0", 4), 8));
+  EXPECT_FALSE(is_bounded_json("{\"a\":\"\xC3\x28\"}", 8));  // not UTF-8
+  EXPECT_FALSE(is_bounded_json(R"({"a":"\ud800"})", 8));         // half a surrogate pair
+  EXPECT_FALSE(is_bounded_json(R"({"a":1,})", 8));
+}
+
 TEST(Request, DuplicateTopLevelKeysAreRejected) {
   for (const char* body : {R"({"model":"a","model":"b","messages":[1]})",
                            R"({"model":"a","mod\u0065l":"b","messages":[1]})",

@@ -1,0 +1,29 @@
+// Writing an HTTP/1.1 head as text, for the two places the gateway sends one on every request
+// (its answer to the client, its request to an upstream). Beast's serializer walks a chain of
+// buffer views per write and allocates a node per field; a head appended into one reused string
+// costs a tenth of that (bench/micro/data_path_bench).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace switchyard {
+
+// Appends `name: value` and CRLF to `head`. A CR, LF or NUL in either becomes a space, so that
+// no name or value (from a config, a client or an upstream) can end the head early or add a
+// header of its own.
+inline void append_header(std::string& head, std::string_view name, std::string_view value) {
+  const auto append_clean = [&](std::string_view s) {
+    const std::size_t at = head.size();
+    head.append(s);
+    for (std::size_t i = at; i < head.size(); ++i)
+      if (head[i] == '\r' || head[i] == '\n' || head[i] == '\0') head[i] = ' ';
+  };
+  append_clean(name);
+  head.append(": ");
+  append_clean(value);
+  head.append("\r\n");
+}
+
+}  // namespace switchyard

@@ -1,0 +1,107 @@
+// The bytes the gateway writes to a client, byte for byte: the head it formats itself (status
+// line, headers set and replaced, framing) and a stream's chunks and trailers.
+#include "server/session_writer.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <gtest/gtest.h>
+
+#include <functional>
+
+namespace switchyard {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+struct Written {
+  std::string bytes;
+  bool keep_alive = false;
+};
+
+// Runs `write` on a SessionWriter over a real loopback connection and returns what the client
+// end received once the writer's end closed.
+Written write_with(unsigned version, bool keep_alive, bool head_only,
+                   std::function<Task<void>(SessionWriter&)> write) {
+  net::io_context io;
+  tcp::acceptor acceptor(io, {net::ip::make_address("127.0.0.1"), 0});
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  boost::beast::tcp_stream server(acceptor.accept());
+  Written out;
+  net::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        SessionWriter writer(server, version, keep_alive, std::chrono::seconds(5), head_only);
+        co_await write(writer);
+        out.keep_alive = writer.keep_alive();
+        server.socket().shutdown(tcp::socket::shutdown_send);
+      },
+      net::detached);
+  io.run();
+  boost::system::error_code ec;
+  net::read(client, net::dynamic_buffer(out.bytes), ec);
+  EXPECT_EQ(ec, net::error::eof);
+  return out;
+}
+
+TEST(SessionWriter, FormatsTheHeadItselfAndReplacesAHeaderSetTwice) {
+  auto w = write_with(11, true, false, [](SessionWriter& out) -> Task<void> {
+    out.set_header("x-request-id", "abc");
+    out.set_header("x-should-retry", "false");
+    out.set_header("X-Should-Retry", "true");  // any case names the same header
+    out.set_header("x-note", "one\r\nInjected: yes");
+    EXPECT_TRUE(co_await out.send(503, "application/json", "{}"));
+  });
+  EXPECT_EQ(w.bytes,
+            "HTTP/1.1 503 Service Unavailable\r\nx-request-id: abc\r\n"
+            "X-Should-Retry: true\r\nx-note: one  Injected: yes\r\n"
+            "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+}
+
+TEST(SessionWriter, SaysCloseWhenItWillCloseAndHeadHasNoBody) {
+  auto closing = write_with(11, false, false, [](SessionWriter& out) -> Task<void> {
+    EXPECT_TRUE(co_await out.send(200, "text/plain", "hello"));
+  });
+  EXPECT_FALSE(closing.keep_alive);
+  EXPECT_EQ(closing.bytes,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+            "Connection: close\r\n\r\nhello");
+  auto head = write_with(11, true, true, [](SessionWriter& out) -> Task<void> {
+    EXPECT_TRUE(co_await out.send(200, "text/plain", "hello"));
+  });
+  EXPECT_EQ(head.bytes, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n");
+  auto empty = write_with(11, true, false, [](SessionWriter& out) -> Task<void> {
+    EXPECT_TRUE(co_await out.send(204, "text/plain", "ignored"));
+  });
+  EXPECT_EQ(empty.bytes, "HTTP/1.1 204 No Content\r\n\r\n");
+}
+
+TEST(SessionWriter, StreamsChunksAndTrailersAndHttp10GetsNoFraming) {
+  const auto events = [](SessionWriter& out) -> Task<void> {
+    out.set_header("x-request-id", "r1");
+    EXPECT_TRUE(co_await out.begin_stream());
+    EXPECT_TRUE(co_await out.write_event("data: {}\n\n"));
+    EXPECT_TRUE(co_await out.flush());
+    EXPECT_TRUE(co_await out.write_event("data: [DONE]\n\n"));
+    out.set_trailer("x-switchyard-cost-usd", "0.5");
+    out.set_trailer("X-Switchyard-Cost-Usd", "0.25");
+    EXPECT_TRUE(co_await out.end_stream());
+  };
+  EXPECT_EQ(write_with(11, true, false, events).bytes,
+            "HTTP/1.1 200 OK\r\nx-request-id: r1\r\nContent-Type: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "a\r\ndata: {}\n\n\r\ne\r\ndata: [DONE]\n\n\r\n"
+            "0\r\nX-Switchyard-Cost-Usd: 0.25\r\n\r\n");
+  auto old = write_with(10, true, false, events);
+  EXPECT_FALSE(old.keep_alive);  // an HTTP/1.0 stream ends when the connection does
+  EXPECT_EQ(old.bytes,
+            "HTTP/1.0 200 OK\r\nx-request-id: r1\r\nContent-Type: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\n\r\ndata: {}\n\ndata: [DONE]\n\n");
+}
+
+}  // namespace
+}  // namespace switchyard
