@@ -79,9 +79,9 @@ void PromptReader::start(bool array) {
 
 namespace {
 
-// FNV-1a over the system text and the first user message, each by its first and last kSample
-// bytes (all of it when shorter than 2 × kSample), and their lengths; never 0. Hashing a
-// 128 KB prompt byte by byte took 0.2 ms; conversations that differ only in the middle of a
+// hash_words() over the system text and the first user message, each by its first and last
+// kSample bytes (all of it when shorter than 2 × kSample), and their lengths; never 0. Hashing
+// a 128 KB prompt byte by byte took 0.2 ms; conversations that differ only in the middle of a
 // long first message merely share their stickiness.
 constexpr std::size_t kSample = 2048;
 
@@ -91,7 +91,7 @@ std::uint64_t conversation_hash(std::string_view system, std::string_view first_
     return s.size() > kSample ? s.substr(std::max(kSample, s.size() - kSample)) : s.substr(0, 0);
   };
   const std::uint64_t h =
-      (fnv1a({head(system), tail(system), head(first_user), tail(first_user)}, '\0') ^
+      (hash_words({head(system), tail(system), head(first_user), tail(first_user)}) ^
        (system.size() * 1000003 + first_user.size())) *
       1099511628211ull;
   return h ? h : 1;

@@ -389,7 +389,11 @@ bool is_bounded_json(std::string_view text, std::uint32_t max_depth) {
   bool ok = false;
   parse_in_thread(text, false, [&](const auto& root, std::string_view json_text) {
     switch (root.error()) {
-      case simdjson::SUCCESS: ok = within_depth(root.value_unsafe(), max_depth); break;
+      // Each level takes two bytes (its brackets): a shorter text cannot be too deep.
+      case simdjson::SUCCESS:
+        ok = json_text.size() < 2 * (std::size_t{max_depth} + 1) ||
+             within_depth(root.value_unsafe(), max_depth);
+        break;
       case simdjson::NUMBER_ERROR:
       case simdjson::NUMBER_OUT_OF_RANGE: {
         DepthSax sax(max_depth);

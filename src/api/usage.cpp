@@ -1,5 +1,7 @@
 #include "api/usage.hpp"
 
+#include "core/find.hpp"
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -13,7 +15,8 @@ namespace {
 // after `from`, and parses the integer after its colon.
 std::optional<std::uint64_t> number_after(std::string_view s, std::string_view key,
                                           std::size_t from) {
-  for (auto pos = s.find(key, from); pos != std::string_view::npos; pos = s.find(key, pos + 1)) {
+  for (auto pos = find_text(s, key, from); pos != std::string_view::npos;
+       pos = find_text(s, key, pos + 1)) {
     if (pos > 0 && s[pos - 1] == '\\') continue;
     std::size_t i = pos + key.size();
     while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
@@ -46,7 +49,7 @@ std::optional<Usage> extract_usage(std::string_view s) {
 }
 
 bool is_usage_only_chunk(std::string_view e) {
-  auto at = e.find("\"choices\"");
+  auto at = find_text(e, "\"choices\"");
   if (at == std::string_view::npos) return false;
   std::size_t i = at + 9;
   auto skip = [&] {
@@ -61,9 +64,9 @@ bool is_usage_only_chunk(std::string_view e) {
 }
 
 std::string with_usage_cost(std::string_view e, double usd) {
-  const auto at = e.find("\"usage\"");
+  const auto at = find_text(e, "\"usage\"");
   // An upstream that reports its own cost (another router) is left to say it.
-  if (at == std::string_view::npos || e.find("\"cost\"", at) != std::string_view::npos) return {};
+  if (at == std::string_view::npos || find_text(e, "\"cost\"", at) != std::string_view::npos) return {};
   std::size_t i = at + 7;
   auto skip = [&] {
     while (i < e.size() && std::isspace(static_cast<unsigned char>(e[i]))) ++i;

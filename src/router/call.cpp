@@ -2,6 +2,7 @@
 
 #include "api/request.hpp"
 #include "api/usage.hpp"
+#include "core/find.hpp"
 #include "router/decision.hpp"
 #include "router/snapshot.hpp"
 
@@ -99,15 +100,15 @@ class CallSink final : public ChunkSink {
                                                  "): an event whose data is not JSON");
     if (result_.time_to_first_token.count() < 0) result_.time_to_first_token = ctx_.clock.now() - start_;
     bool usage_chunk = false;
-    if (event.find("\"usage\"") != std::string_view::npos) {
+    if (find_text(event, "\"usage\"") != std::string_view::npos) {
       if (auto u = extract_usage(event)) {
         usage_ = *u;
         usage_chunk = is_usage_only_chunk(event);
         if (!ctx_.request.include_usage && usage_chunk) co_return Result<void>{};
       }
     }
-    if (event.find("\"delta\"") != std::string_view::npos ||
-        event.find("\"text\"") != std::string_view::npos)
+    if (find_text(event, "\"delta\"") != std::string_view::npos ||
+        find_text(event, "\"text\"") != std::string_view::npos)
       ++content_events_;
     if (!out_) {
       buffered_ += event.size();
@@ -176,7 +177,7 @@ struct Added {
 // them, and only choice `keep` when choices were added. Unchanged if there is nothing to undo.
 // `emptied` is set when a chunk that had choices has none left (it spoke for another choice).
 std::string as_asked(std::string_view body, const Added& added, bool& emptied) {
-  if ((!added.choices && body.find("\"logprobs\"") == std::string_view::npos) ||
+  if ((!added.choices && find_text(body, "\"logprobs\"") == std::string_view::npos) ||
       !is_bounded_json(body, kMaxUpstreamJsonDepth))
     return std::string(body);
   auto j = nlohmann::json::parse(body, nullptr, false);
@@ -202,7 +203,7 @@ std::string as_asked(std::string_view body, const Added& added, bool& emptied) {
 // space, ended by LF or CRLF); its other lines are kept as they are. Empty when the event spoke
 // only for choices the client does not get.
 std::string event_as_asked(std::string_view event, const Added& added) {
-  if (!added.choices && event.find("\"logprobs\"") == std::string_view::npos)
+  if (!added.choices && find_text(event, "\"logprobs\"") == std::string_view::npos)
     return std::string(event);
   std::string out;
   out.reserve(event.size());

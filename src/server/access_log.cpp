@@ -2,10 +2,10 @@
 
 #include "core/line_ring.hpp"
 
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -93,38 +93,60 @@ std::unique_ptr<AccessLog>& access_log() {
   return l;
 }
 
-// `s` as the inside of a JSON string: names come from the config, which may hold any character.
-struct JsonText {
-  std::string_view s;
-};
-
 // Whether token counts came from the upstream or were estimated by the gateway.
 std::string_view usage_kind(const AccessRecord& r) {
   if (r.model.empty()) return "none";
   return r.usage.reported ? "reported" : "estimated";
 }
 
-}  // namespace
-}  // namespace switchyard
-
-template <>
-struct fmt::formatter<switchyard::JsonText> : fmt::formatter<std::string_view> {
-  auto format(switchyard::JsonText t, format_context& ctx) const {
-    auto out = ctx.out();
-    for (const char c : t.s) {
+// Appends the parts of one line to a string. By hand rather than with fmt: a format string of
+// eighteen fields, parsed at run time, took 9k instructions a line (callgrind); these appends
+// and std::to_chars take a fraction of that.
+class LineWriter {
+ public:
+  explicit LineWriter(std::string& out) : out_(out) {}
+  LineWriter& text(std::string_view s) {
+    out_.append(s);
+    return *this;
+  }
+  LineWriter& text_or_dash(std::string_view s) { return text(s.empty() ? "-" : s); }
+  // The inside of a JSON string: names come from the config, which may hold any character.
+  LineWriter& json(std::string_view s) {
+    for (const char c : s) {
       const auto u = static_cast<unsigned char>(c);
       if (c == '"' || c == '\\') {
-        *out++ = '\\';
-        *out++ = c;
+        out_.push_back('\\');
+        out_.push_back(c);
       } else if (u < 0x20 || u == 0x7f) {
-        out = fmt::format_to(out, "\\u{:04x}", u);
+        constexpr char kHex[] = "0123456789abcdef";
+        const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+        out_.append(esc, sizeof esc);
       } else {
-        *out++ = c;
+        out_.push_back(c);
       }
     }
-    return out;
+    return *this;
   }
+  LineWriter& number(std::uint64_t v) {
+    char buf[24];
+    return text({buf, std::to_chars(buf, buf + sizeof buf, v).ptr});
+  }
+  LineWriter& number(int v) {
+    char buf[16];
+    return text({buf, std::to_chars(buf, buf + sizeof buf, v).ptr});
+  }
+  LineWriter& fixed(double v, int decimals) {
+    char buf[330];  // room for the largest double, 309 digits, and the decimals
+    const auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+    return text({buf, end.ptr});
+  }
+
+ private:
+  std::string& out_;
 };
+
+}  // namespace
+}  // namespace switchyard
 
 namespace switchyard {
 
@@ -137,28 +159,33 @@ void format_access_line(const AccessRecord& r, bool json, std::string& out) {
   const double ttft = r.ttft.count() < 0
                           ? -1
                           : std::chrono::duration<double, std::milli>(r.ttft).count();
-  auto or_dash = [](std::string_view s) { return s.empty() ? std::string_view("-") : s; };
+  LineWriter w(out);
   if (json) {
-    fmt::format_to(
-        std::back_inserter(out),
-        R"({{"request_id":"{}","client":"{}","route":"{}","model":"{}","upstream":"{}","status":{},"attempts":{},"input_tokens":{},"output_tokens":{},"usage":"{}","cost_usd":{:.8f},"latency_ms":{:.2f},"ttft_ms":{:.2f},"error":"{}"{}{}{}{}}})"
-        "\n",
-        JsonText{r.request_id}, JsonText{r.client}, JsonText{r.route}, JsonText{r.model},
-        JsonText{r.upstream}, r.status, r.attempts,
-        r.usage.input_tokens, r.usage.output_tokens, usage_kind(r), r.cost_usd, ms, ttft, r.error,
-        r.decision.empty() ? "" : R"(,"decision":)", r.decision,
-        r.prompt.empty() ? "" : R"(,"prompt":)", r.prompt);
+    w.text(R"({"request_id":")").json(r.request_id).text(R"(","client":")").json(r.client);
+    w.text(R"(","route":")").json(r.route).text(R"(","model":")").json(r.model);
+    w.text(R"(","upstream":")").json(r.upstream).text(R"(","status":)").number(r.status);
+    w.text(R"(,"attempts":)").number(std::uint64_t{r.attempts});
+    w.text(R"(,"input_tokens":)").number(r.usage.input_tokens);
+    w.text(R"(,"output_tokens":)").number(r.usage.output_tokens);
+    w.text(R"(,"usage":")").text(usage_kind(r)).text(R"(","cost_usd":)").fixed(r.cost_usd, 8);
+    w.text(R"(,"latency_ms":)").fixed(ms, 2).text(R"(,"ttft_ms":)").fixed(ttft, 2);
+    w.text(R"(,"error":")").text(r.error).text("\"");
+    if (!r.decision.empty()) w.text(R"(,"decision":)").text(r.decision);
+    if (!r.prompt.empty()) w.text(R"(,"prompt":)").text(r.prompt);
+    w.text("}\n");
   } else {
-    fmt::format_to(
-        std::back_inserter(out),
-        "access request_id={} client={} route={} model={} upstream={} status={} attempts={} "
-        "input_tokens={} output_tokens={} usage={} cost_usd={:.8f} latency_ms={:.2f} "
-        "ttft_ms={:.2f} error={}{}{}{}{}\n",
-        r.request_id, or_dash(r.client), or_dash(r.route), or_dash(r.model),
-        or_dash(r.upstream), r.status, r.attempts, r.usage.input_tokens, r.usage.output_tokens,
-        usage_kind(r), r.cost_usd, ms, ttft, or_dash(r.error),
-        r.decision.empty() ? "" : " decision=", r.decision, r.prompt.empty() ? "" : " prompt=",
-        r.prompt);
+    w.text("access request_id=").text(r.request_id).text(" client=").text_or_dash(r.client);
+    w.text(" route=").text_or_dash(r.route).text(" model=").text_or_dash(r.model);
+    w.text(" upstream=").text_or_dash(r.upstream).text(" status=").number(r.status);
+    w.text(" attempts=").number(std::uint64_t{r.attempts});
+    w.text(" input_tokens=").number(r.usage.input_tokens);
+    w.text(" output_tokens=").number(r.usage.output_tokens);
+    w.text(" usage=").text(usage_kind(r)).text(" cost_usd=").fixed(r.cost_usd, 8);
+    w.text(" latency_ms=").fixed(ms, 2).text(" ttft_ms=").fixed(ttft, 2);
+    w.text(" error=").text_or_dash(r.error);
+    if (!r.decision.empty()) w.text(" decision=").text(r.decision);
+    if (!r.prompt.empty()) w.text(" prompt=").text(r.prompt);
+    w.text("\n");
   }
 }
 

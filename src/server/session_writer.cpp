@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <charconv>
 #include <iterator>
 
 namespace switchyard {
@@ -39,11 +40,13 @@ void SessionWriter::set_line(std::string& lines, std::string_view name, std::str
   append_header(lines, name, value);
 }
 
-void SessionWriter::head(int status, std::string_view extra) {
+void SessionWriter::head(int status, std::initializer_list<Header> framing) {
+  pending_.reserve(pending_.size() + fields_.size() + 192);
   fmt::format_to(std::back_inserter(pending_), "HTTP/{}.{} {} ", version_ / 10, version_ % 10,
                  status);
   pending_.append(http::obsolete_reason(static_cast<http::status>(status)));
-  pending_.append("\r\n").append(fields_).append(extra);
+  pending_.append("\r\n").append(fields_);
+  for (const auto& [name, value] : framing) append_header(pending_, name, value);
   // HTTP/1.1 keeps the connection by default; HTTP/1.0 closes it by default (keep_alive_ is
   // false then).
   if (!keep_alive_ && version_ >= 11) pending_.append("Connection: close\r\n");
@@ -56,13 +59,9 @@ Task<Result<void>> SessionWriter::send(int status, std::string_view content_type
   started_ = true;
   // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 §8.6, §15.3.5).
   const bool bodiless = status < 200 || status == 204 || status == 304;
-  std::string framing;
-  if (!bodiless) {
-    append_header(framing, "Content-Type", content_type);
-    const fmt::format_int length(body.size());
-    append_header(framing, "Content-Length", {length.data(), length.size()});
-  }
-  head(status, framing);
+  const fmt::format_int length(body.size());
+  if (bodiless) head(status, {});
+  else head(status, {{"Content-Type", content_type}, {"Content-Length", {length.data(), length.size()}}});
   const std::array<net::const_buffer, 2> buffers{
       net::buffer(pending_), net::buffer(body.data(), bodiless || head_only_ ? 0 : body.size())};
   stream_.expires_after(timeout_);
@@ -75,16 +74,18 @@ Task<Result<void>> SessionWriter::begin_stream() {
   status_ = 200;
   started_ = true;
   // The head waits with the first events for flush(): one write for both.
-  std::string framing;
-  append_header(framing, "Content-Type", "text/event-stream");
-  append_header(framing, "Cache-Control", "no-cache");
-  if (chunked_) append_header(framing, "Transfer-Encoding", "chunked");
-  head(200, framing);
+  const Header type{"Content-Type", "text/event-stream"}, cache{"Cache-Control", "no-cache"};
+  if (chunked_) head(200, {type, cache, {"Transfer-Encoding", "chunked"}});
+  else head(200, {type, cache});
   co_return Result<void>{};
 }
 
 Task<Result<void>> SessionWriter::write_event(std::string_view event) {
-  if (chunked_) fmt::format_to(std::back_inserter(pending_), "{:x}\r\n", event.size());
+  if (chunked_) {
+    char size[16];
+    const auto end = std::to_chars(size, size + sizeof size, event.size(), 16).ptr;
+    pending_.append(size, end).append("\r\n");
+  }
   pending_.append(event);
   if (chunked_) pending_.append("\r\n");
   if (pending_.size() < kMaxPending) co_return Result<void>{};

@@ -7,7 +7,9 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <chrono>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 namespace switchyard {
 
@@ -25,7 +27,9 @@ class SessionWriter final : public ResponseWriter {
   SessionWriter(boost::beast::tcp_stream& stream, unsigned version, bool keep_alive,
                 std::chrono::milliseconds write_timeout, bool head_only = false)
       : stream_(stream), version_(version), keep_alive_(keep_alive && version >= 11),
-        chunked_(version >= 11), head_only_(head_only), timeout_(write_timeout) {}
+        chunked_(version >= 11), head_only_(head_only), timeout_(write_timeout) {
+    fields_.reserve(256);  // the gateway's own headers (x-request-id, x-switchyard-*): one allocation
+  }
 
   void set_header(std::string_view name, std::string_view value) override {
     set_line(fields_, name, value);
@@ -50,8 +54,9 @@ class SessionWriter final : public ResponseWriter {
   // Sets `name` in `lines` (header lines, each "Name: value" and CRLF), replacing a line of the
   // same name in any case.
   static void set_line(std::string& lines, std::string_view name, std::string_view value);
-  // Appends the status line, the headers set so far and `extra` (framing) to pending_.
-  void head(int status, std::string_view extra);
+  using Header = std::pair<std::string_view, std::string_view>;
+  // Appends the status line, the headers set so far and `framing` to pending_.
+  void head(int status, std::initializer_list<Header> framing);
 
   boost::beast::tcp_stream& stream_;
   unsigned version_;

@@ -1,5 +1,7 @@
 #include "upstream/sse.hpp"
 
+#include <cstring>
+
 namespace switchyard {
 
 std::string_view SseSplitter::next() {
@@ -13,7 +15,9 @@ std::string_view SseSplitter::next() {
   // Resume where the last scan stopped (two bytes back, for a terminator split across feeds), so
   // that an event trickled in byte by byte costs linear, not quadratic, time.
   for (std::size_t i = scanned_ > 2 ? scanned_ - 2 : 0; i + 1 < rest.size(); ++i) {
-    if (rest[i] != '\n') continue;
+    const void* lf = std::memchr(rest.data() + i, '\n', rest.size() - 1 - i);
+    if (!lf) break;
+    i = static_cast<std::size_t>(static_cast<const char*>(lf) - rest.data());
     if (rest[i + 1] == '\n') {
       end = i + 2;
       break;

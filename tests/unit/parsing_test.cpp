@@ -1,6 +1,7 @@
 // Data-plane scanners: SSE splitting, usage extraction, URLs and request validation.
 #include "api/request.hpp"
 #include "api/usage.hpp"
+#include "core/hash.hpp"
 #include "upstream/retry_after.hpp"
 #include "upstream/sse.hpp"
 #include "upstream/url.hpp"
@@ -308,6 +309,15 @@ TEST(Request, TheConversationOfALongFirstMessageIsHashedFromItsEnds) {
   EXPECT_NE(conversation("start " + middle + " End"), base);
   EXPECT_NE(conversation("start " + middle + "m end"), base);  // another length
   EXPECT_NE(conversation("short"), conversation("shorT"));
+}
+
+TEST(Hash, WordsAreStableAndPartsAreSeparated) {
+  // Values from an independent implementation of the same steps (Python, little-endian words):
+  // replicas and restarts must agree on a conversation's key.
+  EXPECT_EQ(hash_words({"hello, world!"}), 0xe97c541bc6b00475ull);
+  EXPECT_EQ(hash_words({"ab", "c"}), 0x5bf840c108d2fea7ull);
+  EXPECT_EQ(hash_words({"a", "bc"}), 0xc59c4abc9851e3d6ull);
+  EXPECT_EQ(hash_words({}), 0x14650fb0739d0383ull);
 }
 
 TEST(Request, AsksForLogprobsWhereTheClientDoesNot) {
