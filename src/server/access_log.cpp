@@ -1,5 +1,6 @@
 #include "server/access_log.hpp"
 
+#include "core/json_text.hpp"
 #include "core/line_ring.hpp"
 
 #include <spdlog/spdlog.h>
@@ -112,19 +113,7 @@ class LineWriter {
   LineWriter& text_or_dash(std::string_view s) { return text(s.empty() ? "-" : s); }
   // The inside of a JSON string: names come from the config, which may hold any character.
   LineWriter& json(std::string_view s) {
-    for (const char c : s) {
-      const auto u = static_cast<unsigned char>(c);
-      if (c == '"' || c == '\\') {
-        out_.push_back('\\');
-        out_.push_back(c);
-      } else if (u < 0x20 || u == 0x7f) {
-        constexpr char kHex[] = "0123456789abcdef";
-        const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
-        out_.append(esc, sizeof esc);
-      } else {
-        out_.push_back(c);
-      }
-    }
+    append_json_escaped(out_, s);
     return *this;
   }
   LineWriter& number(std::uint64_t v) {

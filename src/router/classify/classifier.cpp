@@ -31,8 +31,10 @@
 #include "router/pattern.hpp"
 
 #include <re2/re2.h>
+#include <re2/set.h>
 
 #include <memory>
+#include <algorithm>
 #include <optional>
 #include <type_traits>
 
@@ -42,27 +44,83 @@ namespace {
 
 using Targets = std::vector<const Target*>;
 
+// A rule's keyword or regex pattern, and its place in the stage's PatternSet for that text.
+struct Pattern {
+  std::unique_ptr<RE2> re;  // null: the rule has no such pattern
+  int slot = -1;
+};
+
+// Every rule's patterns over one text (the prompt, or the system prompt), searched in one pass of
+// RE2::Set's automaton instead of one search per pattern, on the first question of a request.
+// Should the set's automaton run out of memory, each pattern is searched alone.
+class PatternSet {
+ public:
+  PatternSet() : set_(options(), RE2::UNANCHORED) {}
+  void add(Pattern& p) {
+    if (p.re) p.slot = set_.Add(p.re->pattern(), nullptr);
+    any_ = any_ || p.slot >= 0;
+  }
+  void compile() { compiled_ = any_ && set_.Compile(); }
+
+  // One request's answers about `text`, which must outlive them.
+  class Hits {
+   public:
+    Hits(const PatternSet& set, const std::string& text) : set_(set), text_(text) {}
+    bool found(const Pattern& p) {
+      if (!p.re) return true;
+      if (!searched_) search();
+      if (!set_ok_) return RE2::PartialMatch(text_, *p.re);
+      return std::find(slots().begin(), slots().end(), p.slot) != slots().end();
+    }
+
+   private:
+    static std::vector<int>& slots() {
+      thread_local std::vector<int> matched;  // one request at a time per thread
+      return matched;
+    }
+    void search() {
+      searched_ = true;
+      RE2::Set::ErrorInfo error{};
+      slots().clear();
+      set_ok_ = set_.compiled_ && (set_.set_.Match(text_, &slots(), &error) ||
+                                   error.kind == RE2::Set::kNoError);
+    }
+    const PatternSet& set_;
+    const std::string& text_;
+    bool searched_ = false;
+    bool set_ok_ = false;
+  };
+
+ private:
+  static RE2::Options options() {
+    RE2::Options o;  // as compile_pattern's, with room for every rule's automaton
+    o.set_log_errors(false);
+    o.set_max_mem(32 << 20);
+    return o;
+  }
+  RE2::Set set_;
+  bool any_ = false;
+  bool compiled_ = false;
+};
+
 struct Rule {
   std::string label;
   double confidence = 1;
   int tier = -1;  // index into the stage's tiers; -1: the label only informs
   std::optional<std::uint32_t> tokens_over, tokens_under, messages_over, turns_over;
   std::optional<bool> code, math, json_output, tools, images;
-  // Compiled patterns: keywords and regex on the prompt, on the system prompt.
-  std::unique_ptr<RE2> keywords, regex, system_keywords, system_regex;
+  // Keywords and regex on the prompt, on the system prompt.
+  Pattern keywords, regex, system_keywords, system_regex;
 
-  bool matches(const PromptFeatures& f, const PromptInfo& p) const {
+  bool matches(const PromptFeatures& f, PatternSet::Hits& text, PatternSet::Hits& system) const {
     auto is = [](const std::optional<bool>& want, bool have) { return !want || *want == have; };
-    auto found = [](const std::unique_ptr<RE2>& re, const std::string& text) {
-      return !re || RE2::PartialMatch(text, *re);
-    };
     return (!tokens_over || f.tokens > *tokens_over) &&
            (!tokens_under || f.tokens < *tokens_under) &&
            (!messages_over || f.messages > *messages_over) &&
            (!turns_over || f.user_turns > *turns_over) && is(code, f.code) && is(math, f.math) &&
            is(json_output, f.json_output) && is(tools, f.tools) && is(images, f.images) &&
-           found(keywords, p.text) && found(regex, p.text) &&
-           found(system_keywords, p.system) && found(system_regex, p.system);
+           text.found(keywords) && text.found(regex) && system.found(system_keywords) &&
+           system.found(system_regex);
   }
 };
 
@@ -78,14 +136,24 @@ class ClassifierStage final : public RouterStage {
       : rules_(std::move(rules)),
         tiers_(std::move(tiers)),
         fallback_(std::move(fallback)),
-        min_confidence_(min_confidence) {}
+        min_confidence_(min_confidence) {
+    for (auto& r : rules_) {
+      text_patterns_.add(r.keywords);
+      text_patterns_.add(r.regex);
+      system_patterns_.add(r.system_keywords);
+      system_patterns_.add(r.system_regex);
+    }
+    text_patterns_.compile();
+    system_patterns_.compile();
+  }
 
   Result<void> apply(RouteContext& ctx) const override {
     const PromptInfo& prompt = ctx.request.prompt;
     const PromptFeatures features = prompt_features(prompt);
+    PatternSet::Hits text(text_patterns_, prompt.text), system(system_patterns_, prompt.system);
     const Rule* decided = nullptr;
     for (const auto& r : rules_)
-      if (r.matches(features, prompt)) {
+      if (r.matches(features, text, system)) {
         ctx.decision.labels.push_back({r.label, r.confidence});
         if (!decided && r.tier >= 0) decided = &r;
       }
@@ -103,6 +171,7 @@ class ClassifierStage final : public RouterStage {
 
  private:
   std::vector<Rule> rules_;
+  PatternSet text_patterns_, system_patterns_;
   std::vector<Tier> tiers_;  // those of the table, then the default
   Targets fallback_;
   double min_confidence_;
@@ -155,18 +224,18 @@ Rule read_rule(const YAML::Node& n, const std::string& path) {
       out = v;
     }
   };
-  auto words = [&](const char* key, std::unique_ptr<RE2>& out) {
+  auto words = [&](const char* key, Pattern& out) {
     std::vector<std::string> v;
     if (auto node = w.get(key); node && !node.IsNull()) {
       Map::read(node, w.at(key), v);
-      out = compile_keywords(v, w.at(key));
+      out.re = compile_keywords(v, w.at(key));
     }
   };
-  auto pattern = [&](const char* key, std::unique_ptr<RE2>& out) {
+  auto pattern = [&](const char* key, Pattern& out) {
     std::string v;
     if (auto node = w.get(key); node && !node.IsNull()) {
       Map::read(node, w.at(key), v);
-      out = compile_pattern(v, w.at(key));
+      out.re = compile_pattern(v, w.at(key));
     }
   };
   optional("tokens_over", r.tokens_over);

@@ -113,6 +113,37 @@ TEST_F(Classifier, KeywordsAreWholeWordsAndRegexesAreRe2) {
   EXPECT_EQ(pick(yaml, user("Say hello")), V{"small"});
 }
 
+TEST_F(Classifier, OneStageAnswersEachRequestAfreshFromOnePass) {
+  // Five patterns over the prompt and one over the system prompt, searched together; one
+  // snapshot serves every request, so what matched one must not carry over to the next.
+  snap_ = snapshot_from_yaml(
+      metrics_, route("          - {label: sql, when: {keywords: [sql, postgres]}}\n"
+                      "          - {label: why, when: {regex: '(?i)\\bwhy\\b'}}\n"
+                      "          - {label: both, when: {keywords: [sql], regex: 'index'}}\n"
+                      "          - {label: long, when: {tokens_over: 1000, keywords: [sql]}}\n"
+                      "          - {label: legal, when: {system_keywords: [contract]}}\n",
+                      "          sql: [nano]\n          why: [large]\n"));
+  ASSERT_TRUE(snap_);
+  const auto labels = [&](const std::string& messages) {
+    auto r = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"auto","messages":)" + messages + "}");
+    EXPECT_TRUE(r);
+    if (!r) return std::string();
+    RouteContext ctx(*snap_, *r, ups_);
+    EXPECT_TRUE(resolve(ctx));
+    std::string out;
+    for (const auto& l : ctx.decision.labels) out += std::string(out.empty() ? "" : ",") += l.name;
+    return out;
+  };
+  EXPECT_EQ(labels(user("Why is my SQL index slow?")), "sql,why,both");
+  EXPECT_EQ(labels(user("plain text")), "");
+  EXPECT_EQ(labels(user("postgres")), "sql");
+  EXPECT_EQ(labels(R"([{"role":"system","content":"Check the contract."},)"
+                   R"({"role":"user","content":"why?"}])"),
+            "why,legal");
+  EXPECT_EQ(labels(user("sql " + std::string(5000, 'x'))), "sql,long");
+}
+
 TEST_F(Classifier, SystemPromptDomainWords) {
   auto yaml = route("          - {label: legal, when: {system_keywords: [contract, plaintiff]}}\n",
                     "          legal: [large]\n");

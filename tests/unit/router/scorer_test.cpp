@@ -1,13 +1,16 @@
 // The `scorer` stage: priors, predictions from earlier stages, cost and latency weights, and a
 // request's limits. No socket: live latency is reported to the snapshot's registry directly.
 #include "api/request.hpp"
+#include "router/decision.hpp"
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
 #include "support/manual_clock.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 namespace switchyard::test {
 namespace {
@@ -122,6 +125,28 @@ TEST_F(Scorer, AnEarlierStagesPredictionsComeFirst) {
   EXPECT_EQ(ctx.candidates.front()->model->name, "small");
   EXPECT_DOUBLE_EQ(ctx.decision.predictions.front().quality, 0.95);
   EXPECT_DOUBLE_EQ(ctx.decision.predictions.back().quality, 0.9);  // big's prior
+}
+
+TEST_F(Scorer, TheDecisionWrittenByHandIsTheDocumentItDescribes) {
+  snap_ = snapshot_from_yaml(metrics_, route(""));
+  ASSERT_TRUE(snap_);
+  const Target* big = snap_->models.at("big")[0];
+  const Target* small = snap_->models.at("small")[0];
+  Decision d;
+  d.labels = {{"co\"de\n", 0.95}, {"math", 1}};
+  d.tier = "code";
+  d.fallback = true;
+  d.predictions = {{small, 0.7, 1.5e-06, 0.6999}, {big, 0.9, 0.0001, 0.5}};
+  d.demoted = {big};
+  d.sticky = true;
+  d.bandit = {small, true, false};
+  const std::string text = decision_json(d);
+  EXPECT_EQ(nlohmann::json::parse(text), decision_object(d)) << text;
+  EXPECT_EQ(text.find('\n'), std::string::npos);  // one log line
+  d = Decision{};
+  EXPECT_EQ(decision_json(d), "{}");
+  d.predictions = {{small, std::nan(""), 0, 1}};
+  EXPECT_TRUE(nlohmann::json::parse(decision_json(d))["candidates"][0]["quality"].is_null());
 }
 
 TEST_F(Scorer, PeakHoursChangeTheWeights) {
