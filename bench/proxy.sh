@@ -37,6 +37,14 @@ for bin in switchyard bench/load/pace bench/load/hold; do
   }
 done
 ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# A proxy holds two descriptors per stream, the client's and the upstream's: past half the limit,
+# less a reserve, no proxy can hold them all (Switchyard refuses the rest at once, as its
+# server.max_connections defaults to that), so the test holds at most that many.
+if [ "$(ulimit -n)" != unlimited ] && [ "$STREAMS" -gt $((($(ulimit -n) - 256) / 2)) ]; then
+  echo "bench/proxy.sh: $(ulimit -n) descriptors hold $((($(ulimit -n) - 256) / 2)) streams" \
+    "through a proxy, not $STREAMS: holding that many" >&2
+  STREAMS=$((($(ulimit -n) - 256) / 2))
+fi
 
 WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
 mkdir -p "$WORK/tmp"

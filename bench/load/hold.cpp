@@ -9,8 +9,9 @@
 //        [--seconds 60]
 //
 // Prints one JSON object: streams, opened (heads received), completed (ended with [DONE]),
-// failed, and the RSS in MB of PID before, with all open, and at the end. Raises its own open
-// file limit; the proxy needs one above twice --streams (a client and an upstream socket each).
+// failed (and how many for each step and reason), and the RSS in MB of PID before, with all
+// open, and at the end. Raises its own open file limit; the proxy needs one above twice
+// --streams (a client and an upstream socket each).
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <string>
 
 namespace net = boost::asio;
@@ -30,6 +32,12 @@ namespace {
 
 struct Totals {
   int opened = 0, completed = 0, failed = 0;
+  std::map<std::string, int> why;  // failures by step and reason
+
+  void fail(const char* step, const std::string& reason) {
+    ++failed;
+    ++why[std::string(step) + ": " + reason];
+  }
 };
 
 double rss_mb(int pid) {
@@ -52,21 +60,23 @@ net::awaitable<void> stream(unsigned short port, const std::string& path, const 
   req.set(http::field::content_type, "application/json");
   req.body() = body;
   req.prepare_payload();
-  if (!ec) co_await http::async_write(socket, req, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return t.fail("connect", ec.message());
+  co_await http::async_write(socket, req, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return t.fail("write", ec.message());
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(1 << 20);
-  if (!ec)
-    co_await http::async_read_header(socket, buffer, parser,
-                                     net::redirect_error(net::use_awaitable, ec));
-  if (ec || parser.get().result_int() != 200) {
-    ++t.failed;
-    co_return;
-  }
+  co_await http::async_read_header(socket, buffer, parser,
+                                   net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return t.fail("head", ec.message());
+  if (parser.get().result_int() != 200)
+    co_return t.fail("head", "status " + std::to_string(parser.get().result_int()));
   ++t.opened;
   co_await http::async_read(socket, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-  if (!ec && parser.get().body().find("data: [DONE]") != std::string::npos) ++t.completed;
-  else ++t.failed;
+  if (ec) co_return t.fail("body", ec.message());
+  if (parser.get().body().find("data: [DONE]") == std::string::npos)
+    co_return t.fail("body", "no [DONE]");
+  ++t.completed;
 }
 
 // Starts `streams` streams, 500 every 50 ms.
@@ -134,8 +144,16 @@ int main(int argc, char** argv) {
   };
   watch({});
   io.run();
+  std::string why;
+  for (const auto& [reason, n] : t.why) {
+    std::string quoted;  // reasons are error messages: no quote or backslash, but be sure
+    for (char c : reason) quoted += c == '"' || c == '\\' ? '\'' : c;
+    why += (why.empty() ? "\"" : ",\"") + quoted + "\":" + std::to_string(n);
+  }
   std::printf("{\"streams\":%d,\"opened\":%d,\"completed\":%d,\"failed\":%d,"
-              "\"rss_before_mb\":%.1f,\"rss_all_open_mb\":%.1f,\"rss_after_mb\":%.1f}\n",
-              streams, t.opened, t.completed, t.failed, before, all_open, rss_mb(pid));
+              "\"rss_before_mb\":%.1f,\"rss_all_open_mb\":%.1f,\"rss_after_mb\":%.1f,"
+              "\"failures\":{%s}}\n",
+              streams, t.opened, t.completed, t.failed, before, all_open, rss_mb(pid),
+              why.c_str());
   return t.completed == streams ? 0 : 1;
 }

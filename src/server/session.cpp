@@ -11,8 +11,9 @@
 #include "server/worker_state.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -31,7 +32,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using ms = std::chrono::milliseconds;
-using namespace net::experimental::awaitable_operators;
 
 namespace {
 
@@ -49,24 +49,64 @@ std::string request_id_for(std::string_view client, WorkerState& w) {
   return fmt::format("{:016x}{:016x}", rng(), ++w.request_counter);
 }
 
-// Completes when the client hangs up (EOF or reset) while its request is being served. Bytes
-// that arrive meanwhile (a pipelined next request) are kept in the session's buffer, bounded;
-// past that bound this stops watching and waits to be cancelled.
-Task<void> wait_peer_gone(tcp::socket& socket, beast::flat_buffer& buffer) {
-  co_await net::this_coro::throw_if_cancelled(false);
-  constexpr std::size_t kMaxPipelined = 64 * 1024;
-  while (buffer.size() < kMaxPipelined) {
-    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
-    if (ec == net::error::operation_aborted) co_return;
-    if (ec) co_return;
-    auto space = buffer.prepare(kMaxPipelined - buffer.size());
-    auto n = ::recv(socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) co_return;
-    if (n > 0) buffer.commit(static_cast<std::size_t>(n));
+// Watches a client connection while its request is served, without a coroutine of its own:
+// when the client hangs up (EOF or a reset), emits terminal cancellation on the signal the
+// connection's coroutine is bound to, so that the upstream call stops. Bytes that arrive
+// meanwhile (a pipelined next request) are kept in the session's buffer, bounded; past that
+// bound it stops watching. Owned by the connection's coroutine, which must disarm() it before
+// reading the next request: a handler that runs after that, or after the connection is gone,
+// touches nothing but the shared state that says so.
+class PeerWatch {
+ public:
+  PeerWatch(tcp::socket& socket, beast::flat_buffer& buffer, net::cancellation_signal& signal)
+      : state_(std::make_shared<State>(socket, buffer, signal)) {}
+  PeerWatch(const PeerWatch&) = delete;
+  PeerWatch& operator=(const PeerWatch&) = delete;
+  ~PeerWatch() { disarm(); }
+
+  void arm() {
+    state_->armed = true;
+    watch(state_, ++state_->round);
   }
-  net::steady_timer forever(co_await net::this_coro::executor, SteadyTime::max());
-  co_await forever.async_wait(use_tuple);
-}
+  void disarm() {
+    if (!state_->armed) return;
+    state_->armed = false;
+    beast::error_code ec;
+    state_->socket.cancel(ec);  // the pending wait ends with operation_aborted
+  }
+  bool peer_gone() const { return state_->gone; }
+
+ private:
+  struct State {
+    State(tcp::socket& s, beast::flat_buffer& b, net::cancellation_signal& c)
+        : socket(s), buffer(b), signal(c) {}
+    tcp::socket& socket;
+    beast::flat_buffer& buffer;
+    net::cancellation_signal& signal;
+    bool armed = false, gone = false;
+    std::uint64_t round = 0;  // which arm() a handler belongs to
+  };
+
+  static void watch(const std::shared_ptr<State>& state, std::uint64_t round) {
+    constexpr std::size_t kMaxPipelined = 64 * 1024;
+    state->socket.async_wait(tcp::socket::wait_read, [state, round](beast::error_code ec) {
+      State& s = *state;
+      if (ec || !s.armed || s.round != round) return;
+      auto space = s.buffer.prepare(kMaxPipelined - s.buffer.size());
+      const auto n = ::recv(s.socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        s.gone = true;
+        s.armed = false;
+        s.signal.emit(net::cancellation_type::terminal);
+        return;
+      }
+      if (n > 0) s.buffer.commit(static_cast<std::size_t>(n));
+      if (s.buffer.size() < kMaxPipelined) watch(state, round);
+    });
+  }
+
+  std::shared_ptr<State> state_;
+};
 
 // Close politely after an error: stop sending, then read and drop what the client is still
 // sending (bounded), so that it sees our answer rather than a reset.
@@ -157,8 +197,12 @@ void count_protocol_errors_from_zero(Metrics& metrics) {
     metrics.protocol_errors().inc(static_cast<std::uint64_t>(r), refusal_name(r), 0);
 }
 
-net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w,
-                                 Serves serves) {
+namespace {
+
+// One connection's requests, in order, until it closes. Bound to `hangup`, which its PeerWatch
+// emits when the client goes away in the middle of a request.
+Task<void> serve_connection(tcp::socket socket, ServerState& st, WorkerState& w, Serves serves,
+                            net::cancellation_signal& hangup) {
   co_await net::this_coro::throw_if_cancelled(false);
   ConnectionSlot slot(st);
   // Probes on the admin listener are never refused: a busy pod must not look dead.
@@ -169,6 +213,7 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
   }
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  PeerWatch watch(stream.socket(), buffer, hangup);
   for (;;) {
     // Idle between requests: the keep-alive timeout. Once a byte arrives, the header timeout.
     if (buffer.size() == 0) {
@@ -254,10 +299,12 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
           st.metrics.count_unrouted(429);
         } else {
           ApiCall call(st, view, out, *endpoint, std::move(id));
-          // Whichever finishes first wins: serving the request, or the client hanging up, which
-          // cancels the upstream call.
-          co_await (call.run(req) || wait_peer_gone(stream.socket(), buffer));
+          // The client hanging up meanwhile cancels the call (and the upstream's with it).
+          watch.arm();
+          co_await call.run(req);
+          watch.disarm();
           call.record(start);
+          if (watch.peer_gone()) co_return;
         }
       }
     } else {
@@ -271,6 +318,16 @@ net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerStat
       co_return;
     }
   }
+}
+
+}  // namespace
+
+net::awaitable<void> run_session(tcp::socket socket, ServerState& st, WorkerState& w,
+                                 Serves serves) {
+  net::cancellation_signal hangup;
+  co_await net::co_spawn(co_await net::this_coro::executor,
+                         serve_connection(std::move(socket), st, w, serves, hangup),
+                         net::bind_cancellation_slot(hangup.slot(), net::use_awaitable));
 }
 
 }  // namespace switchyard
