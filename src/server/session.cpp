@@ -254,6 +254,8 @@ Task<void> serve_connection(tcp::socket socket, ServerState& st, WorkerState& w,
     }
 
     auto req = parser.release();
+    // A stream can last minutes: its connection keeps no read buffer meanwhile (4 KB or more).
+    if (buffer.size() == 0) buffer.shrink_to_fit();
     const bool draining = st.draining.load(std::memory_order_relaxed);
     const bool keep_alive = req.keep_alive() && !draining;
     const auto method = req.method();
