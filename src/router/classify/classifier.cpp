@@ -57,10 +57,12 @@ class PatternSet {
  public:
   PatternSet() : set_(options(), RE2::UNANCHORED) {}
   void add(Pattern& p) {
-    if (p.re) p.slot = set_.Add(p.re->pattern(), nullptr);
-    any_ = any_ || p.slot >= 0;
+    if (!p.re) return;
+    p.slot = set_.Add(p.re->pattern(), nullptr);
+    any_ = true;
+    refused_ = refused_ || p.slot < 0;  // then every pattern is searched alone
   }
-  void compile() { compiled_ = any_ && set_.Compile(); }
+  void compile() { compiled_ = any_ && !refused_ && set_.Compile(); }
 
   // One request's answers about `text`, which must outlive them.
   class Hits {
@@ -99,7 +101,7 @@ class PatternSet {
     return o;
   }
   RE2::Set set_;
-  bool any_ = false;
+  bool any_ = false, refused_ = false;
   bool compiled_ = false;
 };
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Instructions per request through the gateway, counted by callgrind: a figure that, unlike CPU
+# time on a shared VM, is the same from run to run, so that a change to the data path can be
+# measured by itself. Starts the nginx echo mock of bench/proxy.sh and the gateway under
+# valgrind, sends warm-up requests, zeroes the counters, sends 2,000 more (bench/load/pace, 200
+# a second over 8 connections) and prints the gateway's instructions (all threads) per request.
+#
+#   bench/instructions.sh            # passthrough JSON: the model "bench", a 1 KB prompt
+#   bench/instructions.sh bench-sse  # passthrough, an 8-event stream
+#   bench/instructions.sh full-json  # the full route (cache miss, classifier, scorer, single)
+#
+# Models are those of bench/proxy/switchyard.yaml; a model whose name has "sse" streams.
+# Needs valgrind and nginx-light. Every process is started here and stopped by its PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${SWITCHYARD_BUILD:-build/release}"
+MODEL="${1:-bench}"
+STREAM=0
+[[ "$MODEL" == *sse* ]] && STREAM=1
+for tool in valgrind callgrind_control nginx node perl; do
+  command -v "$tool" >/dev/null || {
+    echo "bench/instructions.sh: needs $tool (apt-get install valgrind nginx-light)" >&2
+    exit 2
+  }
+done
+WORK="$(mktemp -d /tmp/switchyard-instructions.XXXXXX)"
+mkdir -p "$WORK/tmp"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+export WORK
+MOCK=18281 SY=18283
+# The mock's answers, body() and fill() as bench/proxy.sh has them.
+source <(sed -n '/^export JSON=/,/^wait_port() {/p' bench/proxy.sh | sed '$d')
+fill bench/proxy/mock.conf $MOCK > "$WORK/mock.conf"
+fill bench/proxy/switchyard.yaml $SY > "$WORK/switchyard.yaml"
+nginx -e "$WORK/mock-stderr.log" -p "$WORK" -c "$WORK/mock.conf" -g 'daemon off;' &
+PIDS+=($!)
+valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+  "$BUILD/switchyard" --config "$WORK/switchyard.yaml" > "$WORK/switchyard.log" 2>&1 &
+SY_PID=$!
+PIDS+=($SY_PID)
+for _ in $(seq 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$SY") 2>/dev/null && break
+  sleep 0.2
+done
+body "$MODEL" "$STREAM" > "$WORK/body.json"
+pace() {
+  "$BUILD/bench/load/pace" --port $SY --body "$WORK/body.json" --rate 200 --connections 8 \
+    --seconds "$1"
+}
+pace 3 > /dev/null  # warm-up: pools, caches, allocator
+callgrind_control -z $SY_PID > /dev/null
+run="$(pace 10)"
+callgrind_control -d $SY_PID > /dev/null
+sleep 1
+out="$(ls -t "$WORK"/callgrind.out* | head -1)"
+ir="$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')"
+ok="$(node -e "console.log(JSON.parse(process.argv[1]).ok)" "$run")"
+echo "$MODEL: $((ir / ok)) instructions per request ($ok requests)"
