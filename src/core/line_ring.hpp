@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <cerrno>
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -40,13 +41,20 @@ class LineRing {
 
   // Consumer: writes every line pushed so far to `fd` and frees their room, in writes of whole
   // lines of at most 4096 bytes (PIPE_BUF: on a pipe no other writer's bytes land inside them;
-  // a longer line goes in pieces). False when the descriptor failed or took part of a write: the
-  // rest stays for the next call, and the caller should write nothing else to `fd` meanwhile.
-  bool drain(int fd) {
+  // a longer line goes in pieces). Waits at most `wait_ms` for `fd` to take each write, so that
+  // a reader that stopped reading (a stalled log collector) cannot hold the consumer, nor the
+  // process's shutdown, forever. False when the descriptor failed, was not ready in time or
+  // took part of a write: the rest stays for the next call, and the caller should write nothing
+  // else to `fd` meanwhile.
+  bool drain(int fd, int wait_ms = 0) {
     constexpr std::uint64_t kAtomicWrite = 4096;
     const std::uint64_t head = head_.load(std::memory_order_acquire);
     std::uint64_t done = tail_.load(std::memory_order_relaxed);
     while (done < head) {
+      pollfd ready{fd, POLLOUT, 0};
+      const int r = ::poll(&ready, 1, wait_ms);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0 || !(ready.revents & POLLOUT)) return false;
       std::uint64_t n = std::min(head - done, kAtomicWrite);
       if (n < head - done)  // end at the last newline that fits, if any
         for (std::uint64_t i = n; i > 0; --i)

@@ -32,7 +32,9 @@ class AccessLog {
   ~AccessLog() {
     writer_.request_stop();
     writer_.join();
-    drain();  // what the workers wrote since the writer's last pass
+    // What the workers wrote since the writer's last pass; a stdout that takes nothing for a
+    // second loses it rather than holding the process's exit.
+    drain(1000);
   }
 
   bool json() const { return json_; }
@@ -59,15 +61,17 @@ class AccessLog {
       std::unique_lock lock(m);
       sleep.wait_for(lock, stop, std::chrono::milliseconds(20), [] { return false; });
       lock.unlock();
-      if (const std::uint64_t lost = drain(); lost > reported) {
+      if (const std::uint64_t lost = drain(20); lost > reported) {
         spdlog::warn("access log: {} lines dropped so far: stdout is not keeping up", lost);
         reported = lost;
       }
     }
   }
 
-  // Writes every ring's lines; returns the lines dropped so far.
-  std::uint64_t drain() {
+  // Writes every ring's lines, waiting at most `wait_ms` for stdout to take each write; after
+  // a write that failed or timed out, the other rings wait for the next pass. Returns the lines
+  // dropped so far.
+  std::uint64_t drain(int wait_ms) {
     std::vector<std::shared_ptr<LineRing>> rings;
     {
       const std::lock_guard lock(mutex_);
@@ -76,7 +80,7 @@ class AccessLog {
     std::uint64_t dropped = 0;
     bool writing = true;  // after a failed write, no other ring's lines until the next pass
     for (const auto& r : rings) {
-      writing = writing && r->drain(STDOUT_FILENO);
+      writing = writing && r->drain(STDOUT_FILENO, wait_ms);
       dropped += r->dropped();
     }
     return dropped;

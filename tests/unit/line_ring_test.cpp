@@ -9,6 +9,7 @@
 
 #include <atomic>
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -88,6 +89,26 @@ TEST(LineRing, ADescriptorThatFailsKeepsTheLinesForLater) {
   EXPECT_TRUE(ring.drain(fd));
   ::close(fd);
   EXPECT_EQ(read_all(path), "kept\n");
+}
+
+TEST(LineRing, AReaderThatStoppedReadingHoldsTheWriterNoLongerThanItsWait) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) | O_NONBLOCK), 0);
+  const std::string page(4096, 'x');
+  while (::write(fds[1], page.data(), page.size()) > 0) {
+  }  // full: nobody reads
+  ASSERT_EQ(::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) & ~O_NONBLOCK), 0);
+  LineRing ring(1 << 16);
+  EXPECT_TRUE(ring.push("waits\n"));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(ring.drain(fds[1], 50));  // a blocking writev would never return
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  std::string sink(1 << 20, '\0');
+  ASSERT_GT(::read(fds[0], sink.data(), sink.size()), 0);  // the reader comes back
+  EXPECT_TRUE(ring.drain(fds[1], 50));
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace
