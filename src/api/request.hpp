@@ -29,10 +29,12 @@ struct BodyLimits {
 // Errors name the offending param, as OpenAI does.
 Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits = {});
 
-// Checks that `text` is one JSON value (UTF-8, no NUL byte) nested at most `max_depth` deep.
-// Parses with simdjson into the calling thread's reusable parser (no allocation once warm; the
-// C stack grows by at most `max_depth` small frames), so it is cheap enough for every upstream
-// answer and event, and for anything that must be checked before a DOM is built from it.
+// Checks that `text` is one JSON value (UTF-8, no NUL byte) nested at most `max_depth` (under
+// 1024) deep. Up to 1 MiB it parses with simdjson into the calling thread's reusable parser (no
+// allocation once warm; the C stack grows by at most `max_depth` small frames), so it is cheap
+// enough for every upstream answer and event; a longer text is checked by nlohmann's events, in
+// constant memory. Must not be called while a result of that parser is in use (from inside
+// read_body or canonical_body).
 bool is_bounded_json(std::string_view text, std::uint32_t max_depth);
 
 // How the forwarded body treats stream_options.include_usage.

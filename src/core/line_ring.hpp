@@ -5,7 +5,9 @@
 // it (shared between its two threads); it holds `capacity` bytes, a power of two.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -41,18 +43,21 @@ class LineRing {
 
   // Consumer: writes every line pushed so far to `fd` and frees their room, in writes of whole
   // lines of at most 4096 bytes (PIPE_BUF: on a pipe no other writer's bytes land inside them;
-  // a longer line goes in pieces). Waits at most `wait_ms` for `fd` to take each write, so that
-  // a reader that stopped reading (a stalled log collector) cannot hold the consumer, nor the
-  // process's shutdown, forever. False when the descriptor failed, was not ready in time or
-  // took part of a write: the rest stays for the next call, and the caller should write nothing
-  // else to `fd` meanwhile.
+  // a longer line goes in pieces). Spends at most about `wait_ms` in all waiting for `fd` to
+  // take the writes, so that a reader that stopped or slowed (a stalled log collector) cannot
+  // hold the consumer, nor the process's shutdown, for longer. False when the descriptor failed,
+  // was not ready in time or took part of a write: the rest stays for the next call, and the
+  // caller should write nothing else to `fd` meanwhile.
   bool drain(int fd, int wait_ms = 0) {
     constexpr std::uint64_t kAtomicWrite = 4096;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
     const std::uint64_t head = head_.load(std::memory_order_acquire);
     std::uint64_t done = tail_.load(std::memory_order_relaxed);
     while (done < head) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
       pollfd ready{fd, POLLOUT, 0};
-      const int r = ::poll(&ready, 1, wait_ms);
+      const int r = ::poll(&ready, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0 || !(ready.revents & POLLOUT)) return false;
       std::uint64_t n = std::min(head - done, kAtomicWrite);

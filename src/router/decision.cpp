@@ -89,8 +89,9 @@ void write_decision(const Decision& d, std::string& out) {
     o.key("bandit");
     ObjectWriter b(out);
     b.boolean("explored", d.bandit.explored);
-    target_members(b, *d.bandit.target);
+    b.string("model", d.bandit.target->model->name);
     b.boolean("shadow", d.bandit.shadow);
+    b.string("upstream", d.bandit.target->upstream_config->name);
   }
   const auto array = [&](std::string_view name, const auto& items, const auto& member) {
     if (items.empty()) return;

@@ -65,6 +65,7 @@ class PeerWatch {
   ~PeerWatch() { disarm(); }
 
   void arm() {
+    if (state_->buffer.size() >= kMaxPipelined) return;  // as if it stopped watching at once
     state_->armed = true;
     watch(state_, ++state_->round);
   }
@@ -87,8 +88,9 @@ class PeerWatch {
     std::uint64_t round = 0;  // which arm() a handler belongs to
   };
 
+  static constexpr std::size_t kMaxPipelined = 64 * 1024;
+
   static void watch(const std::shared_ptr<State>& state, std::uint64_t round) {
-    constexpr std::size_t kMaxPipelined = 64 * 1024;
     state->socket.async_wait(tcp::socket::wait_read, [state, round](beast::error_code ec) {
       State& s = *state;
       if (ec || !s.armed || s.round != round) return;

@@ -40,6 +40,13 @@ void SessionWriter::set_line(std::string& lines, std::string_view name, std::str
   append_header(lines, name, value);
 }
 
+bool SessionWriter::is_framing(std::string_view name) {
+  for (const std::string_view f :
+       {"content-length", "content-type", "transfer-encoding", "connection"})
+    if (beast::iequals(name, f)) return true;
+  return false;
+}
+
 void SessionWriter::head(int status, std::initializer_list<Header> framing) {
   pending_.reserve(pending_.size() + fields_.size() + 192);
   fmt::format_to(std::back_inserter(pending_), "HTTP/{}.{} {} ", version_ / 10, version_ % 10,
@@ -60,8 +67,9 @@ Task<Result<void>> SessionWriter::send(int status, std::string_view content_type
   // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 §8.6, §15.3.5).
   const bool bodiless = status < 200 || status == 204 || status == 304;
   const fmt::format_int length(body.size());
+  const std::string_view size(length.data(), length.size());
   if (bodiless) head(status, {});
-  else head(status, {{"Content-Type", content_type}, {"Content-Length", {length.data(), length.size()}}});
+  else head(status, {{"Content-Type", content_type}, {"Content-Length", size}});
   const std::array<net::const_buffer, 2> buffers{
       net::buffer(pending_), net::buffer(body.data(), bodiless || head_only_ ? 0 : body.size())};
   stream_.expires_after(timeout_);

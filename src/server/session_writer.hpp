@@ -28,11 +28,14 @@ class SessionWriter final : public ResponseWriter {
                 std::chrono::milliseconds write_timeout, bool head_only = false)
       : stream_(stream), version_(version), keep_alive_(keep_alive && version >= 11),
         chunked_(version >= 11), head_only_(head_only), timeout_(write_timeout) {
-    fields_.reserve(256);  // the gateway's own headers (x-request-id, x-switchyard-*): one allocation
+    fields_.reserve(256);  // the gateway's headers (x-request-id, x-switchyard-*): one allocation
   }
 
+  // The framing headers (Content-Length, Content-Type, Transfer-Encoding, Connection) are the
+  // writer's own: a caller's (an upstream header an operator chose to relay) is ignored, as a
+  // second framing header would make the answer ambiguous (RFC 9112 §6.3).
   void set_header(std::string_view name, std::string_view value) override {
-    set_line(fields_, name, value);
+    if (!is_framing(name)) set_line(fields_, name, value);
   }
   void set_trailer(std::string_view name, std::string_view value) override {
     set_line(trailers_, name, value);
@@ -54,6 +57,7 @@ class SessionWriter final : public ResponseWriter {
   // Sets `name` in `lines` (header lines, each "Name: value" and CRLF), replacing a line of the
   // same name in any case.
   static void set_line(std::string& lines, std::string_view name, std::string_view value);
+  static bool is_framing(std::string_view name);
   using Header = std::pair<std::string_view, std::string_view>;
   // Appends the status line, the headers set so far and `framing` to pending_.
   void head(int status, std::initializer_list<Header> framing);

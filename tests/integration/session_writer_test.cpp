@@ -54,6 +54,9 @@ TEST(SessionWriter, FormatsTheHeadItselfAndReplacesAHeaderSetTwice) {
     out.set_header("x-should-retry", "false");
     out.set_header("X-Should-Retry", "true");  // any case names the same header
     out.set_header("x-note", "one\r\nInjected: yes");
+    out.set_header("content-length", "999");  // the writer's own framing wins
+    out.set_header("Transfer-Encoding", "chunked");
+    out.set_header("connection", "upgrade");
     EXPECT_TRUE(co_await out.send(503, "application/json", "{}"));
   });
   EXPECT_EQ(w.bytes,

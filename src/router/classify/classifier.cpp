@@ -64,31 +64,30 @@ class PatternSet {
   }
   void compile() { compiled_ = any_ && !refused_ && set_.Compile(); }
 
-  // One request's answers about `text`, which must outlive them.
+  // One request's answers about `text`; the set's matches go into `matched`, which no other
+  // Hits may share while this one is in use. Both must outlive it.
   class Hits {
    public:
-    Hits(const PatternSet& set, const std::string& text) : set_(set), text_(text) {}
+    Hits(const PatternSet& set, const std::string& text, std::vector<int>& matched)
+        : set_(set), text_(text), matched_(matched) {}
     bool found(const Pattern& p) {
       if (!p.re) return true;
       if (!searched_) search();
       if (!set_ok_) return RE2::PartialMatch(text_, *p.re);
-      return std::find(slots().begin(), slots().end(), p.slot) != slots().end();
+      return std::find(matched_.begin(), matched_.end(), p.slot) != matched_.end();
     }
 
    private:
-    static std::vector<int>& slots() {
-      thread_local std::vector<int> matched;  // one request at a time per thread
-      return matched;
-    }
     void search() {
       searched_ = true;
       RE2::Set::ErrorInfo error{};
-      slots().clear();
-      set_ok_ = set_.compiled_ && (set_.set_.Match(text_, &slots(), &error) ||
+      matched_.clear();
+      set_ok_ = set_.compiled_ && (set_.set_.Match(text_, &matched_, &error) ||
                                    error.kind == RE2::Set::kNoError);
     }
     const PatternSet& set_;
     const std::string& text_;
+    std::vector<int>& matched_;
     bool searched_ = false;
     bool set_ok_ = false;
   };
@@ -152,7 +151,10 @@ class ClassifierStage final : public RouterStage {
   Result<void> apply(RouteContext& ctx) const override {
     const PromptInfo& prompt = ctx.request.prompt;
     const PromptFeatures features = prompt_features(prompt);
-    PatternSet::Hits text(text_patterns_, prompt.text), system(system_patterns_, prompt.system);
+    // Reused by each request on this thread (one at a time): no allocation once grown.
+    thread_local std::vector<int> text_matched, system_matched;
+    PatternSet::Hits text(text_patterns_, prompt.text, text_matched);
+    PatternSet::Hits system(system_patterns_, prompt.system, system_matched);
     const Rule* decided = nullptr;
     for (const auto& r : rules_)
       if (r.matches(features, text, system)) {

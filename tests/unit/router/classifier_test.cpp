@@ -144,6 +144,26 @@ TEST_F(Classifier, OneStageAnswersEachRequestAfreshFromOnePass) {
   EXPECT_EQ(labels(user("sql " + std::string(5000, 'x'))), "sql,long");
 }
 
+TEST_F(Classifier, ThePromptsAndTheSystemPromptsMatchesAreKeptApart) {
+  // The first rule searches both texts before the second asks about the prompt again: each
+  // text's matches must survive the other's search (both sets number their patterns from 0).
+  snap_ = snapshot_from_yaml(
+      metrics_, route("          - {label: a, when: {keywords: [sql],\n"
+                      "                              system_keywords: [contract]}}\n"
+                      "          - {label: b, when: {keywords: [hello]}}\n"
+                      "          - {label: c, when: {system_keywords: [hello]}}\n",
+                      "          b: [nano]\n"));
+  ASSERT_TRUE(snap_);
+  auto r = parse_api_request(Endpoint::chat_completions,
+                             R"({"model":"auto","messages":[{"role":"system","content":"x"},)"
+                             R"({"role":"user","content":"sql hello"}]})");
+  ASSERT_TRUE(r);
+  RouteContext ctx(*snap_, *r, ups_);
+  ASSERT_TRUE(resolve(ctx));
+  ASSERT_EQ(ctx.decision.labels.size(), 1u);
+  EXPECT_EQ(ctx.decision.labels[0].name, "b");
+}
+
 TEST_F(Classifier, SystemPromptDomainWords) {
   auto yaml = route("          - {label: legal, when: {system_keywords: [contract, plaintiff]}}\n",
                     "          legal: [large]\n");

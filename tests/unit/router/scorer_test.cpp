@@ -142,6 +142,10 @@ TEST_F(Scorer, TheDecisionWrittenByHandIsTheDocumentItDescribes) {
   d.bandit = {small, true, false};
   const std::string text = decision_json(d);
   EXPECT_EQ(nlohmann::json::parse(text), decision_object(d)) << text;
+  // And the same text, but for numbers: the order of keys is nlohmann's.
+  std::string theirs = decision_object(d).dump();
+  EXPECT_EQ(text.substr(0, text.find("\"candidates\"")),
+            theirs.substr(0, theirs.find("\"candidates\"")));
   EXPECT_EQ(text.find('\n'), std::string::npos);  // one log line
   d = Decision{};
   EXPECT_EQ(decision_json(d), "{}");
