@@ -66,7 +66,8 @@ bool is_usage_only_chunk(std::string_view e) {
 std::string with_usage_cost(std::string_view e, double usd) {
   const auto at = find_text(e, "\"usage\"");
   // An upstream that reports its own cost (another router) is left to say it.
-  if (at == std::string_view::npos || find_text(e, "\"cost\"", at) != std::string_view::npos) return {};
+  if (at == std::string_view::npos || find_text(e, "\"cost\"", at) != std::string_view::npos)
+    return {};
   std::size_t i = at + 7;
   auto skip = [&] {
     while (i < e.size() && std::isspace(static_cast<unsigned char>(e[i]))) ++i;
