@@ -51,13 +51,12 @@ std::optional<Endpoint> api_endpoint(std::string_view path) {
   return std::nullopt;
 }
 
-Task<void> ApiCall::run(http::request<http::string_body>& req) {
-  co_await net::this_coro::throw_if_cancelled(false);
+const Dispatcher* ApiCall::prepare(http::request<http::string_body>& req) {
   auto client = identify(*snap_, req[http::field::authorization]);
-  if (!client) co_return co_await fail(client.error());
+  if (!client) return refuse(std::move(client).error());
   client_ = *client;
   auto parsed = parse_api_request(endpoint_, std::move(req.body()));
-  if (!parsed) co_return co_await fail(parsed.error());
+  if (!parsed) return refuse(std::move(parsed).error());
   request_ = std::move(*parsed);
   request_.request_id = request_id_;
   for (auto name : kForwardedClientHeaders)
@@ -73,8 +72,8 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
     double d = -1;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
     if (ec != std::errc() || end != v.data() + v.size() || !(d >= 0))
-      co_return co_await fail(make_error(Reason::bad_request,
-                                         std::string(name) + " must be a number, at least 0"));
+      return refuse(make_error(Reason::bad_request,
+                               std::string(name) + " must be a number, at least 0"));
     request_.*limit = d;
   }
 
@@ -84,7 +83,7 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
     estimated_tokens_ = estimated_tokens(request_.prompt.chars);
     const Instant now{steady_now(), std::chrono::system_clock::now()};
     if (auto admitted = client_->account->admit(c, now, estimated_tokens_); !admitted)
-      co_return co_await fail(admitted.error());
+      return refuse(std::move(admitted).error());
     admitted_ = true;
     Caller& caller = ctx_->caller;
     caller.name = c.name;
@@ -97,25 +96,39 @@ Task<void> ApiCall::run(http::request<http::string_body>& req) {
       caller.budget_used = std::max(caller.budget_used, spent.month_usd / c.budget_usd_per_month);
   }
   auto dispatcher = resolve(*ctx_);
-  if (!dispatcher) co_return co_await fail(dispatcher.error());
+  if (!dispatcher) return refuse(std::move(dispatcher).error());
+  return *dispatcher;
+}
+
+const Dispatcher* ApiCall::refuse(Error e) {
+  error_ = std::move(e);
+  return nullptr;
+}
+
+Task<void> ApiCall::run(http::request<http::string_body>& req) {
+  co_await net::this_coro::throw_if_cancelled(false);
+  const Dispatcher* dispatcher = prepare(req);
+  if (!dispatcher) {
+    (void)co_await send_error(out_, *error_);
+    co_return;
+  }
   if (ctx_->cache.hit) {
     (void)co_await replay(*ctx_, *ctx_->cache.hit, out_);
     co_return;
   }
-  auto r = co_await (*dispatcher)->dispatch(*ctx_, out_);
+  auto r = co_await dispatcher->dispatch(*ctx_, out_);
   if (r) {
     for (const SuccessHook* hook : ctx_->on_success) hook->succeeded(*ctx_);
-  } else {
-    error_ = r.error();
-    if (!out_.started() && r.error().reason != Reason::cancelled) {
-      set_decision_headers(*ctx_, out_, ctx_->attempts.size());
-      // The gateway already tried its candidates: an SDK's own retries would only multiply the
-      // load, unless an upstream said when to come back (send_error then says true).
-      if (!ctx_->attempts.empty() && !r.error().retry_after_ms)
-        out_.set_header("x-should-retry", "false");
-      (void)co_await send_error(out_, r.error());
-    }
+    co_return;
   }
+  error_ = std::move(r).error();
+  if (out_.started() || error_->reason == Reason::cancelled) co_return;
+  set_decision_headers(*ctx_, out_, ctx_->attempts.size());
+  // The gateway already tried its candidates: an SDK's own retries would only multiply the
+  // load, unless an upstream said when to come back (send_error then says true).
+  if (!ctx_->attempts.empty() && !error_->retry_after_ms)
+    out_.set_header("x-should-retry", "false");
+  (void)co_await send_error(out_, *error_);
 }
 
 void ApiCall::record(SteadyTime start) {
@@ -204,11 +217,6 @@ void ApiCall::record(SteadyTime start) {
   log_access(rec);
   if (ctx_ && snap_->decision_log)
     snap_->decision_log->write(decision_line(*ctx_, rec, snap_->config.decision_log.prompts));
-}
-
-Task<void> ApiCall::fail(Error e) {
-  error_ = e;
-  (void)co_await send_error(out_, e);
 }
 
 }  // namespace switchyard

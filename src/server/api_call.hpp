@@ -17,6 +17,7 @@
 
 namespace switchyard {
 
+class Dispatcher;
 struct ServerState;
 
 // The API endpoint `path` (without its query string) names, if any.
@@ -45,7 +46,10 @@ class ApiCall {
   void record(SteadyTime start);
 
  private:
-  Task<void> fail(Error e);
+  // Everything up to the dispatch, none of which waits: the key, the body, the limits the
+  // client set, admission and the route. Null, with error_ set, when the request is refused.
+  const Dispatcher* prepare(boost::beast::http::request<boost::beast::http::string_body>& req);
+  const Dispatcher* refuse(Error e);
 
   ServerState& st_;
   std::shared_ptr<WorkerUpstreams> upstreams_;  // keeps the snapshot alive, too

@@ -201,6 +201,98 @@ void count_protocol_errors_from_zero(Metrics& metrics) {
 
 namespace {
 
+using Request = http::request<http::string_body>;
+
+// The coroutines below are split by path so that each frame holds only its own locals (GCC gives
+// every local of a coroutine its own slot in the frame, branch or not): what a connection keeps
+// while it waits, or while a stream it serves is idle for minutes, is the connection's frame and
+// the API call's, and nothing of the rarer paths.
+
+// Reads the next request off the connection. One that cannot be read is answered (4xx) and the
+// connection closed; nullopt then, as when the client is gone.
+Task<std::optional<Request>> next_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                          ServerState& st, WorkerState& w,
+                                          const ServerConfig& sc) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(sc.max_header_bytes);
+  parser.body_limit(sc.max_body_bytes);
+  auto read = co_await read_request(stream, buffer, parser, sc);
+  if (read.gone) co_return std::nullopt;
+  if (read.refusal != Refusal::none && read.refusal != Refusal::limit) {
+    st.metrics.protocol_errors().inc(static_cast<std::uint64_t>(read.refusal),
+                                     refusal_name(read.refusal));
+    log_protocol_error(read.detail, stream.socket());
+  }
+  stream.expires_never();
+  if (!read.failed) co_return parser.release();
+  SessionWriter out(stream, parser.get().version() ? parser.get().version() : 11, false,
+                    ms(sc.body_timeout_ms), parser.get().method() == http::verb::head);
+  out.set_header("x-request-id", request_id_for({}, w));
+  (void)co_await send_error(out, read.error);
+  st.metrics.count_unrouted(read.error.status);
+  co_await lingering_close(stream);
+  co_return std::nullopt;
+}
+
+// Serves a POST to an API endpoint. False when the client hung up meanwhile: the connection is
+// done.
+Task<bool> serve_api(ServerState& st, std::shared_ptr<WorkerUpstreams> view, SessionWriter& out,
+                     Endpoint endpoint, std::string id, Request& req, PeerWatch& watch,
+                     SteadyTime start) {
+  const std::uint32_t max = view->snapshot->config.server.max_concurrent_requests;
+  InFlightSlot slot(st, max);
+  if (!slot.ok()) {
+    (void)co_await send_error(
+        out, make_error(Reason::too_many_requests,
+                        fmt::format("The gateway is at server.max_concurrent_requests ({}).",
+                                    max)));
+    st.metrics.count_unrouted(429);
+    co_return true;
+  }
+  ApiCall call(st, std::move(view), out, endpoint, std::move(id));
+  // The client hanging up meanwhile cancels the call (and the upstream's with it).
+  watch.arm();
+  co_await call.run(req);
+  watch.disarm();
+  call.record(start);
+  co_return !watch.peer_gone();
+}
+
+// 405, with the methods `path` allows and the one to use.
+Task<void> refuse_method(SessionWriter& out, std::string_view allow, std::string_view use,
+                         std::string_view path) {
+  out.set_header("allow", allow);
+  (void)co_await send_error(out, make_error(Reason::method_not_allowed,
+                                            fmt::format("Use {} for {}", use, path)));
+}
+
+// Everything but an API call: the admin endpoints, feedback, and the answers to a wrong method
+// or an unknown path.
+Task<void> serve_other(ServerState& st, const Snapshot& snap, Serves serves, SessionWriter& out,
+                       const Request& req, std::string_view path) {
+  const auto method = req.method();
+  if (is_admin_path(path)) {
+    if (method == http::verb::get || method == http::verb::head)
+      co_await serve_admin(path, st, snap, out, req[http::field::authorization]);
+    else
+      co_await refuse_method(out, "GET, HEAD", "GET", path);
+  } else if (serves == Serves::admin_only) {
+    (void)co_await send_error(out, make_error(Reason::not_found,
+                                              fmt::format("Unknown path on the admin listener: {}",
+                                                          path)));
+  } else if (path == "/v1/feedback") {
+    if (method == http::verb::post)
+      co_await serve_feedback(st, snap, out, req[http::field::authorization], req.body());
+    else
+      co_await refuse_method(out, "POST", "POST", path);
+  } else if (api_endpoint(path)) {
+    co_await refuse_method(out, "POST", "POST", path);  // a POST is an API call, not served here
+  } else {
+    (void)co_await send_error(
+        out, make_error(Reason::not_found, fmt::format("Unknown path: {}", path)));
+  }
+}
+
 // One connection's requests, in order, until it closes. Bound to `hangup`, which its PeerWatch
 // emits when the client goes away in the middle of a request.
 Task<void> serve_connection(tcp::socket socket, ServerState& st, WorkerState& w, Serves serves,
@@ -229,91 +321,27 @@ Task<void> serve_connection(tcp::socket socket, ServerState& st, WorkerState& w,
     }
     const auto start = steady_now();
     auto view = w.current;  // this request's config and upstreams, whatever reloads happen
-    const Snapshot* snap = view->snapshot.get();
-    const auto& sc = snap->config.server;
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(sc.max_header_bytes);
-    parser.body_limit(sc.max_body_bytes);
-
-    auto read = co_await read_request(stream, buffer, parser, sc);
-    if (read.gone) co_return;
-    if (read.refusal != Refusal::none && read.refusal != Refusal::limit) {
-      st.metrics.protocol_errors().inc(static_cast<std::uint64_t>(read.refusal),
-                                       refusal_name(read.refusal));
-      log_protocol_error(read.detail, stream.socket());
-    }
-    stream.expires_never();
-    const ms write_timeout(sc.body_timeout_ms);
-
-    if (read.failed) {
-      SessionWriter out(stream, parser.get().version() ? parser.get().version() : 11, false,
-                        write_timeout, parser.get().method() == http::verb::head);
-      out.set_header("x-request-id", request_id_for({}, w));
-      (void)co_await send_error(out, read.error);
-      st.metrics.count_unrouted(read.error.status);
-      co_await lingering_close(stream);
-      co_return;
-    }
-
-    auto req = parser.release();
+    const ServerConfig& sc = view->snapshot->config.server;
+    auto req = co_await next_request(stream, buffer, st, w, sc);
+    if (!req) co_return;
     // A stream can last minutes: its connection keeps no read buffer meanwhile (4 KB or more).
     if (buffer.size() == 0) buffer.shrink_to_fit();
-    const bool draining = st.draining.load(std::memory_order_relaxed);
-    const bool keep_alive = req.keep_alive() && !draining;
-    const auto method = req.method();
-    SessionWriter out(stream, req.version(), keep_alive, write_timeout,
-                      method == http::verb::head);
-    const auto target = req.target();
+    const bool keep_alive = req->keep_alive() && !st.draining.load(std::memory_order_relaxed);
+    SessionWriter out(stream, req->version(), keep_alive, ms(sc.body_timeout_ms),
+                      req->method() == http::verb::head);
+    const auto target = req->target();
     const auto path = target.substr(0, target.find('?'));
-    auto id = request_id_for(req["x-request-id"], w);
+    auto id = request_id_for((*req)["x-request-id"], w);
     out.set_header("x-request-id", id);
-
-    if (is_admin_path(path)) {
-      if (method == http::verb::get || method == http::verb::head) {
-        co_await serve_admin(path, st, *snap, out, req[http::field::authorization]);
-      } else {
-        out.set_header("allow", "GET, HEAD");
-        (void)co_await send_error(
-            out, make_error(Reason::method_not_allowed, "Use GET for " + std::string(path)));
-      }
-    } else if (serves == Serves::admin_only) {
-      auto e = make_error(Reason::not_found, "Unknown path on the admin listener: " +
-                                                 std::string(path));
-      (void)co_await send_error(out, e);
-    } else if (path == "/v1/feedback") {
-      if (method != http::verb::post) {
-        out.set_header("allow", "POST");
-        (void)co_await send_error(out, make_error(Reason::method_not_allowed,
-                                                  "Use POST for /v1/feedback"));
-      } else {
-        co_await serve_feedback(st, *snap, out, req[http::field::authorization], req.body());
-      }
-    } else if (auto endpoint = api_endpoint(path)) {
-      if (method != http::verb::post) {
-        out.set_header("allow", "POST");
-        (void)co_await send_error(
-            out, make_error(Reason::method_not_allowed, "Use POST for " + std::string(path)));
-      } else {
-        InFlightSlot slot(st, sc.max_concurrent_requests);
-        if (!slot.ok()) {
-          auto e = make_error(Reason::too_many_requests,
-                              fmt::format("The gateway is at server.max_concurrent_requests ({}).",
-                                          sc.max_concurrent_requests));
-          (void)co_await send_error(out, e);
-          st.metrics.count_unrouted(429);
-        } else {
-          ApiCall call(st, view, out, *endpoint, std::move(id));
-          // The client hanging up meanwhile cancels the call (and the upstream's with it).
-          watch.arm();
-          co_await call.run(req);
-          watch.disarm();
-          call.record(start);
-          if (watch.peer_gone()) co_return;
-        }
-      }
+    const auto endpoint = serves == Serves::everything && req->method() == http::verb::post
+                              ? api_endpoint(path)
+                              : std::nullopt;
+    if (endpoint) {
+      const bool stays = co_await serve_api(st, std::move(view), out, *endpoint, std::move(id),
+                                            *req, watch, start);
+      if (!stays) co_return;
     } else {
-      auto e = make_error(Reason::not_found, "Unknown path: " + std::string(path));
-      (void)co_await send_error(out, e);
+      co_await serve_other(st, *view->snapshot, serves, out, *req, path);
     }
 
     if (!out.started() || out.broken() || !out.keep_alive()) {

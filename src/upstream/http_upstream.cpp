@@ -67,6 +67,47 @@ struct Connection {
   SteadyTime idle_since{};
 };
 
+// The body of the answer to a stream request, handed on as Beast parses it rather than copied
+// into a buffer of its own, which a held stream would keep for minutes: a 2xx event stream's
+// bytes go to `sse`; any other answer is an error, kept in `text` up to `limit` bytes (past it
+// the read fails with body_limit). The owner sets `sse` or `limit` once the head is read.
+struct StreamBody {
+  struct value_type {  // NOLINT(readability-identifier-naming): Beast's Body names
+    SseSplitter* sse = nullptr;
+    std::string text;
+    std::size_t limit = 0;
+  };
+
+  class reader {  // NOLINT(readability-identifier-naming)
+   public:
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      ec = {};
+      std::size_t n = 0;
+      for (const auto b : beast::buffers_range_ref(buffers)) {
+        const std::string_view bytes(static_cast<const char*>(b.data()), b.size());
+        if (body_.sse) {
+          body_.sse->feed(bytes);
+        } else if (body_.text.size() + bytes.size() <= body_.limit) {
+          body_.text.append(bytes);
+        } else {
+          ec = http::error::body_limit;
+          break;
+        }
+        n += bytes.size();
+      }
+      return n;
+    }
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
 }  // namespace
 
 class ConnectionPool {
@@ -387,7 +428,7 @@ class HttpUpstream final : public Upstream {
       co_return Exchange{std::move(reply), p->get().keep_alive()};
     }
 
-    std::optional<http::response_parser<http::buffer_body>> p;
+    std::optional<http::response_parser<StreamBody>> p;
     if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
     p->body_limit(boost::none);  // streams are bounded by time, not size
     fill_head(reply, p->get());
@@ -400,34 +441,27 @@ class HttpUpstream final : public Upstream {
           Reason::protocol, "protocol (upstream " + cfg_.name +
                                 "): answered a stream request without SSE")};
     }
-    if (is_sse) sink->on_head(reply);
-    std::string body;  // only for a non-2xx answer (an error), bounded
     SseSplitter sse;
-    char buf[4 * 1024];  // on the frame of every stream in flight: kept small
+    if (is_sse) {
+      sink->on_head(reply);
+      p->get().body().sse = &sse;
+    } else {  // an error, bounded
+      p->get().body().limit = std::min<std::uint64_t>(kMaxErrorBodyBytes, cfg_.max_response_bytes);
+    }
     bool first_event = true;
     while (!p->is_done()) {
       auto step = first_event ? first
                               : phase(steady_now() + ms(cfg_.idle_stream_timeout_ms),
                                       Reason::timeout_idle_stream, deadline);
       lowest.expires_at(step.until);
-      p->get().body().data = buf;
-      p->get().body().size = sizeof buf;
       auto [ec, n] = co_await http::async_read_some(s, conn.buffer, *p, use_tuple);
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
-      if (ec == http::error::need_buffer) ec = {};
+      if (ec == http::error::body_limit)
+        co_return Exchange{make_error(Reason::response_too_large,
+                                      "response_too_large (upstream " + cfg_.name +
+                                          "): error body over 1 MiB")};
       if (ec) co_return Exchange{fail(ec, step.reason, Reason::protocol)};
-      std::string_view got(buf, sizeof buf - p->get().body().size);
-      if (got.empty()) continue;
-      if (!is_sse) {
-        if (body.size() + got.size() > std::min<std::uint64_t>(kMaxErrorBodyBytes,
-                                                               cfg_.max_response_bytes))
-          co_return Exchange{make_error(Reason::response_too_large,
-                                        "response_too_large (upstream " + cfg_.name +
-                                            "): error body over 1 MiB")};
-        body.append(got);
-        continue;
-      }
-      sse.feed(got);
+      if (!is_sse) continue;
       for (auto ev = sse.next(); !ev.empty(); ev = sse.next()) {
         if (first_event) {
           reply.first_byte = steady_now() - start;
@@ -446,7 +480,7 @@ class HttpUpstream final : public Upstream {
       co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
                                                           "): the stream ended mid-event")};
     }
-    reply.body = std::move(body);
+    reply.body = std::move(p->get().body().text);
     co_return Exchange{std::move(reply), p->get().keep_alive()};
   }
 

@@ -186,6 +186,16 @@ TEST_F(ProxyTest, Upstream4xxIsRelayedNotRetried) {
   EXPECT_TRUE(json::parse(r.body).contains("error"));
 }
 
+// A stream request answered with an error: the upstream's body reaches the client whole.
+TEST_F(ProxyTest, Upstream4xxToAStreamRequestIsRelayedWithItsBody) {
+  GatewayUnderTest gw("upstreams:\n" +
+                      upstream_yaml("a", url(sim_->port()), {{"m", "m;status=422"}}));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m", R"("stream":true)"));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(json::parse(r.body)["error"]["message"], "simulated failure (HTTP 422)");
+}
+
 TEST_F(ProxyTest, GarbageAndResetFromUpstreamAre502) {
   GatewayUnderTest gw("upstreams:\n" + upstream_yaml("a", url(sim_->port()),
                                                      {{"g", "g;garbage"}, {"r", "r;reset"}}));
