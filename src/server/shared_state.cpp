@@ -57,13 +57,15 @@ double others_sum(const RedisReply& r, const std::string& self) {
   return sum;
 }
 
-// This replica's use in the current minute, from its totals at the minute's first pass (what it
-// admitted between the last pass of a minute and the first of the next counts in neither: at
-// most sync_ms of a minute).
+// This replica's use in the current minute: its totals less those the minute started from. A
+// minute starts from the totals the last pass of the one before sent, so that what was admitted
+// between that pass and the next minute's first counts in the new minute, not in neither.
 struct MinuteBase {
   long long minute = -1;
   std::uint64_t requests = 0;
   std::int64_t tokens = 0;
+  std::uint64_t sent_requests = 0;  // the totals as the last pass sent them
+  std::int64_t sent_tokens = 0;
 };
 
 }  // namespace
@@ -179,8 +181,13 @@ struct SharedState::Exchange {
     const long long minute = now.wall_ms() / 60'000;
     std::vector<Item> items;
     ledger.visit_accounts(now.wall, [&](const std::string& name, const OwnUse& own, OthersUse& o) {
-      MinuteBase& base = bases[name];
-      if (base.minute != minute) base = {minute, own.requests, own.tokens};
+      MinuteBase& base = bases.try_emplace(name, MinuteBase{minute, own.requests, own.tokens,
+                                                            own.requests, own.tokens})
+                             .first->second;
+      if (base.minute != minute)
+        base = {minute, base.sent_requests, base.sent_tokens, own.requests, own.tokens};
+      base.sent_requests = own.requests;
+      base.sent_tokens = own.tokens;
       items.push_back({own, &o});
       const std::string key = config.key_prefix + ":client:" + name;
       const std::string rpm = key + ":requests:" + std::to_string(minute);
