@@ -8,6 +8,8 @@
 #   bench/instructions.sh            # passthrough JSON: the model "bench", a 1 KB prompt
 #   bench/instructions.sh bench-sse  # passthrough, an 8-event stream
 #   bench/instructions.sh full-json  # the full route (cache miss, classifier, scorer, single)
+#   CALLGRIND_OUT=/tmp/sse.out bench/instructions.sh bench-sse  # keeps the profile, for
+#                                    # callgrind_annotate --inclusive=yes /tmp/sse.out
 #
 # Models are those of bench/proxy/switchyard.yaml; a model whose name has "sse" streams.
 # Needs valgrind and nginx-light. Every process is started here and stopped by its PID.
@@ -62,3 +64,4 @@ out="$(ls -t "$WORK"/callgrind.out* | head -1)"
 ir="$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')"
 ok="$(node -e "console.log(JSON.parse(process.argv[1]).ok)" "$run")"
 echo "$MODEL: $((ir / ok)) instructions per request ($ok requests)"
+[ -z "${CALLGRIND_OUT:-}" ] || cp "$out" "$CALLGRIND_OUT"

@@ -270,9 +270,9 @@ struct RouteContext {
 
 // Writes the response to the client. Implemented by the HTTP session; not thread-safe; every call
 // completes on the worker's executor. After begin_stream or send, headers can no longer change.
-// A stream's head and events may wait in the writer's memory until flush() or end_stream(), so
-// that the events of one upstream read reach the client in one write: call flush() whenever no
-// more events are at hand. A call returns Reason::cancelled once the client has gone away.
+// A stream's head and events wait in the writer's memory until flush() or end_stream(), so that
+// the events of one upstream read reach the client in one write: call flush() whenever no more
+// events are at hand. A write returns Reason::cancelled once the client has gone away.
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
@@ -281,8 +281,9 @@ class ResponseWriter {
   virtual void set_trailer(std::string_view name, std::string_view value) = 0;
   virtual Task<Result<void>> send(int status, std::string_view content_type,
                                   std::string_view body) = 0;
-  virtual Task<Result<void>> begin_stream() = 0;
-  virtual Task<Result<void>> write_event(std::string_view event) = 0;
+  // A 200 event stream: its head, then its events, kept until the next flush() or end_stream().
+  virtual void begin_stream() = 0;
+  virtual void write_event(std::string_view event) = 0;
   virtual Task<Result<void>> flush() = 0;  // writes what begin_stream and write_event keep
   virtual Task<Result<void>> end_stream() = 0;
   virtual bool started() const = 0;

@@ -51,7 +51,8 @@ class ChunkSink {
   virtual ~ChunkSink() = default;
   // The head of a 2xx event stream, before its first event. `head.body` is empty.
   virtual void on_head(const UpstreamReply& head) = 0;
-  virtual Task<Result<void>> on_event(std::string_view event) = 0;
+  // Passes the event on, or keeps it, without waiting: what is written waits for on_pause().
+  virtual Result<void> on_event(std::string_view event) = 0;
   // The events read so far have all been passed on, and the next may be a while: the sink
   // writes out what it keeps (ResponseWriter::flush).
   virtual Task<Result<void>> on_pause() = 0;

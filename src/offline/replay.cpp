@@ -46,7 +46,7 @@ class RecordedUpstream final : public Upstream {
         "data: " + json{{"choices", json::array()}, {"usage", usage_}}.dump() + "\n\n",
         "data: [DONE]\n\n"};
     for (const auto& e : events)
-      if (auto r = co_await sink.on_event(e); !r) co_return r.error();
+      if (auto r = sink.on_event(e); !r) co_return r.error();
     if (auto r = co_await sink.on_pause(); !r) co_return r.error();
     reply.body.clear();
     co_return reply;
@@ -118,11 +118,8 @@ class NullWriter final : public ResponseWriter {
     status = s;
     co_return Result<void>{};
   }
-  Task<Result<void>> begin_stream() override {
-    status = 200;
-    co_return Result<void>{};
-  }
-  Task<Result<void>> write_event(std::string_view) override { co_return Result<void>{}; }
+  void begin_stream() override { status = 200; }
+  void write_event(std::string_view) override {}
   Task<Result<void>> flush() override { co_return Result<void>{}; }
   Task<Result<void>> end_stream() override { co_return Result<void>{}; }
   bool started() const override { return status != 0; }

@@ -91,20 +91,21 @@ class CallSink final : public ChunkSink {
   // response another candidate will give.
   void on_head(const UpstreamReply& head) override { result_.reply = head; }
 
-  Task<Result<void>> on_event(std::string_view event) override {
+  Result<void> on_event(std::string_view event) override {
     const UpstreamConfig& upstream = *result_.target->upstream_config;
     // An event the client's SDK cannot parse is the upstream's fault: before the stream is
     // committed another candidate can answer, after it the client gets an error event.
     if (!is_json_event(event))
-      co_return make_error(Reason::protocol, "protocol (upstream " + upstream.name +
-                                                 "): an event whose data is not JSON");
-    if (result_.time_to_first_token.count() < 0) result_.time_to_first_token = ctx_.clock.now() - start_;
+      return make_error(Reason::protocol, "protocol (upstream " + upstream.name +
+                                              "): an event whose data is not JSON");
+    if (result_.time_to_first_token.count() < 0)
+      result_.time_to_first_token = ctx_.clock.now() - start_;
     bool usage_chunk = false;
     if (find_text(event, "\"usage\"") != std::string_view::npos) {
       if (auto u = extract_usage(event)) {
         usage_ = *u;
         usage_chunk = is_usage_only_chunk(event);
-        if (!ctx_.request.include_usage && usage_chunk) co_return Result<void>{};
+        if (!ctx_.request.include_usage && usage_chunk) return {};
       }
     }
     if (find_text(event, "\"delta\"") != std::string_view::npos ||
@@ -113,18 +114,18 @@ class CallSink final : public ChunkSink {
     if (!out_) {
       buffered_ += event.size();
       if (buffered_ > upstream.max_response_bytes)
-        co_return make_error(Reason::response_too_large,
-                             fmt::format("upstream {} streamed more than max_response_bytes ({})",
-                                         upstream.name, upstream.max_response_bytes));
+        return make_error(Reason::response_too_large,
+                          fmt::format("upstream {} streamed more than max_response_bytes ({})",
+                                      upstream.name, upstream.max_response_bytes));
       result_.events.emplace_back(event);
-      co_return Result<void>{};
+      return {};
     }
     if (!result_.committed) {
       // Racing calls share the response: the first with an event for the client takes it.
       if (out_->started())
-        co_return make_error(Reason::cancelled, "another call answered first");
+        return make_error(Reason::cancelled, "another call answered first");
       result_.committed = true;
-      if (auto r = co_await begin_stream(ctx_, result_, *out_); !r) co_return r;
+      begin_stream(ctx_, result_, *out_);
     }
     if (ctx_.cache.capture) ctx_.cache.capture_event(event);  // a replay costs nothing
     if (usage_chunk) {
@@ -132,10 +133,13 @@ class CallSink final : public ChunkSink {
       const Target& t = *result_.target;
       const double usd = spent_usd(ctx_) + cost_usd(usage_, *t.model) +
                          endpoint_cost_usd(*t.upstream_config, ctx_.clock.now() - start_);
-      if (auto priced = with_usage_cost(event, usd); !priced.empty())
-        co_return co_await out_->write_event(priced);
+      if (auto priced = with_usage_cost(event, usd); !priced.empty()) {
+        out_->write_event(priced);
+        return {};
+      }
     }
-    co_return co_await out_->write_event(event);
+    out_->write_event(event);
+    return {};
   }
 
   Task<Result<void>> on_pause() override {
@@ -150,8 +154,7 @@ class CallSink final : public ChunkSink {
   }
 
   // Marks `result` chosen in ctx and starts the client's event stream.
-  static Task<Result<void>> begin_stream(RouteContext& ctx, const CallResult& result,
-                                         ResponseWriter& out);
+  static void begin_stream(RouteContext& ctx, const CallResult& result, ResponseWriter& out);
 
  private:
   RouteContext& ctx_;
@@ -243,12 +246,11 @@ void set_answer_headers(const RouteContext& ctx, const CallResult& result, Respo
   set_decision_headers(ctx, out, ctx.attempts.size());
 }
 
-Task<Result<void>> CallSink::begin_stream(RouteContext& ctx, const CallResult& result,
-                                          ResponseWriter& out) {
+void CallSink::begin_stream(RouteContext& ctx, const CallResult& result, ResponseWriter& out) {
   choose(ctx, result);
   set_answer_headers(ctx, result, out);
   out.set_header("trailer", "x-switchyard-cost-usd");
-  co_return co_await out.begin_stream();
+  out.begin_stream();
 }
 
 // Ends a committed stream: an error event first if the call failed, then the trailer with what
@@ -257,7 +259,7 @@ Task<Result<void>> end_stream(RouteContext& ctx, const CallResult& result, Respo
                               const Error* failure, double cost) {
   ctx.usage = result.usage;
   // Mid-stream the client already has a 200: it learns of a failure in-band.
-  if (failure) (void)co_await out.write_event("data: " + to_openai_json(*failure) + "\n\n");
+  if (failure) out.write_event("data: " + to_openai_json(*failure) + "\n\n");
   out.set_trailer("x-switchyard-cost-usd", fmt_cost(cost));
   co_return co_await out.end_stream();
 }
@@ -506,7 +508,7 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     if (ctx.cache.capture) ctx.cache.capture_body(result.reply.status, content_type, body);
     co_return co_await out.send(result.reply.status, content_type, body);
   }
-  if (auto r = co_await CallSink::begin_stream(ctx, result, out); !r) co_return r;
+  CallSink::begin_stream(ctx, result, out);
   for (const auto& event : result.events) {
     const std::string rewritten = undo ? event_as_asked(event, added) : std::string();
     if (undo && rewritten.empty()) continue;
@@ -515,7 +517,7 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     const std::string priced =
         is_usage_only_chunk(e) ? with_usage_cost(e, spent_usd(ctx)) : std::string();
     const std::string_view sent = priced.empty() ? e : std::string_view(priced);
-    if (auto r = co_await out.write_event(sent); !r) co_return r;
+    out.write_event(sent);
   }
   co_return co_await end_stream(ctx, result, out, nullptr, spent_usd(ctx));
 }
@@ -530,9 +532,8 @@ Task<Result<void>> replay(RouteContext& ctx, const CachedAnswer& answer, Respons
     co_return co_await out.send(answer.status, answer.content_type, answer.body);
   }
   out.set_header("trailer", "x-switchyard-cost-usd");
-  if (auto r = co_await out.begin_stream(); !r) co_return r;
-  for (const auto& event : answer.events)
-    if (auto r = co_await out.write_event(event); !r) co_return r;
+  out.begin_stream();
+  for (const auto& event : answer.events) out.write_event(event);
   out.set_trailer("x-switchyard-cost-usd", fmt_cost(0));
   co_return co_await out.end_stream();
 }

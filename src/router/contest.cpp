@@ -81,13 +81,11 @@ class EntrantWriter final : public ResponseWriter {
                           std::string_view body) override {
     return out_.send(status, content_type, body);
   }
-  Task<Result<void>> begin_stream() override {
+  void begin_stream() override {
     s_.decide(me_);
-    return out_.begin_stream();
+    out_.begin_stream();
   }
-  Task<Result<void>> write_event(std::string_view event) override {
-    return out_.write_event(event);
-  }
+  void write_event(std::string_view event) override { out_.write_event(event); }
   Task<Result<void>> flush() override { return out_.flush(); }
   Task<Result<void>> end_stream() override { return out_.end_stream(); }
   bool started() const override { return s_.winner.has_value() || out_.started(); }

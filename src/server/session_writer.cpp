@@ -78,17 +78,16 @@ Task<Result<void>> SessionWriter::send(int status, std::string_view content_type
   co_return check(ec);
 }
 
-Task<Result<void>> SessionWriter::begin_stream() {
+void SessionWriter::begin_stream() {
   status_ = 200;
   started_ = true;
   // The head waits with the first events for flush(): one write for both.
   const Header type{"Content-Type", "text/event-stream"}, cache{"Cache-Control", "no-cache"};
   if (chunked_) head(200, {type, cache, {"Transfer-Encoding", "chunked"}});
   else head(200, {type, cache});
-  co_return Result<void>{};
 }
 
-Task<Result<void>> SessionWriter::write_event(std::string_view event) {
+void SessionWriter::write_event(std::string_view event) {
   if (chunked_) {
     char size[16];
     const auto end = std::to_chars(size, size + sizeof size, event.size(), 16).ptr;
@@ -96,8 +95,6 @@ Task<Result<void>> SessionWriter::write_event(std::string_view event) {
   }
   pending_.append(event);
   if (chunked_) pending_.append("\r\n");
-  if (pending_.size() < kMaxPending) co_return Result<void>{};
-  co_return co_await flush();
 }
 
 Task<Result<void>> SessionWriter::flush() {

@@ -42,8 +42,8 @@ class SessionWriter final : public ResponseWriter {
   }
   Task<Result<void>> send(int status, std::string_view content_type,
                           std::string_view body) override;
-  Task<Result<void>> begin_stream() override;
-  Task<Result<void>> write_event(std::string_view event) override;
+  void begin_stream() override;
+  void write_event(std::string_view event) override;
   Task<Result<void>> flush() override;
   Task<Result<void>> end_stream() override;
 
@@ -68,9 +68,9 @@ class SessionWriter final : public ResponseWriter {
   bool chunked_;
   bool head_only_;
   std::chrono::milliseconds timeout_;
-  // A stream's bytes not yet written (its head, then framed events); written by flush(), or at
-  // once past kMaxPending, so a burst of events costs one write, not one each.
-  static constexpr std::size_t kMaxPending = 64 * 1024;
+  // A stream's bytes not yet written (its head, then framed events), until flush() or
+  // end_stream(): a burst of events costs one write, not one each. Bounded by what the caller
+  // holds between flushes: one upstream read's events, or an answer it kept whole.
   std::string pending_;
   std::string fields_, trailers_;  // header lines as they will be written
   bool started_ = false;

@@ -467,7 +467,7 @@ class HttpUpstream final : public Upstream {
           reply.first_byte = steady_now() - start;
           first_event = false;
         }
-        if (auto r = co_await sink->on_event(ev); !r) co_return Exchange{r.error()};
+        if (auto r = sink->on_event(ev); !r) co_return Exchange{r.error()};
       }
       if (auto r = co_await sink->on_pause(); !r) co_return Exchange{r.error()};
       if (sse.overflowed())

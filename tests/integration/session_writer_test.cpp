@@ -86,10 +86,10 @@ TEST(SessionWriter, SaysCloseWhenItWillCloseAndHeadHasNoBody) {
 TEST(SessionWriter, StreamsChunksAndTrailersAndHttp10GetsNoFraming) {
   const auto events = [](SessionWriter& out) -> Task<void> {
     out.set_header("x-request-id", "r1");
-    EXPECT_TRUE(co_await out.begin_stream());
-    EXPECT_TRUE(co_await out.write_event("data: {}\n\n"));
+    out.begin_stream();
+    out.write_event("data: {}\n\n");
     EXPECT_TRUE(co_await out.flush());
-    EXPECT_TRUE(co_await out.write_event("data: [DONE]\n\n"));
+    out.write_event("data: [DONE]\n\n");
     out.set_trailer("x-switchyard-cost-usd", "0.5");
     out.set_trailer("X-Switchyard-Cost-Usd", "0.25");
     EXPECT_TRUE(co_await out.end_stream());

@@ -144,7 +144,7 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
   sink.on_head(head);
   if (model == "stall") {  // a token, then nothing for 10 s
     const std::string first = R"(data: {"choices":[{"index":0,"delta":{"content":"one"}}]})";
-    if (auto r = co_await sink.on_event(first + "\n\n"); !r) co_return r.error();
+    if (auto r = sink.on_event(first + "\n\n"); !r) co_return r.error();
     if (auto r = co_await sink.on_pause(); !r) co_return r.error();
     if (auto r = co_await clock->sleep_until(clock->now() + std::chrono::seconds(10)); !r)
       co_return r.error();
@@ -170,7 +170,7 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
                    std::to_string(3 * choices_of(body)) + "}}\n\n");
   events.push_back("data: [DONE]\n\n");
   for (const auto& e : events)
-    if (auto r = co_await sink.on_event(e); !r) co_return r.error();
+    if (auto r = sink.on_event(e); !r) co_return r.error();
   if (auto r = co_await sink.on_pause(); !r) co_return r.error();
   co_return head;
 }
@@ -190,15 +190,9 @@ Task<Result<void>> RecordingWriter::send(int s, std::string_view, std::string_vi
   co_return Result<void>{};
 }
 
-Task<Result<void>> RecordingWriter::begin_stream() {
-  status = 200;
-  co_return Result<void>{};
-}
+void RecordingWriter::begin_stream() { status = 200; }
 
-Task<Result<void>> RecordingWriter::write_event(std::string_view event) {
-  events.emplace_back(event);
-  co_return Result<void>{};
-}
+void RecordingWriter::write_event(std::string_view event) { events.emplace_back(event); }
 
 Task<Result<void>> RecordingWriter::flush() {
   ++flushes;

@@ -55,8 +55,8 @@ class RecordingWriter final : public ResponseWriter {
   void set_trailer(std::string_view name, std::string_view value) override;
   Task<Result<void>> send(int status, std::string_view content_type,
                           std::string_view body) override;
-  Task<Result<void>> begin_stream() override;
-  Task<Result<void>> write_event(std::string_view event) override;
+  void begin_stream() override;
+  void write_event(std::string_view event) override;
   Task<Result<void>> flush() override;
   Task<Result<void>> end_stream() override;
   bool started() const override { return status != 0; }
