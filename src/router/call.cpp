@@ -53,9 +53,11 @@ class ConcurrencySlot {
 // Deeper than any OpenAI response; bounded so that checking an answer needs constant stack.
 constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
 
-// Whether an SSE event's data is JSON or [DONE] (events without data, such as comments, are
-// fine). Multi-line data is joined with newlines, as the SSE spec says.
-bool is_json_event(std::string_view event) {
+// What an SSE event's data is: nothing (a comment), [DONE], JSON, or something else, which a
+// client's SDK could not parse. Multi-line data is joined with newlines, as the SSE spec says.
+enum class EventData : std::uint8_t { none, done, json, bad };
+
+EventData event_data(std::string_view event) {
   std::string joined;
   std::string_view data;
   int lines = 0;
@@ -75,7 +77,9 @@ bool is_json_event(std::string_view event) {
       data = joined;
     }
   }
-  return lines == 0 || data == "[DONE]" || is_bounded_json(data, kMaxUpstreamJsonDepth);
+  if (lines == 0) return EventData::none;
+  if (data == "[DONE]") return EventData::done;
+  return is_bounded_json(data, kMaxUpstreamJsonDepth) ? EventData::json : EventData::bad;
 }
 
 // Receives a 200 event stream for one call: checks each event, reads usage on the way, and
@@ -95,22 +99,21 @@ class CallSink final : public ChunkSink {
     const UpstreamConfig& upstream = *result_.target->upstream_config;
     // An event the client's SDK cannot parse is the upstream's fault: before the stream is
     // committed another candidate can answer, after it the client gets an error event.
-    if (!is_json_event(event))
+    const EventData data = event_data(event);
+    if (data == EventData::bad)
       return make_error(Reason::protocol, "protocol (upstream " + upstream.name +
                                               "): an event whose data is not JSON");
     if (result_.time_to_first_token.count() < 0)
       result_.time_to_first_token = ctx_.clock.now() - start_;
     bool usage_chunk = false;
-    if (find_text(event, "\"usage\"") != std::string_view::npos) {
+    if (data == EventData::json && find_text(event, "\"usage\"") != std::string_view::npos) {
       if (auto u = extract_usage(event)) {
         usage_ = *u;
         usage_chunk = is_usage_only_chunk(event);
         if (!ctx_.request.include_usage && usage_chunk) return {};
       }
     }
-    if (find_text(event, "\"delta\"") != std::string_view::npos ||
-        find_text(event, "\"text\"") != std::string_view::npos)
-      ++content_events_;
+    if (data == EventData::json && !usage_chunk) ++content_events_;
     if (!out_) {
       buffered_ += event.size();
       if (buffered_ > upstream.max_response_bytes)
@@ -147,7 +150,7 @@ class CallSink final : public ChunkSink {
     co_return co_await out_->flush();
   }
 
-  // Upstreams that ignore include_usage still get a cost: about one token per content event.
+  // Upstreams that ignore include_usage still get a cost: about one token per JSON event.
   Usage usage(std::size_t request_bytes) const {
     if (usage_.reported) return usage_;
     return Usage{request_bytes / 4, content_events_, false};
