@@ -1,8 +1,7 @@
 #include "api/usage.hpp"
 
 #include "core/find.hpp"
-
-#include <fmt/format.h>
+#include "core/json_text.hpp"
 
 #include <cctype>
 #include <charconv>
@@ -82,7 +81,8 @@ std::string with_usage_cost(std::string_view e, double usd) {
   std::string out;
   out.reserve(e.size() + 32);
   out.append(e.substr(0, open));
-  out.append(fmt::format("\"cost\":{:.8f}", usd));
+  out.append("\"cost\":");
+  append_fixed(out, usd, 8);
   if (e[i] != '}') out.push_back(',');
   out.append(e.substr(open));
   return out;

@@ -3,6 +3,7 @@
 #include "api/request.hpp"
 #include "api/usage.hpp"
 #include "core/find.hpp"
+#include "core/json_text.hpp"
 #include "router/decision.hpp"
 #include "router/snapshot.hpp"
 
@@ -169,7 +170,11 @@ class CallSink final : public ChunkSink {
   std::uint64_t buffered_ = 0;
 };
 
-std::string fmt_cost(double usd) { return fmt::format("{:.8f}", usd); }
+std::string fmt_cost(double usd) {
+  std::string s;
+  append_fixed(s, usd, 8);
+  return s;
+}
 
 // What the gateway added to a call that the client did not ask for, to take out of its answer.
 struct Added {

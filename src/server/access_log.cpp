@@ -129,9 +129,8 @@ class LineWriter {
     return text({buf, std::to_chars(buf, buf + sizeof buf, v).ptr});
   }
   LineWriter& fixed(double v, int decimals) {
-    char buf[330];  // room for the largest double, 309 digits, and the decimals
-    const auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
-    return text({buf, end.ptr});
+    append_fixed(out_, v, decimals);
+    return *this;
   }
 
  private:

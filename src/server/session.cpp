@@ -46,7 +46,13 @@ std::string request_id_for(std::string_view client, WorkerState& w) {
       }))
     return std::string(client);
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:016x}{:016x}", rng(), ++w.request_counter);
+  std::string id(32, '0');
+  const auto hex = [&](std::size_t at, std::uint64_t v) {
+    for (std::size_t i = at + 15; v != 0; --i, v >>= 4) id[i] = "0123456789abcdef"[v & 15];
+  };
+  hex(0, rng());
+  hex(16, ++w.request_counter);
+  return id;
 }
 
 // Watches a client connection while its request is served, without a coroutine of its own:

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <iterator>
 
 namespace switchyard {
@@ -27,15 +28,17 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 }  // namespace
 
 void SessionWriter::set_line(std::string& lines, std::string_view name, std::string_view value) {
-  for (std::size_t at = 0; at < lines.size();) {
-    const std::size_t end = lines.find("\r\n", at) + 2;
-    const std::string_view line(lines.data() + at, end - at);
-    if (line.size() > name.size() && line[name.size()] == ':' &&
-        beast::iequals(line.substr(0, name.size()), name)) {
-      lines.erase(at, end - at);
+  const char* const begin = lines.data();
+  const char* const end = begin + lines.size();
+  for (const char* line = begin; line < end;) {
+    const auto* lf = static_cast<const char*>(std::memchr(line, '\n', end - line));
+    const char* next = lf ? lf + 1 : end;
+    if (static_cast<std::size_t>(next - line) > name.size() && line[name.size()] == ':' &&
+        beast::iequals(std::string_view(line, name.size()), name)) {
+      lines.erase(line - begin, next - line);
       break;
     }
-    at = end;
+    line = next;
   }
   append_header(lines, name, value);
 }
