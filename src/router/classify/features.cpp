@@ -3,18 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 
 namespace switchyard {
 
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
-bool is_operator(char c) {
-  switch (c) {
-    case '+': case '*': case '^': case '=': case '-': case '/': return true;
-    default: return false;
-  }
-}
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Whether one line (without its '\n') reads as code.
@@ -60,18 +55,26 @@ bool looks_like_math(std::string_view text) {
     return text[k] >= 'a' && text[k] <= 'z' && (k == 0 || !letter(text[k - 1])) &&
            (k + 1 == text.size() || !letter(text[k + 1]));
   };
+  // Operators are rare in prose: each is found with memchr, which skips the text between them
+  // many bytes a step, and two that qualify, in any order, decide.
+  if (text.size() < 3) return false;
   int ops = 0;
-  for (std::size_t j = 1; j + 1 < text.size(); ++j) {
-    const char op = text[j];
-    if (!is_operator(op)) continue;
-    std::size_t l = j, r = j + 1;
-    while (l > 0 && is_space(text[l - 1])) --l;
-    while (r < text.size() && is_space(text[r])) ++r;
-    if (l == 0 || r >= text.size()) continue;
-    --l;
-    if ((op == '-' || op == '/') && (l + 1 == j || r == j + 1)) continue;
-    const bool ld = is_digit(text[l]), rd = is_digit(text[r]);
-    if ((ld || rd) && (ld || variable(l)) && (rd || variable(r)) && ++ops >= 2) return true;
+  const char* const first = text.data() + 1;          // an operator needs a byte before it
+  const char* const last = text.data() + text.size() - 1;  // ... and one after
+  for (const char op : {'+', '*', '^', '=', '-', '/'}) {
+    for (const char* at = first; at < last; ++at) {
+      at = static_cast<const char*>(std::memchr(at, op, static_cast<std::size_t>(last - at)));
+      if (!at) break;
+      const auto j = static_cast<std::size_t>(at - text.data());
+      std::size_t l = j, r = j + 1;
+      while (l > 0 && is_space(text[l - 1])) --l;
+      while (r < text.size() && is_space(text[r])) ++r;
+      if (l == 0 || r >= text.size()) continue;
+      --l;
+      if ((op == '-' || op == '/') && (l + 1 == j || r == j + 1)) continue;
+      const bool ld = is_digit(text[l]), rd = is_digit(text[r]);
+      if ((ld || rd) && (ld || variable(l)) && (rd || variable(r)) && ++ops >= 2) return true;
+    }
   }
   return false;
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <random>
 
 namespace switchyard::test {
 namespace {
@@ -259,6 +260,47 @@ TEST(PromptFeatures, CountTheWholeConversation) {
   EXPECT_EQ(f.user_turns, 2u);
   EXPECT_FALSE(f.code);
   EXPECT_FALSE(f.math);
+}
+
+// looks_like_math finds operators with memchr, one operator at a time; it must decide as the
+// plain loop over every byte, below, does.
+bool math_by_byte_loop(std::string_view text) {
+  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  const auto variable = [&](std::size_t k) {
+    return text[k] >= 'a' && text[k] <= 'z' && (k == 0 || !letter(text[k - 1])) &&
+           (k + 1 == text.size() || !letter(text[k + 1]));
+  };
+  int ops = 0;
+  for (std::size_t j = 1; j + 1 < text.size(); ++j) {
+    const char op = text[j];
+    if (std::string_view("+*^=-/").find(op) == std::string_view::npos) continue;
+    std::size_t l = j, r = j + 1;
+    while (l > 0 && space(text[l - 1])) --l;
+    while (r < text.size() && space(text[r])) ++r;
+    if (l == 0 || r >= text.size()) continue;
+    --l;
+    if ((op == '-' || op == '/') && (l + 1 == j || r == j + 1)) continue;
+    const bool ld = digit(text[l]), rd = digit(text[r]);
+    if ((ld || rd) && (ld || variable(l)) && (rd || variable(r)) && ++ops >= 2) return true;
+  }
+  return false;
+}
+
+TEST(PromptFeatures, MathDecidesAsALoopOverEveryByte) {
+  std::mt19937 rng(11);
+  const std::string_view alphabet = "ab xyZ19 +-*/^=\t\r";
+  int found = 0;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string text(std::uniform_int_distribution<int>(0, 24)(rng), ' ');
+    for (char& c : text)
+      c = alphabet[std::uniform_int_distribution<std::size_t>(0, alphabet.size() - 1)(rng)];
+    ASSERT_EQ(looks_like_math(text), math_by_byte_loop(text)) << '"' << text << '"';
+    found += math_by_byte_loop(text);
+  }
+  EXPECT_GT(found, 300);  // both answers were asked for often (598 of 20,000 true)
+  EXPECT_LT(found, 19'000);
 }
 
 TEST(HashedFeatures, CharNgramsIgnoreCaseAndWhitespaceRuns) {
