@@ -43,24 +43,34 @@ inline void append_json_number(std::string& out, double v) {
 // "%.*f" writes (ties to even), for the values a gateway writes (costs, milliseconds); a
 // negative value that rounds to zero loses its sign. |v| is scaled to an integer count of the
 // last digit, and the remainder of that product, taken with one rounding (fma), picks the
-// rounding direction. A value too large to scale into 53 bits, or not finite, goes through
-// std::to_chars, which is exact and about ten times slower.
+// rounding direction; a remainder that rounds to one half is settled by the sign of the exact
+// difference from the half, which fma also gives. A value too large to scale into 52 bits, not
+// finite, or asked for with more than 9 decimals goes through std::to_chars, which is exact and
+// about ten times slower.
 inline void append_fixed(std::string& out, double v, int decimals) {
   constexpr std::uint64_t kPow10[] = {1,         10,         100,         1'000,        10'000,
                                       100'000,   1'000'000,  10'000'000,  100'000'000,
                                       1'000'000'000};
-  const std::uint64_t scale = kPow10[decimals];
-  const double scaled = std::fabs(v) * static_cast<double>(scale);
-  if (!(scaled < 9e15)) {  // past 2^53 a double holds no fraction anyway; NaN lands here too
+  const bool scalable = decimals >= 0 && decimals <= 9;
+  const std::uint64_t scale = scalable ? kPow10[decimals] : 1;
+  const double a = std::fabs(v), s = static_cast<double>(scale);
+  const double scaled = a * s;
+  if (!scalable || !(scaled < 4e15)) {  // whole + 0.5 below stays exact; NaN lands here too
     char buf[330];
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals).ptr);
+    const auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+    out.append(buf, end.ptr);
     return;
   }
   double whole = std::floor(scaled);
-  double rest = std::fma(std::fabs(v), static_cast<double>(scale), -whole);  // |v|·scale − whole
-  if (rest < 0) whole -= 1, rest += 1;  // the rounded product crossed an integer
+  double rest = std::fma(a, s, -whole);  // a·s − whole, rounded once
+  if (rest < 0) whole -= 1, rest += 1;   // the rounded product crossed an integer
   if (rest >= 1) whole += 1, rest -= 1;
-  if (rest > 0.5 || (rest == 0.5 && std::fmod(whole, 2) != 0)) whole += 1;
+  if (rest == 0.5) {
+    const double beyond = std::fma(a, s, -(whole + 0.5));  // its sign is exact
+    if (beyond > 0 || (beyond == 0 && std::fmod(whole, 2) != 0)) whole += 1;
+  } else if (rest > 0.5) {
+    whole += 1;
+  }
   const auto units = static_cast<std::uint64_t>(whole);
   if (v < 0 && units > 0) out.push_back('-');
   char buf[24];

@@ -51,6 +51,10 @@ class ConcurrencySlot {
   bool ok_;
 };
 
+// A kept answer replayed as a stream goes out in writes of about this much, so that the writer
+// holds a bounded copy of it, and each write has its own timeout.
+constexpr std::size_t kReplayWriteBytes = 64 * 1024;
+
 // Deeper than any OpenAI response; bounded so that checking an answer needs constant stack.
 constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
 
@@ -517,6 +521,7 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     co_return co_await out.send(result.reply.status, content_type, body);
   }
   CallSink::begin_stream(ctx, result, out);
+  std::size_t unflushed = 0;
   for (const auto& event : result.events) {
     const std::string rewritten = undo ? event_as_asked(event, added) : std::string();
     if (undo && rewritten.empty()) continue;
@@ -526,6 +531,10 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
         is_usage_only_chunk(e) ? with_usage_cost(e, spent_usd(ctx)) : std::string();
     const std::string_view sent = priced.empty() ? e : std::string_view(priced);
     out.write_event(sent);
+    if ((unflushed += sent.size()) >= kReplayWriteBytes) {
+      if (auto r = co_await out.flush(); !r) co_return r;
+      unflushed = 0;
+    }
   }
   co_return co_await end_stream(ctx, result, out, nullptr, spent_usd(ctx));
 }
@@ -541,7 +550,14 @@ Task<Result<void>> replay(RouteContext& ctx, const CachedAnswer& answer, Respons
   }
   out.set_header("trailer", "x-switchyard-cost-usd");
   out.begin_stream();
-  for (const auto& event : answer.events) out.write_event(event);
+  std::size_t unflushed = 0;
+  for (const auto& event : answer.events) {
+    out.write_event(event);
+    if ((unflushed += event.size()) >= kReplayWriteBytes) {
+      if (auto r = co_await out.flush(); !r) co_return r;
+      unflushed = 0;
+    }
+  }
   out.set_trailer("x-switchyard-cost-usd", fmt_cost(0));
   co_return co_await out.end_stream();
 }

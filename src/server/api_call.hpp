@@ -25,7 +25,7 @@ std::optional<Endpoint> api_endpoint(std::string_view path);
 
 // Serves one API request on the snapshot `view` holds, writing every outcome through `out`.
 // Created by the connection loop once it has the request, the request id and an in-flight slot;
-// lives on the loop's frame, on the worker's executor. It holds `view` (so the snapshot and the
+// lives on serve_api's frame, on the worker's executor. It holds `view` (so the snapshot and the
 // worker's upstreams it was built for outlive the request) and owns the parsed request and its
 // RouteContext; `st` and `out` are borrowed. run() may be cancelled at any await (the client hung
 // up): the upstream call is abandoned and record() logs the request as 499.

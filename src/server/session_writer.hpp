@@ -13,15 +13,15 @@
 
 namespace switchyard {
 
-// Writes one response to the client's stream, which the connection loop (run_session) owns and
-// keeps alive for longer than the writer. Lives on the connection loop's frame, one per request;
-// used only on the worker's executor. A stream's head and events are kept until flush() or
-// end_stream() (ResponseWriter). Every write is bounded by `write_timeout`, so a client
-// that stops reading cannot hold a worker's memory forever. A write that fails, times out or is
+// Writes one response to the client's stream, which the connection loop (serve_connection) owns
+// and keeps alive for longer than the writer. Lives on the connection loop's frame, one per
+// request; used only on the worker's executor. A stream's head and events are kept until flush()
+// or end_stream() (ResponseWriter). Every write is bounded by `write_timeout`, so a client that
+// stops reading cannot hold a worker's memory forever. A write that fails, times out or is
 // cancelled (the client hung up) returns Reason::cancelled and marks the writer broken: the
-// connection loop then closes the connection instead of reading another request from it.
-// HTTP/1.0 clients get no chunked framing and no keep-alive (a stream ends at close). A HEAD
-// request gets the headers a GET would, and no body.
+// connection loop then closes the connection instead of reading another request from it. HTTP/1.0
+// clients get no chunked framing and no keep-alive (a stream ends at close). A HEAD request gets
+// the headers a GET would, and no body.
 class SessionWriter final : public ResponseWriter {
  public:
   SessionWriter(boost::beast::tcp_stream& stream, unsigned version, bool keep_alive,
@@ -70,7 +70,7 @@ class SessionWriter final : public ResponseWriter {
   std::chrono::milliseconds timeout_;
   // A stream's bytes not yet written (its head, then framed events), until flush() or
   // end_stream(): a burst of events costs one write, not one each. Bounded by what the caller
-  // holds between flushes: one upstream read's events, or an answer it kept whole.
+  // writes between flushes: one upstream read's events, or 64 KB of a kept answer's.
   std::string pending_;
   std::string fields_, trailers_;  // header lines as they will be written
   bool started_ = false;

@@ -64,7 +64,9 @@ struct MinuteBase {
   long long minute = -1;
   std::uint64_t requests = 0;
   std::int64_t tokens = 0;
-  std::uint64_t sent_requests = 0;  // the totals as the last pass sent them
+  // The totals as the last pass sent them, or tried to: what a replica admits while Redis is
+  // down is lost to the others if a minute ends meanwhile.
+  std::uint64_t sent_requests = 0;
   std::int64_t sent_tokens = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <random>
+#include <string>
 
 namespace switchyard {
 namespace {
@@ -29,6 +30,21 @@ TEST(JsonText, FixedWritesTheDigitsPrintfWould) {
   EXPECT_EQ(fixed(-0.25, 1), exact(-0.25, 1));
   EXPECT_EQ(fixed(-0.000000001, 2), "0.00");  // printf would keep the sign: "-0.00"
   EXPECT_EQ(fixed(1e300, 2), exact(1e300, 2));  // too large to scale: the exact path
+  EXPECT_EQ(fixed(0.1234567890123, 12), exact(0.1234567890123, 12));  // past 9 decimals too
+  // Just above a decimal tie, by less than a double's rounding of the scaled remainder.
+  EXPECT_EQ(fixed(0.005, 2), "0.01");
+  EXPECT_EQ(fixed(0.0025, 3), "0.003");
+  EXPECT_EQ(fixed(0.000381035, 8), exact(0.000381035, 8));
+  EXPECT_EQ(fixed(1.05e-07, 8), exact(1.05e-07, 8));
+  // Every decimal written with one digit more than asked, ending in 5: each is a tie, or just
+  // off one, in binary.
+  std::mt19937_64 pick(3);
+  for (int d = 1; d <= 9; ++d)
+    for (int i = 0; i < 20'000; ++i) {
+      const auto digits = std::uniform_int_distribution<std::uint64_t>(0, 99'999)(pick);
+      const double v = std::stod(std::to_string(digits * 10 + 5) + "e-" + std::to_string(d + 1));
+      ASSERT_EQ(fixed(v, d), exact(v, d)) << v << " to " << d;
+    }
   // Binary fractions, many of them ties in decimal (0.125 to 2 digits: "0.12").
   for (int k = 1; k <= 12; ++k)
     for (int i = 0; i < 5'000; ++i)

@@ -163,6 +163,22 @@ TEST_F(Cache, ReplayGivesTheAnswerAsFirstSentAtNoCost) {
   EXPECT_EQ(out.trailers["x-switchyard-cost-usd"], "0.00000000");
 }
 
+// A long answer goes out in writes of 64 KB or so, not held whole in the writer.
+TEST_F(Cache, ALongReplayIsWrittenInParts) {
+  CachedAnswer a;
+  const std::string event = "data: {\"x\":\"" + std::string(1000, 'y') + "\"}\n\n";
+  a.events.assign(200, event);  // about 200 KB
+  a.events.emplace_back("data: [DONE]\n\n");
+  a.model = "m";
+  build();
+  auto& ctx = lookup(kHello);
+  ctx.route = "auto";
+  RecordingWriter out;
+  ASSERT_TRUE(run(replay(ctx, a, out)));
+  EXPECT_EQ(out.events, a.events);
+  EXPECT_EQ(out.flushes, 3);  // after each 64 KB; end_stream writes the rest
+}
+
 TEST_F(Cache, AReloadKeepsTheAnswersAndSharingOffersEachOneKept) {
   auto caches = std::make_shared<ResponseCaches>();
   const auto rebuild = [&] {
