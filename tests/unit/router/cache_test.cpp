@@ -28,6 +28,8 @@ routes:
 )";
 }
 
+const std::string kHello = R"("temperature":0,"messages":[{"role":"user","content":"hello"}])";
+
 class Cache : public ::testing::Test {
  protected:
   void build(const std::string& cache = "") { snap_ = snapshot_from_yaml(metrics_, config(cache)); }
@@ -50,6 +52,16 @@ class Cache : public ::testing::Test {
     for (const SuccessHook* hook : ctx_->on_success) hook->succeeded(*ctx_);
   }
 
+  // Replays `a` for a request to `auto`, as a hit does, into `out`.
+  void replay_into(CachedAnswer& a, RecordingWriter& out) {
+    a.model = "m";
+    build();
+    auto& ctx = lookup(kHello);
+    ctx.route = "auto";
+    ASSERT_TRUE(run(replay(ctx, a, out)));
+    EXPECT_EQ(out.events, a.events);
+  }
+
   Metrics metrics_;
   ManualClock clock_;
   FakeUpstreams ups_{clock_};
@@ -57,8 +69,6 @@ class Cache : public ::testing::Test {
   ApiRequest req_;
   std::optional<RouteContext> ctx_;
 };
-
-const std::string kHello = R"("temperature":0,"messages":[{"role":"user","content":"hello"}])";
 
 TEST_F(Cache, OnlyDeterministicRequestsAreLookedUp) {
   build();
@@ -150,13 +160,8 @@ TEST_F(Cache, ACommittedAnswerIsCapturedUpToTheEntryLimit) {
 TEST_F(Cache, ReplayGivesTheAnswerAsFirstSentAtNoCost) {
   CachedAnswer a;
   a.events = {"data: {\"x\":1}\n\n", "data: [DONE]\n\n"};
-  a.model = "m";
-  build();
-  auto& ctx = lookup(kHello);
-  ctx.route = "auto";
   RecordingWriter out;
-  ASSERT_TRUE(run(replay(ctx, a, out)));
-  EXPECT_EQ(out.events, a.events);
+  replay_into(a, out);
   EXPECT_EQ(out.headers["x-switchyard-cache"], "hit");
   EXPECT_EQ(out.headers["x-switchyard-model"], "m");
   EXPECT_EQ(out.headers["x-switchyard-attempts"], "0");
@@ -169,13 +174,8 @@ TEST_F(Cache, ALongReplayIsWrittenInParts) {
   const std::string event = "data: {\"x\":\"" + std::string(1000, 'y') + "\"}\n\n";
   a.events.assign(200, event);  // about 200 KB
   a.events.emplace_back("data: [DONE]\n\n");
-  a.model = "m";
-  build();
-  auto& ctx = lookup(kHello);
-  ctx.route = "auto";
   RecordingWriter out;
-  ASSERT_TRUE(run(replay(ctx, a, out)));
-  EXPECT_EQ(out.events, a.events);
+  replay_into(a, out);
   EXPECT_EQ(out.flushes, 3);  // after each 64 KB; end_stream writes the rest
 }
 
