@@ -55,6 +55,14 @@ class ConcurrencySlot {
 // holds a bounded copy of it, and each write has its own timeout.
 constexpr std::size_t kReplayWriteBytes = 64 * 1024;
 
+// Writes one event of a kept answer; true when the writer now holds a part to flush.
+bool write_kept(ResponseWriter& out, std::string_view event, std::size_t& unflushed) {
+  out.write_event(event);
+  if ((unflushed += event.size()) < kReplayWriteBytes) return false;
+  unflushed = 0;
+  return true;
+}
+
 // Deeper than any OpenAI response; bounded so that checking an answer needs constant stack.
 constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
 
@@ -530,11 +538,8 @@ Task<Result<void>> commit(RouteContext& ctx, const CallResult& result, ResponseW
     const std::string priced =
         is_usage_only_chunk(e) ? with_usage_cost(e, spent_usd(ctx)) : std::string();
     const std::string_view sent = priced.empty() ? e : std::string_view(priced);
-    out.write_event(sent);
-    if ((unflushed += sent.size()) >= kReplayWriteBytes) {
+    if (write_kept(out, sent, unflushed))
       if (auto r = co_await out.flush(); !r) co_return r;
-      unflushed = 0;
-    }
   }
   co_return co_await end_stream(ctx, result, out, nullptr, spent_usd(ctx));
 }
@@ -551,13 +556,9 @@ Task<Result<void>> replay(RouteContext& ctx, const CachedAnswer& answer, Respons
   out.set_header("trailer", "x-switchyard-cost-usd");
   out.begin_stream();
   std::size_t unflushed = 0;
-  for (const auto& event : answer.events) {
-    out.write_event(event);
-    if ((unflushed += event.size()) >= kReplayWriteBytes) {
+  for (const auto& event : answer.events)
+    if (write_kept(out, event, unflushed))
       if (auto r = co_await out.flush(); !r) co_return r;
-      unflushed = 0;
-    }
-  }
   out.set_trailer("x-switchyard-cost-usd", fmt_cost(0));
   co_return co_await out.end_stream();
 }
