@@ -13,11 +13,11 @@ std::string sha256(std::string_view data) {
 
 std::string to_hex(std::string_view digest) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(digest.size() * 2);
-  for (unsigned char c : digest) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
+  std::string out(digest.size() * 2, '\0');
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    const auto c = static_cast<unsigned char>(digest[i]);
+    out[2 * i] = kDigits[c >> 4];
+    out[2 * i + 1] = kDigits[c & 15];
   }
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/log_limiter.hpp"
+#include "core/sha256.hpp"
 #include "server/admin.hpp"
 #include "server/api_call.hpp"
 #include "server/feedback.hpp"
@@ -46,13 +47,10 @@ std::string request_id_for(std::string_view client, WorkerState& w) {
       }))
     return std::string(client);
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string id(32, '0');
-  const auto hex = [&](std::size_t at, std::uint64_t v) {
-    for (std::size_t i = at + 15; v != 0; --i, v >>= 4) id[i] = "0123456789abcdef"[v & 15];
-  };
-  hex(0, rng());
-  hex(16, ++w.request_counter);
-  return id;
+  const std::uint64_t halves[] = {rng(), ++w.request_counter};
+  char bytes[16];  // big-endian, so that the hex reads as the two numbers
+  for (int i = 0; i < 16; ++i) bytes[i] = static_cast<char>(halves[i / 8] >> (56 - 8 * (i % 8)));
+  return to_hex({bytes, sizeof bytes});
 }
 
 // Watches a client connection while its request is served, without a coroutine of its own:
