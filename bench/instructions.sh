@@ -15,41 +15,18 @@
 # Needs valgrind and nginx-light. Every process is started here and stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD="${SWITCHYARD_BUILD:-build/release}"
+MOCK=18281 SY=18283
+source bench/mock.sh
+needs "valgrind nginx-light" valgrind callgrind_control nginx node perl
 MODEL="${1:-bench}"
 STREAM=0
 [[ "$MODEL" == *sse* ]] && STREAM=1
-for tool in valgrind callgrind_control nginx node perl; do
-  command -v "$tool" >/dev/null || {
-    echo "bench/instructions.sh: needs $tool (apt-get install valgrind nginx-light)" >&2
-    exit 2
-  }
-done
-WORK="$(mktemp -d /tmp/switchyard-instructions.XXXXXX)"
-mkdir -p "$WORK/tmp"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-export WORK
-MOCK=18281 SY=18283
-# The mock's answers, body() and fill() as bench/proxy.sh has them.
-source <(sed -n '/^export JSON=/,/^wait_port() {/p' bench/proxy.sh | sed '$d')
-fill bench/proxy/mock.conf $MOCK > "$WORK/mock.conf"
-fill bench/proxy/switchyard.yaml $SY > "$WORK/switchyard.yaml"
-nginx -e "$WORK/mock-stderr.log" -p "$WORK" -c "$WORK/mock.conf" -g 'daemon off;' &
-PIDS+=($!)
+start_mock
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
   "$BUILD/switchyard" --config "$WORK/switchyard.yaml" > "$WORK/switchyard.log" 2>&1 &
 SY_PID=$!
 PIDS+=($SY_PID)
-for _ in $(seq 300); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$SY") 2>/dev/null && break
-  sleep 0.2
-done
+wait_port $SY
 body "$MODEL" "$STREAM" > "$WORK/body.json"
 pace() {
   "$BUILD/bench/load/pace" --port $SY --body "$WORK/body.json" --rate 200 --connections 8 \

@@ -14,31 +14,12 @@
 # its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD="${SWITCHYARD_BUILD:-build/release}"
-STREAMS="${1:-2000}"
-for tool in nginx perl $([ -n "${HEAPTRACK:-}" ] && echo heaptrack heaptrack_print); do
-  command -v "$tool" >/dev/null || {
-    echo "bench/stream-memory.sh: needs $tool (apt-get install nginx-light heaptrack)" >&2
-    exit 2
-  }
-done
-WORK="$(mktemp -d /tmp/switchyard-stream-memory.XXXXXX)"
-mkdir -p "$WORK/tmp"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-export WORK
 MOCK=18381 SY=18383
-# The mock's answers, body() and fill() as bench/proxy.sh has them.
-source <(sed -n '/^export JSON=/,/^wait_port() {/p' bench/proxy.sh | sed '$d')
-fill bench/proxy/mock.conf $MOCK > "$WORK/mock.conf"
-fill bench/proxy/switchyard.yaml $SY > "$WORK/switchyard.yaml"
-nginx -e "$WORK/mock-stderr.log" -p "$WORK" -c "$WORK/mock.conf" -g 'daemon off;' &
-PIDS+=($!)
+source bench/mock.sh
+needs "nginx-light heaptrack" nginx perl node \
+  $([ -n "${HEAPTRACK:-}" ] && echo heaptrack heaptrack_print)
+STREAMS="${1:-2000}"
+start_mock
 if [ -n "${HEAPTRACK:-}" ]; then
   heaptrack -o "$WORK/heaptrack" "$BUILD/switchyard" --config "$WORK/switchyard.yaml" \
     > "$WORK/switchyard.log" 2>&1 &
@@ -47,10 +28,7 @@ else
 fi
 LAUNCHED=$!
 PIDS+=($LAUNCHED)
-for _ in $(seq 300); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$SY") 2>/dev/null && break
-  sleep 0.2
-done
+wait_port $SY
 # Under heaptrack the gateway is the launcher's child.
 SY_PID="$LAUNCHED"
 [ -z "${HEAPTRACK:-}" ] || SY_PID="$(pgrep -P "$LAUNCHED" -f "switchyard --config" | head -1)"

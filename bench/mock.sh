@@ -1,0 +1,42 @@
+# Sourced by the bench scripts that drive one gateway against bench/proxy.sh's nginx echo mock
+# (bench/instructions.sh, bench/stream-memory.sh), from the repository's top, with MOCK and SY
+# (the two ports) set. Gives BUILD; needs "PACKAGES" TOOL... (exits 2 naming what to install);
+# WORK, a directory, and PIDS, processes, which the EXIT trap stops by PID and then removes;
+# the mock's answers, body() and fill() as bench/proxy.sh has them; start_mock, which also
+# writes $WORK/switchyard.yaml; and wait_port PORT (up to 60 s: valgrind starts slowly).
+BUILD="${SWITCHYARD_BUILD:-build/release}"
+needs() {
+  local packages="$1"
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || {
+      echo "$0: needs $tool (apt-get install $packages)" >&2
+      exit 2
+    }
+  done
+}
+WORK="$(mktemp -d "/tmp/switchyard-$(basename "$0" .sh).XXXXXX")"
+mkdir -p "$WORK/tmp"
+export WORK
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+source <(sed -n '/^export JSON=/,/^wait_port() {/p' bench/proxy.sh | sed '$d')
+start_mock() {
+  fill bench/proxy/mock.conf "$MOCK" > "$WORK/mock.conf"
+  fill bench/proxy/switchyard.yaml "$SY" > "$WORK/switchyard.yaml"
+  nginx -e "$WORK/mock-stderr.log" -p "$WORK" -c "$WORK/mock.conf" -g 'daemon off;' &
+  PIDS+=($!)
+}
+wait_port() {
+  for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "$0: nothing listens on $1" >&2
+  exit 1
+}
