@@ -7,7 +7,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS=(build-essential cmake ninja-build ccache pkg-config git curl openssl ca-certificates
       libboost1.81-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev prometheus nodejs npm
-      libre2-dev libbenchmark-dev libhiredis-dev redis-server libsimdjson-dev
+      libre2-dev libbenchmark-dev libhiredis-dev redis-server libsimdjson-dev libmimalloc-dev
       clang-14 libfuzzer-14-dev libclang-rt-14-dev  # the fuzz preset (scripts/fuzz.sh)
       clang-tidy-14                                 # scripts/tidy.sh
       kubernetes-client)                            # kubectl kustomize, for deploy/

@@ -21,6 +21,10 @@
 
 #include <sys/resource.h>
 
+#ifdef SWITCHYARD_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 namespace {
 
 constexpr const char* kUsage = R"(usage: switchyard [options]
@@ -149,6 +153,11 @@ int main(int argc, char** argv) {
     spdlog::error("{}", error);
     return 1;
   }
+#ifdef SWITCHYARD_MIMALLOC
+  // The linker keeps only the libraries a binary names: this line names mimalloc, which then
+  // serves every malloc of the process.
+  spdlog::info("allocator: mimalloc {}", mi_version());
+#endif
 
   boost::asio::io_context control(1);
   boost::asio::signal_set signals(control, SIGHUP, SIGTERM, SIGINT);
