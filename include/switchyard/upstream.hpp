@@ -53,8 +53,9 @@ class ChunkSink {
   virtual void on_head(const UpstreamReply& head) = 0;
   // Passes the event on, or keeps it, without waiting: what is written waits for on_pause().
   virtual Result<void> on_event(std::string_view event) = 0;
-  // The events read so far have all been passed on, and the next may be a while: the sink
-  // writes out what it keeps (ResponseWriter::flush).
+  // After each read that did not end the stream, once its events have been passed on: the
+  // sink writes out what it keeps (ResponseWriter::flush). Not after the last read: the caller
+  // ends the stream, and what the sink keeps goes out then.
   virtual Task<Result<void>> on_pause() = 0;
 };
 

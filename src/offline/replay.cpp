@@ -47,7 +47,6 @@ class RecordedUpstream final : public Upstream {
         "data: [DONE]\n\n"};
     for (const auto& e : events)
       if (auto r = sink.on_event(e); !r) co_return r.error();
-    if (auto r = co_await sink.on_pause(); !r) co_return r.error();
     reply.body.clear();
     co_return reply;
   }

@@ -239,6 +239,71 @@ TEST(HostileUpstream, A200ThatIsNotJsonIsA502WithoutAddresses) {
   }
 }
 
+// An event stream's parts, as an upstream might write them: chunked, or ended by the close.
+struct Stream {
+  static std::string event(const std::string& text) {
+    return "data: " + json{{"choices", {{{"index", 0}, {"delta", {{"content", text}}}}}}}.dump() +
+           "\n\n";
+  }
+  static std::string chunk(const std::string& bytes) {
+    return fmt::format("{:x}\r\n{}\r\n", bytes.size(), bytes);
+  }
+  // `bytes` cut at each of `at` (ascending offsets).
+  static std::vector<std::string> cut(const std::string& bytes,
+                                      const std::vector<std::size_t>& at) {
+    std::vector<std::string> parts;
+    std::size_t from = 0;
+    for (std::size_t to : at) parts.push_back(bytes.substr(from, to - from)), from = to;
+    parts.push_back(bytes.substr(from));
+    return parts;
+  }
+  inline static const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n";
+  inline static const std::string one = event("one"), two = event("two"),
+                                  done = "data: [DONE]\n\n";
+};
+
+// An event stream whose framing is cut where a reader must wait for the rest: inside a chunk's
+// size line, inside an event, before a chunk's closing CRLF and between its CR and LF, inside
+// the last chunk; and a stream that ends with the connection, cut inside an event. Every event
+// arrives whole, in order, and the client's stream ends cleanly.
+TEST(HostileUpstream, EventsCutAnywhereInTheirFramingArriveWhole) {
+  const std::string chunked = Stream::head + "Transfer-Encoding: chunked\r\n\r\n" +
+                              Stream::chunk(Stream::one) + Stream::chunk(Stream::two) +
+                              Stream::chunk(Stream::done) + "0\r\n\r\n";
+  const std::size_t body = chunked.find("\r\n\r\n") + 4;
+  const std::size_t one_ends = chunked.find(Stream::one) + Stream::one.size();
+  const std::string closed = Stream::head + "Connection: close\r\n\r\n" + Stream::one +
+                             Stream::two + Stream::done;
+  for (const auto& parts :
+       {Stream::cut(chunked, {body + 1, body + 20, one_ends, one_ends + 1, chunked.size() - 3}),
+        Stream::cut(closed, {closed.find(Stream::two) + 10})}) {
+    ScriptedUpstream up(parts, 30ms);
+    GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+    auto s = read_sse(gw.port(), chat_body("m", R"("stream":true)"));
+    ASSERT_EQ(s.status, 200) << s.error_body;
+    EXPECT_TRUE(s.complete);
+    ASSERT_EQ(s.events.size(), 3u) << parts.front();
+    EXPECT_EQ(json::parse(s.events[0])["choices"][0]["delta"]["content"], "one");
+    EXPECT_EQ(json::parse(s.events[1])["choices"][0]["delta"]["content"], "two");
+    EXPECT_EQ(s.events[2], "[DONE]");
+  }
+}
+
+// What a read completes goes to the client at once, though it ends inside the next chunk's size
+// line: the next event is a while coming.
+TEST(HostileUpstream, AnEventReachesTheClientBeforeTheNextArrives) {
+  const std::string chunked = Stream::head + "Transfer-Encoding: chunked\r\n\r\n" +
+                              Stream::chunk(Stream::one) + Stream::chunk(Stream::two) +
+                              Stream::chunk(Stream::done) + "0\r\n\r\n";
+  const std::size_t two_starts = chunked.find(Stream::chunk(Stream::two));
+  ScriptedUpstream up(Stream::cut(chunked, {two_starts + 1}), 1000ms);
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  const auto start = std::chrono::steady_clock::now();
+  auto s = read_sse(gw.port(), chat_body("m", R"("stream":true)"), 1);
+  ASSERT_EQ(s.events.size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 700ms);
+}
+
 // A connected socket that sends nothing: an idle keep-alive connection as the gateway sees it.
 int idle_connection(unsigned short port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -171,7 +171,6 @@ Task<Result<UpstreamReply>> FakeUpstream::stream(const OutboundRequest& request,
   events.push_back("data: [DONE]\n\n");
   for (const auto& e : events)
     if (auto r = sink.on_event(e); !r) co_return r.error();
-  if (auto r = co_await sink.on_pause(); !r) co_return r.error();
   co_return head;
 }
 

@@ -14,7 +14,8 @@
 
 namespace switchyard::test {
 
-ScriptedUpstream::ScriptedUpstream(std::string response) : response_(std::move(response)) {
+ScriptedUpstream::ScriptedUpstream(std::vector<std::string> parts, std::chrono::milliseconds pause)
+    : parts_(std::move(parts)), pause_(pause) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -67,10 +68,13 @@ void ScriptedUpstream::serve() {
       last_ = got;
     }
     ++requests_;
-    for (std::size_t sent = 0; sent < response_.size();) {
-      auto n = ::send(fd, response_.data() + sent, response_.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<std::size_t>(n);
+    for (const std::string& part : parts_) {
+      if (&part != &parts_.front()) std::this_thread::sleep_for(pause_);
+      for (std::size_t sent = 0; sent < part.size();) {
+        auto n = ::send(fd, part.data() + sent, part.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+      }
     }
     ::shutdown(fd, SHUT_WR);
     ::close(fd);

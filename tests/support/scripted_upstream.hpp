@@ -4,9 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace switchyard::test {
 
@@ -14,7 +16,10 @@ class ScriptedUpstream {
  public:
   // `response` is written verbatim after each request's body has been read; then the
   // connection closes.
-  explicit ScriptedUpstream(std::string response);
+  explicit ScriptedUpstream(std::string response) : ScriptedUpstream({std::move(response)}, {}) {}
+  // The same in parts, each its own write, with `pause` after each but the last: the framing
+  // of a stream split where the reader must wait for the rest.
+  ScriptedUpstream(std::vector<std::string> parts, std::chrono::milliseconds pause);
   ~ScriptedUpstream();
   ScriptedUpstream(const ScriptedUpstream&) = delete;
   ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
@@ -26,7 +31,8 @@ class ScriptedUpstream {
  private:
   void serve();
 
-  std::string response_;
+  std::vector<std::string> parts_;
+  std::chrono::milliseconds pause_;
   int listen_fd_ = -1;
   unsigned short port_ = 0;
   std::atomic<bool> stop_{false};
