@@ -51,11 +51,13 @@ class ChunkSink {
   virtual ~ChunkSink() = default;
   // The head of a 2xx event stream, before its first event. `head.body` is empty.
   virtual void on_head(const UpstreamReply& head) = 0;
-  // Passes the event on, or keeps it, without waiting: what is written waits for on_pause().
+  // Passes the event on, or keeps it, without waiting: what is written waits for on_pause(),
+  // or for the end of the stream.
   virtual Result<void> on_event(std::string_view event) = 0;
-  // After each read that did not end the stream, once its events have been passed on: the
-  // sink writes out what it keeps (ResponseWriter::flush). Not after the last read: the caller
-  // ends the stream, and what the sink keeps goes out then.
+  // Before each wait for the upstream's next bytes (after the head, and after a read that did
+  // not end the stream, once its events have been passed on; there may be none): the sink
+  // writes out what it keeps (ResponseWriter::flush). Not after the last read: the caller ends
+  // the stream, and what the sink keeps goes out then.
   virtual Task<Result<void>> on_pause() = 0;
 };
 

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <deque>
 #include <optional>
@@ -41,10 +42,12 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kMaxErrorBodyBytes = 1 << 20;  // a non-2xx answer to a stream request
 
 // A connection's read buffer: a flat_buffer whose reads grow fourfold while each fills what it
-// was given (the upstream had more to send), up to 64 KB, and go back to 512 bytes, handing the
-// memory back, once one does not. A burst of events or a long answer takes a few reads, not one
-// per 512 bytes (and one write to the client each), while an idle stream's pending read holds
-// 512 bytes. (A first read of 4 KB, to take most answers whole, cost 3.3 KB per held stream:
+// was given (the upstream had more to send), up to 64 KB, and otherwise are sized to what the
+// last read got (rounded up to a power of two, at least 512 bytes); a buffer more than twice
+// that size is handed back once it holds no more than that. A burst of events or a long answer
+// takes a few reads, not one per 512 bytes (and one write to the client each), a TLS stream's
+// reads settle at its record size, and an idle stream's pending read holds about what its
+// events need. (A first read of 4 KB, to take most answers whole, cost 3.3 KB per held stream:
 // every exchange holds it from its request until the answer.) Beast's reads ask
 // read_size_helper, found by argument-dependent lookup, how much to read, and call the prepare
 // and commit below on this type.
@@ -56,10 +59,12 @@ class ReadBuffer : public beast::flat_buffer {
   }
   void commit(std::size_t n) {
     beast::flat_buffer::commit(n);
-    next_ = n == prepared_ ? std::min(next_ * 4, kMaxRead) : kMinRead;
+    next_ = n == prepared_ ? std::min(prepared_ * 4, kMaxRead)
+                           : std::max(kMinRead, std::bit_ceil(n));
   }
   friend std::size_t read_size_helper(ReadBuffer& b, std::size_t max_size) {
-    if (b.next_ == kMinRead && b.size() == 0 && b.capacity() > kMinRead) b.shrink_to_fit();
+    // A chunked stream leaves a chunk's CRLF unparsed between events: size() is rarely 0.
+    if (b.capacity() > 2 * b.next_ && b.size() <= b.next_) b.shrink_to_fit();
     return std::min({std::max(b.next_, b.capacity() - b.size()), max_size,
                      b.max_size() - b.size()});
   }
@@ -70,12 +75,14 @@ class ReadBuffer : public beast::flat_buffer {
 };
 
 // Parses all that `buffer` holds, `p` being eager, and drops the bytes it used. need_more is
-// not an error: the caller reads more. (Beast's async_read_some parses one chunk a call, so
-// every event of a stream took two trips through the reader.)
+// not an error: the caller reads more. A parser already done (a head that says there is no
+// body, with bytes after it) is left alone: the caller checks is_done(). (Beast's
+// async_read_some parses one chunk a call, so every event of a stream took two trips through
+// the reader.)
 template <class Parser>
 beast::error_code parse_buffered(Parser& p, ReadBuffer& buffer) {
   beast::error_code ec;
-  if (buffer.size() > 0) buffer.consume(p.put(buffer.data(), ec));
+  if (buffer.size() > 0 && !p.is_done()) buffer.consume(p.put(buffer.data(), ec));
   return ec == http::error::need_more ? beast::error_code{} : ec;
 }
 
@@ -490,12 +497,8 @@ class HttpUpstream final : public Upstream {
     p->eager(true);
     bool first_event = true;
     for (;;) {
-      if (auto ec = parse_buffered(*p, conn.buffer); ec == http::error::body_limit)
-        co_return Exchange{make_error(Reason::response_too_large,
-                                      "response_too_large (upstream " + cfg_.name +
-                                          "): error body over 1 MiB")};
-      else if (ec)
-        co_return Exchange{fail(ec, Reason::protocol, Reason::protocol)};
+      // The events before a framing error still go out, as the bytes arrived whole.
+      const beast::error_code parsed = parse_buffered(*p, conn.buffer);
       if (is_sse) {
         for (auto ev = sse.next(); !ev.empty(); ev = sse.next()) {
           if (first_event) {
@@ -508,6 +511,11 @@ class HttpUpstream final : public Upstream {
           co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
                                                               "): an SSE event over 1 MiB")};
       }
+      if (parsed == http::error::body_limit)
+        co_return Exchange{make_error(Reason::response_too_large,
+                                      "response_too_large (upstream " + cfg_.name +
+                                          "): error body over 1 MiB")};
+      if (parsed) co_return Exchange{fail(parsed, Reason::protocol, Reason::protocol)};
       // After the last read, the caller's end of the stream writes what the sink keeps, with
       // the trailer: one write for both.
       if (p->is_done()) break;

@@ -6,7 +6,9 @@ namespace switchyard {
 
 std::string_view SseSplitter::next() {
   if (pos_ > 0 && pos_ == buf_.size()) {
-    buf_.clear();
+    // A burst read at once is not kept for the rest of a held stream.
+    if (buf_.capacity() > kKeep) buf_ = std::string();
+    else buf_.clear();
     pos_ = 0;
     scanned_ = 0;
   }
@@ -33,6 +35,7 @@ std::string_view SseSplitter::next() {
     if (pos_ > 0) {
       buf_.erase(0, pos_);
       pos_ = 0;
+      if (buf_.capacity() > kKeep && buf_.size() <= kKeep / 2) buf_.shrink_to_fit();
     }
     return {};
   }

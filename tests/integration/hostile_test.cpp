@@ -304,6 +304,18 @@ TEST(HostileUpstream, AnEventReachesTheClientBeforeTheNextArrives) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 700ms);
 }
 
+// A head that says there is no body, then bytes anyway: the answer is the head's, and the stray
+// bytes are not parsed (a parser that is done asserts, or fails as stale).
+TEST(HostileUpstream, BytesAfterABodylessHeadAreLeftAlone) {
+  ScriptedUpstream up(
+      "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\nX");
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  auto s = read_sse(gw.port(), chat_body("m", R"("stream":true)"));
+  EXPECT_EQ(s.status, 429) << s.error_body;
+  EXPECT_EQ(s.headers["retry-after"], "7");
+  EXPECT_EQ(json::parse(s.error_body)["error"]["code"], "upstream_rate_limited") << s.error_body;
+}
+
 // A connected socket that sends nothing: an idle keep-alive connection as the gateway sees it.
 int idle_connection(unsigned short port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
