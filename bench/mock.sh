@@ -25,18 +25,11 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-source <(sed -n '/^export JSON=/,/^wait_port() {/p' bench/proxy.sh | sed '$d')
+WAIT_SECONDS=60  # valgrind starts slowly
+source <(sed -n '/^export JSON=/,/^fill bench\/proxy\/mock.conf/p' bench/proxy.sh | sed '$d')
 start_mock() {
   fill bench/proxy/mock.conf "$MOCK" > "$WORK/mock.conf"
   fill bench/proxy/switchyard.yaml "$SY" > "$WORK/switchyard.yaml"
   nginx -e "$WORK/mock-stderr.log" -p "$WORK" -c "$WORK/mock.conf" -g 'daemon off;' &
   PIDS+=($!)
-}
-wait_port() {
-  for _ in $(seq 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.2
-  done
-  echo "$0: nothing listens on $1" >&2
-  exit 1
 }

@@ -86,12 +86,12 @@ fill() {  # template → stdout, with the ports and texts in place
   PORT="$2" perl -pe 's/\@WORK\@/$ENV{WORK}/g; s/\@PORT\@/$ENV{PORT}/g; s/\@MOCK\@/'"$MOCK"'/g;
                       s/\@JSON\@/$ENV{JSON}/g; s/\@SSE\@/$ENV{SSE}/g; s/\@FIRST\@/$ENV{FIRST}/g' "$1"
 }
-wait_port() {
-  for _ in $(seq 100); do
+wait_port() {  # port; up to WAIT_SECONDS (10 by default)
+  for _ in $(seq $((${WAIT_SECONDS:-10} * 10))); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "bench/proxy.sh: nothing listens on $1" >&2
+  echo "$0: nothing listens on $1" >&2
   exit 1
 }
 

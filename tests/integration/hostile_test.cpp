@@ -260,6 +260,8 @@ struct Stream {
   inline static const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n";
   inline static const std::string one = event("one"), two = event("two"),
                                   done = "data: [DONE]\n\n";
+  inline static const std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n" +
+                                            chunk(one) + chunk(two) + chunk(done) + "0\r\n\r\n";
 };
 
 // An event stream whose framing is cut where a reader must wait for the rest: inside a chunk's
@@ -267,9 +269,7 @@ struct Stream {
 // the last chunk; and a stream that ends with the connection, cut inside an event. Every event
 // arrives whole, in order, and the client's stream ends cleanly.
 TEST(HostileUpstream, EventsCutAnywhereInTheirFramingArriveWhole) {
-  const std::string chunked = Stream::head + "Transfer-Encoding: chunked\r\n\r\n" +
-                              Stream::chunk(Stream::one) + Stream::chunk(Stream::two) +
-                              Stream::chunk(Stream::done) + "0\r\n\r\n";
+  const std::string& chunked = Stream::chunked;
   const std::size_t body = chunked.find("\r\n\r\n") + 4;
   const std::size_t one_ends = chunked.find(Stream::one) + Stream::one.size();
   const std::string closed = Stream::head + "Connection: close\r\n\r\n" + Stream::one +
@@ -292,9 +292,7 @@ TEST(HostileUpstream, EventsCutAnywhereInTheirFramingArriveWhole) {
 // What a read completes goes to the client at once, though it ends inside the next chunk's size
 // line: the next event is a while coming.
 TEST(HostileUpstream, AnEventReachesTheClientBeforeTheNextArrives) {
-  const std::string chunked = Stream::head + "Transfer-Encoding: chunked\r\n\r\n" +
-                              Stream::chunk(Stream::one) + Stream::chunk(Stream::two) +
-                              Stream::chunk(Stream::done) + "0\r\n\r\n";
+  const std::string& chunked = Stream::chunked;
   const std::size_t two_starts = chunked.find(Stream::chunk(Stream::two));
   ScriptedUpstream up(Stream::cut(chunked, {two_starts + 1}), 1000ms);
   GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
