@@ -1,10 +1,8 @@
 #include "server/session_writer.hpp"
 
 #include "core/http_head.hpp"
+#include "core/write_now.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
 
@@ -20,12 +18,6 @@ namespace switchyard {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-
-namespace {
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-}  // namespace
 
 void SessionWriter::set_line(std::string& lines, std::string_view name, std::string_view value) {
   const char* const begin = lines.data();
@@ -76,7 +68,7 @@ Task<Result<void>> SessionWriter::send(int status, std::string_view content_type
   const std::array<net::const_buffer, 2> buffers{
       net::buffer(pending_), net::buffer(body.data(), bodiless || head_only_ ? 0 : body.size())};
   stream_.expires_after(timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, buffers, use_tuple);
+  const auto ec = co_await write_now(stream_, buffers);
   pending_.clear();
   co_return check(ec);
 }
@@ -106,7 +98,7 @@ Task<Result<void>> SessionWriter::flush() {
   if (broken_) co_return make_error(Reason::cancelled, "client connection lost");
   if (pending_.empty()) co_return Result<void>{};
   stream_.expires_after(timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, net::buffer(pending_), use_tuple);
+  const auto ec = co_await write_now(stream_, net::buffer(pending_));
   pending_.clear();
   co_return check(ec);
 }

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/http_head.hpp"
+#include "core/write_now.hpp"
 #include "upstream/retry_after.hpp"
 #include "upstream/sse.hpp"
 #include "upstream/upstream_runtime.hpp"
@@ -334,8 +335,12 @@ class HttpUpstream final : public Upstream {
     append_header(head, "Content-Length", {length.data(), length.size()});
     head.append("\r\n");
     const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(req.body)};
-    auto [ec, n] = co_await net::async_write(s, buffers, use_tuple);
-    co_return ec;
+    if constexpr (std::is_same_v<Stream, Connection::Plain>) {
+      co_return co_await write_now(s, buffers);
+    } else {
+      auto [ec, n] = co_await net::async_write(s, buffers, use_tuple);
+      co_return ec;
+    }
   }
 
   static std::uint32_t retry_after_ms(const http::fields& h) {

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <string>
+#include <thread>
 
 namespace switchyard {
 namespace {
@@ -23,7 +25,7 @@ struct Written {
 };
 
 // Runs `write` on a SessionWriter over a real loopback connection and returns what the client
-// end received once the writer's end closed.
+// end received, read as it came, once the writer's end closed.
 Written write_with(unsigned version, bool keep_alive, bool head_only,
                    std::function<Task<void>(SessionWriter&)> write) {
   net::io_context io;
@@ -31,7 +33,10 @@ Written write_with(unsigned version, bool keep_alive, bool head_only,
   tcp::socket client(io);
   client.connect(acceptor.local_endpoint());
   boost::beast::tcp_stream server(acceptor.accept());
+  server.socket().set_option(net::socket_base::send_buffer_size(4096));
   Written out;
+  boost::system::error_code ec;
+  std::thread reader([&] { net::read(client, net::dynamic_buffer(out.bytes), ec); });
   net::co_spawn(
       io,
       [&]() -> Task<void> {
@@ -42,8 +47,7 @@ Written write_with(unsigned version, bool keep_alive, bool head_only,
       },
       net::detached);
   io.run();
-  boost::system::error_code ec;
-  net::read(client, net::dynamic_buffer(out.bytes), ec);
+  reader.join();
   EXPECT_EQ(ec, net::error::eof);
   return out;
 }
@@ -104,6 +108,54 @@ TEST(SessionWriter, StreamsChunksAndTrailersAndHttp10GetsNoFraming) {
   EXPECT_EQ(old.bytes,
             "HTTP/1.0 200 OK\r\nx-request-id: r1\r\nContent-Type: text/event-stream\r\n"
             "Cache-Control: no-cache\r\n\r\ndata: {}\n\ndata: [DONE]\n\n");
+}
+
+// More than the socket takes at once (its send buffer is 4 KB): the first part goes at once,
+// the rest as the client reads, all of it in order.
+TEST(SessionWriter, AnAnswerLargerThanTheSocketTakesArrivesWholeAndInOrder) {
+  std::string body(512 << 10, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 23);
+  auto w = write_with(11, true, false, [&](SessionWriter& out) -> Task<void> {
+    EXPECT_TRUE(co_await out.send(200, "text/plain", body));
+  });
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 524288\r\n\r\n";
+  EXPECT_TRUE(w.bytes == head + body);
+  auto stream = write_with(11, true, false, [&](SessionWriter& out) -> Task<void> {
+    out.begin_stream();
+    out.write_event(body);
+    EXPECT_TRUE(co_await out.end_stream());
+  });
+  EXPECT_TRUE(stream.bytes.ends_with("\r\n\r\n80000\r\n" + body + "\r\n0\r\n\r\n"));
+}
+
+// A client that reset its connection: the write fails, and the writer writes nothing more.
+TEST(SessionWriter, AClientGoneIsAnErrorAndNothingMoreIsWritten) {
+  net::io_context io;
+  tcp::acceptor acceptor(io, {net::ip::make_address("127.0.0.1"), 0});
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  boost::beast::tcp_stream server(acceptor.accept());
+  client.set_option(net::socket_base::linger(true, 0));
+  client.close();  // a reset
+  bool done = false;
+  net::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        SessionWriter writer(server, 11, true, std::chrono::seconds(5), false);
+        const std::string body(1 << 20, 'x');
+        auto sent = co_await writer.send(200, "text/plain", body);
+        EXPECT_FALSE(sent);
+        if (!sent) {
+          EXPECT_EQ(sent.error().reason, Reason::cancelled);
+        }
+        writer.write_event("data: {}\n\n");
+        EXPECT_FALSE(co_await writer.flush());
+        done = true;
+      },
+      net::detached);
+  io.run();
+  EXPECT_TRUE(done);
 }
 
 }  // namespace
