@@ -183,9 +183,20 @@ boost::asio::awaitable<RequestRead> read_request(
     http::response<http::empty_body> cont{http::status::continue_, 11};
     (void)co_await http::async_write(stream, cont, use_tuple);
   }
-  auto bec = co_await detail::read_within(stream, ms(sc.body_timeout_ms), [&] {
-    return http::async_read(stream, buffer, parser, use_tuple);
-  });
+  // The body usually came with the head: what is buffered is parsed here, and the read (its
+  // timer, its completion posted to the loop) is left for a body that is not all in yet.
+  boost::beast::error_code bec;
+  parser.eager(true);
+  while (!parser.is_done() && buffer.size() != 0) {
+    const auto used = parser.put(buffer.data(), bec);
+    buffer.consume(used);
+    if (bec == http::error::need_more) bec = {};
+    if (bec || used == 0) break;
+  }
+  if (!bec && !parser.is_done())
+    bec = co_await detail::read_within(stream, ms(sc.body_timeout_ms), [&] {
+      return http::async_read(stream, buffer, parser, use_tuple);
+    });
   if (bec == http::error::body_limit)
     co_return refuse(Reason::body_too_large,
                      fmt::format("Request body exceeds server.max_body_bytes ({} bytes).",

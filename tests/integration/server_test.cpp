@@ -1,6 +1,10 @@
 // The gateway's own behaviour: limits, client errors, auth, admin endpoints, reload and drain.
 #include "support/fixture.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -168,6 +172,33 @@ TEST_F(ServerTest, SlowBodyGets408) {
                           "100\r\n\r\n{\"model\":",
                           std::chrono::milliseconds(3000));
   EXPECT_EQ(out.rfind("HTTP/1.1 408", 0), 0u) << out;
+}
+
+// A body that is partly in with the head: the part is parsed at once and the rest read as it
+// comes, for a Content-Length body and a chunked one.
+TEST_F(ServerTest, ABodyThatArrivesInPartsIsReadWhole) {
+  GatewayUnderTest gw(config(sim_->port()));
+  const auto body = chat_body("m");
+  const auto chunked = fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body);
+  for (const auto& [framing, payload] :
+       {std::pair{fmt::format("Content-Length: {}", body.size()), body},
+        std::pair{std::string("Transfer-Encoding: chunked"), chunked}}) {
+    const auto request = fmt::format(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\n{}\r\n\r\n{}",
+        framing, payload);
+    const auto cut = request.find("\r\n\r\n") + 4 + payload.size() / 2;
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), gw.port()});
+    boost::asio::write(s, boost::asio::buffer(request.substr(0, cut)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    boost::asio::write(s, boost::asio::buffer(request.substr(cut)));
+    std::string out;
+    boost::system::error_code ec;
+    boost::asio::read(s, boost::asio::dynamic_buffer(out), ec);
+    EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << framing << "\n" << out;
+  }
 }
 
 TEST_F(ServerTest, IdleKeepAliveConnectionIsClosedQuietly) {
