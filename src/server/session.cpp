@@ -58,8 +58,11 @@ std::string request_id_for(std::string_view client, WorkerState& w) {
 // connection's coroutine is bound to, so that the upstream call stops. Bytes that arrive
 // meanwhile (a pipelined next request) are kept in the session's buffer, bounded; past that
 // bound it stops watching. Owned by the connection's coroutine, which must disarm() it before
-// reading the next request: a handler that runs after that, or after the connection is gone,
-// touches nothing but the shared state that says so.
+// reading the next request. Disarming does not cancel the pending wait: it ends when the next
+// request's bytes come, just ahead of the session's read, which the reactor then tries at once
+// rather than first on its own (cancelling costs a round of the event loop, the read a system
+// call). A handler that runs disarmed, or after the connection is gone, touches nothing but the
+// shared state that says so; at most one wait is pending.
 class PeerWatch {
  public:
   PeerWatch(tcp::socket& socket, beast::flat_buffer& buffer, net::cancellation_signal& signal)
@@ -71,14 +74,9 @@ class PeerWatch {
   void arm() {
     if (state_->buffer.size() >= kMaxPipelined) return;  // as if it stopped watching at once
     state_->armed = true;
-    watch(state_, ++state_->round);
+    if (!state_->waiting) watch(state_);
   }
-  void disarm() {
-    if (!state_->armed) return;
-    state_->armed = false;
-    beast::error_code ec;
-    state_->socket.cancel(ec);  // the pending wait ends with operation_aborted
-  }
+  void disarm() { state_->armed = false; }
   bool peer_gone() const { return state_->gone; }
 
  private:
@@ -88,16 +86,17 @@ class PeerWatch {
     tcp::socket& socket;
     beast::flat_buffer& buffer;
     net::cancellation_signal& signal;
-    bool armed = false, gone = false;
-    std::uint64_t round = 0;  // which arm() a handler belongs to
+    bool armed = false, gone = false, waiting = false;
   };
 
   static constexpr std::size_t kMaxPipelined = 64 * 1024;
 
-  static void watch(const std::shared_ptr<State>& state, std::uint64_t round) {
-    state->socket.async_wait(tcp::socket::wait_read, [state, round](beast::error_code ec) {
+  static void watch(const std::shared_ptr<State>& state) {
+    state->waiting = true;
+    state->socket.async_wait(tcp::socket::wait_read, [state](beast::error_code ec) {
       State& s = *state;
-      if (ec || !s.armed || s.round != round) return;
+      s.waiting = false;
+      if (ec || !s.armed) return;
       auto space = s.buffer.prepare(kMaxPipelined - s.buffer.size());
       const auto n = ::recv(s.socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -107,7 +106,7 @@ class PeerWatch {
         return;
       }
       if (n > 0) s.buffer.commit(static_cast<std::size_t>(n));
-      if (s.buffer.size() < kMaxPipelined) watch(state, round);
+      if (s.buffer.size() < kMaxPipelined) watch(state);
     });
   }
 
