@@ -3,6 +3,7 @@
 // the same code through beast::test::stream; included only by the session and the fuzz target.
 #pragma once
 
+#include "core/http_parse.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/error.hpp"
 
@@ -140,9 +141,13 @@ boost::asio::awaitable<RequestRead> read_request(
     return out;
   };
 
-  auto hec = co_await detail::read_within(stream, ms(sc.header_timeout_ms), [&] {
-    return http::async_read_header(stream, buffer, parser, use_tuple);
-  });
+  // What is buffered first (often the whole request, read while the connection was idle); the
+  // timed read only for a head that is not all in yet.
+  auto hec = parse_buffered(parser, buffer);  // not eager: the head and no more
+  if (!hec && !parser.is_header_done())
+    hec = co_await detail::read_within(stream, ms(sc.header_timeout_ms), [&] {
+      return http::async_read_header(stream, buffer, parser, use_tuple);
+    });
   if (hec == http::error::header_limit)
     co_return refuse(Reason::headers_too_large,
                      fmt::format("Request headers exceed server.max_header_bytes ({} bytes).",
@@ -183,16 +188,9 @@ boost::asio::awaitable<RequestRead> read_request(
     http::response<http::empty_body> cont{http::status::continue_, 11};
     (void)co_await http::async_write(stream, cont, use_tuple);
   }
-  // The body usually came with the head: what is buffered is parsed here, and the read (its
-  // timer, its completion posted to the loop) is left for a body that is not all in yet.
-  boost::beast::error_code bec;
+  // Likewise the body, which usually came with the head.
   parser.eager(true);
-  while (!parser.is_done() && buffer.size() != 0) {
-    const auto used = parser.put(buffer.data(), bec);
-    buffer.consume(used);
-    if (bec == http::error::need_more) bec = {};
-    if (bec || used == 0) break;
-  }
+  auto bec = parse_buffered(parser, buffer);
   if (!bec && !parser.is_done())
     bec = co_await detail::read_within(stream, ms(sc.body_timeout_ms), [&] {
       return http::async_read(stream, buffer, parser, use_tuple);

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/http_head.hpp"
+#include "core/http_parse.hpp"
 #include "core/write_now.hpp"
 #include "upstream/retry_after.hpp"
 #include "upstream/sse.hpp"
@@ -74,18 +75,6 @@ class ReadBuffer : public beast::flat_buffer {
   static constexpr std::size_t kMinRead = 512, kMaxRead = 64 * 1024;
   std::size_t prepared_ = 0, next_ = kMinRead;
 };
-
-// Parses all that `buffer` holds, `p` being eager, and drops the bytes it used. need_more is
-// not an error: the caller reads more. A parser already done (a head that says there is no
-// body, with bytes after it) is left alone: the caller checks is_done(). (Beast's
-// async_read_some parses one chunk a call, so every event of a stream took two trips through
-// the reader.)
-template <class Parser>
-beast::error_code parse_buffered(Parser& p, ReadBuffer& buffer) {
-  beast::error_code ec;
-  if (buffer.size() > 0 && !p.is_done()) buffer.consume(p.put(buffer.data(), ec));
-  return ec == http::error::need_more ? beast::error_code{} : ec;
-}
 
 struct Connection {
   using Plain = beast::tcp_stream;
@@ -469,9 +458,13 @@ class HttpUpstream final : public Upstream {
       std::optional<http::response_parser<http::string_body>> p;
       if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
       reply.first_byte = steady_now() - start;
-      lowest.expires_at(deadline);
-      auto [bec, bn] = co_await http::async_read(s, conn.buffer, *p, use_tuple);
-      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      p->eager(true);
+      auto bec = parse_buffered(*p, conn.buffer);  // a short answer came with its head
+      if (!bec && !p->is_done()) {
+        lowest.expires_at(deadline);
+        bec = std::get<0>(co_await http::async_read(s, conn.buffer, *p, use_tuple));
+        if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      }
       if (bec) co_return Exchange{fail(bec, Reason::timeout_total, Reason::protocol)};
       lowest.expires_never();
       fill_head(reply, p->get());
