@@ -10,10 +10,10 @@
 
 namespace switchyard {
 
-// Parses all that `buffer` (a Beast dynamic buffer) holds into `p`, which must be eager, and
-// drops the bytes it used. need_more is not an error: the caller reads more. A parser already
-// done (a head that says there is no body, with bytes after it) is left alone: the caller checks
-// is_done().
+// Parses what `buffer` (a Beast dynamic buffer) holds into `p` and drops the bytes it used: all
+// it can when `p` is eager, the head and no more when it is not. need_more is not an error: the
+// caller reads more. A parser already done (a head that says there is no body, with bytes after
+// it) is left alone: the caller checks is_done().
 template <class Parser, class Buffer>
 boost::beast::error_code parse_buffered(Parser& p, Buffer& buffer) {
   boost::beast::error_code ec;
