@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/log_limiter.hpp"
 #include "core/sha256.hpp"
+#include "core/socket_deadline.hpp"
 #include "server/admin.hpp"
 #include "server/api_call.hpp"
 #include "server/feedback.hpp"
@@ -310,17 +311,19 @@ Task<void> serve_connection(tcp::socket socket, ServerState& st, WorkerState& w,
   }
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  SocketDeadline keep_alive_limit(stream.socket());
   PeerWatch watch(stream.socket(), buffer, hangup);
   for (;;) {
-    // Idle between requests: the keep-alive timeout. Once a byte arrives, the header timeout.
+    // Idle between requests: the keep-alive timeout. Once a byte arrives, the header and body
+    // limits take over (read_request).
     if (buffer.size() == 0) {
       IdleConnection idle(stream.socket());
       w.idle.push_back(idle);
-      stream.expires_after(ms(w.current->snapshot->config.server.idle_timeout_ms));
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
-      if (ec) co_return;
+      keep_alive_limit.expires_at(steady_now() +
+                                  ms(w.current->snapshot->config.server.idle_timeout_ms));
+      auto [ec, n] = co_await stream.socket().async_read_some(buffer.prepare(4096), use_tuple);
+      if (keep_alive_limit.end(ec)) co_return;
       buffer.commit(n);
-      stream.expires_never();  // the header and body limits take over (read_request)
     }
     const auto start = steady_now();
     auto view = w.current;  // this request's config and upstreams, whatever reloads happen

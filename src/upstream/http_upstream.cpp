@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/http_head.hpp"
 #include "core/http_parse.hpp"
+#include "core/socket_deadline.hpp"
 #include "core/write_now.hpp"
 #include "upstream/retry_after.hpp"
 #include "upstream/sse.hpp"
@@ -80,8 +81,10 @@ struct Connection {
   using Plain = beast::tcp_stream;
   using Tls = beast::ssl_stream<beast::tcp_stream>;
 
-  explicit Connection(net::io_context& io) : stream(std::in_place_type<Plain>, io) {}
-  Connection(net::io_context& io, ssl::context& ctx) : stream(std::in_place_type<Tls>, io, ctx) {}
+  explicit Connection(net::io_context& io)
+      : stream(std::in_place_type<Plain>, io), deadline(lowest().socket()) {}
+  Connection(net::io_context& io, ssl::context& ctx)
+      : stream(std::in_place_type<Tls>, io, ctx), deadline(lowest().socket()) {}
 
   beast::tcp_stream& lowest() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
@@ -98,6 +101,7 @@ struct Connection {
   }
 
   std::variant<Plain, Tls> stream;
+  SocketDeadline deadline;  // of an exchange's reads and writes (connect: the stream's expiry)
   ReadBuffer buffer;
   std::string head;  // the head of the request being sent, its capacity kept for the next
   SteadyTime idle_since{};
@@ -304,6 +308,7 @@ class HttpUpstream final : public Upstream {
       if (co_await cancelled()) co_return cancelled_error();
       if (hec) co_return fail(hec, ph.reason, Reason::tls);
     }
+    c->lowest().expires_never();  // the exchanges' deadlines are the connection's own
     co_return std::move(c);
   }
 
@@ -424,7 +429,9 @@ class HttpUpstream final : public Upstream {
     for (;;) {
       p.emplace();
       p->body_limit(cfg_.max_response_bytes);
-      auto [ec, n] = co_await http::async_read_header(s, conn.buffer, *p, use_tuple);
+      conn.deadline.expires_at(first.until);
+      auto [rec, n] = co_await http::async_read_header(s, conn.buffer, *p, use_tuple);
+      const auto ec = conn.deadline.end(rec);
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       if (ec)
         co_return Exchange{fail(ec, first.reason, Reason::connect), false,
@@ -441,12 +448,11 @@ class HttpUpstream final : public Upstream {
   template <class Stream>
   Task<Exchange> exchange(Stream& s, Connection& conn, const OutboundRequest& req, ChunkSink* sink,
                           SteadyTime start, SteadyTime deadline, bool reused) {
-    auto& lowest = conn.lowest();
     // Until the first token: the response headers, and for a stream its first complete event.
     const auto first = phase(start + ms(cfg_.first_token_timeout_ms),
                              Reason::timeout_first_token, deadline);
-    lowest.expires_at(first.until);
-    if (auto ec = co_await write(s, conn, req)) {
+    conn.deadline.expires_at(first.until);
+    if (auto ec = conn.deadline.end(co_await write(s, conn, req))) {
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       co_return Exchange{fail(ec, first.reason, Reason::connect), false,
                          reused && ec != beast::error::timeout};
@@ -461,12 +467,12 @@ class HttpUpstream final : public Upstream {
       p->eager(true);
       auto bec = parse_buffered(*p, conn.buffer);  // a short answer came with its head
       if (!bec && !p->is_done()) {
-        lowest.expires_at(deadline);
+        conn.deadline.expires_at(deadline);
         bec = std::get<0>(co_await http::async_read(s, conn.buffer, *p, use_tuple));
+        bec = conn.deadline.end(bec);
         if (co_await cancelled()) co_return Exchange{cancelled_error()};
       }
       if (bec) co_return Exchange{fail(bec, Reason::timeout_total, Reason::protocol)};
-      lowest.expires_never();
       fill_head(reply, p->get());
       reply.body = std::move(p->get().body());
       co_return Exchange{std::move(reply), p->get().keep_alive()};
@@ -523,9 +529,10 @@ class HttpUpstream final : public Upstream {
       auto step = first_event ? first
                               : phase(steady_now() + ms(cfg_.idle_stream_timeout_ms),
                                       Reason::timeout_idle_stream, deadline);
-      lowest.expires_at(step.until);
-      auto [ec, n] = co_await s.async_read_some(
+      conn.deadline.expires_at(step.until);
+      auto [rec, n] = co_await s.async_read_some(
           conn.buffer.prepare(beast::read_size(conn.buffer, 64 * 1024)), use_tuple);
+      auto ec = conn.deadline.end(rec);
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       conn.buffer.commit(n);
       if (ec == net::error::eof) {  // a body without a length ends with the connection
@@ -534,7 +541,6 @@ class HttpUpstream final : public Upstream {
       }
       if (ec) co_return Exchange{fail(ec, step.reason, Reason::protocol)};
     }
-    lowest.expires_never();
     if (is_sse && sse.pending() > 0) {
       // A stream that ends inside an event was cut, not finished.
       co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
