@@ -227,7 +227,6 @@ Task<std::optional<Request>> next_request(beast::tcp_stream& stream, beast::flat
                                      refusal_name(read.refusal));
     log_protocol_error(read.detail, stream.socket());
   }
-  stream.expires_never();
   if (!read.failed) co_return parser.release();
   SessionWriter out(stream, parser.get().version() ? parser.get().version() : 11, false,
                     ms(sc.body_timeout_ms), parser.get().method() == http::verb::head);
