@@ -107,45 +107,107 @@ struct Connection {
   SteadyTime idle_since{};
 };
 
-// The body of the answer to a stream request, handed on as Beast parses it rather than copied
-// into a buffer of its own, which a held stream would keep for minutes: a 2xx event stream's
-// bytes go to `sse`; any other answer is an error, kept in `text` up to `limit` bytes (past it
-// the read fails with body_limit). The owner sets `sse` or `limit` once the head is read.
-struct StreamBody {
-  struct value_type {  // NOLINT(readability-identifier-naming): Beast's Body names
-    SseSplitter* sse = nullptr;
-    std::string text;
-    std::size_t limit = 0;
+// Whether the client may see this upstream response header: an allowlist, because an upstream's
+// cookies, auth challenges, CORS, HSTS, Alt-Svc and redirects describe the upstream, not the
+// gateway, and would mislead or endanger the client. `extra`: the upstream's relay_headers.
+bool relayed(std::string_view name, const std::vector<std::string>& extra) {
+  static constexpr std::string_view kPrefixes[] = {"x-ratelimit-", "openai-", "x-sim-",
+                                                   "anthropic-ratelimit-"};
+  static constexpr std::string_view kNames[] = {"x-amzn-requestid", "request-id", "cf-ray",
+                                                "x-envoy-upstream-service-time"};
+  auto starts = [&](std::string_view p) {
+    return name.size() >= p.size() && beast::iequals(name.substr(0, p.size()), p);
   };
-
-  class reader {  // NOLINT(readability-identifier-naming)
-   public:
-    template <bool isRequest, class Fields>
-    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
-    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
-    template <class ConstBufferSequence>
-    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
-      ec = {};
-      std::size_t n = 0;
-      for (const auto b : beast::buffers_range_ref(buffers)) {
-        const std::string_view bytes(static_cast<const char*>(b.data()), b.size());
-        if (body_.sse) {
-          body_.sse->feed(bytes);
-        } else if (body_.text.size() + bytes.size() <= body_.limit) {
-          body_.text.append(bytes);
-        } else {
-          ec = http::error::body_limit;
-          break;
-        }
-        n += bytes.size();
-      }
-      return n;
+  for (auto p : kPrefixes)
+    if (starts(p)) return true;
+  for (auto n : kNames)
+    if (beast::iequals(name, n)) return true;
+  for (const auto& e : extra) {
+    if (!e.empty() && e.back() == '*') {
+      if (starts(std::string_view(e).substr(0, e.size() - 1))) return true;
+    } else if (beast::iequals(name, e)) {
+      return true;
     }
-    void finish(beast::error_code& ec) { ec = {}; }
+  }
+  return false;
+}
 
-   private:
-    value_type& body_;
-  };
+// Parses an upstream's answer straight into `reply`: the status, the headers the gateway reads
+// (the content type, the request id, the retry delays) and those it relays, without Beast's
+// field container (a node per header, looked up again afterwards). Headers named in Connection
+// are hop-by-hop (RFC 9110 §7.6.1) and not relayed, even when allowlisted. The body goes to
+// `sse` when the owner sets one (a 2xx event stream, handed on as it is parsed rather than kept,
+// which a held stream would do for minutes), else into reply.body, up to `limit` bytes: past it
+// the parse fails with body_limit. The owner sets `sse` or `limit` once the head is read;
+// Beast's body_limit applies as well.
+class ReplyParser final : public http::basic_parser<false> {
+ public:
+  explicit ReplyParser(const std::vector<std::string>& relay) : relay_(relay) {}
+
+  UpstreamReply reply;
+  SseSplitter* sse = nullptr;
+  std::size_t limit = SIZE_MAX;
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    reply.status = code;
+  }
+  void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    const auto first = [&](std::string& to, bool& seen) {
+      if (!std::exchange(seen, true)) to.assign(value.data(), value.size());
+    };
+    switch (f) {
+      case http::field::content_type: first(reply.content_type, seen_type_); return;
+      case http::field::retry_after: first(retry_after_, seen_retry_); return;
+      case http::field::connection:
+        connection_.append(value.data(), value.size()).push_back(',');
+        return;
+      default: break;
+    }
+    if (beast::iequals(name, "x-request-id")) first(reply.upstream_request_id, seen_id_);
+    else if (beast::iequals(name, "retry-after-ms")) first(retry_after_ms_, seen_retry_ms_);
+    else if (relayed(name, relay_)) reply.headers.emplace_back(name, value);
+  }
+  void on_header_impl(beast::error_code&) override {
+    if (seen_retry_ || seen_retry_ms_)
+      reply.retry_after_ms = retry_after_ms(retry_after_ms_, retry_after_,
+                                            std::chrono::system_clock::now());
+    if (connection_.empty()) return;
+    for (const auto& token : http::token_list(connection_))
+      std::erase_if(reply.headers, [&](const auto& h) { return beast::iequals(h.first, token); });
+  }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (length && !sse) reply.body.reserve(std::min<std::uint64_t>(*length, limit));
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code& ec) override {
+    return take(body, ec);
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code& ec) override {
+    return take(body, ec);
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  std::size_t take(beast::string_view bytes, beast::error_code& ec) {
+    if (sse) {
+      sse->feed(bytes);
+    } else if (reply.body.size() + bytes.size() <= limit) {
+      reply.body.append(bytes.data(), bytes.size());
+    } else {
+      ec = http::error::body_limit;
+      return 0;
+    }
+    return bytes.size();
+  }
+
+  const std::vector<std::string>& relay_;
+  std::string retry_after_, retry_after_ms_, connection_;
+  bool seen_type_ = false, seen_id_ = false, seen_retry_ = false, seen_retry_ms_ = false;
 };
 
 }  // namespace
@@ -337,57 +399,6 @@ class HttpUpstream final : public Upstream {
     }
   }
 
-  static std::uint32_t retry_after_ms(const http::fields& h) {
-    return switchyard::retry_after_ms(h["retry-after-ms"], h[http::field::retry_after],
-                                      std::chrono::system_clock::now());
-  }
-
-  // Whether the client may see this upstream response header: an allowlist, because an
-  // upstream's cookies, auth challenges, CORS, HSTS, Alt-Svc and redirects describe the upstream,
-  // not the gateway, and would mislead or endanger the client.
-  bool relayed(std::string_view name) const {
-    static constexpr std::string_view kPrefixes[] = {"x-ratelimit-", "openai-", "x-sim-",
-                                                     "anthropic-ratelimit-"};
-    static constexpr std::string_view kNames[] = {"x-amzn-requestid", "request-id",
-                                                  "cf-ray", "x-envoy-upstream-service-time"};
-    auto starts = [&](std::string_view p) {
-      return name.size() >= p.size() && beast::iequals(name.substr(0, p.size()), p);
-    };
-    for (auto p : kPrefixes)
-      if (starts(p)) return true;
-    for (auto n : kNames)
-      if (beast::iequals(name, n)) return true;
-    for (const auto& extra : cfg_.relay_headers) {
-      if (!extra.empty() && extra.back() == '*') {
-        if (starts(std::string_view(extra).substr(0, extra.size() - 1))) return true;
-      } else if (beast::iequals(name, extra)) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  void fill_head(UpstreamReply& reply, const http::response_header<>& h) const {
-    reply.status = static_cast<int>(h.result_int());
-    reply.content_type = std::string(h[http::field::content_type]);
-    auto id = h["x-request-id"];
-    reply.upstream_request_id = std::string(id);
-    reply.retry_after_ms = retry_after_ms(h);
-    // Headers named in Connection are hop-by-hop (RFC 9110 §7.6.1) even when allowlisted.
-    std::vector<std::string_view> hop_by_hop;
-    for (auto [line, end] = h.equal_range(http::field::connection); line != end; ++line)
-      for (const auto& token : http::token_list(line->value()))
-        hop_by_hop.push_back(std::string_view(token.data(), token.size()));
-    for (const auto& f : h) {
-      const auto name = f.name_string();
-      if (!relayed(name)) continue;
-      if (std::any_of(hop_by_hop.begin(), hop_by_hop.end(),
-                      [&](std::string_view t) { return beast::iequals(t, name); }))
-        continue;
-      reply.headers.emplace_back(name, f.value());
-    }
-  }
-
   Task<Result<UpstreamReply>> call(const OutboundRequest& req, ChunkSink* sink) {
     co_await net::this_coro::throw_if_cancelled(false);
     const auto start = steady_now();
@@ -423,11 +434,12 @@ class HttpUpstream final : public Upstream {
   // Reads response headers, skipping interim 1xx answers (e.g. 103 Early Hints). Returns the
   // failed exchange, or nullopt once `p` holds a final head. A failure that looks like a pooled
   // connection the peer had closed asks for one retry on a fresh connection.
-  template <class Stream, class Parser>
-  Task<std::optional<Exchange>> read_head(Stream& s, Connection& conn, std::optional<Parser>& p,
-                                          const Phase& first, bool reused) {
+  template <class Stream>
+  Task<std::optional<Exchange>> read_head(Stream& s, Connection& conn,
+                                          std::optional<ReplyParser>& p, const Phase& first,
+                                          bool reused) {
     for (;;) {
-      p.emplace();
+      p.emplace(cfg_.relay_headers);
       p->body_limit(cfg_.max_response_bytes);
       conn.deadline.expires_at(first.until);
       auto [rec, n] = co_await http::async_read_header(s, conn.buffer, *p, use_tuple);
@@ -436,7 +448,7 @@ class HttpUpstream final : public Upstream {
       if (ec)
         co_return Exchange{fail(ec, first.reason, Reason::connect), false,
                            reused && stale_connection_error(ec)};
-      auto status = p->get().result_int();
+      const int status = p->reply.status;
       // A gateway never switches protocols on the client's behalf.
       if (status == 101)
         co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
@@ -459,10 +471,10 @@ class HttpUpstream final : public Upstream {
     }
     if (co_await cancelled()) co_return Exchange{cancelled_error()};
 
-    UpstreamReply reply;
+    std::optional<ReplyParser> p;
+    if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
+    UpstreamReply& reply = p->reply;
     if (!sink) {
-      std::optional<http::response_parser<http::string_body>> p;
-      if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
       reply.first_byte = steady_now() - start;
       p->eager(true);
       auto bec = parse_buffered(*p, conn.buffer);  // a short answer came with its head
@@ -473,17 +485,12 @@ class HttpUpstream final : public Upstream {
         if (co_await cancelled()) co_return Exchange{cancelled_error()};
       }
       if (bec) co_return Exchange{fail(bec, Reason::timeout_total, Reason::protocol)};
-      fill_head(reply, p->get());
-      reply.body = std::move(p->get().body());
-      co_return Exchange{std::move(reply), p->get().keep_alive()};
+      co_return Exchange{std::move(reply), p->keep_alive()};
     }
 
-    std::optional<http::response_parser<StreamBody>> p;
-    if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
     p->body_limit(boost::none);  // streams are bounded by time, not size
-    fill_head(reply, p->get());
     const bool is_sse = reply.status / 100 == 2 &&
-                        p->get()[http::field::content_type].starts_with("text/event-stream");
+                        std::string_view(reply.content_type).starts_with("text/event-stream");
     if (reply.status / 100 == 2 && !is_sse) {
       // A stream was asked for and a body came back: the client's SDK would see no events and
       // end silently. Treat it as a bad answer so that another candidate can be tried.
@@ -494,9 +501,9 @@ class HttpUpstream final : public Upstream {
     SseSplitter sse;
     if (is_sse) {
       sink->on_head(reply);
-      p->get().body().sse = &sse;
+      p->sse = &sse;
     } else {  // an error, bounded
-      p->get().body().limit = std::min<std::uint64_t>(kMaxErrorBodyBytes, cfg_.max_response_bytes);
+      p->limit = std::min<std::uint64_t>(kMaxErrorBodyBytes, cfg_.max_response_bytes);
     }
     p->eager(true);
     bool first_event = true;
@@ -546,8 +553,7 @@ class HttpUpstream final : public Upstream {
       co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
                                                           "): the stream ended mid-event")};
     }
-    reply.body = std::move(p->get().body().text);
-    co_return Exchange{std::move(reply), p->get().keep_alive()};
+    co_return Exchange{std::move(reply), p->keep_alive()};
   }
 
   net::io_context& io_;
