@@ -1,6 +1,7 @@
 #include "api/request.hpp"
 
 #include "api/prompt.hpp"
+#include "core/json_text.hpp"
 
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
@@ -487,7 +488,10 @@ std::string forward_body(const ApiRequest& req, std::string_view model_id, Usage
   };
   std::vector<Edit> edits;
   edits.reserve(4);
-  Edit model{req.model_value, json(model_id).dump(-1, ' ', false, json::error_handler_t::replace)};
+  // The id is a config string, valid UTF-8 (the loader checks): escaping makes it JSON.
+  Edit model{req.model_value, "\""};
+  append_json_escaped(model.text, model_id);
+  model.text.push_back('"');
   if (logprobs && !req.asks_logprobs() && req.endpoint == Endpoint::chat_completions) {
     if (req.logprobs_value.empty()) model.text += R"(,"logprobs":true)";
     else edits.push_back({req.logprobs_value, "true"});  // false or null: asked after all

@@ -192,6 +192,15 @@ TEST(Request, ForwardsTheClientsBytesWithOnlyTheModelReplaced) {
   EXPECT_EQ(forward_body(*r, "gpt-4o", UsageOption::request), expected);  // not a stream
 }
 
+TEST(Request, AnUpstreamModelIdIsWrittenAsAJsonString) {
+  auto r = parse_api_request(Endpoint::chat_completions,
+                             R"({"model":"auto","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(r) << r.error().message;
+  const std::string out = forward_body(*r, "org/m\"1\\é\t", UsageOption::as_sent);
+  EXPECT_EQ(out, R"({"model":"org/m\"1\\é\u0009","messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(nlohmann::json::parse(out)["model"], "org/m\"1\\é\t");
+}
+
 TEST(Request, ALongPromptBeforeTheModelAndItsEscapesAreReadAndForwardedByteForByte) {
   // As the OpenAI SDKs send it: messages first. The content ends in an escaped backslash and
   // holds escaped quotes, so that the scan for the model's span must tell them apart.
