@@ -291,7 +291,13 @@ bool stale_connection_error(const beast::error_code& ec) {
 class HttpUpstream final : public Upstream {
  public:
   HttpUpstream(net::io_context& io, const UpstreamRuntime& rt, std::shared_ptr<ConnectionPool> p)
-      : io_(io), rt_(rt), cfg_(*rt.config), pool_(std::move(p)) {}
+      : io_(io), rt_(rt), cfg_(*rt.config), pool_(std::move(p)) {
+    append_header(fixed_fields_, "Host", rt_.url.host_header);
+    append_header(fixed_fields_, "User-Agent", "switchyard/" SWITCHYARD_VERSION);
+    append_header(fixed_fields_, "Content-Type", "application/json");
+    if (!rt_.authorization.empty())
+      append_header(fixed_fields_, "Authorization", rt_.authorization);
+  }
 
   Task<Result<UpstreamReply>> complete(const OutboundRequest& req) override {
     return call(req, nullptr);
@@ -380,11 +386,8 @@ class HttpUpstream final : public Upstream {
   Task<beast::error_code> write(Stream& s, Connection& conn, const OutboundRequest& req) {
     std::string& head = conn.head;
     head.assign("POST ").append(rt_.url.prefix).append(req.path).append(" HTTP/1.1\r\n");
-    append_header(head, "Host", rt_.url.host_header);
-    append_header(head, "User-Agent", "switchyard/" SWITCHYARD_VERSION);
-    append_header(head, "Content-Type", "application/json");
+    head.append(fixed_fields_);
     append_header(head, "Accept", req.stream ? "text/event-stream" : "application/json");
-    if (!rt_.authorization.empty()) append_header(head, "Authorization", rt_.authorization);
     if (!req.request_id.empty()) append_header(head, "x-request-id", req.request_id);
     for (const auto& [name, value] : req.headers) append_header(head, name, value);
     const fmt::format_int length(req.body.size());
@@ -559,6 +562,7 @@ class HttpUpstream final : public Upstream {
   net::io_context& io_;
   const UpstreamRuntime& rt_;
   const UpstreamConfig& cfg_;
+  std::string fixed_fields_;  // the head's lines that are the same on every request
   std::shared_ptr<ConnectionPool> pool_;
 };
 
