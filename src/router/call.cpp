@@ -315,7 +315,7 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
            endpoint_cost_usd(*target.upstream_config, ctx.clock.now() - start);
   };
   // Not a ?: — GCC 12 miscompiles co_await inside a conditional expression.
-  Result<UpstreamReply> reply = make_error(Reason::internal, "unreachable");
+  Result<UpstreamReply> reply = UpstreamReply{};  // a placeholder that allocates nothing
   if (request.stream)
     reply = co_await upstream.stream(req, sink);
   else

@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 
 namespace switchyard {
@@ -57,7 +58,7 @@ class SingleDispatcher final : public Dispatcher {
       : max_attempts_(max_attempts), retry_(retry), budget_(std::make_unique<ShareBudget>()) {}
 
   Task<Result<void>> dispatch(RouteContext& ctx, ResponseWriter& out) const override {
-    Error last = make_error(Reason::upstream_saturated, "route has no candidates");
+    std::optional<Error> last;  // built only when no call is made: most requests have one
     if (retry_.max_retries > 0) budget_->count();
     if (ctx.candidates.size() == 1 && retry_.max_retries > 0) {
       const Target& t = *ctx.candidates.front();
@@ -92,8 +93,9 @@ class SingleDispatcher final : public Dispatcher {
       if (auto slept = co_await ctx.clock.sleep_until(ctx.clock.now() + pause); !slept)
         co_return slept.error();
     }
-    co_return ctx.attempts.empty() ? Result<void>(last)
-                                   : Result<void>(all_attempts_failed(ctx, std::move(last)));
+    if (!last) last = make_error(Reason::upstream_saturated, "route has no candidates");
+    co_return ctx.attempts.empty() ? Result<void>(*last)
+                                   : Result<void>(all_attempts_failed(ctx, std::move(*last)));
   }
 
  private:
