@@ -19,7 +19,16 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-void SessionWriter::set_line(std::string& lines, std::string_view name, std::string_view value) {
+void SessionWriter::set_line(std::string& lines, std::uint64_t& names, std::string_view name,
+                             std::string_view value) {
+  // Names equal in any case have the same length and last letter (| 0x20 lower-cases letters).
+  const auto last = static_cast<unsigned char>(name.empty() ? 0 : name.back() | 0x20);
+  const std::uint64_t bit = std::uint64_t{1} << ((name.size() * 7 + last) & 63);
+  if (!(names & bit)) {
+    names |= bit;
+    append_header(lines, name, value);
+    return;
+  }
   const char* const begin = lines.data();
   const char* const end = begin + lines.size();
   for (const char* line = begin; line < end;) {

@@ -7,6 +7,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -35,10 +36,10 @@ class SessionWriter final : public ResponseWriter {
   // writer's own: a caller's (an upstream header an operator chose to relay) is ignored, as a
   // second framing header would make the answer ambiguous (RFC 9112 §6.3).
   void set_header(std::string_view name, std::string_view value) override {
-    if (!is_framing(name)) set_line(fields_, name, value);
+    if (!is_framing(name)) set_line(fields_, field_names_, name, value);
   }
   void set_trailer(std::string_view name, std::string_view value) override {
-    set_line(trailers_, name, value);
+    set_line(trailers_, trailer_names_, name, value);
   }
   Task<Result<void>> send(int status, std::string_view content_type,
                           std::string_view body) override;
@@ -55,8 +56,11 @@ class SessionWriter final : public ResponseWriter {
  private:
   Result<void> check(const boost::beast::error_code& ec);
   // Sets `name` in `lines` (header lines, each "Name: value" and CRLF), replacing a line of the
-  // same name in any case.
-  static void set_line(std::string& lines, std::string_view name, std::string_view value);
+  // same name in any case. `names` has a bit set for each name in `lines` (by its length and
+  // last letter): the lines are searched only when the bit of `name` is set, which it mostly is
+  // not.
+  static void set_line(std::string& lines, std::uint64_t& names, std::string_view name,
+                       std::string_view value);
   static bool is_framing(std::string_view name);
   using Header = std::pair<std::string_view, std::string_view>;
   // Appends the status line, the headers set so far and `framing` to pending_.
@@ -73,6 +77,7 @@ class SessionWriter final : public ResponseWriter {
   // writes between flushes: one upstream read's events, or 64 KB of a kept answer's.
   std::string pending_;
   std::string fields_, trailers_;  // header lines as they will be written
+  std::uint64_t field_names_ = 0, trailer_names_ = 0;  // set_line's bits
   bool started_ = false;
   bool broken_ = false;
   int status_ = 0;
