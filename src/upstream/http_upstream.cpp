@@ -288,6 +288,39 @@ bool stale_connection_error(const beast::error_code& ec) {
          ec == net::ssl::error::stream_truncated;
 }
 
+// One read into a connection's buffer: straight from the socket when the connection is plain
+// (tcp_stream's own operation adds nothing: the exchange's deadline is the connection's
+// SocketDeadline), through TLS otherwise. The caller commits what was read.
+template <class Stream>
+auto read_some(Stream& s, ReadBuffer& buffer) {
+  const auto space = buffer.prepare(beast::read_size(buffer, 64 * 1024));
+  if constexpr (std::is_same_v<Stream, Connection::Plain>)
+    return s.socket().async_read_some(space, use_tuple);
+  else
+    return s.async_read_some(space, use_tuple);
+}
+
+// Parses what `conn` has buffered into `p`, reading more until `p` has its head, or with
+// `whole` (and an eager parser) the whole answer: Beast's async_read without its composed
+// operation. The end of the stream before any byte is end_of_stream (a pooled connection the
+// peer closed); later, it ends a body that has no length, or is partial_message.
+template <class Stream>
+Task<beast::error_code> read_parse(Stream& s, Connection& conn, ReplyParser& p, bool whole) {
+  beast::error_code ec = parse_buffered(p, conn.buffer);
+  while (!ec && !(whole ? p.is_done() : p.is_header_done())) {
+    auto [rec, n] = co_await read_some(s, conn.buffer);
+    conn.buffer.commit(n);
+    if (rec == net::error::eof) {
+      if (!p.got_some()) co_return http::error::end_of_stream;
+      p.put_eof(rec);
+      co_return rec;
+    }
+    if (rec) co_return rec;
+    ec = parse_buffered(p, conn.buffer);
+  }
+  co_return ec;
+}
+
 class HttpUpstream final : public Upstream {
  public:
   HttpUpstream(net::io_context& io, const UpstreamRuntime& rt, std::shared_ptr<ConnectionPool> p)
@@ -445,8 +478,7 @@ class HttpUpstream final : public Upstream {
       p.emplace(cfg_.relay_headers);
       p->body_limit(cfg_.max_response_bytes);
       conn.deadline.expires_at(first.until);
-      auto [rec, n] = co_await http::async_read_header(s, conn.buffer, *p, use_tuple);
-      const auto ec = conn.deadline.end(rec);
+      const auto ec = conn.deadline.end(co_await read_parse(s, conn, *p, false));
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       if (ec)
         co_return Exchange{fail(ec, first.reason, Reason::connect), false,
@@ -483,8 +515,7 @@ class HttpUpstream final : public Upstream {
       auto bec = parse_buffered(*p, conn.buffer);  // a short answer came with its head
       if (!bec && !p->is_done()) {
         conn.deadline.expires_at(deadline);
-        bec = std::get<0>(co_await http::async_read(s, conn.buffer, *p, use_tuple));
-        bec = conn.deadline.end(bec);
+        bec = conn.deadline.end(co_await read_parse(s, conn, *p, true));
         if (co_await cancelled()) co_return Exchange{cancelled_error()};
       }
       if (bec) co_return Exchange{fail(bec, Reason::timeout_total, Reason::protocol)};
@@ -540,8 +571,7 @@ class HttpUpstream final : public Upstream {
                               : phase(steady_now() + ms(cfg_.idle_stream_timeout_ms),
                                       Reason::timeout_idle_stream, deadline);
       conn.deadline.expires_at(step.until);
-      auto [rec, n] = co_await s.async_read_some(
-          conn.buffer.prepare(beast::read_size(conn.buffer, 64 * 1024)), use_tuple);
+      auto [rec, n] = co_await read_some(s, conn.buffer);
       auto ec = conn.deadline.end(rec);
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       conn.buffer.commit(n);
