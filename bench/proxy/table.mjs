@@ -65,11 +65,13 @@ for (const [s, label] of [["paced200", "200 req/s over 64 connections"], ["paced
 }
 const scen = ["json32", "json32_16k", "json32_128k", "json256", "sse32", "ttft200", "paced200",
               "paced2000", "slow256"].filter((s) => rows.some((r) => r.scenario === s));
-row("RSS idle / under load, MB", (t) => {
+row("RSS idle / under load (any scenario), MB", (t) => {
   const idle = Math.min(...scen.map((s) => get(t, s).rss_idle_kb));
   const load = Math.max(...scen.map((s) => get(t, s).rss_load_kb));
   return `${f(idle / 1024, 1)} / ${f(load / 1024, 1)}`;
 });
+if (rows.some((r) => r.scenario === "json256"))
+  row("RSS under the 256-connection JSON load, MB", (t) => f(get(t, "json256").rss_load_kb / 1024, 1));
 row("errors (all scenarios)", (t) =>
   f(scen.reduce((n, s) => n + (get(t, s).run.errors ?? 0) + (get(t, s).run.status_errors ?? 0), 0)));
 const held = (t) => rows.find((r) => r.target === t && r.scenario === "hold");
