@@ -134,8 +134,9 @@ bool relayed(std::string_view name, const std::vector<std::string>& extra) {
 
 // Parses an upstream's answer straight into `reply`: the status, the headers the gateway reads
 // (the content type, the request id, the retry delays) and those it relays, without Beast's
-// field container (a node per header, looked up again afterwards). Headers named in Connection
-// are hop-by-hop (RFC 9110 §7.6.1) and not relayed, even when allowlisted. The body goes to
+// field container (a node per header, looked up again afterwards). The headers it reads are not
+// relayed (the gateway answers with its own), nor are those named in Connection, which are
+// hop-by-hop (RFC 9110 §7.6.1), even when allowlisted. The body goes to
 // `sse` when the owner sets one (a 2xx event stream, handed on as it is parsed rather than kept,
 // which a held stream would do for minutes), else into reply.body, up to `limit` bytes: past it
 // the parse fails with body_limit. The owner sets `sse` or `limit` once the head is read;
@@ -156,6 +157,7 @@ class ReplyParser final : public http::basic_parser<false> {
   }
   void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
+    if (is_header_done()) return;  // a chunked answer's trailers: none is read or relayed
     const auto first = [&](std::string& to, bool& seen) {
       if (!std::exchange(seen, true)) to.assign(value.data(), value.size());
     };

@@ -167,6 +167,24 @@ TEST(HostileUpstream, OnlyAllowlistedEndToEndHeadersReachTheClient) {
     EXPECT_EQ(r.header(leaked), "") << leaked << " was relayed";
 }
 
+TEST(HostileUpstream, AChunkedAnswersTrailersAndTheUpstreamsRequestIdAreNotRelayed) {
+  const std::string answer = R"({"id":"x","object":"chat.completion","choices":[]})";
+  ScriptedUpstream up(fmt::format(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+      "x-request-id: upstream-7\r\nx-ratelimit-remaining-tokens: 9\r\n\r\n"
+      "{:x}\r\n{}\r\n0\r\nx-ratelimit-remaining-requests: 1\r\nSet-Cookie: a=b\r\n\r\n",
+      answer.size(), answer));
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"), {{"x-request-id", "c-1"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("id":"x")"), std::string::npos) << r.body;  // the chunks, whole
+  EXPECT_EQ(r.header("x-ratelimit-remaining-tokens"), "9");
+  EXPECT_EQ(r.header("x-ratelimit-remaining-requests"), "");  // a trailer
+  EXPECT_EQ(r.header("set-cookie"), "");
+  EXPECT_EQ(r.header("x-request-id"), "c-1");
+  EXPECT_EQ(r.header("x-upstream-request-id"), "upstream-7");
+}
+
 TEST(HostileUpstream, ForwardsTheClientsBytesAndOnlyTheApisHeaders) {
   const std::string answer = R"({"object":"chat.completion","choices":[]})";
   ScriptedUpstream up(fmt::format(
