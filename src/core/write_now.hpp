@@ -23,8 +23,9 @@ namespace switchyard {
 // Writes all of `buffers` (at most four) to `stream`; the caller keeps them alive until the
 // coroutine completes. One sendmsg that does not wait; what it did not take (none of it, when
 // the socket would block) goes through async_write under the deadline the caller set (the
-// stream's expiry, or a SocketDeadline). Cancellation of the caller's coroutine applies to that async part only, and ends it with
-// operation_aborted, the bytes already sent being lost to the peer's framing as with async_write.
+// stream's expiry, or a SocketDeadline). Cancellation of the caller's coroutine applies to that
+// async part only, and ends it with operation_aborted, the bytes already sent being lost to the
+// peer's framing as with async_write.
 template <class Buffers>
 boost::asio::awaitable<boost::beast::error_code> write_now(boost::beast::tcp_stream& stream,
                                                            const Buffers& buffers) {
