@@ -302,21 +302,25 @@ auto read_some(Stream& s, ReadBuffer& buffer) {
     return s.async_read_some(space, use_tuple);
 }
 
+// What the end of the stream means to `p`: end_of_stream before any byte (a pooled connection
+// the peer closed), else the end of a body that has no length (no error) or partial_message.
+beast::error_code at_eof(ReplyParser& p) {
+  if (!p.got_some()) return http::error::end_of_stream;
+  beast::error_code ec;
+  p.put_eof(ec);
+  return ec;
+}
+
 // Parses what `conn` has buffered into `p`, reading more until `p` has its head, or with
 // `whole` (and an eager parser) the whole answer: Beast's async_read without its composed
-// operation. The end of the stream before any byte is end_of_stream (a pooled connection the
-// peer closed); later, it ends a body that has no length, or is partial_message.
+// operation; the end of the stream as at_eof() says.
 template <class Stream>
 Task<beast::error_code> read_parse(Stream& s, Connection& conn, ReplyParser& p, bool whole) {
   beast::error_code ec = parse_buffered(p, conn.buffer);
   while (!ec && !(whole ? p.is_done() : p.is_header_done())) {
     auto [rec, n] = co_await read_some(s, conn.buffer);
     conn.buffer.commit(n);
-    if (rec == net::error::eof) {
-      if (!p.got_some()) co_return http::error::end_of_stream;
-      p.put_eof(rec);
-      co_return rec;
-    }
+    if (rec == net::error::eof) co_return at_eof(p);
     if (rec) co_return rec;
     ec = parse_buffered(p, conn.buffer);
   }
@@ -577,10 +581,7 @@ class HttpUpstream final : public Upstream {
       auto ec = conn.deadline.end(rec);
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       conn.buffer.commit(n);
-      if (ec == net::error::eof) {  // a body without a length ends with the connection
-        ec = {};
-        p->put_eof(ec);
-      }
+      if (ec == net::error::eof) ec = at_eof(*p);  // a body without a length ends so
       if (ec) co_return Exchange{fail(ec, step.reason, Reason::protocol)};
     }
     if (is_sse && sse.pending() > 0) {
