@@ -45,9 +45,9 @@ std::vector<StageConfig*> chain(Config& config, const std::string& route) {
   return out;
 }
 
-// The mappings of a stage or dispatcher that hold its cost knob: its own, and each learned gate
-// of a cascade's tiers (their gates, gates_by_caller and under_load gates). Nowhere else: a
-// scorer's per-tier cost weights are not the route's knob.
+// The mappings of a stage or dispatcher that hold its cost knob: its own, and each learned or
+// predicted gate of a cascade's tiers (their gates, gates_by_caller and under_load gates).
+// Nowhere else: a scorer's per-tier cost weights are not the route's knob.
 std::vector<YAML::Node> knob_holders(const YAML::Node& node) {
   // A missing key gives an invalid node, whose type cannot be asked.
   const auto map = [](const YAML::Node& n) { return n && n.IsMap(); };
@@ -55,7 +55,9 @@ std::vector<YAML::Node> knob_holders(const YAML::Node& node) {
   if (!map(node)) return out;
   out.push_back(node);
   auto learned_of = [&](const YAML::Node& gates) {
-    if (map(gates) && map(gates["learned"])) out.push_back(gates["learned"]);
+    if (!map(gates)) return;
+    for (const char* gate : {"learned", "predicted"})
+      if (map(gates[gate])) out.push_back(gates[gate]);
   };
   if (const YAML::Node tiers = node["tiers"]; tiers && tiers.IsSequence())
     for (const YAML::Node& tier : tiers) {

@@ -11,7 +11,9 @@
 // its own gates (counted; none that calls out) but its answer is returned, as the last tier's
 // is. A tier's code validator (gates/code_check.hpp), similarity check (gates/similar.hpp) and
 // judge (another model that grades the answer, gates/judge.hpp) run after its other gates, in
-// that order, each only when its finding can still decide.
+// that order, each only when its finding can still decide. A tier that names a model an
+// earlier tier already asked (the same way) judges that answer again instead of calling again:
+// `[Yi]` gated by its `predicted` quality, then `[Yi, Mixtral]` by agreement, pays Yi once.
 // Earlier tiers' answers reach a streaming client as a replay of their events. Every call is
 // billed (AttemptRecord) and counted; the response says how many tiers ran (x-switchyard-tiers)
 // and why each escalated (x-switchyard-escalations).
@@ -82,6 +84,27 @@ struct Said {
   Answer answer;
 };
 
+// An answer of an earlier tier, kept for a later tier that names its model: asking it again
+// the same way would cost a second call for an answer the cascade has.
+struct Kept {
+  CallResult result;
+  CallOptions ask;
+};
+
+// The kept answer of `t`'s model asked for as `ask` asks (or with logprobs besides), taken out
+// of `kept`; nullopt if there is none.
+std::optional<CallResult> take_kept(std::vector<Kept>& kept, const Target& t,
+                                    const CallOptions& ask) {
+  auto it = std::find_if(kept.begin(), kept.end(), [&](const Kept& k) {
+    return k.result.target->model == t.model && k.result.target->upstream == t.upstream &&
+           k.ask.samples == ask.samples && (k.ask.logprobs || !ask.logprobs);
+  });
+  if (it == kept.end()) return std::nullopt;
+  std::optional<CallResult> r(std::move(it->result));
+  kept.erase(it);
+  return r;
+}
+
 // Counts a gate's verdict: pass when `finding` is empty.
 void count(LazyCounters& verdicts, const std::string& finding) {
   verdicts.inc(finding.empty(), finding.empty() ? "pass" : "fail");
@@ -113,6 +136,7 @@ class CascadeDispatcher final : public Dispatcher {
     const ModelConfig* from = nullptr;  // the model the last escalation left
     std::string_view reason;
     std::size_t ran = 0;
+    std::vector<Kept> kept;  // the answers of the tiers that escalated
     // Each tier's models that the stages left, and the last tier that has any: when the stages
     // left no model of the tiers after it, its answer is the last word, as the last tier's is.
     std::vector<std::vector<const Target*>> left_by_tier(tiers_.size());
@@ -159,15 +183,25 @@ class CascadeDispatcher final : public Dispatcher {
       const CallOptions ask{.logprobs = g.needs_logprobs, .samples = g.samples};
       std::vector<CallResult> results;
       if (g.agreement) {
-        std::vector<const Target*> one_each;
+        std::vector<const Target*> one_each, to_call;
         for (const Target* t : available)
           if (std::none_of(one_each.begin(), one_each.end(),
                            [&](const Target* o) { return o->model == t->model; }))
             one_each.push_back(t);
-        results = co_await call_all(ctx, std::move(one_each), ask);
+        std::vector<std::optional<CallResult>> reused;
+        for (const Target* t : one_each) {
+          reused.push_back(take_kept(kept, *t, ask));
+          if (!reused.back()) to_call.push_back(t);
+        }
+        auto fresh = co_await call_all(ctx, std::move(to_call), ask);
+        for (std::size_t k = 0, f = 0; k < one_each.size(); ++k)
+          results.push_back(reused[k] ? std::move(*reused[k]) : std::move(fresh[f++]));
       } else {
         for (const Target* t : available) {
-          results.push_back(co_await call(ctx, *t, ask));
+          if (auto reused = take_kept(kept, *t, ask))
+            results.push_back(std::move(*reused));
+          else
+            results.push_back(co_await call(ctx, *t, ask));
           if (results.back().ok()) break;
         }
       }
@@ -236,7 +270,9 @@ class CascadeDispatcher final : public Dispatcher {
         }
         if (gate.empty()) {
           const Answer& answer = said[chosen].answer;
-          const GateInput in(ctx.request, answer, agreement);
+          const double predicted =
+              predicted_quality(ctx.decision, results[said[chosen].call].target->model);
+          const GateInput in(ctx.request, answer, agreement, predicted);
           auto findings = g.judge_each(in);
           for (std::size_t k = 0; k < findings.size(); ++k)
             count(*gates.verdicts[k], findings[k].why);
@@ -280,6 +316,8 @@ class CascadeDispatcher final : public Dispatcher {
                    std::string(gate) + " (" + header_safe(why) + ")";
       from = left->model;
       reason = gate;
+      for (CallResult& r : results)
+        if (r.ok()) kept.push_back({std::move(r), ask});
     }
     co_return ctx.attempts.empty() ? Result<void>(last)
                                    : Result<void>(all_attempts_failed(ctx, std::move(last)));

@@ -42,7 +42,9 @@ inline std::uint32_t estimated_tokens(std::uint64_t bytes) {
 // n-grams, so that long and short prompts are on one scale. Indices are below
 // (1 << hash_bits) + kDenseFeatures. `out` is cleared and reused, so a caller that keeps it
 // allocates nothing once it has grown. (Word pairs were tried: no better in cross-validation on
-// either dataset, and twice the work.)
+// either dataset, and twice the work. So were the prompt's last 300, 600 or 1,200 bytes hashed
+// again apart, to weigh a few-shot prompt's question against its examples: RouterBench's cost
+// to 95% of GPT-4's quality rose from 21.5% to 27-30%.)
 struct Feature {
   std::uint32_t index = 0;
   float value = 0;

@@ -199,10 +199,27 @@ class LearnedGate final : public Gate {
   double cost_weight_;
 };
 
+// The answer is taken when its model is expected to be right: when the chance it is not
+// (1 - the predicted quality), which is all a stronger tier could gain, is at most cost_weight,
+// the learned gate's unit (what one escalation must buy).
+class PredictedGate final : public Gate {
+ public:
+  explicit PredictedGate(double cost_weight) : cost_weight_(cost_weight) {}
+  std::string_view name() const override { return "predicted"; }
+  std::string judge(const GateInput& in) const override {
+    if (std::isnan(in.predicted)) return "no prediction for the model";
+    if (1 - in.predicted <= cost_weight_) return "";
+    return fmt::format("predicted quality {:.2f} below {:.2f}", in.predicted, 1 - cost_weight_);
+  }
+
+ private:
+  double cost_weight_;
+};
+
 }  // namespace
 
-GateInput::GateInput(const ApiRequest& r, const Answer& a, double agreement)
-    : request(r), answer(a), agreement(agreement) {}
+GateInput::GateInput(const ApiRequest& r, const Answer& a, double agreement, double predicted)
+    : request(r), answer(a), agreement(agreement), predicted(predicted) {}
 GateInput::~GateInput() = default;
 
 const json& GateInput::request_json() const {
@@ -324,6 +341,13 @@ Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& 
     if ((*model)->escalation->from.size() > 1 && !g.agreement) g.agreement = 0;
     g.list.push_back(std::make_unique<LearnedGate>(std::move(*model), cost_weight));
   }
+  if (auto n = m.get("predicted"); n && !n.IsNull()) {
+    Map pm(n, m.at("predicted"));
+    double cost_weight = 0;
+    pm.req("cost_weight", cost_weight);
+    pm.finish();
+    g.list.push_back(std::make_unique<PredictedGate>(cost_weight));
+  }
   if (auto n = m.get("code"); n && !n.IsNull()) g.code = read_code_check(n, m.at("code"));
   if (auto n = m.get("similar"); n && !n.IsNull())
     g.similar = read_similar(n, m.at("similar"), ctx);
@@ -332,6 +356,12 @@ Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& 
   if (g.list.empty() && !g.agreement && !g.code && !g.similar && !g.judge)
     fail(path, "names no gate");
   return g;
+}
+
+double predicted_quality(const Decision& decision, const ModelConfig* model) {
+  for (const auto& p : decision.predictions)
+    if (p.target->model == model) return p.quality;
+  return std::numeric_limits<double>::quiet_NaN();
 }
 
 std::string agreement_key(const Answer& answer) {

@@ -18,6 +18,9 @@
 //     similar: {model: embed, references: [...]}  # as a known answer (gates/similar.hpp)
 //     judge: {model: gpt-4o-mini, min_score: 7}  # another model grades it (gates/judge.hpp)
 //     learned: {model: esc.swr, cost_weight: 0.2}  # escalation worth it (gates/learned.hpp)
+//     predicted: {cost_weight: 0.06}  # the route's learned stage expects this model to be right
+//                                # (predicted quality at least 1 - cost_weight); fails when it
+//                                # made no prediction for the model
 //
 // Gates are immutable, built with their route's dispatcher and shared by every worker. The
 // listed gates do no I/O and never throw; the code validator (a process), the similarity check
@@ -33,6 +36,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,11 +49,13 @@ namespace switchyard {
 // gate that needs its response_format or tools, and kept for the others.
 class GateInput {
  public:
-  GateInput(const ApiRequest& request, const Answer& answer, double agreement = 1);
+  GateInput(const ApiRequest& request, const Answer& answer, double agreement = 1,
+            double predicted = std::numeric_limits<double>::quiet_NaN());
   ~GateInput();
   const ApiRequest& request;
   const Answer& answer;
   double agreement;  // the share of the tier's answers that agree with this one
+  double predicted;  // the learned stage's expected quality of the answer's model; NaN: none
   const nlohmann::json& request_json() const;
 
  private:
@@ -98,6 +104,10 @@ struct Gates {
 // Reads a `gates` mapping, resolving a judge's model through `ctx` and a code validator's
 // command on PATH; throws ConfigFailure naming the path (call inside read_guarded).
 Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& ctx);
+
+// The quality the route's learned stage expected of `model`'s answer (its Decision::Prediction),
+// or NaN when it predicted none for it.
+double predicted_quality(const Decision& decision, const ModelConfig* model);
 
 // What an answer says, for agreement: the choice it picked (a letter or a number at its start,
 // or after "answer is"), else its text lower-cased with spaces collapsed.

@@ -1,8 +1,10 @@
-// `learned`: predicts, for each of the route's models, the quality of its answer to this prompt
-// and what the call will cost, from a model file that `switchyard train` wrote, and orders the
-// candidates by quality − cost_weight × cost / reference cost (the strongest trained model's
-// mean cost), best first; the rest stay as fallbacks. The predictions and scores go into the
-// decision (RouteContext::decision).
+// `learned`: predicts, for each of its models, the quality of its answer to this prompt and what
+// the call will cost, from a model file that `switchyard train` wrote, and orders the candidates
+// by quality − cost_weight × cost / reference cost (the strongest trained model's mean cost),
+// best first; the rest stay as fallbacks. First in the chain, its models are the candidates;
+// after a stage that chose some (a classifier's tier), it predicts those of them it has, and
+// the others stay behind them in their order. The predictions and scores go into the decision
+// (RouteContext::decision), where a cascade's `predicted` gate reads them.
 //
 //   stages:
 //     - type: learned
@@ -47,10 +49,21 @@ class LearnedStage final : public RouterStage {
     double quality[64], tokens[64];
     model_->predict(x, std::span(quality, n), std::span(tokens, n));
 
+    // The earlier stages' choice, if any: those of it this stage does not know come last.
+    thread_local std::vector<const Target*> rest;
+    rest = ctx.candidates;
+    const bool chosen = !rest.empty();
     auto& predictions = ctx.decision.predictions;
     predictions.clear();
     predictions.reserve(candidates_.size());
     for (const auto& c : candidates_) {
+      if (chosen) {
+        auto it = std::find_if(rest.begin(), rest.end(), [&](const Target* t) {
+          return t->model == c.target->model && t->upstream == c.target->upstream;
+        });
+        if (it == rest.end()) continue;
+        rest.erase(it);
+      }
       const auto& price = c.target->model->price_usd_per_mtok;
       double cost = model_->mean_cost[c.model];
       if (price.input > 0 || price.output > 0)
@@ -64,6 +77,7 @@ class LearnedStage final : public RouterStage {
                      });
     ctx.candidates.clear();
     for (const auto& p : predictions) ctx.candidates.push_back(p.target);
+    if (chosen) ctx.candidates.insert(ctx.candidates.end(), rest.begin(), rest.end());
     return {};
   }
 

@@ -126,7 +126,8 @@ class RaceDispatcher final : public Dispatcher {
   bool acceptable(const RouteContext& ctx, const CallResult& r) const {
     if (!c_.gates) return true;
     const Answer answer = read_answer(r);
-    return c_.gates->verdict(c_.gates->judge_each(GateInput(ctx.request, answer))).gate.empty();
+    const GateInput in(ctx.request, answer, 1, predicted_quality(ctx.decision, r.target->model));
+    return c_.gates->verdict(c_.gates->judge_each(in)).gate.empty();
   }
 
   // The answer the judge picks of two or more, as an index into `calls`; nullopt if it cannot.

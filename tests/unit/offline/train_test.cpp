@@ -56,6 +56,31 @@ std::string config(const std::string& model_path, const std::string& knob) {
          model_path + ", models: [small, big], " + knob + "}\n    dispatcher: {type: single}\n";
 }
 
+// A chat request to the route auto whose one user message is `text`.
+ApiRequest asking(const std::string& text) {
+  auto req = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"auto","messages":[{"role":"user","content":")" + text +
+                                   R"("}]})");
+  EXPECT_TRUE(req);
+  return std::move(*req);
+}
+
+// eval's options for the route of `yaml` on the test split of `data`, at cost_weights `grid`;
+// with `train`, its learned stages and gates trained first on the train split of `data`.
+EvalOptions eval_options(const std::string& yaml, const std::string& data,
+                         std::vector<double> grid, bool train = false) {
+  auto loaded = parse_config(yaml, "c.yaml");
+  EXPECT_TRUE(loaded.config) << loaded.error;
+  EvalOptions o;
+  if (loaded.config) o.config = std::move(*loaded.config);
+  o.data = data;
+  o.split = "test";
+  if (train) std::tie(o.train_data, o.train_split) = std::pair(data, "train");
+  o.bootstrap = 20;
+  o.grid = std::move(grid);
+  return o;
+}
+
 // Trains with `options` on the synthetic file, and routes unseen prompts through a config that
 // loads the saved model. Returns the model as loaded from its file.
 std::shared_ptr<const LearnedModel> learns_which_prompts_need_the_big_model(
@@ -81,17 +106,14 @@ std::shared_ptr<const LearnedModel> learns_which_prompts_need_the_big_model(
   if (!snap) return nullptr;
   test::FakeUpstreams ups;
   auto first = [&](const std::string& text) {
-    auto req = parse_api_request(Endpoint::chat_completions,
-                                 R"({"model":"auto","messages":[{"role":"user","content":")" +
-                                     text + R"("}]})");
-    EXPECT_TRUE(req);
-    RouteContext ctx(*snap, *req, ups);
+    ApiRequest req = asking(text);
+    RouteContext ctx(*snap, req, ups);
     EXPECT_TRUE(resolve(ctx));
     EXPECT_EQ(ctx.candidates.size(), 2u);
     EXPECT_EQ(ctx.decision.predictions.size(), 2u);
     // The stage predicts what the model file does, in the file's feature space.
     std::vector<Feature> x;
-    hashed_features(req->prompt, prompt_features(req->prompt), (*loaded)->space, x);
+    hashed_features(req.prompt, prompt_features(req.prompt), (*loaded)->space, x);
     std::vector<double> quality(2), tokens(2);
     (*loaded)->predict(x, quality, tokens);
     for (const auto& p : ctx.decision.predictions) {
@@ -138,16 +160,7 @@ TEST(Train, CharacterNgramsAreLearnedAndKeptInTheModelFile) {
 TEST(Train, EvalOfTheLearnedRouteBeatsBothSingleModels) {
   test::TempDir dir;
   const auto data = dir.write("s.jsonl", synthetic());
-  EvalOptions o;
-  auto loaded = parse_config(config("unused.swr", "cost_weight: 0.3"), "c.yaml");
-  ASSERT_TRUE(loaded.config) << loaded.error;
-  o.config = std::move(*loaded.config);
-  o.data = data;
-  o.split = "test";
-  o.train_data = data;
-  o.train_split = "train";
-  o.bootstrap = 20;
-  o.grid = {0, 0.3, 3};
+  EvalOptions o = eval_options(config("unused.swr", "cost_weight: 0.3"), data, {0, 0.3, 3}, true);
   auto r = evaluate(o);
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_TRUE(r->swept);
@@ -170,6 +183,69 @@ TEST(Train, TargetsBecomeCostWeightsByCalibration) {
   EXPECT_DOUBLE_EQ(m.weight_for_strongest_share(1.0), 0);
   EXPECT_DOUBLE_EQ(m.weight_for_strongest_share(0.4), 0.55);  // halfway from 0.1 to 1
   EXPECT_DOUBLE_EQ(m.weight_for_cost_share(0.05), 10);        // unreachable: the largest
+}
+
+// A cascade whose first tier is small alone, taken when the learned stage expects small to be
+// right (the `predicted` gate at `cost_weight`), then `second`, then big. The route's models are
+// small, mid (the same answer as small's) and big; the learned stage knows small and big.
+std::string predicted_cascade(const std::string& model_path, const std::string& second) {
+  return "upstreams:\n  - name: recorded\n    base_url: http://127.0.0.1:9/v1\n"
+         "    models: [{name: small, id: say=B}, {name: mid, id: say=B}, {name: big, id: say=C}]\n"
+         "routes:\n  auto:\n    stages:\n"
+         "      - {type: static, models: [small, mid, big]}\n"
+         "      - {type: learned, model: " + model_path +
+         ", models: [small, big], cost_weight: 0.3}\n"
+         "    dispatcher:\n      type: cascade\n      tiers:\n"
+         "        - {models: [small], gates: {predicted: {cost_weight: 0.3}}}\n" + second +
+         "        - {models: [big]}\n";
+}
+
+TEST(PredictedGate, TakesTheCheapAnswerAloneWhereTheLearnedStageExpectsItRight) {
+  test::TempDir dir;
+  auto file = load_outcomes(dir.write("s.jsonl", synthetic()), "train");
+  ASSERT_TRUE(file) << file.error().message;
+  auto model = train_router(*file, all(*file), TrainOptions{}, "synthetic");
+  ASSERT_TRUE(model) << model.error().message;
+  const auto path = (dir.path() / "m.swr").string();
+  ASSERT_TRUE(model->save(path));
+  Metrics metrics;
+  const char* agree = "        - {models: [small, mid], gates: {agreement: {min_share: 1}}}\n";
+  auto snap = test::snapshot_from_yaml(metrics, predicted_cascade(path, agree));
+  ASSERT_TRUE(snap);
+  test::FakeUpstreams ups;
+  auto ask = [&](const std::string& text) {
+    return test::dispatch_request(*snap, ups, asking(text));
+  };
+  // small is expected to be right: its answer alone.
+  auto chat = ask("tell me a joke about a lovely friend");
+  ASSERT_TRUE(chat.result);
+  EXPECT_EQ(chat.called, (std::vector<std::string>{"small"}));
+  // Not here: mid answers too, small's answer is compared with it and not asked for again, and
+  // the two agree.
+  auto proof = ask("prove this theorem about the integral");
+  ASSERT_TRUE(proof.result);
+  EXPECT_EQ(proof.called, (std::vector<std::string>{"small", "mid"}));
+  EXPECT_EQ(proof.out.headers["x-switchyard-model"], "small");
+  EXPECT_EQ(proof.out.headers["x-switchyard-escalations"].find("small: predicted (predicted "
+                                                               "quality 0."),
+            0u)
+      << proof.out.headers["x-switchyard-escalations"];
+}
+
+TEST(PredictedGate, EvalSweepsItsCostWeight) {
+  // On the synthetic test split (half proofs, which only big answers right): at 0 no answer is
+  // certain enough, at 0.3 the chat answers are, and at 2 every answer is.
+  test::TempDir dir;
+  const auto data = dir.write("s.jsonl", synthetic());
+  auto r = evaluate(eval_options(predicted_cascade("unused.swr", ""), data, {0, 0.3, 2}, true));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->swept);
+  EXPECT_EQ(r->curve[0].quality, 1.0);
+  EXPECT_NEAR(r->curve[0].cost, 0.011, 1e-9);  // small, then big, every time
+  EXPECT_EQ(r->curve[1].quality, 1.0);
+  EXPECT_NEAR(r->curve[1].cost, (0.001 + 0.011) / 2, 1e-9);
+  EXPECT_EQ(r->curve[2].quality, 0.5);
+  EXPECT_NEAR(r->curve[2].cost, 0.001, 1e-9);
 }
 
 TEST(LearnedModelFile, WrongVersionAndTruncatedFilesAreRefusedWithThePath) {
@@ -248,15 +324,7 @@ std::string gated(const std::string& model_path, const std::string& tier) {
 // eval's options for gated(model_path, tier) on the test split of `data`, at cost_weights `grid`.
 EvalOptions gated_eval(const std::string& model_path, const std::string& tier,
                        const std::string& data, std::vector<double> grid) {
-  auto loaded = parse_config(gated(model_path, tier), "c.yaml");
-  EXPECT_TRUE(loaded.config) << loaded.error;
-  EvalOptions o;
-  if (loaded.config) o.config = std::move(*loaded.config);
-  o.data = data;
-  o.split = "test";
-  o.bootstrap = 20;
-  o.grid = std::move(grid);
-  return o;
+  return eval_options(gated(model_path, tier), data, std::move(grid));
 }
 
 // Trains an escalation model on the train split of `data`, then sweeps the gate on its test

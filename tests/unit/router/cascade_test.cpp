@@ -297,6 +297,42 @@ TEST(Cascade, WhenTheStagesLeftNoLaterTierTheGatedTiersAnswerIsTheLastWord) {
   EXPECT_EQ(refused.called, (Models{"picky"}));
 }
 
+TEST(Cascade, ALaterTierJudgesAnEarlierTiersAnswerAgainInsteadOfAskingAgain) {
+  // b1's answer is too short for tier 0; tier 1 compares it with b2's without asking b1 again.
+  auto o = run_cascade(R"(
+        - {models: [b1], gates: {min_chars: 100}}
+        - {models: [b1, b2], gates: {agreement: {min_share: 1}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.called, (Models{"b1", "b2"}));
+  EXPECT_EQ(o.costs.size(), 2u);  // billed once each
+  EXPECT_EQ(o.out.headers["x-switchyard-model"], "b1");
+  EXPECT_EQ(o.out.headers["x-switchyard-tiers"], "2");
+  EXPECT_EQ(o.out.headers["x-switchyard-escalations"], "b1: length (shorter than min_chars)");
+  // Asked another way (for the logprobs the first asking lacked), it is asked again (and, the
+  // fake giving none, escalates again).
+  auto again = run_cascade(R"(
+        - {models: [b1], gates: {min_chars: 100}}
+        - {models: [b1], gates: {logprobs: {min_mean_prob: 0.01}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(again.result);
+  EXPECT_EQ(again.called, (Models{"b1", "b1", "strong"}));
+}
+
+TEST(Cascade, APredictedGateWithoutAPredictionEscalates) {
+  // No learned stage predicted b1's quality: the gate cannot vouch for the answer.
+  auto o = run_cascade(R"(
+        - {models: [b1], gates: {predicted: {cost_weight: 0.5}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(o.result);
+  EXPECT_EQ(o.called, (Models{"b1", "strong"}));
+  EXPECT_EQ(o.out.headers["x-switchyard-escalations"],
+            "b1: predicted (no prediction for the model)");
+}
+
 TEST(Cascade, AnUpstreams400GoesBackWithoutEscalating) {
   auto o = run_cascade(R"(
         - {models: [picky], gates: {min_chars: 1}}
@@ -491,6 +527,13 @@ TEST(Cascade, ConfigErrorsNameThePath) {
                   "        - {models: [strong]}\n"),
             "routes.auto.dispatcher.tiers[0].gates.similar.min_answer: must be a cosine "
             "similarity, -1 to 1");
+  EXPECT_EQ(error("        - {models: [b1], gates: {predicted: {cost_weight: -1}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.predicted.cost_weight: expected a non-negative "
+            "number, got \"-1\"");
+  EXPECT_EQ(error("        - {models: [b1], gates: {predicted: {}}}\n"
+                  "        - {models: [strong]}\n"),
+            "routes.auto.dispatcher.tiers[0].gates.predicted.cost_weight: is required");
 }
 
 }  // namespace
