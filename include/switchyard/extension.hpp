@@ -84,7 +84,7 @@ struct Answered {
 Task<Answered> answer_with(RouteContext& ctx, const Target& target, ResponseWriter& out);
 
 // Calls every target at once and returns their results in the targets' order, when the last
-// has finished. Cancellation reaches every call.
+// has finished (none at once, for no targets). Cancellation reaches every call.
 Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets,
                                        CallOptions options = {});
 

@@ -480,6 +480,8 @@ Task<Answered> answer_with(RouteContext& ctx, const Target& target, ResponseWrit
 Task<std::vector<CallResult>> call_all(RouteContext& ctx, std::vector<const Target*> targets,
                                        CallOptions options) {
   namespace net = boost::asio;
+  // A parallel group of no operations never completes.
+  if (targets.empty()) co_return std::vector<CallResult>{};
   const auto executor = co_await net::this_coro::executor;
   using Op = decltype(net::co_spawn(executor, call(ctx, *targets.front()), net::deferred));
   std::vector<Op> ops;

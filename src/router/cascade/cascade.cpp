@@ -176,8 +176,7 @@ class CascadeDispatcher final : public Dispatcher {
       }
 
       // Ask: each available model once, all at once, for agreement; else one at a time until
-      // one answers.
-      escalate_to(*available.front());
+      // one answers. An earlier tier's answer is taken instead of a call, when there is one.
       const GateSet& gates = gates_for(ctx, i);
       const Gates& g = gates.gates;
       const CallOptions ask{.logprobs = g.needs_logprobs, .samples = g.samples};
@@ -193,15 +192,18 @@ class CascadeDispatcher final : public Dispatcher {
           reused.push_back(take_kept(kept, *t, ask));
           if (!reused.back()) to_call.push_back(t);
         }
+        if (!to_call.empty()) escalate_to(*to_call.front());
         auto fresh = co_await call_all(ctx, std::move(to_call), ask);
         for (std::size_t k = 0, f = 0; k < one_each.size(); ++k)
           results.push_back(reused[k] ? std::move(*reused[k]) : std::move(fresh[f++]));
       } else {
         for (const Target* t : available) {
-          if (auto reused = take_kept(kept, *t, ask))
+          if (auto reused = take_kept(kept, *t, ask)) {
             results.push_back(std::move(*reused));
-          else
+          } else {
+            escalate_to(*t);
             results.push_back(co_await call(ctx, *t, ask));
+          }
           if (results.back().ok()) break;
         }
       }
@@ -316,8 +318,9 @@ class CascadeDispatcher final : public Dispatcher {
                    std::string(gate) + " (" + header_safe(why) + ")";
       from = left->model;
       reason = gate;
+      // Not a 4xx: one to what this tier added (logprobs, choices) may not recur without them.
       for (CallResult& r : results)
-        if (r.ok()) kept.push_back({std::move(r), ask});
+        if (r.ok() && r.reply.status < 300) kept.push_back({std::move(r), ask});
     }
     co_return ctx.attempts.empty() ? Result<void>(last)
                                    : Result<void>(all_attempts_failed(ctx, std::move(last)));

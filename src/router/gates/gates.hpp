@@ -18,9 +18,9 @@
 //     similar: {model: embed, references: [...]}  # as a known answer (gates/similar.hpp)
 //     judge: {model: gpt-4o-mini, min_score: 7}  # another model grades it (gates/judge.hpp)
 //     learned: {model: esc.swr, cost_weight: 0.2}  # escalation worth it (gates/learned.hpp)
-//     predicted: {cost_weight: 0.06}  # the route's learned stage expects this model to be right
-//                                # (predicted quality at least 1 - cost_weight); fails when it
-//                                # made no prediction for the model
+//     predicted: {cost_weight: 0.1}  # the route's stages expect this model to be right
+//                                # (predicted quality at least 1 - cost_weight: a learned
+//                                # stage's, or a scorer's from feedback); fails when none did
 //
 // Gates are immutable, built with their route's dispatcher and shared by every worker. The
 // listed gates do no I/O and never throw; the code validator (a process), the similarity check
@@ -55,7 +55,7 @@ class GateInput {
   const ApiRequest& request;
   const Answer& answer;
   double agreement;  // the share of the tier's answers that agree with this one
-  double predicted;  // the learned stage's expected quality of the answer's model; NaN: none
+  double predicted;  // the stages' expected quality of the answer's model; NaN: none
   const nlohmann::json& request_json() const;
 
  private:
@@ -105,8 +105,9 @@ struct Gates {
 // command on PATH; throws ConfigFailure naming the path (call inside read_guarded).
 Gates read_gates(const YAML::Node& node, const std::string& path, BuildContext& ctx);
 
-// The quality the route's learned stage expected of `model`'s answer (its Decision::Prediction),
-// or NaN when it predicted none for it.
+// The quality the route's stages expected of `model`'s answer (its Decision::Prediction, which
+// the last stage that predicted wrote: a learned stage, or a scorer from feedback and its
+// prior), or NaN when none predicted it.
 double predicted_quality(const Decision& decision, const ModelConfig* model);
 
 // What an answer says, for agreement: the choice it picked (a letter or a number at its start,

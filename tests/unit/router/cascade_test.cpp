@@ -319,6 +319,22 @@ TEST(Cascade, ALaterTierJudgesAnEarlierTiersAnswerAgainInsteadOfAskingAgain) {
 )");
   ASSERT_TRUE(again.result);
   EXPECT_EQ(again.called, (Models{"b1", "b1", "strong"}));
+  // A tier whose every answer is kept calls nothing.
+  auto kept = run_cascade(R"(
+        - {models: [b1], gates: {min_chars: 100}}
+        - {models: [b1], gates: {agreement: {min_share: 1}}}
+        - {models: [strong]}
+)");
+  ASSERT_TRUE(kept.result);
+  EXPECT_EQ(kept.called, (Models{"b1"}));
+  EXPECT_EQ(kept.out.headers["x-switchyard-model"], "b1");
+  // A 4xx to the logprobs a tier added is not kept: a tier that does not add them asks again.
+  auto refused = run_cascade(R"(
+        - {models: [picky], gates: {logprobs: {min_mean_prob: 0.5}}}
+        - {models: [picky], gates: {refusal: true}}
+        - {models: [strong]}
+)");
+  EXPECT_EQ(refused.called, (Models{"picky", "picky"}));
 }
 
 TEST(Cascade, APredictedGateWithoutAPredictionEscalates) {
