@@ -1,6 +1,7 @@
 #include "api/request.hpp"
 
 #include "api/prompt.hpp"
+#include "api/usage.hpp"
 #include "core/json_text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -385,13 +386,30 @@ Error bad(std::string message, std::string param = {}) {
 
 }  // namespace
 
-bool is_bounded_json(std::string_view text, std::uint32_t max_depth) {
+namespace {
+
+// An answer's top-level usage, from its DOM (see is_bounded_json with usage).
+std::optional<Usage> usage_of(simdjson::dom::element root) {
+  simdjson::dom::object usage;
+  std::uint64_t input = 0, output = 0;
+  if (root["usage"].get(usage) || usage["prompt_tokens"].get(input)) return std::nullopt;
+  if (usage["completion_tokens"].get(output)) output = 0;
+  return Usage{input, output, true};
+}
+
+// is_bounded_json, and with `usage`, the answer's usage as well.
+bool bounded_json(std::string_view text, std::uint32_t max_depth, std::optional<Usage>* usage) {
   if (std::memchr(text.data(), '\0', text.size())) return false;
+  // The slow paths below read usage by extract_usage's scan.
+  const auto scanned = [&](bool ok) {
+    if (ok && usage) *usage = extract_usage(text);
+    return ok;
+  };
   if (text.size() > kKeep) {
     // A long answer (up to max_response_bytes): a padded copy and a DOM would take several
     // times its size; nlohmann's events take none, at a tenth of the speed.
     DepthSax sax(max_depth);
-    return json::sax_parse(text.begin(), text.end(), &sax);
+    return scanned(json::sax_parse(text.begin(), text.end(), &sax));
   }
   bool ok = false;
   parse_in_thread(text, false, [&](const auto& root, std::string_view json_text) {
@@ -400,17 +418,28 @@ bool is_bounded_json(std::string_view text, std::uint32_t max_depth) {
       case simdjson::SUCCESS:
         ok = json_text.size() < 2 * (std::size_t{max_depth} + 1) ||
              within_depth(root.value_unsafe(), max_depth);
+        if (ok && usage) *usage = usage_of(root.value_unsafe());
         break;
       case simdjson::NUMBER_ERROR:
       case simdjson::NUMBER_OUT_OF_RANGE: {
         DepthSax sax(max_depth);
-        ok = json::sax_parse(json_text.begin(), json_text.end(), &sax);
+        ok = scanned(json::sax_parse(json_text.begin(), json_text.end(), &sax));
         break;
       }
       default: break;
     }
   });
   return ok;
+}
+
+}  // namespace
+
+bool is_bounded_json(std::string_view text, std::uint32_t max_depth) {
+  return bounded_json(text, max_depth, nullptr);
+}
+
+bool is_bounded_json(std::string_view text, std::uint32_t max_depth, std::optional<Usage>& usage) {
+  return bounded_json(text, max_depth, &usage);
 }
 
 Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits) {

@@ -360,16 +360,15 @@ Task<Result<void>> exchange(RouteContext& ctx, CallResult& result, ResponseWrite
 
   // A complete body. A 2xx that is not JSON would break the client's SDK; another candidate may
   // do better. A 4xx goes to the client as the upstream said it.
-  if (status < 300 && !is_bounded_json(result.reply.body, kMaxUpstreamJsonDepth))
+  std::optional<Usage> reported;
+  if (status < 300 && !is_bounded_json(result.reply.body, kMaxUpstreamJsonDepth, reported))
     co_return make_error(
         Reason::protocol,
         fmt::format("upstream {} answered HTTP {} with a body that is not JSON", name, status));
   result.time_to_first_token = result.reply.first_byte;
   if (status < 300) {
-    if (auto u = extract_usage(result.reply.body))
-      result.usage = *u;
-    else
-      result.usage = Usage{result.sent.size() / 4, result.reply.body.size() / 4, false};
+    result.usage =
+        reported.value_or(Usage{result.sent.size() / 4, result.reply.body.size() / 4, false});
     result.cost_usd = price();
   }
   co_return Result<void>{};

@@ -1,4 +1,5 @@
 // Data-plane scanners: SSE splitting, usage extraction, URLs and request validation.
+#include "api/prompt.hpp"
 #include "api/request.hpp"
 #include "api/usage.hpp"
 #include "core/hash.hpp"
@@ -48,6 +49,35 @@ TEST(Usage, ExtractsFromBodyAndChunk) {
   auto emb = extract_usage(R"({"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}})");
   ASSERT_TRUE(emb);
   EXPECT_EQ(emb->output_tokens, 0u);
+}
+
+TEST(Usage, ReadFromTheParseThatChecksTheAnswer) {
+  // As extract_usage reads them, from the same parse as the answer's check: the fast path (a
+  // DOM) and the slow one (a number simdjson does not hold: nlohmann's events, then the scan).
+  for (const std::string number : {"1", "123456789012345678901234567890"}) {
+    std::optional<Usage> u;
+    ASSERT_TRUE(is_bounded_json(
+        R"({"choices":[{"message":{"content":"the \"usage\": {\"prompt_tokens\": 999}"}}],)"
+        R"("n":)" + number + R"(,"usage": {"prompt_tokens": 12, "completion_tokens": 34}})",
+        64, u));
+    ASSERT_TRUE(u) << number;
+    EXPECT_EQ(u->input_tokens, 12u);
+    EXPECT_EQ(u->output_tokens, 34u);
+    EXPECT_TRUE(u->reported);
+  }
+  std::optional<Usage> none;
+  EXPECT_TRUE(is_bounded_json(R"({"choices":[],"usage":null})", 64, none));
+  EXPECT_FALSE(none);
+  EXPECT_TRUE(is_bounded_json(R"({"usage":{"completion_tokens":3}})", 64, none));
+  EXPECT_FALSE(none);  // no prompt_tokens
+  std::optional<Usage> emb;
+  EXPECT_TRUE(is_bounded_json(R"({"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}})", 64,
+                              emb));
+  ASSERT_TRUE(emb);
+  EXPECT_EQ(emb->output_tokens, 0u);
+  std::optional<Usage> kept = Usage{1, 2, true};
+  EXPECT_FALSE(is_bounded_json(R"({"usage":{"prompt_tokens":5})", 64, kept));  // not JSON
+  EXPECT_EQ(kept->input_tokens, 1u);
 }
 
 TEST(Usage, RecognisesUsageOnlyChunk) {
@@ -308,7 +338,7 @@ TEST(Request, TheConversationOfALongFirstMessageIsHashedFromItsEnds) {
                                R"({"model":"m","messages":[{"role":"user","content":")" + first +
                                    R"("}]})");
     EXPECT_TRUE(r);
-    return r ? r->prompt.conversation : 0;
+    return r ? conversation_of(r->prompt) : 0;
   };
   const std::string middle(50'000, 'm');
   const auto base = conversation("start " + middle + " end");
