@@ -47,9 +47,11 @@ struct PromptInfo {
   bool images = false;           // chat: a content part is an image
   bool tools = false;            // a non-empty `tools` or `functions` list
   bool json_output = false;      // response_format asks for JSON (json_object or json_schema)
-  // Chat: a hash of the system text and the first user message, the same for every turn of a
-  // conversation; 0 when there is no user message.
-  std::uint64_t conversation = 0;
+  // Chat: what conversation_of() (api/prompt.hpp) hashes, the conversation's first turn, kept
+  // so that only a stage that asks pays for the hash: the system text's length when the first
+  // user message ended, and, once there is a second, that first message's hash.
+  std::size_t system_at_first_turn = 0;
+  std::uint64_t first_turn = 0;
 };
 
 // The client's request, parsed once (api/request.hpp). Owned by the session for the whole

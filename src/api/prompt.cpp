@@ -79,13 +79,16 @@ void PromptReader::start(bool array) {
 
 namespace {
 
-// hash_words() over the system text and the first user message, each by its first and last
-// kSample bytes (all of it when shorter than 2 × kSample), and their lengths; never 0. Hashing
+// hash_words() over the system text (its first `system_size` bytes: what there was of it when
+// the first user message ended) and the first user message, each by its first and last kSample
+// bytes (all of it when shorter than 2 × kSample), and their lengths; never 0. Hashing
 // a 128 KB prompt byte by byte took 0.2 ms; conversations that differ only in the middle of a
 // long first message merely share their stickiness.
 constexpr std::size_t kSample = 2048;
 
-std::uint64_t conversation_hash(std::string_view system, std::string_view first_user) {
+std::uint64_t conversation_hash(std::string_view all_system, std::size_t system_size,
+                                std::string_view first_user) {
+  const std::string_view system = all_system.substr(0, system_size);
   const auto head = [](std::string_view s) { return s.substr(0, kSample); };
   const auto tail = [](std::string_view s) {
     return s.size() > kSample ? s.substr(std::max(kSample, s.size() - kSample)) : s.substr(0, 0);
@@ -99,6 +102,12 @@ std::uint64_t conversation_hash(std::string_view system, std::string_view first_
 
 }  // namespace
 
+std::uint64_t conversation_of(const PromptInfo& prompt) {
+  if (prompt.user_turns == 0) return 0;
+  if (prompt.user_turns > 1) return prompt.first_turn;
+  return conversation_hash(prompt.system, prompt.system_at_first_turn, prompt.text);
+}
+
 void PromptReader::end() {
   --depth_;
   if (!chat_ || !in_list()) return;
@@ -111,7 +120,11 @@ void PromptReader::end() {
       if (!info_.system.empty()) info_.system += '\n';
       info_.system += content_;
     } else if (user_) {
-      if (++info_.user_turns == 1) info_.conversation = conversation_hash(info_.system, content_);
+      // The first user message is the text until a second comes: hashed then, or on demand.
+      if (++info_.user_turns == 1)
+        info_.system_at_first_turn = info_.system.size();
+      else if (info_.user_turns == 2)
+        info_.first_turn = conversation_hash(info_.system, info_.system_at_first_turn, info_.text);
       info_.text = std::move(content_);
     }
   }

@@ -58,6 +58,12 @@ class PromptReader {
   PromptInfo info_;
 };
 
+// Chat: a hash of the system text and the first user message, the same for every turn of a
+// conversation (for session stickiness); 0 when there is no user message. Hashes the text
+// (its first and last 2 KB) unless the request has several user turns, whose first the reader
+// hashed while it had it.
+std::uint64_t conversation_of(const PromptInfo& prompt);
+
 // The prompt of `body`, read by a parse of its own (bounded depth, no DOM); empty if the body is
 // not JSON. For code that has the body but no parse of it in progress (the simulator, `eval`,
 // tests); the gateway reads it during parse_api_request.

@@ -22,6 +22,7 @@
 //       by_conversation: true   # optional, default true
 #include "router/sticky/sticky_stage.hpp"
 
+#include "api/prompt.hpp"
 #include "config/yaml_map.hpp"
 #include "core/sha256.hpp"
 #include "router/lru.hpp"
@@ -49,8 +50,8 @@ class StickyStage final : public RouterStage, public SuccessHook {
     key += '\n';
     if (!req.session.empty()) {
       key += req.session.size() <= kMaxSessionBytes ? req.session : to_hex(sha256(req.session));
-    } else if (by_conversation_ && req.prompt.conversation != 0) {
-      key += fmt::format("#{:016x}", req.prompt.conversation);
+    } else if (const std::uint64_t c = by_conversation_ ? conversation_of(req.prompt) : 0) {
+      key += fmt::format("#{:016x}", c);
     } else {
       return {};
     }

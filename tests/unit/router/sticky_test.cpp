@@ -1,5 +1,6 @@
 // The `sticky` stage: a session keeps the target that answered it last, by its id or its first
 // messages, per caller, for ttl_s. No socket; time is a ManualClock.
+#include "api/prompt.hpp"
 #include "api/request.hpp"
 #include "router/resolve.hpp"
 #include "support/fakes.hpp"
@@ -136,8 +137,27 @@ TEST(SessionOfARequest, IsItsPromptCacheKeyElseItsUser) {
   auto turn1 = parse_api_request(Endpoint::chat_completions, R"({"model":"m",)" + kFirstTurn + "}");
   auto turn2 = parse_api_request(Endpoint::chat_completions, R"({"model":"m",)" + kSecondTurn + "}");
   EXPECT_EQ(turn1->session, "");
-  EXPECT_NE(turn1->prompt.conversation, 0u);
-  EXPECT_EQ(turn1->prompt.conversation, turn2->prompt.conversation);
+  EXPECT_NE(conversation_of(turn1->prompt), 0u);
+  EXPECT_EQ(conversation_of(turn1->prompt), conversation_of(turn2->prompt));
+  // The system text is what preceded the first user message: one added after it (by a client
+  // that appends instructions) leaves the conversation as it was; one before it does not.
+  const auto conversation = [](const std::string& messages) {
+    auto r = parse_api_request(Endpoint::chat_completions,
+                               R"({"model":"m","messages":[)" + messages + "]}");
+    EXPECT_TRUE(r);
+    return r ? conversation_of(r->prompt) : 0;
+  };
+  const std::string sys = R"({"role":"system","content":"be brief"},)";
+  const std::string user1 = R"({"role":"user","content":"plan a trip"})";
+  const std::string turn2_tail =
+      R"(,{"role":"assistant","content":"ok"},{"role":"user","content":"to Lisbon"})";
+  const auto with_system = conversation(sys + user1);
+  EXPECT_NE(with_system, conversation_of(turn1->prompt));
+  EXPECT_EQ(conversation(sys + user1 + turn2_tail), with_system);
+  EXPECT_EQ(conversation(sys + user1 + "," + sys.substr(0, sys.size() - 1)), with_system);
+  EXPECT_EQ(conversation(sys + user1 + "," + sys + R"({"role":"assistant","content":"ok"},)" +
+                         R"({"role":"user","content":"to Lisbon"})"),
+            with_system);
 }
 
 TEST(StickyConfig, ErrorsNameThePath) {
