@@ -388,12 +388,21 @@ Error bad(std::string message, std::string param = {}) {
 
 namespace {
 
-// An answer's top-level usage, from its DOM (see is_bounded_json with usage).
-std::optional<Usage> usage_of(simdjson::dom::element root) {
+// An answer's top-level usage, from its DOM (see is_bounded_json with usage); counts written
+// otherwise than as unsigned integers (34.0, 3.4e1) are left to extract_usage's scan of `text`,
+// as they were before the DOM was read.
+std::optional<Usage> usage_of(simdjson::dom::element root, std::string_view text) {
   simdjson::dom::object usage;
+  if (root["usage"].get(usage)) return std::nullopt;
+  const auto count = [&](const char* key, std::uint64_t& n) {
+    const auto e = usage[key];
+    return e.error() == simdjson::NO_SUCH_FIELD || e.is_null() ? simdjson::NO_SUCH_FIELD
+                                                               : e.get(n);
+  };
   std::uint64_t input = 0, output = 0;
-  if (root["usage"].get(usage) || usage["prompt_tokens"].get(input)) return std::nullopt;
-  if (usage["completion_tokens"].get(output)) output = 0;
+  const auto in = count("prompt_tokens", input), out = count("completion_tokens", output);
+  if (in == simdjson::NO_SUCH_FIELD) return std::nullopt;
+  if (in || (out && out != simdjson::NO_SUCH_FIELD)) return extract_usage(text);
   return Usage{input, output, true};
 }
 
@@ -418,7 +427,7 @@ bool bounded_json(std::string_view text, std::uint32_t max_depth, std::optional<
       case simdjson::SUCCESS:
         ok = json_text.size() < 2 * (std::size_t{max_depth} + 1) ||
              within_depth(root.value_unsafe(), max_depth);
-        if (ok && usage) *usage = usage_of(root.value_unsafe());
+        if (ok && usage) *usage = usage_of(root.value_unsafe(), json_text);
         break;
       case simdjson::NUMBER_ERROR:
       case simdjson::NUMBER_OUT_OF_RANGE: {

@@ -38,9 +38,10 @@ Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLi
 bool is_bounded_json(std::string_view text, std::uint32_t max_depth);
 
 // is_bounded_json(), and the usage of the answer `text` holds, read from the same parse: the
-// prompt_tokens and completion_tokens of its top-level "usage" object; nullopt when there is
-// none, it is null or it lacks prompt_tokens (as extract_usage reads an answer). Left alone when
-// `text` is not bounded JSON.
+// prompt_tokens and completion_tokens of its top-level "usage" object (the first, if the key
+// repeats); nullopt when there is none, it is null or it lacks prompt_tokens. Counts that are
+// not unsigned integers, and texts the slow paths parse, are read by extract_usage's scan. Left
+// alone when `text` is not bounded JSON.
 bool is_bounded_json(std::string_view text, std::uint32_t max_depth, std::optional<Usage>& usage);
 
 // How the forwarded body treats stream_options.include_usage.

@@ -75,6 +75,12 @@ TEST(Usage, ReadFromTheParseThatChecksTheAnswer) {
                               emb));
   ASSERT_TRUE(emb);
   EXPECT_EQ(emb->output_tokens, 0u);
+  std::optional<Usage> decimal;  // counts as decimals: scanned, as extract_usage reads them
+  EXPECT_TRUE(is_bounded_json(R"({"usage":{"prompt_tokens":12.0,"completion_tokens":3.4e1}})",
+                              64, decimal));
+  ASSERT_TRUE(decimal);
+  EXPECT_EQ(decimal->input_tokens, 12u);
+  EXPECT_EQ(decimal->output_tokens, 3u);  // from_chars stops at the '.', as before
   std::optional<Usage> kept = Usage{1, 2, true};
   EXPECT_FALSE(is_bounded_json(R"({"usage":{"prompt_tokens":5})", 64, kept));  // not JSON
   EXPECT_EQ(kept->input_tokens, 1u);
