@@ -102,6 +102,12 @@ struct Target {
   TargetState* state = nullptr;  // live state of (upstream, model); outlives the snapshot
 };
 
+// Whether two targets of one snapshot send to the same model on the same upstream (a route's
+// stages and dispatcher each hold their own Target for it).
+inline bool same_target(const Target& a, const Target& b) {
+  return a.model == b.model && a.upstream == b.upstream;
+}
+
 struct Usage {
   std::uint64_t input_tokens = 0;
   std::uint64_t output_tokens = 0;

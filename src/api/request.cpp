@@ -394,15 +394,11 @@ namespace {
 std::optional<Usage> usage_of(simdjson::dom::element root, std::string_view text) {
   simdjson::dom::object usage;
   if (root["usage"].get(usage)) return std::nullopt;
-  const auto count = [&](const char* key, std::uint64_t& n) {
-    const auto e = usage[key];
-    return e.error() == simdjson::NO_SUCH_FIELD || e.is_null() ? simdjson::NO_SUCH_FIELD
-                                                               : e.get(n);
-  };
+  const auto in = usage["prompt_tokens"], out = usage["completion_tokens"];
+  if (in.error() == simdjson::NO_SUCH_FIELD || in.is_null()) return std::nullopt;
+  const bool no_output = out.error() == simdjson::NO_SUCH_FIELD || out.is_null();
   std::uint64_t input = 0, output = 0;
-  const auto in = count("prompt_tokens", input), out = count("completion_tokens", output);
-  if (in == simdjson::NO_SUCH_FIELD) return std::nullopt;
-  if (in || (out && out != simdjson::NO_SUCH_FIELD)) return extract_usage(text);
+  if (in.get(input) || (!no_output && out.get(output))) return extract_usage(text);
   return Usage{input, output, true};
 }
 

@@ -54,7 +54,7 @@ std::vector<YAML::Node> knob_holders(const YAML::Node& node) {
   std::vector<YAML::Node> out;
   if (!map(node)) return out;
   out.push_back(node);
-  auto learned_of = [&](const YAML::Node& gates) {
+  auto knobbed_gates = [&](const YAML::Node& gates) {
     if (!map(gates)) return;
     for (const char* gate : {"learned", "predicted"})
       if (map(gates[gate])) out.push_back(gates[gate]);
@@ -62,10 +62,10 @@ std::vector<YAML::Node> knob_holders(const YAML::Node& node) {
   if (const YAML::Node tiers = node["tiers"]; tiers && tiers.IsSequence())
     for (const YAML::Node& tier : tiers) {
       if (!map(tier)) continue;
-      learned_of(tier["gates"]);
-      if (map(tier["under_load"])) learned_of(tier["under_load"]["gates"]);
+      knobbed_gates(tier["gates"]);
+      if (map(tier["under_load"])) knobbed_gates(tier["under_load"]["gates"]);
       if (map(tier["gates_by_caller"]))
-        for (const auto& kv : tier["gates_by_caller"]) learned_of(kv.second);
+        for (const auto& kv : tier["gates_by_caller"]) knobbed_gates(kv.second);
     }
   return out;
 }

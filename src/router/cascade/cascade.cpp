@@ -96,8 +96,8 @@ struct Kept {
 std::optional<CallResult> take_kept(std::vector<Kept>& kept, const Target& t,
                                     const CallOptions& ask) {
   auto it = std::find_if(kept.begin(), kept.end(), [&](const Kept& k) {
-    return k.result.target->model == t.model && k.result.target->upstream == t.upstream &&
-           k.ask.samples == ask.samples && (k.ask.logprobs || !ask.logprobs);
+    return same_target(*k.result.target, t) && k.ask.samples == ask.samples &&
+           (k.ask.logprobs || !ask.logprobs);
   });
   if (it == kept.end()) return std::nullopt;
   std::optional<CallResult> r(std::move(it->result));
@@ -144,9 +144,7 @@ class CascadeDispatcher final : public Dispatcher {
     for (std::size_t i = 0; i < tiers_.size(); ++i) {
       for (const Target* t : ctx.candidates)
         if (std::any_of(tiers_[i].targets.begin(), tiers_[i].targets.end(),
-                        [&](const Target* x) {
-                          return x->model == t->model && x->upstream == t->upstream;
-                        }))
+                        [&](const Target* x) { return same_target(*x, *t); }))
           left_by_tier[i].push_back(t);
       if (!left_by_tier[i].empty()) final_tier = i;
     }

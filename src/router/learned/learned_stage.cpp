@@ -58,9 +58,8 @@ class LearnedStage final : public RouterStage {
     predictions.reserve(candidates_.size());
     for (const auto& c : candidates_) {
       if (chosen) {
-        auto it = std::find_if(rest.begin(), rest.end(), [&](const Target* t) {
-          return t->model == c.target->model && t->upstream == c.target->upstream;
-        });
+        auto it = std::find_if(rest.begin(), rest.end(),
+                               [&](const Target* t) { return same_target(*t, *c.target); });
         if (it == rest.end()) continue;
         rest.erase(it);
       }
