@@ -8,7 +8,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git curl openssl ca-ce
       libboost1.81-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev prometheus nodejs npm
       libre2-dev libbenchmark-dev libhiredis-dev redis-server libsimdjson-dev libmimalloc-dev
-      clang-14 libfuzzer-14-dev libclang-rt-14-dev  # the fuzz preset (scripts/fuzz.sh)
+      clang-14 libfuzzer-14-dev libclang-rt-14-dev  # the asan-ubsan and fuzz presets
       clang-tidy-14                                 # scripts/tidy.sh
       kubernetes-client)                            # kubectl kustomize, for deploy/
 missing=()
