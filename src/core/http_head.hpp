@@ -14,19 +14,21 @@
 namespace switchyard {
 
 // Whether `s` holds a CR, LF or NUL, eight bytes a step: a byte of x is zero where
-// (x - 0x0101…) & ~x & 0x8080… has its high bit, and none is zero if no bit is set.
+// (x - 0x0101…) & ~x & 0x8080… has its high bit, and none is zero if no bit is set. The last
+// step reads the last eight bytes (again, in part); only a text under eight goes byte by byte.
 inline bool has_line_break(std::string_view s) {
   constexpr std::uint64_t kOnes = 0x0101010101010101u, kHighs = kOnes * 0x80;
-  const auto zero_byte = [](std::uint64_t x) { return (x - kOnes) & ~x & kHighs; };
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
+  const auto breaks = [&](const char* at) {
     std::uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
-    if (zero_byte(x) | zero_byte(x ^ (kOnes * '\r')) | zero_byte(x ^ (kOnes * '\n'))) return true;
-  }
-  for (; i < s.size(); ++i)
-    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return true;
-  return false;
+    std::memcpy(&x, at, 8);
+    const auto zero_byte = [](std::uint64_t y) { return (y - kOnes) & ~y & kHighs; };
+    return (zero_byte(x) | zero_byte(x ^ (kOnes * '\r')) | zero_byte(x ^ (kOnes * '\n'))) != 0;
+  };
+  if (s.size() < 8)
+    return std::any_of(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || !c; });
+  for (std::size_t i = 0; i + 8 < s.size(); i += 8)
+    if (breaks(s.data() + i)) return true;
+  return breaks(s.data() + s.size() - 8);
 }
 
 // Appends `name: value` and CRLF to `head`. A CR, LF or NUL in either becomes a space, so that
@@ -34,10 +36,12 @@ inline bool has_line_break(std::string_view s) {
 // header of its own.
 inline void append_header(std::string& head, std::string_view name, std::string_view value) {
   const std::size_t at = head.size();
-  head.append(name).append(": ", 2).append(value).append("\r\n", 2);
-  if (has_line_break(name) || has_line_break(value))
-    std::replace_if(head.begin() + static_cast<std::ptrdiff_t>(at), head.end() - 2,
+  head.append(name).append(": ", 2).append(value);
+  const std::string_view line = std::string_view(head).substr(at);
+  if (has_line_break(line))
+    std::replace_if(head.begin() + static_cast<std::ptrdiff_t>(at), head.end(),
                     [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
+  head.append("\r\n", 2);
 }
 
 }  // namespace switchyard
