@@ -7,6 +7,7 @@
 #   bench/proxy.sh                 # about 5 minutes; BENCH_SECONDS=N per scenario (default 10)
 #   BENCH_STREAMS=0 bench/proxy.sh # skip holding 10,000 idle streams
 #   BENCH_TARGETS="nginx switchyard" bench/proxy.sh   # some of mock, nginx, switchyard, full
+#   BENCH_ROUNDS=5 bench/proxy.sh  # then 4 more rounds of the CPU scenarios, targets in turn
 #
 # Debian packages only: wrk, nginx-light (whose echo module makes the mock: a chat completion at
 # once, or after 50 ms; 8 SSE events at once, or an idle stream), taskset. The proxy under test
@@ -18,11 +19,16 @@
 # utime + stime (/proc) over the requests answered; RSS is sampled every 200 ms. Then
 # bench/load/hold holds BENCH_STREAMS idle streams through each proxy at once and reports RSS and
 # whether all complete. Every process is started here and stopped by its PID; only 127.0.0.1.
+# CPU time on a shared VM moves by a quarter from minute to minute: with BENCH_ROUNDS, the CPU
+# scenarios (JSON at 32 and 256 connections, SSE) run again for each proxy in turn, and the table
+# adds each proxy's median ratio to nginx over the rounds, nginx measured in the same round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${SWITCHYARD_BUILD:-build/release}"
 SECS="${BENCH_SECONDS:-10}"
 STREAMS="${BENCH_STREAMS:-10000}"
+ROUNDS="${BENCH_ROUNDS:-1}"
+ROUND=1
 TARGETS="${BENCH_TARGETS:-mock nginx switchyard full}"
 for tool in wrk nginx taskset node perl; do
   command -v "$tool" >/dev/null || {
@@ -139,10 +145,10 @@ measure() {
   out="$("$@")"
   after="$(cpu_ticks "$pids")"
   kill $sampler; wait $sampler 2>/dev/null || true
-  printf '{"target":"%s","scenario":"%s","cpu_s":%s,"rss_idle_kb":%s,"rss_load_kb":%s,"run":%s}\n' \
-    "$target" "$scenario" "$(awk "BEGIN { print ($after - $before) / $HZ }")" "$idle" \
+  printf '{"target":"%s","scenario":"%s","round":%s,"cpu_s":%s,"rss_idle_kb":%s,"rss_load_kb":%s,"run":%s}\n' \
+    "$target" "$scenario" "$ROUND" "$(awk "BEGIN { print ($after - $before) / $HZ }")" "$idle" \
     "$(sort -n "$WORK/rss" | tail -1)" "$out" >> "$RESULTS"
-  echo "  $target $scenario: $out" >&2
+  echo "  $target $scenario (round $ROUND): $out" >&2
 }
 run_wrk() {  # connections path body
   printf '%s' "$3" > "$WORK/wrk-body.json"  # a file: the environment holds 128 KB at most
@@ -168,6 +174,10 @@ target() {
   # 256 connections before the large prompts, whose buffers the allocator keeps for a while: the
   # RSS under that load is a target of its own.
   measure "$name" json256 "$pids" run_wrk 256 "${prefix/@/json}" "$json"
+  if [ "$ROUND" -gt 1 ]; then
+    measure "$name" sse32 "$pids" run_wrk 32 "${prefix/@/sse}" "$sse"
+    return
+  fi
   measure "$name" json32_16k "$pids" run_wrk 32 "${prefix/@/json}" "$(body "$5" 0 16)"
   measure "$name" json32_128k "$pids" run_wrk 32 "${prefix/@/json}" "$(body "$5" 0 128)"
   measure "$name" sse32 "$pids" run_wrk 32 "${prefix/@/sse}" "$sse"
@@ -178,14 +188,17 @@ target() {
 }
 
 echo "bench/proxy.sh: ${SECS} s per scenario; results in $RESULTS" >&2
-for t in $TARGETS; do
-  case $t in
-    mock) target mock $MOCK "$(pids_of "$MOCK_PID")" "/@/v1/chat/completions" bench bench bench ;;
-    nginx) target nginx $NGINX "$(pids_of "$NGINX_PID")" "/@/v1/chat/completions" bench bench bench ;;
-    switchyard) target switchyard $SY "$SY_PID" "/v1/chat/completions" bench bench-sse bench-slow ;;
-    full) target full $SY "$SY_PID" "/v1/chat/completions" full-json full-sse full-slow ;;
-    *) echo "bench/proxy.sh: unknown target $t" >&2; exit 2 ;;
-  esac
+for ROUND in $(seq "$ROUNDS"); do
+  for t in $TARGETS; do
+    case $t in
+      mock) [ "$ROUND" -gt 1 ] ||
+              target mock $MOCK "$(pids_of "$MOCK_PID")" "/@/v1/chat/completions" bench bench bench ;;
+      nginx) target nginx $NGINX "$(pids_of "$NGINX_PID")" "/@/v1/chat/completions" bench bench bench ;;
+      switchyard) target switchyard $SY "$SY_PID" "/v1/chat/completions" bench bench-sse bench-slow ;;
+      full) target full $SY "$SY_PID" "/v1/chat/completions" full-json full-sse full-slow ;;
+      *) echo "bench/proxy.sh: unknown target $t" >&2; exit 2 ;;
+    esac
+  done
 done
 
 if [ "$STREAMS" -gt 0 ]; then

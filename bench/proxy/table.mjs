@@ -10,7 +10,8 @@ const names = {
   switchyard: "Switchyard passthrough",
   full: "Switchyard full route",
 };
-const get = (t, s) => rows.find((r) => r.target === t && r.scenario === s);
+const round = (r) => r.round ?? 1;
+const get = (t, s, n = 1) => rows.find((r) => r.target === t && r.scenario === s && round(r) === n);
 const served = (r) => r.run.requests ?? r.run.ok + r.run.errors;
 const perRequest = (r) => (1e6 * r.cpu_s) / Math.max(1, served(r));
 const rps = (r) => (r.run.requests !== undefined ? r.run.requests / (r.run.duration_us / 1e6) : r.run.rate);
@@ -80,4 +81,30 @@ if (held("nginx") || held("switchyard"))
     const h = held(t === "full" ? "" : t);
     return h ? `${f(h.run.completed)} of ${f(h.run.streams)}; ${f(h.run.rss_all_open_mb, 1)}` : "";
   });
+// With BENCH_ROUNDS: each proxy's CPU per request against nginx's in the same round, the median
+// over the rounds (and the lowest and highest), for the scenarios every round ran.
+const rounds = Math.max(...rows.map(round));
+if (rounds > 1 && targets.includes("nginx")) {
+  const proxies = targets.filter((t) => t === "switchyard" || t === "full");
+  const median = (xs) => {
+    const v = [...xs].sort((a, b) => a - b), m = v.length >> 1;
+    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  };
+  lines.push("", `| CPU µs per request, ${rounds} rounds: median; ratio to nginx in the same round, ` +
+             `median (lowest–highest) | nginx | ${proxies.map((t) => names[t]).join(" | ")} |`);
+  lines.push(`|---|---|${proxies.map(() => "---").join("|")}|`);
+  for (const [s, label] of [["json32", "JSON, 32 connections"], ["json256", "JSON, 256 connections"],
+                            ["sse32", "8-event SSE, 32 connections"]]) {
+    const each = (t) => Array.from({ length: rounds }, (_, i) => get(t, s, i + 1)).filter(Boolean);
+    const cpu = (t) => f(median(each(t).map(perRequest)));
+    const ratios = (t) => each(t).flatMap((r) => {
+      const n = get("nginx", s, round(r));
+      return n ? [perRequest(r) / perRequest(n)] : [];
+    });
+    lines.push(`| ${label} | ${cpu("nginx")} | ${proxies.map((t) => {
+      const q = ratios(t);
+      return `${cpu(t)}; ${median(q).toFixed(2)}× (${Math.min(...q).toFixed(2)}–${Math.max(...q).toFixed(2)})`;
+    }).join(" | ")} |`);
+  }
+}
 console.log(lines.join("\n"));
