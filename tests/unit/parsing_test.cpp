@@ -206,7 +206,12 @@ TEST(Request, BoundedJsonAcceptsWhatJsonAllowsAndNothingElse) {
 TEST(Request, DuplicateTopLevelKeysAreRejected) {
   for (const char* body : {R"({"model":"a","model":"b","messages":[1]})",
                            R"({"model":"a","mod\u0065l":"b","messages":[1]})",
-                           R"({"model":"a","messages":[1],"stream":false,"stream":true})"}) {
+                           R"({"model":"a","messages":[1],"stream":false,"stream":true})",
+                           // the slow parser's path (an integer past 64 bits)
+                           R"({"seed":123456789012345678901234567890,"model":"a","model":"b"})",
+                           // past the keys held in place
+                           R"({"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1,"j":1,)"
+                           R"("model":"a","messages":[1],"e":2})"}) {
     auto r = parse_api_request(Endpoint::chat_completions, body);
     ASSERT_FALSE(r) << body;
     EXPECT_EQ(r.error().status, 400);
