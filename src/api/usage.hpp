@@ -9,8 +9,9 @@
 
 namespace switchyard {
 
-// Reads prompt_tokens / completion_tokens from an OpenAI response body or stream chunk without
-// building a DOM: the data plane sees every chunk, so this must be a scan, not a parse. Returns
+// Reads prompt_tokens / completion_tokens from an OpenAI response body or stream chunk by a
+// scan, without a DOM. The data plane reads usage from the parse that checks an answer or event
+// is JSON (is_bounded_json with usage); this is for the texts that parse does not read. Returns
 // nullopt when the text has no (non-null) usage object.
 std::optional<Usage> extract_usage(std::string_view json);
 

@@ -68,9 +68,10 @@ constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
 
 // What an SSE event's data is: nothing (a comment), [DONE], JSON, or something else, which a
 // client's SDK could not parse. Multi-line data is joined with newlines, as the SSE spec says.
+// JSON data's top-level usage goes to `usage`, read from the parse that checks it.
 enum class EventData : std::uint8_t { none, done, json, bad };
 
-EventData event_data(std::string_view event) {
+EventData event_data(std::string_view event, std::optional<Usage>& usage) {
   std::string joined;
   std::string_view data;
   int lines = 0;
@@ -92,7 +93,7 @@ EventData event_data(std::string_view event) {
   }
   if (lines == 0) return EventData::none;
   if (data == "[DONE]") return EventData::done;
-  return is_bounded_json(data, kMaxUpstreamJsonDepth) ? EventData::json : EventData::bad;
+  return is_bounded_json(data, kMaxUpstreamJsonDepth, usage) ? EventData::json : EventData::bad;
 }
 
 // Receives a 200 event stream for one call: checks each event, reads usage on the way, and
@@ -112,19 +113,18 @@ class CallSink final : public ChunkSink {
     const UpstreamConfig& upstream = *result_.target->upstream_config;
     // An event the client's SDK cannot parse is the upstream's fault: before the stream is
     // committed another candidate can answer, after it the client gets an error event.
-    const EventData data = event_data(event);
+    std::optional<Usage> usage;
+    const EventData data = event_data(event, usage);
     if (data == EventData::bad)
       return make_error(Reason::protocol, "protocol (upstream " + upstream.name +
                                               "): an event whose data is not JSON");
     if (result_.time_to_first_token.count() < 0)
       result_.time_to_first_token = ctx_.clock.now() - start_;
     bool usage_chunk = false;
-    if (data == EventData::json && find_text(event, "\"usage\"") != std::string_view::npos) {
-      if (auto u = extract_usage(event)) {
-        usage_ = *u;
-        usage_chunk = is_usage_only_chunk(event);
-        if (!ctx_.request.include_usage && usage_chunk) return {};
-      }
+    if (usage) {
+      usage_ = *usage;
+      usage_chunk = is_usage_only_chunk(event);
+      if (!ctx_.request.include_usage && usage_chunk) return {};
     }
     if (data == EventData::json && !usage_chunk) ++content_events_;
     if (!out_) {

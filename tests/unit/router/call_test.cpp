@@ -43,6 +43,8 @@ TEST(CallAndCommit, CallsLeaveTheResponseAloneUntilOneIsCommitted) {
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second.events.size(), 4u);  // buffered; the usage-only chunk is already dropped
   EXPECT_EQ(second.usage.output_tokens, 3u);
+  EXPECT_EQ(second.usage.input_tokens, 7u);  // read from the usage chunk, not estimated
+  EXPECT_TRUE(second.usage.reported);
   EXPECT_GT(second.cost_usd, 0);
   EXPECT_EQ(second.sent, ups.upstreams[1].bodies[0]);  // the per-call body is in the result
   EXPECT_GE(second.time_to_first_token.count(), 0);
