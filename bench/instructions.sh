@@ -8,10 +8,14 @@
 #   bench/instructions.sh            # passthrough JSON: the model "bench", a 1 KB prompt
 #   bench/instructions.sh bench-sse  # passthrough, an 8-event stream
 #   bench/instructions.sh full-json  # the full route (cache miss, classifier, scorer, single)
+#   bench/instructions.sh nginx      # nginx as bench/proxy.sh runs it, for the same JSON request
+#   bench/instructions.sh nginx-sse  # nginx, the same 8-event stream
 #   CALLGRIND_OUT=/tmp/sse.out bench/instructions.sh bench-sse  # keeps the profile, for
 #                                    # callgrind_annotate --inclusive=yes /tmp/sse.out
 #
-# Models are those of bench/proxy/switchyard.yaml; a model whose name has "sse" streams.
+# Models are those of bench/proxy/switchyard.yaml; a model whose name has "sse" streams. nginx
+# runs in one process (master_process off) with bench/proxy.sh's configuration. Callgrind counts
+# user-space instructions: the kernel's share (system calls) is not in the figure, for either.
 # Needs valgrind and nginx-light. Every process is started here and stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,15 +26,24 @@ MODEL="${1:-bench}"
 STREAM=0
 [[ "$MODEL" == *sse* ]] && STREAM=1
 start_mock
-valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
-  "$BUILD/switchyard" --config "$WORK/switchyard.yaml" > "$WORK/switchyard.log" 2>&1 &
+URL_PATH=/v1/chat/completions
+if [[ "$MODEL" == nginx* ]]; then
+  fill bench/proxy/nginx.conf "$SY" > "$WORK/nginx.conf"
+  URL_PATH="/$([ "$STREAM" = 1 ] && echo sse || echo json)/v1/chat/completions"
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+    nginx -e "$WORK/nginx-stderr.log" -p "$WORK" -c "$WORK/nginx.conf" \
+    -g 'daemon off; master_process off;' > "$WORK/nginx.log" 2>&1 &
+else
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+    "$BUILD/switchyard" --config "$WORK/switchyard.yaml" > "$WORK/switchyard.log" 2>&1 &
+fi
 SY_PID=$!
 PIDS+=($SY_PID)
 wait_port $SY
-body "$MODEL" "$STREAM" > "$WORK/body.json"
+body "${MODEL/nginx/bench}" "$STREAM" > "$WORK/body.json"  # the same bytes for nginx
 pace() {
-  "$BUILD/bench/load/pace" --port $SY --body "$WORK/body.json" --rate 200 --connections 8 \
-    --seconds "$1"
+  "$BUILD/bench/load/pace" --port $SY --path "$URL_PATH" --body "$WORK/body.json" --rate 200 \
+    --connections 8 --seconds "$1"
 }
 pace 3 > /dev/null  # warm-up: pools, caches, allocator
 callgrind_control -z $SY_PID > /dev/null
