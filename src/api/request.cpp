@@ -393,12 +393,21 @@ Error bad(std::string message, std::string param = {}) {
 
 namespace {
 
-// An answer's top-level usage, from its DOM (see is_bounded_json with usage); counts written
+// An answer's usage, from its DOM (see is_bounded_json with usage); counts written
 // otherwise than as unsigned integers (34.0, 3.4e1) are left to extract_usage's scan of `text`,
 // as they were before the DOM was read.
 std::optional<Usage> usage_of(simdjson::dom::element root, std::string_view text) {
   simdjson::dom::object usage;
-  if (root["usage"].get(usage)) return std::nullopt;
+  if (root["usage"].get(usage)) {
+    // Some upstreams give a stream's usage one level down (Groq: "x_groq": {"usage": …}).
+    simdjson::dom::object top;
+    if (root.get(top)) return std::nullopt;
+    const auto nested = [&](const auto& member) {
+      simdjson::dom::object inner;
+      return !member.value.get(inner) && !inner["usage"].get(usage);
+    };
+    if (std::none_of(top.begin(), top.end(), nested)) return std::nullopt;
+  }
   const auto in = usage["prompt_tokens"], out = usage["completion_tokens"];
   if (in.error() == simdjson::NO_SUCH_FIELD || in.is_null()) return std::nullopt;
   const bool no_output = out.error() == simdjson::NO_SUCH_FIELD || out.is_null();

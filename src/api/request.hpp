@@ -39,7 +39,8 @@ bool is_bounded_json(std::string_view text, std::uint32_t max_depth);
 
 // is_bounded_json(), and the usage of the answer `text` holds, read from the same parse: the
 // prompt_tokens and completion_tokens of its top-level "usage" object (the first, if the key
-// repeats); nullopt when there is none, it is null or it lacks prompt_tokens. Counts that are
+// repeats), else of the first top-level object member's "usage" (Groq's "x_groq" in a stream);
+// nullopt when there is none, it is null or it lacks prompt_tokens. Counts that are
 // not unsigned integers, and texts the slow paths parse, are read by extract_usage's scan. Left
 // alone when `text` is not bounded JSON.
 bool is_bounded_json(std::string_view text, std::uint32_t max_depth, std::optional<Usage>& usage);

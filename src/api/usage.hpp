@@ -10,9 +10,10 @@
 namespace switchyard {
 
 // Reads prompt_tokens / completion_tokens from an OpenAI response body or stream chunk by a
-// scan, without a DOM. The data plane reads usage from the parse that checks an answer or event
-// is JSON (is_bounded_json with usage); this is for the texts that parse does not read. Returns
-// nullopt when the text has no (non-null) usage object.
+// scan, without a DOM: the last "usage" key at any depth. The data plane reads usage from the
+// parse that checks an answer or event is JSON (is_bounded_json with usage), which falls back on
+// this for counts it does not hold and texts it does not parse. Returns nullopt when the text
+// has no (non-null) usage object.
 std::optional<Usage> extract_usage(std::string_view json);
 
 // True for the usage-only chunk a stream ends with when include_usage is set ("choices": []).

@@ -68,7 +68,7 @@ constexpr std::uint32_t kMaxUpstreamJsonDepth = 256;
 
 // What an SSE event's data is: nothing (a comment), [DONE], JSON, or something else, which a
 // client's SDK could not parse. Multi-line data is joined with newlines, as the SSE spec says.
-// JSON data's top-level usage goes to `usage`, read from the parse that checks it.
+// JSON data's usage goes to `usage`, read from the parse that checks it (is_bounded_json).
 enum class EventData : std::uint8_t { none, done, json, bad };
 
 EventData event_data(std::string_view event, std::optional<Usage>& usage) {

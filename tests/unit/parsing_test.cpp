@@ -65,6 +65,13 @@ TEST(Usage, ReadFromTheParseThatChecksTheAnswer) {
     EXPECT_EQ(u->output_tokens, 34u);
     EXPECT_TRUE(u->reported);
   }
+  std::optional<Usage> groq;  // a stream's last chunk from Groq: usage one level down
+  EXPECT_TRUE(is_bounded_json(R"({"choices":[],"x_groq":{"id":"r","usage":)"
+                              R"({"prompt_tokens":5,"completion_tokens":2}}})",
+                              64, groq));
+  ASSERT_TRUE(groq);
+  EXPECT_EQ(groq->input_tokens, 5u);
+  EXPECT_EQ(groq->output_tokens, 2u);
   std::optional<Usage> none;
   EXPECT_TRUE(is_bounded_json(R"({"choices":[],"usage":null})", 64, none));
   EXPECT_FALSE(none);
