@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per request through the gateway, counted by callgrind: a figure that, unlike CPU
 # time on a shared VM, is the same from run to run, so that a change to the data path can be
-# measured by itself. Starts the nginx echo mock of bench/proxy.sh and the gateway under
-# valgrind, sends warm-up requests, zeroes the counters, sends 2,000 more (bench/load/pace, 200
-# a second over 8 connections) and prints the gateway's instructions (all threads) per request.
+# measured by itself. Starts the nginx echo mock of bench/proxy.sh and the gateway (or nginx,
+# the proxy it is compared with) under valgrind, sends warm-up requests, zeroes the counters,
+# sends 2,000 more (bench/load/pace, 200 a second over 8 connections) and prints the proxy's
+# instructions (all threads) per request.
 #
 #   bench/instructions.sh            # passthrough JSON: the model "bench", a 1 KB prompt
 #   bench/instructions.sh bench-sse  # passthrough, an 8-event stream

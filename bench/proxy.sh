@@ -28,6 +28,9 @@ BUILD="${SWITCHYARD_BUILD:-build/release}"
 SECS="${BENCH_SECONDS:-10}"
 STREAMS="${BENCH_STREAMS:-10000}"
 ROUNDS="${BENCH_ROUNDS:-1}"
+case "$ROUNDS" in
+  '' | *[!0-9]* | 0) echo "bench/proxy.sh: BENCH_ROUNDS must be 1 or more" >&2; exit 2 ;;
+esac
 ROUND=1
 TARGETS="${BENCH_TARGETS:-mock nginx switchyard full}"
 for tool in wrk nginx taskset node perl; do
@@ -188,16 +191,20 @@ target() {
 }
 
 echo "bench/proxy.sh: ${SECS} s per scenario; results in $RESULTS" >&2
+run_target() {  # TARGET
+  local api=/v1/chat/completions
+  case $1 in
+    mock) target mock $MOCK "$(pids_of "$MOCK_PID")" "/@$api" bench bench bench ;;
+    nginx) target nginx $NGINX "$(pids_of "$NGINX_PID")" "/@$api" bench bench bench ;;
+    switchyard) target switchyard $SY "$SY_PID" "$api" bench bench-sse bench-slow ;;
+    full) target full $SY "$SY_PID" "$api" full-json full-sse full-slow ;;
+    *) echo "bench/proxy.sh: unknown target $1" >&2; exit 2 ;;
+  esac
+}
 for ROUND in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
-    case $t in
-      mock) [ "$ROUND" -gt 1 ] ||
-              target mock $MOCK "$(pids_of "$MOCK_PID")" "/@/v1/chat/completions" bench bench bench ;;
-      nginx) target nginx $NGINX "$(pids_of "$NGINX_PID")" "/@/v1/chat/completions" bench bench bench ;;
-      switchyard) target switchyard $SY "$SY_PID" "/v1/chat/completions" bench bench-sse bench-slow ;;
-      full) target full $SY "$SY_PID" "/v1/chat/completions" full-json full-sse full-slow ;;
-      *) echo "bench/proxy.sh: unknown target $t" >&2; exit 2 ;;
-    esac
+    [ "$t" = mock ] && [ "$ROUND" -gt 1 ] && continue  # the later rounds are for ratios to nginx
+    run_target "$t"
   done
 done
 

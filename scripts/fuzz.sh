@@ -16,6 +16,8 @@ export CCACHE_BASEDIR="$PWD"
 
 seconds="${1:-30}"
 case "$seconds" in '' | *[!0-9]*) echo "usage: $0 [seconds-per-target]" >&2; exit 2 ;; esac
+jobs_max="${FUZZ_JOBS:-$(nproc)}"
+case "$jobs_max" in '' | *[!0-9]* | 0) echo "$0: FUZZ_JOBS must be 1 or more" >&2; exit 2 ;; esac
 
 # shellcheck disable=SC2086  # FUZZ_CONFIGURE_ARGS is a list of words
 cmake --preset fuzz ${FUZZ_CONFIGURE_ARGS:-} >/dev/null || exit 1
@@ -30,7 +32,7 @@ mapfile -t targets < <(grep -v '^$' "$build/fuzz-targets.txt")
 # One target's run, its exit status in $build/$t.rc.
 fuzz_one() {
   local t="$1" work="$build/corpus-work/$1" crashes="$build/crashes/$1"
-  rm -rf "$work"
+  rm -rf "$work" "$build/$t.rc"  # no status from a run before
   mkdir -p "$work" "$crashes"
   cp -R "tests/fuzz/corpus/$t/." "$work/"
   local dict=()
@@ -43,7 +45,6 @@ fuzz_one() {
 }
 
 # One target per core at a time (each fuzzer is one process on one core), reported in order.
-jobs_max="${FUZZ_JOBS:-$(nproc)}"
 for t in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
   fuzz_one "$t" &
@@ -58,7 +59,7 @@ for t in "${targets[@]}"; do
   echo "== fuzz: $t (${seconds}s) =="
   grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' \
     "$log" | sed 's/^/  /'
-  if [ "$rc" -ne 0 ]; then
+  if [ "$rc" != 0 ]; then  # an empty or unreadable status fails too
     echo "FAIL: $t (exit $rc); log: $log; reproducers: $crashes/" >&2
     grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|SUMMARY:|Test unit written' \
       "$log" | head -20 | sed 's/^/  /' >&2

@@ -73,8 +73,9 @@ row("RSS idle / under load (any scenario), MB", (t) => {
 });
 if (rows.some((r) => r.scenario === "json256"))
   row("RSS under the 256-connection JSON load, MB", (t) => f(get(t, "json256").rss_load_kb / 1024, 1));
-row("errors (all scenarios)", (t) =>
-  f(scen.reduce((n, s) => n + (get(t, s).run.errors ?? 0) + (get(t, s).run.status_errors ?? 0), 0)));
+row("errors (all scenarios and rounds)", (t) =>
+  f(rows.filter((r) => r.target === t && r.scenario !== "hold")
+        .reduce((n, r) => n + (r.run.errors ?? 0) + (r.run.status_errors ?? 0), 0)));
 const held = (t) => rows.find((r) => r.target === t && r.scenario === "hold");
 if (held("nginx") || held("switchyard"))
   row("idle SSE streams held at once: completed; RSS with all open, MB", (t) => {
