@@ -13,6 +13,9 @@
 
 namespace switchyard {
 
+// A byte that would end a header line early: CR, LF or NUL.
+inline bool breaks_line(char c) { return c == '\r' || c == '\n' || c == '\0'; }
+
 // Whether `s` holds a CR, LF or NUL, eight bytes a step: a byte of x is zero where
 // (x - 0x0101…) & ~x & 0x8080… has its high bit, and none is zero if no bit is set. The last
 // step reads the last eight bytes (again, in part); only a text under eight goes byte by byte.
@@ -25,7 +28,7 @@ inline bool has_line_break(std::string_view s) {
     return (zero_byte(x) | zero_byte(x ^ (kOnes * '\r')) | zero_byte(x ^ (kOnes * '\n'))) != 0;
   };
   if (s.size() < 8)
-    return std::any_of(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || !c; });
+    return std::any_of(s.begin(), s.end(), breaks_line);
   for (std::size_t i = 0; i + 8 < s.size(); i += 8)
     if (breaks(s.data() + i)) return true;
   return breaks(s.data() + s.size() - 8);
@@ -39,8 +42,7 @@ inline void append_header(std::string& head, std::string_view name, std::string_
   head.append(name).append(": ", 2).append(value);
   const std::string_view line = std::string_view(head).substr(at);
   if (has_line_break(line))
-    std::replace_if(head.begin() + static_cast<std::ptrdiff_t>(at), head.end(),
-                    [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
+    std::replace_if(head.begin() + static_cast<std::ptrdiff_t>(at), head.end(), breaks_line, ' ');
   head.append("\r\n", 2);
 }
 
