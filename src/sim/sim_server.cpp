@@ -55,7 +55,7 @@ struct Script {
   std::int64_t cut_after = -1, stall_after = -1, cut_body_at = -1, stall_body_at = -1;
   std::uint64_t pad_bytes = 0;
   bool garbage = false, reset = false, no_usage = false, ignore_stream = false,
-       stall_first_byte = false, has_interval = false, bad_json = false;
+       stall_first_byte = false, has_interval = false, bad_json = false, close_after = false;
 
   // Reads `key=value` / `flag` directives separated by `sep`. Returns the first directive that is
   // unknown or has a malformed value, empty if there is none: a typo in a test must fail it,
@@ -94,6 +94,7 @@ struct Script {
       else if (key == "no_usage" && flag) no_usage = true;
       else if (key == "ignore_stream" && flag) ignore_stream = true;
       else if (key == "stall_first_byte" && flag) stall_first_byte = true;
+      else if (key == "close_after_answer" && flag) close_after = true;
       else ok = false;
       if (!ok) return std::string(part);
     }
@@ -382,8 +383,13 @@ class SimSession {
   SimSession(Stream& s, SimStats& stats, const Fleet& fleet, SteadyTime started)
       : s_(s), stats_(stats), fleet_(fleet), started_(started) {}
 
+  // Whether the request just served asked the connection closed after its answer, whatever
+  // its headers said.
+  bool close_after() const { return close_after_; }
+
   // Returns false when the connection must close.
   net::awaitable<bool> serve(http::request<http::string_body>& req) {
+    close_after_ = false;
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
     auto target = req.target();
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
@@ -414,6 +420,7 @@ class SimSession {
     std::string bad;
     if (semi != std::string::npos) bad = sc.apply(std::string_view(model_id).substr(semi + 1), ';');
     if (bad.empty()) bad = sc.apply(req["x-sim-fault"], ',');
+    close_after_ = sc.close_after;
     if (!bad.empty()) {
       auto err = error_body("unknown or malformed sim directive '" + bad + "'",
                             "invalid_request_error");
@@ -750,6 +757,7 @@ class SimSession {
   const Fleet& fleet_;
   SteadyTime started_;
   std::mt19937_64 rng_{std::random_device{}()};
+  bool close_after_ = false;  // the last request's close_after_answer
 };
 
 template <class Stream>
@@ -763,7 +771,7 @@ net::awaitable<void> serve_connection(Stream& stream, SimStats& stats, const Fle
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
     if (ec) co_return;
     auto req = parser.release();
-    if (!co_await session.serve(req)) co_return;
+    if (!co_await session.serve(req) || session.close_after()) co_return;
   }
 }
 

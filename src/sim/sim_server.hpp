@@ -22,6 +22,7 @@
 //   reset                close the connection without answering
 //   no_usage             never report usage
 //   ignore_stream        answer a stream request with a plain JSON body
+//   close_after_answer   answer (keep-alive, as the request asked), then close the connection
 #pragma once
 
 #include "sim/fleet.hpp"

@@ -300,6 +300,21 @@ TEST_F(ProxyTest, ReusesUpstreamConnections) {
   EXPECT_EQ(sim_->stats().requests.load(), 80u);
 }
 
+// The sim closes each connection right after its keep-alive answer. The gateway takes such a
+// connection back from the pool unchecked (it was idle for under 100 ms), finds it closed when
+// it writes or reads, and asks again once on a fresh connection: every request is answered,
+// none reaches the upstream twice.
+TEST_F(ProxyTest, PooledConnectionThePeerClosedIsRetriedOnAFreshOne) {
+  GatewayUnderTest gw("upstreams:\n" + upstream_yaml("a", url(sim_->port()),
+                                                     {{"m", "m;close_after_answer"}}));
+  for (int i = 0; i < 20; ++i) {
+    auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  EXPECT_EQ(sim_->stats().requests.load(), 20u);
+  EXPECT_EQ(sim_->stats().connections.load(), 20u);
+}
+
 TEST_F(ProxyTest, IdleUpstreamConnectionsAreEvicted) {
   GatewayUnderTest gw("upstreams:\n" + upstream_yaml("a", url(sim_->port()), {{"m", "m"}},
                                                      "    pool_idle_timeout_ms: 100\n"));
