@@ -3,7 +3,8 @@
 # (the two ports) set. Gives BUILD; needs "PACKAGES" TOOL... (exits 2 naming what to install);
 # WORK, a directory, and PIDS, processes, which the EXIT trap stops by PID and then removes;
 # the mock's answers, body() and fill() as bench/proxy.sh has them; start_mock, which also
-# writes $WORK/switchyard.yaml; and wait_port PORT (up to 60 s: valgrind starts slowly).
+# writes $WORK/switchyard.yaml (MOCK_CPU=N pins the mock to that core); and wait_port PORT (up
+# to 60 s: valgrind starts slowly).
 BUILD="${SWITCHYARD_BUILD:-build/release}"
 needs() {
   local packages="$1"
@@ -30,6 +31,7 @@ source <(sed -n '/^export JSON=/,/^fill bench\/proxy\/mock.conf/p' bench/proxy.s
 start_mock() {
   fill bench/proxy/mock.conf "$MOCK" > "$WORK/mock.conf"
   fill bench/proxy/switchyard.yaml "$SY" > "$WORK/switchyard.yaml"
-  nginx -e "$WORK/mock-stderr.log" -p "$WORK" -c "$WORK/mock.conf" -g 'daemon off;' &
+  ${MOCK_CPU:+taskset -c "$MOCK_CPU"} nginx -e "$WORK/mock-stderr.log" -p "$WORK" \
+    -c "$WORK/mock.conf" -g 'daemon off;' &
   PIDS+=($!)
 }
