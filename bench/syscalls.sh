@@ -34,7 +34,7 @@ fi
 SY_PID=$!
 PIDS+=("$SY_PID")
 wait_port $SY
-body "${MODEL/nginx/bench}" "$STREAM" > "$WORK/body.json"  # the same bytes for nginx
+body "${MODEL/nginx/bench}" "$STREAM" "${KB:-1}" > "$WORK/body.json"  # the same bytes for nginx
 load() {
   BENCH_PATH="$URL_PATH" BENCH_BODY="$WORK/body.json" taskset -c 1 wrk -t1 -c"${C:-32}" \
     -d"$1s" --timeout 10s -s bench/proxy/wrk.lua "http://127.0.0.1:$SY" | tail -1
