@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System calls per request through the gateway, or through nginx as bench/proxy.sh runs it,
+# System calls per request through the gateway, or through nginx with bench/proxy.sh's
+# configuration (in one process, master_process off, so that perf follows the one serving),
 # counted by perf on the kernel's syscalls:sys_enter_* tracepoints for the proxy's PID (they need
 # no hardware counters, which this VM lacks). The proxy runs on core 0, the nginx echo mock of
 # bench/proxy.sh and wrk on core 1; after 2 s of warm-up, 8 s of wrk at 32 connections (C=N for
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MOCK=18285 SY=18287
 source bench/mock.sh
-needs "linux-perf wrk nginx-light" perf wrk nginx taskset node perl
+needs "linux-perf wrk nginx-light nodejs" perf wrk nginx taskset node perl
 MODEL="${1:-bench}"
 STREAM=0
 [[ "$MODEL" == *sse* ]] && STREAM=1
@@ -48,12 +49,18 @@ done
 perf stat -x, -e "$events" -e syscalls:sys_exit_recvfrom --filter 'ret == -11' -p $SY_PID \
   -o "$WORK/perf.txt" &
 PERF=$!
+sleep 0.5  # perf attaches before the counted load starts
 run="$(load 8)"
 kill -INT $PERF
 wait $PERF || true
+grep -q '^[0-9].*raw_syscalls:sys_enter' "$WORK/perf.txt" || {
+  echo "bench/syscalls.sh: perf counted nothing:" >&2
+  cat "$WORK/perf.txt" >&2
+  exit 1
+}
 requests="$(node -e "console.log(JSON.parse(process.argv[1]).requests)" "$run")"
 echo "$MODEL, wrk -c${C:-32}: $requests requests; system calls per request:"
-awk -F, -v n="$requests" '$3 ~ /sys_/ && $1 > 0 {
+awk -F, -v n="$requests" '$3 ~ /sys_/ && $1 ~ /^[0-9]/ && $1 + 0 > 0 {
   name = $3; sub(/^.*sys_enter_?/, "", name)
   if ($3 ~ /sys_exit_recvfrom/) name = "recvfrom that found nothing (EAGAIN)"
   if (name == "") name = "all"

@@ -192,11 +192,12 @@ boost::asio::awaitable<RequestRead> read_request(
   // Likewise the body, which usually came with the head.
   parser.eager(true);
   auto bec = parse_buffered(parser, buffer);
-  // The rest of a body of known length in one read (up to 64 KB, Beast's own largest), not in
-  // reads sized to what the buffer had room for: a 16 KB prompt took five system calls, not
-  // two. The parser has already reserved the whole body in its string; this adds at most 64 KB.
+  // Room for the rest of a body of known length, up to 16 KB, so that it comes in one read, not
+  // in reads sized to what the buffer had room for (a 16 KB prompt took five system calls, not
+  // two). Capped because a client can declare a length and send nothing: a connection then
+  // holds 16 KB until body_timeout_ms, not the 64 KB of Beast's largest read.
   if (const auto rest = parser.content_length_remaining(); rest && !bec && !parser.is_done())
-    buffer.reserve(buffer.size() + std::min<std::size_t>(*rest, 64 << 10));
+    buffer.reserve(buffer.size() + std::min<std::size_t>(*rest, 16 << 10));
   if (!bec && !parser.is_done())
     bec = co_await detail::read_within(stream, ms(sc.body_timeout_ms), [&] {
       return http::async_read(stream, buffer, parser, use_tuple);

@@ -16,9 +16,9 @@ namespace switchyard {
 struct UpstreamRuntime;
 
 // Idle keep-alive connections to one upstream, owned by one worker (not thread-safe). At most
-// config.pool_size idle connections are kept; one idle longer than pool_idle_timeout_ms, or (if
-// idle for 100 ms or more) that the peer has closed, is dropped instead of reused. Pools outlive
-// config reloads when the upstream's name, URL and TLS settings are unchanged.
+// config.pool_size idle connections are kept; one idle longer than pool_idle_timeout_ms, or that
+// the peer has closed, is dropped instead of reused. Pools outlive config reloads when the
+// upstream's name, URL and TLS settings are unchanged.
 class ConnectionPool;
 
 std::shared_ptr<ConnectionPool> make_connection_pool(const UpstreamRuntime& upstream);

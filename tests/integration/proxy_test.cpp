@@ -300,10 +300,10 @@ TEST_F(ProxyTest, ReusesUpstreamConnections) {
   EXPECT_EQ(sim_->stats().requests.load(), 80u);
 }
 
-// The sim closes each connection right after its keep-alive answer. The gateway takes such a
-// connection back from the pool unchecked (it was idle for under 100 ms), finds it closed when
-// it writes or reads, and asks again once on a fresh connection: every request is answered,
-// none reaches the upstream twice.
+// The sim closes each connection right after its keep-alive answer. The pool's look at the
+// socket drops such a connection; one whose close comes after that look fails on its write or
+// read and is asked again once on a fresh connection. Either way every request is answered and
+// each reaches the sim once.
 TEST_F(ProxyTest, PooledConnectionThePeerClosedIsRetriedOnAFreshOne) {
   GatewayUnderTest gw("upstreams:\n" + upstream_yaml("a", url(sim_->port()),
                                                      {{"m", "m;close_after_answer"}}));
