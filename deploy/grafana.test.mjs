@@ -495,6 +495,7 @@ scrape_configs:
       ['"Connections closed and accept errors" query B', "nor the descriptor limit"],
       ['"Requests refused at the HTTP layer" query A', "fetch() sends well-formed HTTP"],
       ['"Shared store (Redis)" query B', "Redis stays up"],
+      ['"Breakers open" query A', "breakers open now: one may have closed by the last scrape"],
     ]);
     const zero = results.filter((r) => r.nonZero === 0)
       .map((r) => r.where.replace(/^panel \d+ /, ""));
