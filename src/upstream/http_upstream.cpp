@@ -1,6 +1,7 @@
 #include "upstream/http_upstream.hpp"
 
 #include "core/clock.hpp"
+#include "core/http1.hpp"
 #include "core/http_head.hpp"
 #include "core/http_parse.hpp"
 #include "core/socket_deadline.hpp"
@@ -132,16 +133,15 @@ bool relayed(std::string_view name, const std::vector<std::string>& extra) {
   return false;
 }
 
-// Parses an upstream's answer straight into `reply`: the status, the headers the gateway reads
-// (the content type, the request id, the retry delays) and those it relays, without Beast's
-// field container (a node per header, looked up again afterwards). The headers it reads are not
-// relayed (the gateway answers with its own), nor are those named in Connection, which are
-// hop-by-hop (RFC 9110 §7.6.1), even when allowlisted. The body goes to
-// `sse` when the owner sets one (a 2xx event stream, handed on as it is parsed rather than kept,
-// which a held stream would do for minutes), else into reply.body, up to `limit` bytes: past it
-// the parse fails with body_limit. The owner sets `sse` or `limit` once the head is read;
-// Beast's body_limit applies as well.
-class ReplyParser final : public http::basic_parser<false> {
+// Parses an upstream's answer straight into `reply` (core/http1.hpp): the status, the headers
+// the gateway reads (the content type, the request id, the retry delays) and those it relays.
+// The headers it reads are not relayed (the gateway answers with its own), nor are those named
+// in Connection, which are hop-by-hop (RFC 9110 §7.6.1), even when allowlisted. The body goes
+// to `sse` when the owner sets one (a 2xx event stream, handed on as it is parsed rather than
+// kept, which a held stream would do for minutes), else into reply.body, up to `limit` bytes:
+// past it the parse fails with body_limit. The owner sets `sse` or `limit` once the head is
+// read. The interface is the part of Beast's parser that parse_buffered() and read_parse() use.
+class ReplyParser {
  public:
   explicit ReplyParser(const std::vector<std::string>& relay) : relay_(relay) {}
 
@@ -149,31 +149,83 @@ class ReplyParser final : public http::basic_parser<false> {
   SseSplitter* sse = nullptr;
   std::size_t limit = SIZE_MAX;
 
- private:
-  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
-                       beast::error_code&) override {}
-  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
-    reply.status = code;
+  // Whether put() goes on into the body once it has the head.
+  void eager(bool on) { eager_ = on; }
+  bool got_some() const { return got_some_; }
+  bool is_header_done() const { return header_done_; }
+  bool is_done() const { return header_done_ && body_.done(); }
+  bool keep_alive() const { return head_.keep_alive; }
+
+  // Parses what it can of `in`; returns the bytes it used. need_more: the head is not all in.
+  std::size_t put(net::const_buffer in, beast::error_code& ec) {
+    const std::string_view bytes(static_cast<const char*>(in.data()), in.size());
+    got_some_ = got_some_ || !bytes.empty();
+    std::size_t used = 0;
+    if (!header_done_) {
+      used = http1::head_end(bytes, scanned_);
+      if (used == 0 || used > kMaxHead) {
+        ec = used == 0 && bytes.size() <= kMaxHead ? http::error::need_more
+                                                   : http::error::header_limit;
+        return 0;
+      }
+      ec = http1::parse_response_head(bytes.substr(0, used), head_,
+                                      [this](std::string_view n, std::string_view v) {
+                                        field(n, v);
+                                      });
+      if (ec) return 0;
+      header_done_ = true;
+      reply.status = head_.status;
+      on_header();
+      body_.start(head_.framing, head_.length);
+      if (!eager_ || body_.done()) return used;
+    }
+    if (!body_started_) {
+      body_started_ = true;
+      if (head_.framing == http1::Framing::length && !sse) {
+        if (head_.length > limit) {
+          ec = http::error::body_limit;
+          return used;
+        }
+        reply.body.reserve(head_.length);
+      }
+    }
+    return used + body_.put(bytes.substr(used), [this](std::string_view b) { return take(b); },
+                            ec);
   }
-  void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
-                     beast::error_code&) override {
-    if (is_header_done()) return;  // a chunked answer's trailers: none is read or relayed
+
+  // The end of the stream: the end of a body that has no length, else a message cut short.
+  void put_eof(beast::error_code& ec) {
+    ec = header_done_ ? body_.eof() : beast::error_code(http::error::partial_message);
+  }
+
+ private:
+  static constexpr std::size_t kMaxHead = 8 * 1024;  // as Beast's parser had it
+
+  void field(std::string_view name, std::string_view value) {
     const auto first = [&](std::string& to, bool& seen) {
-      if (!std::exchange(seen, true)) to.assign(value.data(), value.size());
+      if (!std::exchange(seen, true)) to.assign(value);
     };
-    switch (f) {
-      case http::field::content_type: first(reply.content_type, seen_type_); return;
-      case http::field::retry_after: first(retry_after_, seen_retry_); return;
-      case http::field::connection:
-        connection_.append(value.data(), value.size()).push_back(',');
-        return;
+    using http1::detail::iequals;
+    switch (name.size()) {  // one comparison at most before the allowlist
+      case 10:
+        if (iequals(name, "connection")) return (void)connection_.append(value).push_back(',');
+        break;
+      case 11:
+        if (iequals(name, "retry-after")) return first(retry_after_, seen_retry_);
+        break;
+      case 12:
+        if (iequals(name, "content-type")) return first(reply.content_type, seen_type_);
+        if (iequals(name, "x-request-id")) return first(reply.upstream_request_id, seen_id_);
+        break;
+      case 14:
+        if (iequals(name, "retry-after-ms")) return first(retry_after_ms_, seen_retry_ms_);
+        break;
       default: break;
     }
-    if (beast::iequals(name, "x-request-id")) first(reply.upstream_request_id, seen_id_);
-    else if (beast::iequals(name, "retry-after-ms")) first(retry_after_ms_, seen_retry_ms_);
-    else if (relayed(name, relay_)) reply.headers.emplace_back(name, value);
+    if (relayed(name, relay_)) reply.headers.emplace_back(name, value);
   }
-  void on_header_impl(beast::error_code&) override {
+
+  void on_header() {
     if (seen_retry_ || seen_retry_ms_)
       reply.retry_after_ms = retry_after_ms(retry_after_ms_, retry_after_,
                                             std::chrono::system_clock::now());
@@ -181,34 +233,24 @@ class ReplyParser final : public http::basic_parser<false> {
     for (const auto& token : http::token_list(connection_))
       std::erase_if(reply.headers, [&](const auto& h) { return beast::iequals(h.first, token); });
   }
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         beast::error_code&) override {
-    if (length && !sse) reply.body.reserve(std::min<std::uint64_t>(*length, limit));
-  }
-  std::size_t on_body_impl(beast::string_view body, beast::error_code& ec) override {
-    return take(body, ec);
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                                 beast::error_code& ec) override {
-    return take(body, ec);
-  }
-  void on_finish_impl(beast::error_code&) override {}
 
-  std::size_t take(beast::string_view bytes, beast::error_code& ec) {
+  bool take(std::string_view bytes) {
     if (sse) {
       sse->feed(bytes);
     } else if (reply.body.size() + bytes.size() <= limit) {
-      reply.body.append(bytes.data(), bytes.size());
+      reply.body.append(bytes);
     } else {
-      ec = http::error::body_limit;
-      return 0;
+      return false;
     }
-    return bytes.size();
+    return true;
   }
 
   const std::vector<std::string>& relay_;
+  http1::Head head_;
+  http1::BodyDecoder body_;
+  std::size_t scanned_ = 0;  // of the head, for head_end
   std::string retry_after_, retry_after_ms_, connection_;
+  bool got_some_ = false, header_done_ = false, eager_ = false, body_started_ = false;
   bool seen_type_ = false, seen_id_ = false, seen_retry_ = false, seen_retry_ms_ = false;
 };
 
@@ -487,7 +529,7 @@ class HttpUpstream final : public Upstream {
                                           bool reused) {
     for (;;) {
       p.emplace(cfg_.relay_headers);
-      p->body_limit(cfg_.max_response_bytes);
+      p->limit = cfg_.max_response_bytes;
       conn.deadline.expires_at(first.until);
       const auto ec = conn.deadline.end(co_await read_parse(s, conn, *p, false));
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
@@ -533,7 +575,6 @@ class HttpUpstream final : public Upstream {
       co_return Exchange{std::move(reply), p->keep_alive()};
     }
 
-    p->body_limit(boost::none);  // streams are bounded by time, not size
     const bool is_sse = reply.status / 100 == 2 &&
                         std::string_view(reply.content_type).starts_with("text/event-stream");
     if (reply.status / 100 == 2 && !is_sse) {
