@@ -30,10 +30,13 @@ enum class Framing : std::uint8_t { none, length, chunked, until_close };
 struct Head {
   int version = 11;  // 10 or 11
   int status = 0;    // a response's
+  std::string_view method, target;  // a request's
   std::size_t size = 0;  // the head's bytes, through the blank line
   Framing framing = Framing::none;
   std::uint64_t length = 0;  // with Framing::length
   bool keep_alive = true;
+  int hosts = 0;                 // Host lines
+  bool expect_continue = false;  // Expect: 100-continue
 };
 
 namespace detail {
@@ -113,8 +116,8 @@ inline bool parse_length(std::string_view s, std::uint64_t& out) {
 
 // The framing fields of a head, gathered line by line.
 struct Framer {
-  int lengths = 0, encodings = 0;
-  bool close = false, keep_alive = false;
+  int lengths = 0, encodings = 0, hosts = 0;
+  bool close = false, keep_alive = false, expect_continue = false;
   std::uint64_t length = 0;
 
   // An error when the field makes the framing ambiguous.
@@ -123,6 +126,10 @@ struct Framer {
       if (++lengths > 1 || !parse_length(value, length)) return Error::bad_content_length;
     } else if (iequals(name, "transfer-encoding")) {
       if (++encodings > 1 || !iequals(value, "chunked")) return Error::bad_transfer_encoding;
+    } else if (iequals(name, "host")) {
+      ++hosts;
+    } else if (iequals(name, "expect")) {
+      expect_continue = expect_continue || iequals(value, "100-continue");
     } else if (iequals(name, "connection") || iequals(name, "proxy-connection")) {
       for (std::string_view list = value; !list.empty();) {
         const auto comma = list.find(',');
@@ -170,6 +177,19 @@ error_code for_each_field(std::string_view fields, Framer& framer, OnField&& on_
   return Error::bad_line_ending;
 }
 
+// What the framing fields say, into `out` (its version set): chunks, a length or neither, and
+// whether the connection is kept. Chunks only on HTTP/1.1 and never beside a length.
+inline error_code frame(const Framer& framer, Head& out) {
+  if (framer.encodings && (framer.lengths || out.version == 10))
+    return Error::bad_transfer_encoding;
+  out.framing = framer.encodings ? Framing::chunked
+                : framer.lengths ? Framing::length
+                                 : Framing::none;
+  out.length = framer.length;
+  out.keep_alive = out.version == 11 ? !framer.close : framer.keep_alive && !framer.close;
+  return {};
+}
+
 }  // namespace detail
 
 // The end of a head in `bytes`: the offset just past its blank line, or 0 while it is not all
@@ -209,22 +229,41 @@ error_code parse_response_head(std::string_view head, Head& out, OnField&& on_fi
   if (!detail::all_text(line.substr(13))) return Error::bad_reason;
   detail::Framer framer;
   if (auto ec = detail::for_each_field(fields, framer, on_field)) return ec;
-  if (framer.encodings && (framer.lengths || out.version == 10))
-    return Error::bad_transfer_encoding;
   out.status = status;
+  if (auto ec = detail::frame(framer, out)) return ec;
   out.size = head.size();
-  out.length = framer.length;
-  out.keep_alive = out.version == 11 ? !framer.close : framer.keep_alive && !framer.close;
   if (status < 200 || status == 204 || status == 304) {
     out.framing = Framing::none;
-  } else if (framer.encodings) {
-    out.framing = Framing::chunked;
-  } else if (framer.lengths) {
-    out.framing = Framing::length;
-  } else {
+  } else if (out.framing == Framing::none) {
     out.framing = Framing::until_close;
     out.keep_alive = false;
   }
+  return {};
+}
+
+// Parses a request head, as parse_response_head a response's: `method SP target SP version`,
+// the target any visible ASCII. A request without a length or chunks has no body.
+template <class OnField>
+error_code parse_request_head(std::string_view head, Head& out, OnField&& on_field) {
+  std::string_view line, fields;
+  if (!detail::take_line(head, line, fields)) return Error::bad_line_ending;
+  std::size_t sp = 0;
+  while (sp < line.size() && detail::is_token(line[sp])) ++sp;
+  if (sp == 0 || sp == line.size() || line[sp] != ' ') return Error::bad_method;
+  out.method = line.substr(0, sp);
+  line.remove_prefix(sp + 1);
+  sp = 0;
+  while (sp < line.size() && line[sp] > ' ' && line[sp] < 0x7f) ++sp;
+  if (sp == 0 || sp == line.size() || line[sp] != ' ') return Error::bad_target;
+  out.target = line.substr(0, sp);
+  out.version = detail::version_of(line.substr(sp + 1));
+  if (out.version == 0) return Error::bad_version;
+  detail::Framer framer;
+  if (auto ec = detail::for_each_field(fields, framer, on_field)) return ec;
+  if (auto ec = detail::frame(framer, out)) return ec;
+  out.size = head.size();
+  out.hosts = framer.hosts;
+  out.expect_continue = framer.expect_continue;
   return {};
 }
 

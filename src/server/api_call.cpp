@@ -51,11 +51,11 @@ std::optional<Endpoint> api_endpoint(std::string_view path) {
   return std::nullopt;
 }
 
-const Dispatcher* ApiCall::prepare(http::request<http::string_body>& req) {
-  auto client = identify(*snap_, req[http::field::authorization]);
+const Dispatcher* ApiCall::prepare(HttpRequest& req) {
+  auto client = identify(*snap_, req["authorization"]);
   if (!client) return refuse(std::move(client).error());
   client_ = *client;
-  auto parsed = parse_api_request(endpoint_, std::move(req.body()));
+  auto parsed = parse_api_request(endpoint_, std::move(req.body));
   if (!parsed) return refuse(std::move(parsed).error());
   request_ = std::move(*parsed);
   request_.request_id = request_id_;
@@ -105,7 +105,7 @@ const Dispatcher* ApiCall::refuse(Error e) {
   return nullptr;
 }
 
-Task<void> ApiCall::run(http::request<http::string_body>& req) {
+Task<void> ApiCall::run(HttpRequest& req) {
   co_await net::this_coro::throw_if_cancelled(false);
   const Dispatcher* dispatcher = prepare(req);
   if (!dispatcher) {

@@ -4,11 +4,10 @@
 
 #include "core/clock.hpp"
 #include "router/clients.hpp"
+#include "server/http_request.hpp"
 #include "server/session_writer.hpp"
 #include "server/worker_state.hpp"
 
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <memory>
 #include <optional>
@@ -39,7 +38,7 @@ class ApiCall {
   // Checks the client's key, parses the body (taking it from `req`), resolves the route or
   // model and runs its dispatcher. The result is for the access log and metrics only, since
   // every outcome has been written to the client (or the client is gone).
-  Task<void> run(boost::beast::http::request<boost::beast::http::string_body>& req);
+  Task<void> run(HttpRequest& req);
 
   // Writes the access log record and the request's metrics; call once, after run() ended or
   // was cancelled. `start` is when the request's first byte arrived.
@@ -48,7 +47,7 @@ class ApiCall {
  private:
   // Everything up to the dispatch, none of which waits: the key, the body, the limits the
   // client set, admission and the route. Null, with error_ set, when the request is refused.
-  const Dispatcher* prepare(boost::beast::http::request<boost::beast::http::string_body>& req);
+  const Dispatcher* prepare(HttpRequest& req);
   const Dispatcher* refuse(Error e);
 
   ServerState& st_;

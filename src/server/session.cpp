@@ -205,7 +205,7 @@ void count_protocol_errors_from_zero(Metrics& metrics) {
 
 namespace {
 
-using Request = http::request<http::string_body>;
+using Request = HttpRequest;
 
 // The coroutines below are split by path so that each frame holds only its own locals (GCC gives
 // every local of a coroutine its own slot in the frame, branch or not): what a connection keeps
@@ -217,19 +217,16 @@ using Request = http::request<http::string_body>;
 Task<std::optional<Request>> next_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                           ServerState& st, WorkerState& w,
                                           const ServerConfig& sc) {
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(sc.max_header_bytes);
-  parser.body_limit(sc.max_body_bytes);
-  auto read = co_await read_request(stream, buffer, parser, sc);
+  HttpRequest req;
+  auto read = co_await read_request(stream, buffer, req, sc);
   if (read.gone) co_return std::nullopt;
   if (read.refusal != Refusal::none && read.refusal != Refusal::limit) {
     st.metrics.protocol_errors().inc(static_cast<std::uint64_t>(read.refusal),
                                      refusal_name(read.refusal));
     log_protocol_error(read.detail, stream.socket());
   }
-  if (!read.failed) co_return parser.release();
-  SessionWriter out(stream, parser.get().version() ? parser.get().version() : 11, false,
-                    ms(sc.body_timeout_ms), parser.get().method() == http::verb::head);
+  if (!read.failed) co_return std::move(req);
+  SessionWriter out(stream, req.version(), false, ms(sc.body_timeout_ms), req.method() == "HEAD");
   out.set_header("x-request-id", request_id_for({}, w));
   (void)co_await send_error(out, read.error);
   st.metrics.count_unrouted(read.error.status);
@@ -275,8 +272,8 @@ Task<void> serve_other(ServerState& st, const Snapshot& snap, Serves serves, Ses
                        const Request& req, std::string_view path) {
   const auto method = req.method();
   if (is_admin_path(path)) {
-    if (method == http::verb::get || method == http::verb::head)
-      co_await serve_admin(path, st, snap, out, req[http::field::authorization]);
+    if (method == "GET" || method == "HEAD")
+      co_await serve_admin(path, st, snap, out, req["authorization"]);
     else
       co_await refuse_method(out, "GET, HEAD", "GET", path);
   } else if (serves == Serves::admin_only) {
@@ -284,8 +281,8 @@ Task<void> serve_other(ServerState& st, const Snapshot& snap, Serves serves, Ses
                                               fmt::format("Unknown path on the admin listener: {}",
                                                           path)));
   } else if (path == "/v1/feedback") {
-    if (method == http::verb::post)
-      co_await serve_feedback(st, snap, out, req[http::field::authorization], req.body());
+    if (method == "POST")
+      co_await serve_feedback(st, snap, out, req["authorization"], req.body);
     else
       co_await refuse_method(out, "POST", "POST", path);
   } else if (api_endpoint(path)) {
@@ -333,12 +330,12 @@ Task<void> serve_connection(tcp::socket socket, ServerState& st, WorkerState& w,
     if (buffer.size() == 0) buffer.shrink_to_fit();
     const bool keep_alive = req->keep_alive() && !st.draining.load(std::memory_order_relaxed);
     SessionWriter out(stream, req->version(), keep_alive, ms(sc.body_timeout_ms),
-                      req->method() == http::verb::head);
+                      req->method() == "HEAD");
     const auto target = req->target();
     const auto path = target.substr(0, target.find('?'));
     auto id = request_id_for((*req)["x-request-id"], w);
     out.set_header("x-request-id", id);
-    const auto endpoint = serves == Serves::everything && req->method() == http::verb::post
+    const auto endpoint = serves == Serves::everything && req->method() == "POST"
                               ? api_endpoint(path)
                               : std::nullopt;
     if (endpoint) {

@@ -1,8 +1,10 @@
-// An upstream's answer read by core/http1.hpp, which reads every upstream answer, against
-// Beast's parser, which it replaced there: whatever http1 reads as one whole answer, Beast reads
-// with the same status, body, keep-alive and length. http1 may refuse what Beast accepts (it is
-// stricter on purpose), never the other way round. And http1 reads the same answer whether the
-// bytes come in one read or two (the first byte picks where they split).
+// The same bytes read as an upstream's answer and as a client's request by core/http1.hpp, which
+// reads both, against Beast's parser, which it replaced: whatever http1 reads as one whole
+// message, Beast reads with the same status (method, target, version), body and length, and
+// keeps the connection if http1 does. http1 may refuse what Beast accepts, or close where Beast
+// keeps (it is stricter on purpose: Beast keeps an HTTP/1.0 connection that says both
+// keep-alive and close), never the other way round. And http1 reads the same message whether
+// the bytes come in one read or two (the first byte picks where they split).
 #include "core/http1.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -21,13 +23,15 @@ constexpr std::size_t kMaxBody = 1 << 20;
 
 struct Read {
   bool ok = false;
-  int status = 0;
+  int status = 0, version = 0;
+  std::string method, target;
   bool keep_alive = false;
   std::size_t used = 0;
   std::string body;
 };
 
-// As the gateway's ReplyParser reads: the head once head_end finds it, then the body.
+// As the gateway reads: the head once head_end finds it, then the body.
+template <bool Request>
 Read with_http1(std::string_view in, std::size_t split) {
   using namespace switchyard::http1;
   Read out;
@@ -35,7 +39,9 @@ Read with_http1(std::string_view in, std::size_t split) {
   if (end == 0) end = head_end(in, from);
   if (end == 0 || end > 8192) return out;
   Head head;
-  if (parse_response_head(in.substr(0, end), head, [](std::string_view, std::string_view) {}))
+  const auto ignore = [](std::string_view, std::string_view) {};
+  if (Request ? parse_request_head(in.substr(0, end), head, ignore)
+              : parse_response_head(in.substr(0, end), head, ignore))
     return out;
   BodyDecoder body;
   body.start(head.framing, head.length);
@@ -51,14 +57,18 @@ Read with_http1(std::string_view in, std::size_t split) {
   if (ec) return out;
   out.ok = true;
   out.status = head.status;
+  out.version = head.version;
+  out.method = head.method;
+  out.target = head.target;
   out.keep_alive = head.keep_alive;
   return out;
 }
 
+template <bool Request>
 Read with_beast(std::string_view in) {
   namespace http = boost::beast::http;
   Read out;
-  http::response_parser<http::string_body> p;
+  http::parser<Request, http::string_body> p;
   p.header_limit(16384);
   p.body_limit(kMaxBody);
   p.eager(true);
@@ -73,23 +83,38 @@ Read with_beast(std::string_view in) {
   if (!ec && !p.is_done()) p.put_eof(ec);
   if (ec || !p.is_done()) return out;
   out.ok = true;
-  out.status = p.get().result_int();
+  out.version = p.get().version();
+  if constexpr (Request) {
+    out.method = p.get().method_string();
+    out.target = p.get().target();
+  } else {
+    out.status = p.get().result_int();
+  }
   out.keep_alive = p.keep_alive();
   out.body = p.get().body();
   return out;
+}
+
+template <bool Request>
+void check(std::string_view in, std::size_t split) {
+  const Read whole = with_http1<Request>(in, in.size());
+  const Read part = with_http1<Request>(in, split);
+  if (whole.ok != part.ok || whole.used != part.used || whole.body != part.body) std::abort();
+  if (!whole.ok) return;
+  const Read beast = with_beast<Request>(in);
+  if (!beast.ok || beast.status != whole.status || beast.version != whole.version ||
+      beast.method != whole.method || beast.target != whole.target ||
+      (whole.keep_alive && !beast.keep_alive) || beast.used != whole.used ||
+      beast.body != whole.body)
+    std::abort();
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  const Read whole = with_http1(in, in.size());
-  const Read split = with_http1(in, size == 0 ? 0 : data[0] % size);
-  if (whole.ok != split.ok || whole.used != split.used || whole.body != split.body) std::abort();
-  if (!whole.ok) return 0;
-  const Read beast = with_beast(in);
-  if (!beast.ok || beast.status != whole.status || beast.keep_alive != whole.keep_alive ||
-      beast.used != whole.used || beast.body != whole.body)
-    std::abort();
+  const std::size_t split = size == 0 ? 0 : data[0] % size;
+  check<false>(in, split);
+  check<true>(in, split);
   return 0;
 }

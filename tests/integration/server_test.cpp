@@ -201,6 +201,51 @@ TEST_F(ServerTest, ABodyThatArrivesInPartsIsReadWhole) {
   }
 }
 
+// The body's timeout is for the whole body, not for each read: a client that sends a byte at a
+// time, each well within the timeout, is still cut off when the body is not in by then.
+TEST_F(ServerTest, ABodyThatTricklesIsCutOffAtItsDeadline) {
+  GatewayUnderTest gw(config(sim_->port(), "  body_timeout_ms: 300"));
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), gw.port()});
+  const auto start = std::chrono::steady_clock::now();
+  boost::asio::write(s, boost::asio::buffer(std::string_view(
+                            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: 100\r\n\r\n")));
+  boost::system::error_code ec;
+  // 2 s of a byte every 100 ms, until the gateway answers.
+  for (int i = 0; i < 20 && !ec && s.available(ec) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    boost::asio::write(s, boost::asio::buffer(std::string_view("{")), ec);
+  }
+  const auto answered = std::chrono::steady_clock::now() - start;
+  std::string out;
+  boost::asio::read(s, boost::asio::dynamic_buffer(out), ec);
+  EXPECT_EQ(out.rfind("HTTP/1.1 408", 0), 0u) << out;
+  EXPECT_LT(answered, std::chrono::milliseconds(1000));
+}
+
+// A body far longer than the first read, in parts: read into the request as it comes.
+TEST_F(ServerTest, ALongBodyInPartsIsReadWhole) {
+  GatewayUnderTest gw(config(sim_->port()));
+  const auto body = chat_body("m", R"("user":")" + std::string(300 * 1024, 'u') + "\"");
+  const auto request = fmt::format(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+      body.size(), body);
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), gw.port()});
+  for (std::size_t at = 0; at < request.size(); at += 70 * 1024) {
+    boost::asio::write(s, boost::asio::buffer(std::string_view(request).substr(at, 70 * 1024)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::string out;
+  boost::system::error_code ec;
+  boost::asio::read(s, boost::asio::dynamic_buffer(out), ec);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out.substr(0, 300);
+}
+
 TEST_F(ServerTest, IdleKeepAliveConnectionIsClosedQuietly) {
   GatewayUnderTest gw(config(sim_->port(), "  idle_timeout_ms: 200"));
   auto start = std::chrono::steady_clock::now();

@@ -161,6 +161,56 @@ TEST(Http1, RefusesMalformedHeads) {
   EXPECT_FALSE(parse("HTTP/1.1 200 \xc3\xa9t\xc3\xa9\r\nA: \xff\r\n\r\n").ec);
 }
 
+Parsed parse_request(std::string_view text) {
+  Parsed out;
+  std::size_t from = 0;
+  const std::size_t end = head_end(text, from);
+  out.ec = end == 0 ? error_code(Error::need_more)
+                    : parse_request_head(text.substr(0, end), out.head,
+                                         [&](std::string_view n, std::string_view v) {
+                                           out.fields.emplace_back(n, v);
+                                         });
+  return out;
+}
+
+TEST(Http1, ParsesARequestHead) {
+  const auto p = parse_request(
+      "POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n"
+      "Content-Length: 2\r\n\r\n{}");
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.head.method, "POST");
+  EXPECT_EQ(p.head.target, "/v1/chat/completions?x=1");
+  EXPECT_EQ(p.head.version, 11);
+  EXPECT_EQ(p.head.framing, Framing::length);
+  EXPECT_EQ(p.head.length, 2u);
+  EXPECT_EQ(p.head.hosts, 1);
+  EXPECT_TRUE(p.head.expect_continue);
+  EXPECT_TRUE(p.head.keep_alive);
+
+  const auto get = parse_request("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n");
+  ASSERT_FALSE(get.ec);
+  EXPECT_EQ(get.head.framing, Framing::none);  // no length, no chunks: no body
+  EXPECT_EQ(get.head.hosts, 2);  // the reader refuses it, not the parser
+  EXPECT_FALSE(get.head.keep_alive);
+  EXPECT_FALSE(get.head.expect_continue);
+
+  const std::pair<const char*, Error> cases[] = {
+      {"POST  / HTTP/1.1\r\n\r\n", Error::bad_target},
+      {"PO(ST / HTTP/1.1\r\n\r\n", Error::bad_method},
+      {" POST / HTTP/1.1\r\n\r\n", Error::bad_method},
+      {"POST /a b HTTP/1.1\r\n\r\n", Error::bad_version},
+      {"POST /\x01 HTTP/1.1\r\n\r\n", Error::bad_target},
+      {"POST /\xc3\xa9 HTTP/1.1\r\n\r\n", Error::bad_target},
+      {"POST HTTP/1.1\r\n\r\n", Error::bad_target},
+      {"POST / HTTP/1.1 \r\n\r\n", Error::bad_version},
+      {"POST / HTTP/2\r\n\r\n", Error::bad_version},
+      {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Error::bad_transfer_encoding},
+      {"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+       Error::bad_transfer_encoding},
+  };
+  for (const auto& [text, error] : cases) EXPECT_EQ(parse_request(text).ec, error) << text;
+}
+
 TEST(Http1, FindsTheEndOfAHeadHoweverItArrives) {
   const std::string text = "HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody\r\n\r\n";
   const std::size_t end = text.find("body");
