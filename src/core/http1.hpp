@@ -120,26 +120,44 @@ struct Framer {
   bool close = false, keep_alive = false, expect_continue = false;
   std::uint64_t length = 0;
 
-  // An error when the field makes the framing ambiguous.
+  // An error when the field makes the framing ambiguous. Names are told apart by length first:
+  // most fields are compared with one name at most.
   error_code field(std::string_view name, std::string_view value) {
-    if (iequals(name, "content-length")) {
-      if (++lengths > 1 || !parse_length(value, length)) return Error::bad_content_length;
-    } else if (iequals(name, "transfer-encoding")) {
-      if (++encodings > 1 || !iequals(value, "chunked")) return Error::bad_transfer_encoding;
-    } else if (iequals(name, "host")) {
-      ++hosts;
-    } else if (iequals(name, "expect")) {
-      expect_continue = expect_continue || iequals(value, "100-continue");
-    } else if (iequals(name, "connection") || iequals(name, "proxy-connection")) {
-      for (std::string_view list = value; !list.empty();) {
-        const auto comma = list.find(',');
-        const auto token = trim(list.substr(0, comma));
-        for (const char c : token)
-          if (!is_token(c)) return Error::bad_value;  // a list of tokens, or nothing
-        close = close || iequals(token, "close");
-        keep_alive = keep_alive || iequals(token, "keep-alive");
-        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-      }
+    switch (name.size()) {
+      case 4:
+        if (iequals(name, "host")) ++hosts;
+        break;
+      case 6:
+        if (iequals(name, "expect"))
+          expect_continue = expect_continue || iequals(value, "100-continue");
+        break;
+      case 14:
+        if (iequals(name, "content-length") && (++lengths > 1 || !parse_length(value, length)))
+          return Error::bad_content_length;
+        break;
+      case 17:
+        if (iequals(name, "transfer-encoding") && (++encodings > 1 || !iequals(value, "chunked")))
+          return Error::bad_transfer_encoding;
+        break;
+      case 10:
+      case 16:
+        if (iequals(name, "connection") || iequals(name, "proxy-connection"))
+          return connection(value);
+        break;
+      default: break;
+    }
+    return {};
+  }
+
+  error_code connection(std::string_view list) {
+    while (!list.empty()) {
+      const auto comma = list.find(',');
+      const auto token = trim(list.substr(0, comma));
+      for (const char c : token)
+        if (!is_token(c)) return Error::bad_value;  // a list of tokens, or nothing
+      close = close || iequals(token, "close");
+      keep_alive = keep_alive || iequals(token, "keep-alive");
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
     }
     return {};
   }
@@ -164,10 +182,11 @@ template <class OnField>
 error_code for_each_field(std::string_view fields, Framer& framer, OnField&& on_field) {
   for (std::string_view line; take_line(fields, line, fields);) {
     if (line.empty()) return fields.empty() ? error_code{} : Error::bad_line_ending;
-    // The CR after the line stops the scan: it is not a token byte.
-    std::size_t colon = 0;
-    while (is_token(line.data()[colon])) ++colon;
-    if (colon == 0 || colon == line.size() || line[colon] != ':') return Error::bad_field;
+    const auto* at = static_cast<const char*>(std::memchr(line.data(), ':', line.size()));
+    const auto colon = at ? static_cast<std::size_t>(at - line.data()) : 0;
+    bool token = colon > 0;
+    for (std::size_t i = 0; i < colon; ++i) token &= is_token(line[i]);  // no branch a byte
+    if (!token) return Error::bad_field;
     const std::string_view name(line.data(), colon);
     const std::string_view value = trim({name.end() + 1, line.size() - colon - 1});
     if (!all_text(value)) return Error::bad_value;
@@ -269,8 +288,10 @@ error_code parse_request_head(std::string_view head, Head& out, OnField&& on_fie
 
 // Decodes a body's framing. put() takes bytes as they come and hands the body's bytes to
 // take(std::string_view), which returns false to stop (the caller's limit: body_limit). A
-// chunked body's trailer fields are checked like a head's and dropped; at most kMaxFraming
-// bytes of chunk sizes and trailers, so that framing alone cannot hold a connection forever.
+// chunked body's trailer fields are checked like a head's and dropped. A chunk's size line and
+// the trailers are each at most kMaxFraming bytes (header_limit past it), so that framing alone
+// cannot fill memory or time; a body's number of chunks is not bounded (a long stream sends
+// one per event), its time is, by the caller.
 class BodyDecoder {
  public:
   static constexpr std::size_t kMaxFraming = 8 * 1024;
@@ -371,6 +392,7 @@ class BodyDecoder {
         state_ = State::size_lf;
         return true;
       case State::size_lf:
+        if (remaining_ > 0) framing_bytes_ = 0;  // the next size line counts from here
         return step(c == '\n', remaining_ == 0 ? State::trailer_start : State::data);
       case State::data_cr: return step(c == '\r', State::data_lf);
       case State::data_lf: return step(c == '\n', State::size_first);

@@ -54,15 +54,15 @@ struct RequestRead {
 
 namespace detail {
 
-// Runs a read of `stream` with a deadline that, unlike beast::tcp_stream's expiry, leaves the
-// connection open, so that the client can still be told 408. beast::error::timeout when time ran
-// out; the bytes read either way. The timer cancels the pending read rather than racing it in
+// Runs a read (or a write) of `stream` with a deadline that, unlike beast::tcp_stream's expiry,
+// leaves the connection open, so that the client can still be told 408. beast::error::timeout
+// when time ran out; the bytes moved either way. The timer cancels the pending read rather than racing it in
 // a parallel group, which would cost two coroutines per read. A cancel can fall between two of
 // the read's own reads, so past the deadline it is repeated every 5 ms until the read ends. The
 // timer's handler may run after this returns: what it shares with the read lives in a state
 // that says the read is over, and it touches nothing else then.
 template <class Stream, class ReadOp>
-boost::asio::awaitable<std::pair<boost::beast::error_code, std::size_t>> read_within(
+boost::asio::awaitable<std::pair<boost::beast::error_code, std::size_t>> within(
     Stream& stream, std::chrono::steady_clock::time_point deadline, ReadOp read) {
   struct Deadline {
     bool expired = false;
@@ -101,7 +101,7 @@ boost::asio::awaitable<boost::beast::error_code> read_more(
     Stream& stream, boost::beast::flat_buffer& buffer,
     std::chrono::steady_clock::time_point deadline) {
   const auto space = buffer.prepare(boost::beast::read_size(buffer, 64 * 1024));
-  auto [ec, n] = co_await read_within(stream, deadline, [&] {
+  auto [ec, n] = co_await within(stream, deadline, [&] {
     return stream.async_read_some(space, boost::asio::as_tuple(boost::asio::use_awaitable));
   });
   buffer.commit(n);
@@ -184,12 +184,6 @@ boost::asio::awaitable<RequestRead> read_request(Stream& stream,
                                  "bytes).",
                                  head.length, sc.max_body_bytes),
                      Refusal::limit);
-  if (head.version == 11 && head.expect_continue) {
-    constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    (void)co_await net::async_write(stream, net::buffer(kContinue),
-                                    net::as_tuple(net::use_awaitable));
-  }
-
   const auto body_deadline = clock::now() + ms(sc.body_timeout_ms);
   const auto body_failed = [&](const boost::beast::error_code& ec) {
     if (ec == boost::beast::error::timeout)
@@ -197,6 +191,17 @@ boost::asio::awaitable<RequestRead> read_request(Stream& stream,
     out.gone = true;  // the client hung up mid-body: nobody to answer
     return out;
   };
+  // The client waits for the go-ahead before it sends a body that is not here yet (RFC 9110
+  // §10.1.1), within the body's time: a client that reads nothing cannot hold the write.
+  if (head.version == 11 && head.expect_continue && head.framing != http1::Framing::none &&
+      !(head.framing == http1::Framing::length && buffer.size() >= head.length)) {
+    constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    auto [ec, n] = co_await detail::within(stream, body_deadline, [&] {
+      return net::async_write(stream, net::buffer(kContinue), net::as_tuple(net::use_awaitable));
+    });
+    if (ec) co_return body_failed(ec);
+  }
+
   if (head.framing == http1::Framing::length) {
     // What came with the head, then reads straight into the body. It grows by at most what it
     // holds (16 KB first): a client can declare a length and send nothing, and its connection
@@ -209,7 +214,7 @@ boost::asio::awaitable<RequestRead> read_request(Stream& stream,
       const std::size_t have = req.body.size();
       const std::size_t room = std::min(length - have, std::max<std::size_t>(have, 16 << 10));
       req.body.resize(have + room);
-      auto [ec, n] = co_await detail::read_within(stream, body_deadline, [&] {
+      auto [ec, n] = co_await detail::within(stream, body_deadline, [&] {
         return stream.async_read_some(net::buffer(req.body.data() + have, room),
                                       net::as_tuple(net::use_awaitable));
       });

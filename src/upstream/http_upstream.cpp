@@ -179,18 +179,17 @@ class ReplyParser {
       body_.start(head_.framing, head_.length);
       if (!eager_ || body_.done()) return used;
     }
-    if (!body_started_) {
-      body_started_ = true;
-      if (head_.framing == http1::Framing::length && !sse) {
-        if (head_.length > limit) {
-          ec = http::error::body_limit;
-          return used;
-        }
-        reply.body.reserve(head_.length);
-      }
-    }
     return used + body_.put(bytes.substr(used), [this](std::string_view b) { return take(b); },
                             ec);
+  }
+
+  // Call once the head is in and `sse` or `limit` set, before the body: body_limit if the
+  // head declared a body longer than `limit`, else room for it.
+  beast::error_code start_body() {
+    if (head_.framing != http1::Framing::length || sse) return {};
+    if (head_.length > limit) return http::error::body_limit;
+    reply.body.reserve(head_.length);
+    return {};
   }
 
   // The end of the stream: the end of a body that has no length, else a message cut short.
@@ -250,7 +249,7 @@ class ReplyParser {
   http1::BodyDecoder body_;
   std::size_t scanned_ = 0;  // of the head, for head_end
   std::string retry_after_, retry_after_ms_, connection_;
-  bool got_some_ = false, header_done_ = false, eager_ = false, body_started_ = false;
+  bool got_some_ = false, header_done_ = false, eager_ = false;
   bool seen_type_ = false, seen_id_ = false, seen_retry_ = false, seen_retry_ms_ = false;
 };
 
@@ -522,12 +521,14 @@ class HttpUpstream final : public Upstream {
 
   // Reads response headers, skipping interim 1xx answers (e.g. 103 Early Hints). Returns the
   // failed exchange, or nullopt once `p` holds a final head. A failure that looks like a pooled
-  // connection the peer had closed asks for one retry on a fresh connection.
+  // connection the peer had closed, before any byte of an answer (an interim one included),
+  // asks for one retry on a fresh connection: after a byte, the upstream may have taken the
+  // request, and a second one could be billed twice.
   template <class Stream>
   Task<std::optional<Exchange>> read_head(Stream& s, Connection& conn,
                                           std::optional<ReplyParser>& p, const Phase& first,
                                           bool reused) {
-    for (;;) {
+    for (bool interim = false;; interim = true) {
       p.emplace(cfg_.relay_headers);
       p->limit = cfg_.max_response_bytes;
       conn.deadline.expires_at(first.until);
@@ -535,7 +536,7 @@ class HttpUpstream final : public Upstream {
       if (co_await cancelled()) co_return Exchange{cancelled_error()};
       if (ec)
         co_return Exchange{fail(ec, first.reason, Reason::connect), false,
-                           reused && stale_connection_error(ec)};
+                           reused && !interim && !p->got_some() && stale_connection_error(ec)};
       const int status = p->reply.status;
       // A gateway never switches protocols on the client's behalf.
       if (status == 101)
@@ -565,7 +566,8 @@ class HttpUpstream final : public Upstream {
     if (!sink) {
       reply.first_byte = steady_now() - start;
       p->eager(true);
-      auto bec = parse_buffered(*p, conn.buffer);  // a short answer came with its head
+      auto bec = p->start_body();
+      if (!bec) bec = parse_buffered(*p, conn.buffer);  // a short answer came with its head
       if (!bec && !p->is_done()) {
         conn.deadline.expires_at(deadline);
         bec = conn.deadline.end(co_await read_parse(s, conn, *p, true));
@@ -591,7 +593,13 @@ class HttpUpstream final : public Upstream {
     } else {  // an error, bounded
       p->limit = std::min<std::uint64_t>(kMaxErrorBodyBytes, cfg_.max_response_bytes);
     }
+    const auto too_large = [&] {
+      return Exchange{make_error(Reason::response_too_large, "response_too_large (upstream " +
+                                                                 cfg_.name +
+                                                                 "): error body over 1 MiB")};
+    };
     p->eager(true);
+    if (p->start_body()) co_return too_large();
     bool first_event = true;
     for (;;) {
       // The events before a framing error still go out, as the bytes arrived whole.
@@ -608,10 +616,7 @@ class HttpUpstream final : public Upstream {
           co_return Exchange{make_error(Reason::protocol, "protocol (upstream " + cfg_.name +
                                                               "): an SSE event over 1 MiB")};
       }
-      if (parsed == http::error::body_limit)
-        co_return Exchange{make_error(Reason::response_too_large,
-                                      "response_too_large (upstream " + cfg_.name +
-                                          "): error body over 1 MiB")};
+      if (parsed == http::error::body_limit) co_return too_large();
       if (parsed) co_return Exchange{fail(parsed, Reason::protocol, Reason::protocol)};
       // After the last read, the caller's end of the stream writes what the sink keeps, with
       // the trailer: one write for both.

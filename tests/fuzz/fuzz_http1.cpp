@@ -47,8 +47,9 @@ Read with_http1(std::string_view in, std::size_t split) {
   body.start(head.framing, head.length);
   error_code ec;
   const auto take = [&](std::string_view b) {
+    if (out.body.size() + b.size() > kMaxBody) return false;
     out.body.append(b);
-    return out.body.size() <= kMaxBody;
+    return true;
   };
   out.used = end;
   if (split > end) out.used += body.put(in.substr(end, split - end), take, ec);

@@ -393,6 +393,20 @@ TEST(HostileUpstream, AnOversizedAnswerHasItsOwnReason) {
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "response_too_large") << r.body;
 }
 
+// Known from the head alone: the gateway does not wait for a body it would refuse.
+TEST(HostileUpstream, AnAnswerDeclaredTooLongIsRefusedAtItsHead) {
+  ScriptedUpstream up({"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 1000000\r\n\r\n",
+                       "{"},
+                      std::chrono::milliseconds(2000));
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m", "    max_response_bytes: 1024\n")));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "response_too_large") << r.body;
+}
+
 TEST(HostileUpstream, ConfiguredHeadersAreRelayedToo) {
   const std::string answer = R"({"object":"chat.completion","choices":[]})";
   ScriptedUpstream up(fmt::format(

@@ -266,6 +266,14 @@ TEST(Http1, RefusesMalformedChunks) {
     EXPECT_EQ(d.ec, error) << bytes;
     EXPECT_FALSE(d.done) << bytes;
   }
+  // A chunk per event: a long stream has many, and their framing adds up to far more than one
+  // size line's bound.
+  std::string stream;
+  for (int i = 0; i < 10'000; ++i) stream += "1\r\nx\r\n";
+  const auto many = decode(Framing::chunked, 0, stream + "0\r\n\r\n", 4096);
+  EXPECT_FALSE(many.ec) << many.ec.message();
+  EXPECT_TRUE(many.done);
+  EXPECT_EQ(many.body, std::string(10'000, 'x'));
   // Framing alone is bounded: a trailer that never ends.
   const std::string endless = "0\r\nA: " + std::string(BodyDecoder::kMaxFraming, 'x');
   EXPECT_EQ(decode(Framing::chunked, 0, endless).ec, Error::header_limit);
