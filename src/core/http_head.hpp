@@ -38,12 +38,14 @@ inline bool has_line_break(std::string_view s) {
 // no name or value (from a config, a client or an upstream) can end the head early or add a
 // header of its own.
 inline void append_header(std::string& head, std::string_view name, std::string_view value) {
-  const std::size_t at = head.size();
-  head.append(name).append(": ", 2).append(value);
-  const std::string_view line = std::string_view(head).substr(at);
-  if (has_line_break(line))
-    std::replace_if(head.begin() + static_cast<std::ptrdiff_t>(at), head.end(), breaks_line, ' ');
-  head.append("\r\n", 2);
+  const std::size_t at = head.size(), size = name.size() + 2 + value.size();
+  head.resize(at + size + 2);  // one growth for the line, not one per part
+  char* line = head.data() + at;
+  std::copy(name.begin(), name.end(), line);  // not memcpy: an empty view's data may be null
+  std::memcpy(line + name.size(), ": ", 2);
+  std::copy(value.begin(), value.end(), line + name.size() + 2);
+  if (has_line_break({line, size})) std::replace_if(line, line + size, breaks_line, ' ');
+  std::memcpy(line + size, "\r\n", 2);
 }
 
 }  // namespace switchyard
