@@ -42,10 +42,12 @@ inline void append_header(std::string& head, std::string_view name, std::string_
   head.resize(at + size + 2);  // one growth for the line, not one per part
   char* line = head.data() + at;
   std::copy(name.begin(), name.end(), line);  // not memcpy: an empty view's data may be null
-  std::memcpy(line + name.size(), ": ", 2);
+  line[name.size()] = ':';
+  line[name.size() + 1] = ' ';
   std::copy(value.begin(), value.end(), line + name.size() + 2);
   if (has_line_break({line, size})) std::replace_if(line, line + size, breaks_line, ' ');
-  std::memcpy(line + size, "\r\n", 2);
+  line[size] = '\r';
+  line[size + 1] = '\n';
 }
 
 }  // namespace switchyard
