@@ -3,7 +3,6 @@
 #include "core/clock.hpp"
 #include "core/http1.hpp"
 #include "core/http_head.hpp"
-#include "core/http_parse.hpp"
 #include "core/socket_deadline.hpp"
 #include "core/write_now.hpp"
 #include "upstream/retry_after.hpp"
@@ -140,7 +139,7 @@ bool relayed(std::string_view name, const std::vector<std::string>& extra) {
 // to `sse` when the owner sets one (a 2xx event stream, handed on as it is parsed rather than
 // kept, which a held stream would do for minutes), else into reply.body, up to `limit` bytes:
 // past it the parse fails with body_limit. The owner sets `sse` or `limit` once the head is
-// read. The interface is the part of Beast's parser that parse_buffered() and read_parse() use.
+// read.
 class ReplyParser {
  public:
   explicit ReplyParser(const std::vector<std::string>& relay) : relay_(relay) {}
@@ -334,6 +333,15 @@ bool stale_connection_error(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
          ec == net::ssl::error::stream_truncated;
+}
+
+// Parses what `buffer` holds into `p` and drops the bytes it used, without a read: the head and
+// no more unless `p` is eager. need_more is not an error: the caller reads more. A parser already
+// done (a head that says there is no body, with bytes after it) is left alone.
+beast::error_code parse_buffered(ReplyParser& p, ReadBuffer& buffer) {
+  beast::error_code ec;
+  if (buffer.size() > 0 && !p.is_done()) buffer.consume(p.put(buffer.data(), ec));
+  return ec == http::error::need_more ? beast::error_code{} : ec;
 }
 
 // One read into a connection's buffer: straight from the socket when the connection is plain

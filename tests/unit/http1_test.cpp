@@ -17,6 +17,8 @@ struct Parsed {
   Fields fields;
 };
 
+// A head at the start of `text` parsed as a request or a response, its fields collected.
+template <bool Request = false>
 Parsed parse(std::string_view text) {
   Parsed out;
   std::size_t from = 0;
@@ -25,12 +27,15 @@ Parsed parse(std::string_view text) {
     out.ec = Error::need_more;
     return out;
   }
-  out.ec = parse_response_head(text.substr(0, end), out.head,
-                               [&](std::string_view n, std::string_view v) {
-                                 out.fields.emplace_back(n, v);
-                               });
+  const auto collect = [&](std::string_view n, std::string_view v) {
+    out.fields.emplace_back(n, v);
+  };
+  out.ec = Request ? parse_request_head(text.substr(0, end), out.head, collect)
+                   : parse_response_head(text.substr(0, end), out.head, collect);
   return out;
 }
+
+Parsed parse_request(std::string_view text) { return parse<true>(text); }
 
 struct Decoded {
   error_code ec;
@@ -159,18 +164,6 @@ TEST(Http1, RefusesMalformedHeads) {
   for (const auto& [text, error] : cases) EXPECT_EQ(parse(text).ec, error) << text;
   // Obs-text is text.
   EXPECT_FALSE(parse("HTTP/1.1 200 \xc3\xa9t\xc3\xa9\r\nA: \xff\r\n\r\n").ec);
-}
-
-Parsed parse_request(std::string_view text) {
-  Parsed out;
-  std::size_t from = 0;
-  const std::size_t end = head_end(text, from);
-  out.ec = end == 0 ? error_code(Error::need_more)
-                    : parse_request_head(text.substr(0, end), out.head,
-                                         [&](std::string_view n, std::string_view v) {
-                                           out.fields.emplace_back(n, v);
-                                         });
-  return out;
 }
 
 TEST(Http1, ParsesARequestHead) {
