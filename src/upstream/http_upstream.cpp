@@ -77,31 +77,80 @@ class ReadBuffer : public beast::flat_buffer {
   std::size_t prepared_ = 0, next_ = kMinRead;
 };
 
+// Watches a pooled connection while it is idle, as nginx's upstream keepalive does: a wait for
+// the socket to become readable, which while the connection is idle can only mean that the peer
+// closed it or sent bytes unasked (a second answer, a body longer than its Content-Length), which
+// the next request would otherwise read as its own answer. Either makes the connection unusable.
+// Owned by its Connection; arm() when the connection goes idle, take() when it is taken for a
+// request. Taking does not cancel the wait (cancelling costs a round of the event loop): it ends
+// when the answer's first bytes come, and the exchange's first read, queued behind it, is tried
+// only then rather than at once (which would cost a system call that finds nothing). A handler
+// that runs while the connection is in use, or after it is gone, touches only the shared state;
+// at most one wait is pending.
+class IdleWatch {
+ public:
+  explicit IdleWatch(tcp::socket& socket) : state_(std::make_shared<State>(socket)) {}
+  IdleWatch(const IdleWatch&) = delete;
+  IdleWatch& operator=(const IdleWatch&) = delete;
+  ~IdleWatch() { state_->socket = nullptr; }
+
+  void arm() {
+    state_->idle = true;
+    if (!state_->waiting) watch(state_);
+  }
+  // False if the peer closed the connection or sent bytes while it was idle.
+  bool take() {
+    state_->idle = false;
+    return !state_->dead;
+  }
+
+ private:
+  struct State {
+    explicit State(tcp::socket& s) : socket(&s) {}
+    tcp::socket* socket;  // null once the connection is gone
+    bool idle = false, waiting = false, dead = false;
+  };
+
+  static void watch(const std::shared_ptr<State>& state) {
+    state->waiting = true;
+    state->socket->async_wait(tcp::socket::wait_read, [state](const beast::error_code& ec) {
+      State& s = *state;
+      s.waiting = false;
+      if (ec || !s.socket || !s.idle) return;  // closed, gone, or the answer to a request
+      char c;
+      const ssize_t n = ::recv(s.socket->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        watch(state);  // woken for nothing
+        return;
+      }
+      s.dead = true;
+    });
+  }
+
+  std::shared_ptr<State> state_;
+};
+
 struct Connection {
   using Plain = beast::tcp_stream;
   using Tls = beast::ssl_stream<beast::tcp_stream>;
 
   explicit Connection(net::io_context& io)
-      : stream(std::in_place_type<Plain>, io), deadline(lowest().socket()) {}
+      : stream(std::in_place_type<Plain>, io),
+        deadline(lowest().socket()),
+        idle_watch(lowest().socket()) {}
   Connection(net::io_context& io, ssl::context& ctx)
-      : stream(std::in_place_type<Tls>, io, ctx), deadline(lowest().socket()) {}
+      : stream(std::in_place_type<Tls>, io, ctx),
+        deadline(lowest().socket()),
+        idle_watch(lowest().socket()) {}
 
   beast::tcp_stream& lowest() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
                       stream);
   }
 
-  // False if the peer closed the idle connection or sent something unsolicited.
-  bool still_usable() {
-    auto& sock = lowest().socket();
-    if (!sock.is_open()) return false;
-    char c;
-    ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-  }
-
   std::variant<Plain, Tls> stream;
   SocketDeadline deadline;  // of an exchange's reads and writes (connect: the stream's expiry)
+  IdleWatch idle_watch;     // while pooled
   ReadBuffer buffer;
   std::string head;  // the head of the request being sent, its capacity kept for the next
   SteadyTime idle_since{};
@@ -260,17 +309,15 @@ class ConnectionPool {
       : max_idle_(u.config->pool_size),
         idle_timeout_(std::chrono::milliseconds(u.config->pool_idle_timeout_ms)) {}
 
-  // Every connection is asked first (a system call, about 1 us here, 3% of a short request's
-  // CPU): call()'s retry covers a peer that closed it, but only this look catches bytes the peer
-  // sent unasked (a second answer, a body longer than its Content-Length), which the next request
-  // would otherwise read as its own answer. A window without the look, 100 ms after an answer,
-  // was measured (6.98 -> 6.23 system calls a request) and dropped for that reason.
+  // A connection the peer closed while it was idle, or whose close has not yet been seen, costs
+  // no more than call()'s retry on a fresh one; bytes it sent unasked are what IdleWatch is for.
+  // Asking each connection first instead (a MSG_PEEK recv) cost a system call a request.
   std::unique_ptr<Connection> take() {
     auto now = steady_now();
     while (!idle_.empty()) {
       auto c = std::move(idle_.back());  // most recently used: warmest, least likely closed
       idle_.pop_back();
-      if (now - c->idle_since < idle_timeout_ && c->still_usable()) return c;
+      if (c->idle_watch.take() && now - c->idle_since < idle_timeout_) return c;
     }
     return nullptr;
   }
@@ -279,6 +326,7 @@ class ConnectionPool {
     // Unread bytes would be answered to the next request: never pool such a connection.
     if (max_idle_ == 0 || c->buffer.size() != 0) return;
     c->idle_since = steady_now();
+    c->idle_watch.arm();
     if (idle_.size() >= max_idle_) idle_.pop_front();  // drop the coldest
     idle_.push_back(std::move(c));
   }

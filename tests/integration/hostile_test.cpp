@@ -6,6 +6,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <string_view>
+#include <thread>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -330,6 +333,29 @@ TEST(HostileUpstream, BytesAfterABodylessHeadAreLeftAlone) {
   EXPECT_EQ(s.status, 429) << s.error_body;
   EXPECT_EQ(s.headers["retry-after"], "7");
   EXPECT_EQ(json::parse(s.error_body)["error"]["code"], "upstream_rate_limited") << s.error_body;
+}
+
+// An upstream that answers, keeps the connection open, a while later sends a second answer
+// nobody asked for, and closes only a while after that. The pooled connection's watch sees the
+// stray bytes and drops it: the next request goes out on a fresh connection and gets its own
+// answer, not the stray one.
+TEST(HostileUpstream, BytesSentUnaskedToAnIdleConnectionAreNotTheNextAnswer) {
+  const auto answer = [](std::string_view content) {
+    const std::string body = R"({"id":"c","object":"chat.completion","model":"m","choices":[)"
+                             R"({"index":0,"message":{"role":"assistant","content":")" +
+                             std::string(content) + R"("},"finish_reason":"stop"}]})";
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  ScriptedUpstream up({answer("asked"), answer("stray"), ""}, 150ms);
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  for (int i = 0; i < 3; ++i) {
+    auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("asked"), std::string::npos) << r.body;
+    std::this_thread::sleep_for(250ms);  // the stray answer came; the close has not yet
+  }
+  EXPECT_EQ(up.requests(), 3);
 }
 
 // A connected socket that sends nothing: an idle keep-alive connection as the gateway sees it.

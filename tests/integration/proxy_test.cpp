@@ -300,9 +300,9 @@ TEST_F(ProxyTest, ReusesUpstreamConnections) {
   EXPECT_EQ(sim_->stats().requests.load(), 80u);
 }
 
-// The sim closes each connection right after its keep-alive answer. The pool's look at the
-// socket drops such a connection; one whose close comes after that look fails on its write or
-// read and is asked again once on a fresh connection. Either way every request is answered and
+// The sim closes each connection right after its keep-alive answer. The pool's watch on the
+// idle socket drops such a connection; one whose close it has not seen yet fails on its write
+// or read and is asked again once on a fresh connection. Either way every request is answered and
 // each reaches the sim once.
 TEST_F(ProxyTest, PooledConnectionThePeerClosedIsRetriedOnAFreshOne) {
   GatewayUnderTest gw("upstreams:\n" + upstream_yaml("a", url(sim_->port()),
