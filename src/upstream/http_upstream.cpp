@@ -311,7 +311,11 @@ class ConnectionPool {
 
   // A connection the peer closed while it was idle, or whose close has not yet been seen, costs
   // no more than call()'s retry on a fresh one; bytes it sent unasked are what IdleWatch is for.
-  // Asking each connection first instead (a MSG_PEEK recv) cost a system call a request.
+  // Like nginx's, the watch misses bytes whose readiness the event loop has not yet handled when
+  // the connection is taken (they arrived in the same round): those would be read as the answer.
+  // A look at each connection as it is taken (a MSG_PEEK recv) narrowed that window to the
+  // moment between the look and the request's arrival upstream, for a system call a request;
+  // an upstream that sends unasked bytes is broken either way, and it was judged not worth it.
   std::unique_ptr<Connection> take() {
     auto now = steady_now();
     while (!idle_.empty()) {

@@ -338,7 +338,8 @@ TEST(HostileUpstream, BytesAfterABodylessHeadAreLeftAlone) {
 // An upstream that answers, keeps the connection open, a while later sends a second answer
 // nobody asked for, and closes only a while after that. The pooled connection's watch sees the
 // stray bytes and drops it: the next request goes out on a fresh connection and gets its own
-// answer, not the stray one.
+// answer, not the stray one. One worker, so that every request after the first finds the
+// connection the one before it left in the pool, between the stray answer and the close.
 TEST(HostileUpstream, BytesSentUnaskedToAnIdleConnectionAreNotTheNextAnswer) {
   const auto answer = [](std::string_view content) {
     const std::string body = R"({"id":"c","object":"chat.completion","model":"m","choices":[)"
@@ -347,13 +348,13 @@ TEST(HostileUpstream, BytesSentUnaskedToAnIdleConnectionAreNotTheNextAnswer) {
     return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body;
   };
-  ScriptedUpstream up({answer("asked"), answer("stray"), ""}, 150ms);
-  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")));
+  ScriptedUpstream up({answer("asked"), answer("stray"), ""}, 300ms);
+  GatewayUnderTest gw(config_for(upstream("up", up.port(), "m")), 1);
   for (int i = 0; i < 3; ++i) {
     auto r = post_json(gw.port(), "/v1/chat/completions", chat_body("m"));
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_NE(r.body.find("asked"), std::string::npos) << r.body;
-    std::this_thread::sleep_for(250ms);  // the stray answer came; the close has not yet
+    std::this_thread::sleep_for(450ms);  // the stray answer came; the close has not yet
   }
   EXPECT_EQ(up.requests(), 3);
 }
