@@ -12,6 +12,9 @@
 #   bench/syscalls.sh bench-sse  # passthrough, an 8-event stream
 #   bench/syscalls.sh full-json  # the full route
 #   bench/syscalls.sh nginx      # nginx, the same JSON request (nginx-sse: the stream)
+#   PROFILE=1 bench/syscalls.sh  # instead, where the time goes: perf's cpu-clock samples of the
+#                                # proxy during the same load, the top 40 functions (user and
+#                                # kernel), each a share of the samples
 #
 # Needs linux-perf, wrk and nginx-light. Every process is started here and stopped by its PID.
 set -euo pipefail
@@ -41,6 +44,19 @@ load() {
     -d"$1s" --timeout 10s -s bench/proxy/wrk.lua "http://127.0.0.1:$SY" | tail -1
 }
 load 2 > /dev/null  # warm-up: pools, caches, allocator
+if [ -n "${PROFILE:-}" ]; then
+  perf record -F 2000 -e cpu-clock -p $SY_PID -o "$WORK/perf.data" 2> /dev/null &
+  PERF=$!
+  sleep 0.5
+  run="$(load 8)"
+  kill -INT $PERF
+  wait $PERF || true
+  echo "$MODEL, wrk -c${C:-32}: $(node -e "console.log(JSON.parse(process.argv[1]).requests)" \
+    "$run") requests; share of the proxy's cpu-clock samples:"
+  perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2> /dev/null |
+    grep -E '^ +[0-9.]+%' | head -40 | cut -c1-150
+  exit 0
+fi
 events=raw_syscalls:sys_enter
 for call in recvfrom recvmsg read sendmsg sendto writev write epoll_wait epoll_ctl ioctl \
   getsockopt futex timerfd_settime accept4 connect close; do

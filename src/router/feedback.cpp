@@ -80,18 +80,14 @@ QualityBook::Evidence QualityBook::read(std::string_view model, std::string_view
 
 void Learning::configure(const FeedbackConfig& config) {
   quality.set_half_life(std::chrono::seconds(config.half_life_s));
-  pending_.set_limits(config.max_pending, std::chrono::seconds(config.window_s));
+  pending_.configure(config.max_pending, std::chrono::seconds(config.window_s));
 }
 
 void Learning::expect_feedback(const RouteContext& ctx) {
   if (ctx.request.request_id.empty()) return;  // not from a client (eval, tests)
-  FeedbackTicket t;
-  t.target = ctx.chosen->state;
-  t.client = ctx.caller.name;
-  t.route = ctx.route;
-  t.label = feedback_label(ctx.decision);
   // Dropped if max_pending is 0.
-  pending_.put(ctx.request.request_id, std::move(t), 1, ctx.clock.now());
+  pending_.put(ctx.request.request_id, ctx.chosen->state, ctx.caller.name, ctx.route,
+               feedback_label(ctx.decision), ctx.clock.now());
 }
 
 Result<std::shared_ptr<JsonlLog>> Learning::decision_log(const DecisionLogConfig& config) {

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "core/jsonl_log.hpp"
-#include "router/lru.hpp"
+#include "router/ticket_book.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/live.hpp"
@@ -63,14 +63,6 @@ class QualityBook {
 // model's quality on any prompt). The scorer and the bandit read the same.
 std::string_view feedback_label(const Decision& decision);
 
-// A request that may still get feedback: who asked and what answered.
-struct FeedbackTicket {
-  const TargetState* target = nullptr;  // what answered; lives as long as the gateway's registry
-  std::string client;  // the key's name; empty without keys
-  std::string route;
-  std::string label;   // the deciding label (a classifier's first), empty if none
-};
-
 // The gateway's learning state. configure() and decision_log() run on the control thread while
 // a snapshot is built; the rest on any worker.
 class Learning {
@@ -82,13 +74,11 @@ class Learning {
   // feedback takes it or feedback.window_s passes. Called as the answer is committed, before
   // the client can have it, so feedback sent the moment it arrives finds the request.
   void expect_feedback(const RouteContext& ctx);
-  // The ticket of `request_id` while it is open for feedback.
-  std::optional<FeedbackTicket> find_ticket(const std::string& request_id, SteadyTime now) {
-    return pending_.find(request_id, now);
-  }
-  // Closes it: true for the one caller that did.
-  bool take_ticket(const std::string& request_id, SteadyTime now) {
-    return pending_.take(request_id, now).has_value();
+  // Closes `request_id` for feedback and returns its ticket, if it is open and the answer was
+  // for `client`: of two feedbacks at once, one gets it.
+  std::optional<FeedbackTicket> take_ticket(std::string_view request_id, std::string_view client,
+                                            SteadyTime now) {
+    return pending_.take(request_id, client, now);
   }
 
   // The log for `config`: the one already open if its settings are the same, else a new one
@@ -96,7 +86,7 @@ class Learning {
   Result<std::shared_ptr<JsonlLog>> decision_log(const DecisionLogConfig& config);
 
  private:
-  ShardedLru<FeedbackTicket> pending_{20'000, std::chrono::hours(1)};
+  TicketBook pending_;
   std::mutex mutex_;  // the log, on the control thread
   DecisionLogConfig log_config_;
   std::shared_ptr<JsonlLog> log_;

@@ -74,8 +74,8 @@ Task<void> serve_feedback(ServerState& st, const Snapshot& snap, SessionWriter& 
   std::string_view caller = *client ? std::string_view((*client)->config->name) : "";
   // Only the key that asked may judge; to any other the request does not exist. Of two
   // feedbacks at once, one takes the ticket.
-  auto ticket = learning.find_ticket(f->request_id, now);
-  if (!ticket || ticket->client != caller || !learning.take_ticket(f->request_id, now))
+  auto ticket = learning.take_ticket(f->request_id, caller, now);
+  if (!ticket)
     co_return (void)co_await send_error(
         out, make_error(Reason::not_found,
                         "No answer with this request_id awaits feedback from this key: it is "
