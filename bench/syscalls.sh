@@ -13,8 +13,8 @@
 #   bench/syscalls.sh full-json  # the full route
 #   bench/syscalls.sh nginx      # nginx, the same JSON request (nginx-sse: the stream)
 #   PROFILE=1 bench/syscalls.sh  # instead, where the time goes: perf's cpu-clock samples of the
-#                                # proxy during the same load, the top 40 functions (user and
-#                                # kernel), each a share of the samples
+#                                # proxy during the same load, the top 40 functions (TOP=N for
+#                                # N), user and kernel, each a share of the samples
 #
 # Needs linux-perf, wrk and nginx-light. Every process is started here and stopped by its PID.
 set -euo pipefail
@@ -54,7 +54,7 @@ if [ -n "${PROFILE:-}" ]; then
   echo "$MODEL, wrk -c${C:-32}: $(node -e "console.log(JSON.parse(process.argv[1]).requests)" \
     "$run") requests; share of the proxy's cpu-clock samples:"
   perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2> /dev/null |
-    grep -E '^ +[0-9.]+%' | head -40 | cut -c1-150
+    grep -E '^ +[0-9.]+%' | head -"${TOP:-40}" | cut -c1-150
   exit 0
 fi
 events=raw_syscalls:sys_enter

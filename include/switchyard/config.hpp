@@ -126,6 +126,9 @@ struct DecisionLogConfig {
   bool operator==(const DecisionLogConfig&) const = default;
 };
 
+// The most answers kept open for feedback: their index is allocated whole (about 16 bytes each).
+inline constexpr std::uint32_t kMaxPendingFeedback = 1'000'000;
+
 // Feedback on answers (POST /v1/feedback, router/feedback.hpp).
 struct FeedbackConfig {
   std::uint32_t window_s = 3600;      // a request takes feedback for this long after it ended

@@ -406,6 +406,8 @@ Config read_config(const YAML::Node& root, std::string source_path) {
     fm.finish();
     require_positive(fb.window_s, fm.at("window_s"));
     require_positive(fb.half_life_s, fm.at("half_life_s"));
+    if (fb.max_pending > kMaxPendingFeedback)
+      fail(fm.at("max_pending"), "must be at most " + std::to_string(kMaxPendingFeedback));
   }
   m.finish();
   check_clients(c, model_names);

@@ -295,6 +295,9 @@ TEST(Config, LearningAndExperimentErrorsNameThePath) {
             0u);
   EXPECT_EQ(error_of(std::string(kValid) + "feedback: {half_life_s: 0}\n"),
             "feedback.half_life_s: must be greater than 0");
+  EXPECT_EQ(error_of(std::string(kValid) + "feedback: {max_pending: 1000001}\n"),
+            "feedback.max_pending: must be at most 1000000");
+  EXPECT_EQ(error_of(std::string(kValid) + "feedback: {max_pending: 1000000}\n"), "");
   auto r = parse_config(std::string(kValid) + "decision_log: {path: d.jsonl}\n", "/etc/sy/sy.yaml");
   ASSERT_TRUE(r.config) << r.error;
   EXPECT_EQ(r.config->decision_log.path, "/etc/sy/d.jsonl");

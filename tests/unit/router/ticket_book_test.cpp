@@ -1,9 +1,15 @@
 // The feedback tickets' book: taken once, by the key that asked, within the window; the oldest
-// go first past the capacity; and its index agrees with a plain map through random puts and
-// takes (which exercise the backward-shift deletion).
+// go first past the capacity; its index agrees with a plain map through random puts and takes,
+// and finds every ticket after deletions from a half-full index; a reload keeps what fits; and
+// ids chosen to collide cost a bounded probe.
 #include "router/ticket_book.hpp"
 
+#include "core/hash.hpp"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
 
 #include <random>
 #include <string>
@@ -17,7 +23,7 @@ using std::chrono::seconds;
 const SteadyTime t0{seconds(1000)};
 
 TEST(TicketBook, IsTakenOnceByItsClientWithinTheWindow) {
-  TicketBook book;
+  TicketBook book(42);
   book.configure(100, seconds(60));
   book.put("req-1", nullptr, "team-a", "auto", "code", t0);
 
@@ -34,7 +40,7 @@ TEST(TicketBook, IsTakenOnceByItsClientWithinTheWindow) {
 }
 
 TEST(TicketBook, APutUnderTheSameIdReplacesTheTicket) {
-  TicketBook book;
+  TicketBook book(42);
   book.configure(100, seconds(60));
   book.put("same", nullptr, "a", "first", "", t0);
   book.put("same", nullptr, "a", "second", "", t0);
@@ -45,7 +51,7 @@ TEST(TicketBook, APutUnderTheSameIdReplacesTheTicket) {
 }
 
 TEST(TicketBook, PastItsCapacityTheOldestGoFirst) {
-  TicketBook book;
+  TicketBook book(42);
   book.configure(800, seconds(60));  // 100 in each of 8 shards
   for (int i = 0; i < 2000; ++i) book.put("id-" + std::to_string(i), nullptr, "", "", "", t0);
   // Each shard had far more than 100 of the last 1,600 puts (about 200; fewer than 100 is
@@ -61,7 +67,7 @@ TEST(TicketBook, PastItsCapacityTheOldestGoFirst) {
 }
 
 TEST(TicketBook, AgreesWithAMapThroughRandomPutsAndTakes) {
-  TicketBook book;
+  TicketBook book(42);
   book.configure(8000, seconds(60));
   std::unordered_map<std::string, std::string> open;  // id → client
   std::mt19937 rng(7);
@@ -87,8 +93,73 @@ TEST(TicketBook, AgreesWithAMapThroughRandomPutsAndTakes) {
   for (const auto& [id, client] : open) EXPECT_TRUE(book.take(id, client, t0)) << id;
 }
 
+TEST(TicketBook, FindsEveryTicketAfterDeletionsFromAHalfFullIndex) {
+  // 8 shards of 1,024 slots and a 2,048-entry index each; 7,200 tickets fill each index to
+  // about 0.44 (no shard gets 1,024: that is 4 standard deviations away), so runs are long
+  // and some wrap around the end, and no slot is overwritten.
+  TicketBook book(7);
+  book.configure(8 * 1024, seconds(60));
+  constexpr int n = 7200;
+  for (int i = 0; i < n; ++i) {
+    const auto id = "id-" + std::to_string(i);
+    book.put(id, nullptr, "c", id, "", t0);
+  }
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(3));
+  for (int i : order) {  // half, then the other half: each take must still find its ticket
+    const auto id = "id-" + std::to_string(i);
+    auto ticket = book.take(id, "c", t0);
+    ASSERT_TRUE(ticket) << id;
+    EXPECT_EQ(ticket->route, id);
+  }
+  EXPECT_FALSE(book.take("id-0", "c", t0));
+}
+
+TEST(TicketBook, AReloadKeepsTheNewestOpenTicketsThatFit) {
+  TicketBook book(5);
+  book.configure(800, seconds(60));
+  for (int i = 0; i < 400; ++i) book.put("id-" + std::to_string(i), nullptr, "", "", "", t0);
+  book.configure(800, seconds(60));  // the same capacity: kept
+  EXPECT_TRUE(book.take("id-0", "", t0 + seconds(59)));
+
+  book.configure(80, seconds(60));  // 10 a shard: the newest of each shard stay
+  int open = 0, newest = 0;
+  for (int i = 1; i < 400; ++i) {
+    if (!book.take("id-" + std::to_string(i), "", t0)) continue;
+    ++open;
+    newest += i >= 200;
+  }
+  EXPECT_EQ(open, 80);  // each shard had far more than 10 (about 50)
+  EXPECT_EQ(newest, 80);  // each shard had about 25 of the newest half
+
+  book.configure(80, seconds(10));  // a new window is for the tickets put from now on
+  book.put("late", nullptr, "", "", "", t0);
+  EXPECT_FALSE(book.take("late", "", t0 + seconds(10)));
+}
+
+TEST(TicketBook, IdsChosenToCollideCostABoundedProbe) {
+  // Ids with the same shard and home as TicketBook hashes them (the seed prefixed to the id),
+  // found by search: the first 64 are kept, one run of the index; the rest are not.
+  constexpr std::uint64_t seed = 11;
+  TicketBook book(seed);
+  book.configure(8 * 100, seconds(60));  // 100 slots a shard, a 256-entry index
+  const auto place = [&](const std::string& id) {
+    const auto h = hash_words(
+        {std::string_view(reinterpret_cast<const char*>(&seed), sizeof seed), id});
+    return std::pair((h >> 32) % 8, static_cast<std::uint32_t>(h) & 255);
+  };
+  std::vector<std::string> same;
+  const auto target = place("x-0");
+  for (int i = 1; same.size() < 70; ++i)
+    if (auto id = "x-" + std::to_string(i); place(id) == target) same.push_back(id);
+  for (const auto& id : same) book.put(id, nullptr, "", "", "", t0);
+  for (std::size_t i = 0; i < same.size(); ++i)
+    EXPECT_EQ(book.take(same[i], "", t0).has_value(), i < 64) << i;
+}
+
 TEST(TicketBook, KeepsNothingAtCapacityZero) {
-  TicketBook book;
+  TicketBook book(42);
   book.configure(0, seconds(60));
   book.put("req", nullptr, "", "", "", t0);
   EXPECT_FALSE(book.take("req", "", t0));
