@@ -29,8 +29,12 @@ void LogIfThrew::operator()(std::exception_ptr e) const {
 
 Workers::Workers(unsigned count) {
   if (count == 0) count = usable_cpus();
+  // One thread runs each. The hint of 1 lets Asio skip waking other threads, but it still
+  // locks its scheduler and each socket's reactor state (gdb on a loaded gateway: ~1k
+  // instructions a request); BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO would drop the socket
+  // locks, but worker 0 accepts sockets onto the other workers' reactors.
   for (unsigned i = 0; i < count; ++i)
-    contexts_.push_back(std::make_unique<net::io_context>(1));  // one thread each: no locking
+    contexts_.push_back(std::make_unique<net::io_context>(1));
 }
 
 Workers::~Workers() { stop_and_join(); }
