@@ -126,7 +126,8 @@ struct DecisionLogConfig {
   bool operator==(const DecisionLogConfig&) const = default;
 };
 
-// The most answers kept open for feedback: their index is allocated whole (about 16 bytes each).
+// The most answers kept open for feedback: their index is allocated whole (16 to 32 bytes
+// each), their slots reserved whole (about 160 bytes each of address space, used as filled).
 inline constexpr std::uint32_t kMaxPendingFeedback = 1'000'000;
 
 // Feedback on answers (POST /v1/feedback, router/feedback.hpp).

@@ -2,8 +2,10 @@
 
 #include "core/hash.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <random>
+#include <type_traits>
 
 namespace switchyard {
 
@@ -60,7 +62,9 @@ std::size_t TicketBook::Shard::find(std::uint64_t hash, std::string_view id) con
 void TicketBook::Shard::unindex(std::size_t position) {
   const std::size_t mask = index.size() - 1;
   std::size_t gap = position;
-  for (std::size_t i = (gap + 1) & mask; index[i] != 0; i = (i + 1) & mask) {
+  // Past kMaxProbe from the gap, every entry's home is after the gap: none moves.
+  for (std::size_t i = (gap + 1) & mask; index[i] != 0 && ((i - gap) & mask) < kMaxProbe;
+       i = (i + 1) & mask) {
     const std::size_t home = (index[i] >> 32) & mask;
     // Stays if its home lies cyclically in (gap, i].
     const bool stays = gap <= i ? (gap < home && home <= i) : (gap < home || home <= i);
@@ -72,8 +76,10 @@ void TicketBook::Shard::unindex(std::size_t position) {
 }
 
 void TicketBook::configure(std::size_t capacity, std::chrono::nanoseconds window) {
+  static_assert(std::is_nothrow_move_constructible_v<Slot>);  // the moves below cannot fail
   window_.store(window.count(), std::memory_order_relaxed);
-  const std::size_t slots = (capacity + kShards - 1) / kShards;
+  const std::size_t slots = (std::min<std::size_t>(capacity, kMaxPendingFeedback) + kShards - 1) /
+                            kShards;
   for (Shard& s : shards_) {
     std::lock_guard lock(s.mutex);
     if (s.capacity == slots) continue;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "switchyard/clock.hpp"
+#include "switchyard/config.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -35,7 +36,8 @@ struct FeedbackTicket {
 // allocated three nodes and walked a dozen cold pointers. The index hash is seeded per book; ids
 // chosen to collide whatever the seed (hash_words is not a keyed hash) are met by a bound: no
 // entry lies more than kMaxProbe places past its home, and a ticket that would is not kept, so
-// a put or take costs at most that many probes. Thread-safe; holds nothing of its callers.
+// a put or take looks at no more than a few times that many entries. Thread-safe; holds
+// nothing of its callers.
 class TicketBook {
  public:
   TicketBook();  // seeded from std::random_device
@@ -43,7 +45,7 @@ class TicketBook {
 
   // New limits: the window for tickets put from now on, and a new capacity (at most
   // kMaxPendingFeedback), which keeps the newest open tickets that fit. Throws std::bad_alloc,
-  // changing nothing in the shard it was resizing.
+  // changing nothing in the shard it was resizing (those before it stay resized).
   void configure(std::size_t capacity, std::chrono::nanoseconds window);
 
   // Opens `id` (replacing a ticket open under the same id).

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <bit>
 
 #include <random>
 #include <string>
@@ -118,23 +117,42 @@ TEST(TicketBook, FindsEveryTicketAfterDeletionsFromAHalfFullIndex) {
 
 TEST(TicketBook, AReloadKeepsTheNewestOpenTicketsThatFit) {
   TicketBook book(5);
-  book.configure(800, seconds(60));
-  for (int i = 0; i < 400; ++i) book.put("id-" + std::to_string(i), nullptr, "", "", "", t0);
+  const auto id = [](int i) { return "id-" + std::to_string(i); };
+  book.configure(800, seconds(60));  // 100 a shard
+  for (int i = 0; i < 1200; ++i) book.put(id(i), nullptr, "", "", "", t0);
   book.configure(800, seconds(60));  // the same capacity: kept
-  EXPECT_TRUE(book.take("id-0", "", t0 + seconds(59)));
+  EXPECT_TRUE(book.take(id(1199), "", t0 + seconds(59)));
 
-  book.configure(80, seconds(60));  // 10 a shard: the newest of each shard stay
+  // From full, wrapped rings (each shard had about 150 puts) to 10 a shard: the newest of each
+  // shard stay, every one from the last 200 puts (each shard had about 25 of them). Puts after
+  // the reload replace the oldest; growing again keeps all 80, and the rings grow past them.
+  book.configure(80, seconds(60));
+  const auto after = [](int k) { return "after-" + std::to_string(k); };
+  for (int k = 0; k < 8; ++k) book.put(after(k), nullptr, "", "", "", t0);
+  book.configure(1600, seconds(60));
+  for (int k = 8; k < 108; ++k) book.put(after(k), nullptr, "", "", "", t0);
   int open = 0, newest = 0;
-  for (int i = 1; i < 400; ++i) {
-    if (!book.take("id-" + std::to_string(i), "", t0)) continue;
+  for (int i = 0; i < 1199; ++i) {
+    if (!book.take(id(i), "", t0)) continue;
     ++open;
-    newest += i >= 200;
+    newest += i >= 1000;
   }
-  EXPECT_EQ(open, 80);  // each shard had far more than 10 (about 50)
-  EXPECT_EQ(newest, 80);  // each shard had about 25 of the newest half
+  EXPECT_EQ(open, 72);
+  EXPECT_EQ(newest, 72);
+  for (int k = 0; k < 108; ++k) EXPECT_TRUE(book.take(after(k), "", t0)) << k;
 
-  book.configure(80, seconds(10));  // a new window is for the tickets put from now on
+  // A capacity of 0 keeps nothing until it is raised again.
+  book.configure(0, seconds(60));
+  book.put("z", nullptr, "", "", "", t0);
+  EXPECT_FALSE(book.take("z", "", t0));
+  book.configure(800, seconds(60));
+  book.put("z", nullptr, "", "", "", t0);
+  EXPECT_TRUE(book.take("z", "", t0));
+
+  book.configure(800, seconds(10));  // a new window is for the tickets put from now on
   book.put("late", nullptr, "", "", "", t0);
+  book.put("late-2", nullptr, "", "", "", t0);
+  EXPECT_TRUE(book.take("late-2", "", t0 + seconds(9)));
   EXPECT_FALSE(book.take("late", "", t0 + seconds(10)));
 }
 
