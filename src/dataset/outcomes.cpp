@@ -29,8 +29,13 @@ bool wanted(std::string_view split, std::string_view splits) {
 // One line into `file`; an error message (without the location) when it is malformed.
 std::string read_line(const std::string& line, std::string_view splits, OutcomeFile& file) {
   using nlohmann::json;
-  auto j = json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return "not a JSON object";
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::exception& e) {  // a syntax error, or a number out of range
+    return std::string("not JSON: ") + e.what();
+  }
+  if (!j.is_object()) return "not a JSON object";
   auto string_member = [&](const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -59,12 +64,19 @@ std::string read_line(const std::string& line, std::string_view splits, OutcomeF
     auto response = o.find("response");
     Outcome oc;
     oc.quality = q->get<double>();
-    if (cost != o.end() && cost->is_number()) oc.cost_usd = cost->get<double>();
-    if (!std::isfinite(oc.cost_usd) || oc.cost_usd < 0)
+    // Absent or null: not recorded, 0. Anything else must be a number at least 0.
+    const auto number = [&](auto member, double& out) {
+      if (member == o.end() || member->is_null()) return true;
+      if (!member->is_number()) return false;
+      out = member->template get<double>();
+      return std::isfinite(out) && out >= 0;
+    };
+    double tokens_read = 0;
+    if (!number(cost, oc.cost_usd))
       return "outcomes." + it.key() + ".cost_usd must be a number at least 0";
-    if (tokens != o.end() && tokens->is_number_unsigned())
-      oc.output_tokens = static_cast<std::uint32_t>(
-          std::min<std::uint64_t>(tokens->get<std::uint64_t>(), 1u << 20));
+    if (!number(tokens, tokens_read))
+      return "outcomes." + it.key() + ".output_tokens must be a number at least 0";
+    oc.output_tokens = static_cast<std::uint32_t>(std::min(std::round(tokens_read), 1048576.0));
     if (response != o.end() && response->is_string()) oc.response = response->get<std::string>();
     int m = file.model_index(it.key());
     if (m < 0) {
@@ -88,7 +100,8 @@ Result<OutcomeFile> load_outcomes(const std::string& path, std::string_view spli
   std::size_t line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    if (line.empty()) continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
     if (auto why = read_line(line, splits, file); !why.empty())
       return make_error(Reason::internal,
                         path + ":" + std::to_string(line_no) + ": " + std::move(why));

@@ -209,10 +209,12 @@ class TempModels {
 // The route's models trained on `records` of `file`, as --train and each fold of --cv evaluate
 // it: its learned stages read a router trained there; each learned gate of its cascade reads an
 // escalation model trained there for the escalation its configured model was trained for (the
-// same from and to), which is why that file must exist. Each model is trained once.
+// same from and to), which is why that file must exist. Only the `picks` models are trained,
+// under their configured names. Each model is trained once.
 Result<Config> trained(Config config, const std::string& route, const OutcomeFile& file,
-                       std::span<const OutcomeRecord* const> records, const TrainOptions& options,
-                       const std::string& trained_on, TempModels& temp) {
+                       const ModelPicks& picks, std::span<const OutcomeRecord* const> records,
+                       const TrainOptions& options, const std::string& trained_on,
+                       TempModels& temp) {
   // A trained model's path, once saved.
   const auto saved = [&](Result<LearnedModel> model) -> Result<std::string> {
     if (!model) return model.error();
@@ -227,7 +229,7 @@ Result<Config> trained(Config config, const std::string& route, const OutcomeFil
     auto node = YAML::Clone(*s->node);
     if (s->type == "learned") {
       if (!router) {
-        auto path = saved(train_router(file, records, options, trained_on));
+        auto path = saved(train_router(file, records, options, trained_on, picks));
         if (!path) return path.error();
         router = std::move(*path);
       }
@@ -245,7 +247,8 @@ Result<Config> trained(Config config, const std::string& route, const OutcomeFil
         if (!(*was)->escalation)
           return make_error(Reason::bad_request, configured + " is not an escalation model");
         auto trained_path =
-            saved(train_escalation(file, records, *(*was)->escalation, options, trained_on));
+            saved(train_escalation(file, records, *(*was)->escalation, options, trained_on,
+                                   picks));
         if (!trained_path) return trained_path.error();
         path = std::move(*trained_path);
       }
@@ -296,6 +299,13 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   Data d;
   considered.reserve(model_of_name.size());
   for (const auto& [name, index] : model_of_name) considered.push_back(index);
+  std::sort(considered.begin(), considered.end());
+  // What training learns, under their configured names: the configured models the file has, so
+  // that a model no route can call cannot skew it and an alias holds for the trained router too.
+  std::vector<std::string> trainable;
+  trainable.reserve(considered.size());
+  for (int m : considered)
+    trainable.push_back(configured_name(file->models[static_cast<std::size_t>(m)]));
   if (!o.strong.empty() || !o.weak.empty()) {
     if (o.strong.empty() || o.weak.empty() || o.strong == o.weak)
       return fail("--strong and --weak name two different models");
@@ -377,18 +387,40 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   auto links = chain(base, o.route);
   report.swept = std::any_of(links.begin(), links.end(), [](auto* s) { return has_knob(*s); });
   if (report.swept) report.grid = o.grid.empty() ? cost_weight_grid() : o.grid;
+  const auto picks_in = [&](const OutcomeFile& f, const std::string& what) -> Result<ModelPicks> {
+    ModelPicks picks;
+    for (const auto& name : trainable) {
+      int found = -1;
+      for (std::size_t i = 0; i < f.models.size(); ++i)
+        if (configured_name(f.models[i]) == name) found = static_cast<int>(i);
+      if (found < 0) return fail(what + ": no outcome of model " + (name + " to train on"));
+      picks.emplace_back(name, found);
+    }
+    return picks;
+  };
+  // A training failure says how many of the file's prompts the evaluation had to skip.
+  const auto training_failed = [&](Error e) {
+    if (report.skipped)
+      e.message += " (" + std::to_string(report.skipped) + " of " + o.data +
+                   "'s prompts were skipped: an answer of a considered model missing)";
+    return e;
+  };
   TempModels temp;
   if (!o.train_data.empty()) {
     auto train_file = load_outcomes(o.train_data, o.train_split);
     if (!train_file) return train_file.error();
+    auto picks = picks_in(*train_file, "--train " + o.train_data + ":" + o.train_split);
+    if (!picks) return picks.error();
     std::vector<const OutcomeRecord*> records;
     records.reserve(train_file->records.size());
     for (const auto& r : train_file->records) records.push_back(&r);
-    auto config = trained(base, o.route, *train_file, records, o.train,
+    auto config = trained(base, o.route, *train_file, *picks, records, o.train,
                           o.train_data + ":" + o.train_split, temp);
     if (!config) return config.error();
     base = std::move(*config);
   }
+  auto picks = picks_in(*file, o.data);
+  if (!picks) return picks.error();
   std::vector<std::vector<std::size_t>> folds(o.cv ? o.cv : 1);
   {
     std::vector<std::size_t> order(n);
@@ -422,6 +454,7 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       out.strong[i] =
           d.strong >= 0 && r.chosen == considered[static_cast<std::size_t>(d.strong)] ? 1 : 0;
       if (&out == &d.configured) {
+        report.unanswered += r.chosen < 0;
         report.unrecorded_calls += r.unrecorded;
         report.logprob_calls += r.logprobs_asked;
         report.sampled_calls += r.choices_asked;
@@ -440,9 +473,9 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       for (std::size_t j = 0; j < folds.size(); ++j)
         if (j != k)
           for (std::size_t i : folds[j]) rest.push_back(prompts[i]);
-      auto folded = trained(base, o.route, *file, rest, o.train, "fold " + std::to_string(k + 1),
-                            temp);
-      if (!folded) return folded.error();
+      auto folded = trained(base, o.route, *file, *picks, rest, o.train,
+                            "fold " + std::to_string(k + 1), temp);
+      if (!folded) return training_failed(folded.error());
       config = std::move(*folded);
     }
     if (auto r = replay(config, folds[k], d.configured); !r) return r.error();
@@ -454,6 +487,9 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       }
   }
   if (o.progress) std::fprintf(stderr, "\n");
+  if (report.unanswered == n)
+    return fail("route \"" + o.route + "\" answered none of the " + std::to_string(n) +
+                " prompts: it calls no model the file has");
 
   // Figures, with their bootstrap intervals.
   std::vector<std::string> names;
@@ -496,7 +532,9 @@ prints how it trades quality for cost against each single model, uniform random 
 with 95% bootstrap intervals over prompts. (`switchyard eval --log FILE` compares the arms of
 A/B experiments in a decision log instead: see `switchyard eval --log x --help`.)
 
-  --config FILE        the gateway config whose route is evaluated
+  --config FILE        the gateway config whose route is evaluated; without it, with --train
+                       or --cv: a learned route ("auto") over every model of the --data file,
+                       each costing what the file records for it
   --route NAME         the route (default: auto)
   --data FILE[:split]  the outcomes file, and the split to evaluate (default: every line)
   --train FILE[:split] first train the route's learned stages and gates on this outcomes file
@@ -544,6 +582,10 @@ void print_table(const EvalReport& r, const EvalOptions& o) {
     for (const auto& m : r.left_out) std::printf(" %s", m.c_str());
     std::printf("\n");
   }
+  if (r.unanswered)
+    std::printf("note: %zu prompts got no answer (quality 0): the route sent them only to models "
+                "the file does not have\n",
+                r.unanswered);
   if (r.unrecorded_calls)
     std::printf("note: %zu calls asked what the file has no answer to (a judge's prompt): each "
                 "failed as a down upstream would, at no cost, so gates that call are not "
@@ -557,6 +599,11 @@ void print_table(const EvalReport& r, const EvalOptions& o) {
     std::printf("note: %zu calls asked for several choices (\"n\"), and the file records one "
                 "answer: an agreement gate that samples sees one of those it asked for here\n",
                 r.sampled_calls);
+  if (const Figure* best = find(r, "single." + r.best_model + ".cost");
+      best && !(best->value.value > 0))
+    std::printf("note: %s, the best single model, has no recorded cost: the cost shares, of its "
+                "cost, are undefined (-), and so is AIQ if no model has one\n",
+                r.best_model.c_str());
   if (r.swept) std::printf("cost knob: %s swept over %zu values\n", kKnob, r.grid.size());
   std::printf("cost shares are of the best single model's cost (%s)\n\n", r.best_model.c_str());
   std::printf("%-40s %-34s %-22s %-22s %-22s %-22s\n", "policy", "cost per prompt, USD",
@@ -600,6 +647,7 @@ nlohmann::json to_json(const EvalReport& r) {
           {"skipped", r.skipped},
           {"models", r.models},
           {"left_out", r.left_out},
+          {"unanswered", r.unanswered},
           {"unrecorded_calls", r.unrecorded_calls},
           {"logprob_calls", r.logprob_calls},
           {"sampled_calls", r.sampled_calls},
@@ -641,6 +689,26 @@ std::string svg(const EvalReport& r) {
   return quality_cost_svg(plot);
 }
 
+// The config eval uses without --config: one upstream with every model of the outcomes file
+// (without prices, so that each costs the mean the file records for it) and the route "auto",
+// a learned stage over all of them, which --train or --cv trains. Written as JSON, which YAML
+// reads, so that any model name is quoted as it must be.
+ConfigLoad learned_route_config(const std::string& data, const std::string& split) {
+  auto file = load_outcomes(data, split);
+  if (!file) return {std::nullopt, file.error().message};
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& m : file->models) models.push_back({{"name", m}});
+  const nlohmann::json config = {
+      {"upstreams", {{{"name", "recorded"}, {"base_url", "http://127.0.0.1:9/v1"},
+                      {"models", models}}}},
+      {"routes",
+       {{"auto",
+         {{"stages", {{{"type", "learned"}, {"model", "trained-by-eval.swr"},
+                       {"models", file->models}, {"cost_weight", 0.1}}}},
+          {"dispatcher", {{"type", "single"}}}}}}}};
+  return parse_config(config.dump(), data + " (its models, as a learned route)");
+}
+
 }  // namespace
 
 int eval_main(int argc, char** argv) {
@@ -668,7 +736,7 @@ int eval_main(int argc, char** argv) {
     else if (a == "--cv") {
       auto v = value();
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.cv);
-      if (ec != std::errc() || end != v.data() + v.size() || o.cv == 1 || o.cv > 100)
+      if (ec != std::errc() || end != v.data() + v.size() || o.cv < 2 || o.cv > 100)
         return bad("expected a number of folds from 2 to 100");
     }
     else if (a == "--data") {
@@ -708,11 +776,13 @@ int eval_main(int argc, char** argv) {
       return 2;
     }
   }
-  if (config_path.empty() || o.data.empty()) {
-    std::fprintf(stderr, "switchyard eval: --config and --data are required\n%s", kEvalUsage);
+  if (o.data.empty() || (config_path.empty() && o.train_data.empty() && !o.cv)) {
+    std::fprintf(stderr, "switchyard eval: --data is required, and --config unless --train or --cv "
+                 "is given\n%s", kEvalUsage);
     return 2;
   }
-  auto loaded = load_config_file(config_path);
+  auto loaded = config_path.empty() ? learned_route_config(o.data, o.split)
+                                    : load_config_file(config_path);
   if (!loaded.config) {
     std::fprintf(stderr, "switchyard eval: %s\n", loaded.error.c_str());
     return 1;

@@ -24,9 +24,8 @@ struct Example {
   std::vector<const Outcome*> outcomes;
 };
 
-std::vector<Example> examples(const OutcomeFile& file,
-                              std::span<const OutcomeRecord* const> records,
-                              FeatureSpace space) {
+std::vector<Example> examples(std::span<const OutcomeRecord* const> records,
+                              const ModelPicks& picks, FeatureSpace space) {
   std::vector<Example> out;
   out.reserve(records.size());
   for (const auto* r : records) {
@@ -34,8 +33,10 @@ std::vector<Example> examples(const OutcomeFile& file,
     const PromptInfo p =
         read_prompt(Endpoint::chat_completions, R"({"messages":)" + r->messages + "}");
     hashed_features(p, prompt_features(p), space, e.x);
-    for (std::size_t m = 0; m < file.models.size(); ++m)
-      e.outcomes.push_back(r->outcomes[m] ? &*r->outcomes[m] : nullptr);
+    for (const auto& [name, m] : picks) {
+      const auto& oc = r->outcomes[static_cast<std::size_t>(m)];
+      e.outcomes.push_back(oc ? &*oc : nullptr);
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -135,36 +136,51 @@ std::vector<double> cost_weight_grid() {
 
 Result<LearnedModel> train_router(const OutcomeFile& file,
                                   std::span<const OutcomeRecord* const> records,
-                                  const TrainOptions& o, std::string trained_on) {
+                                  const TrainOptions& o, std::string trained_on,
+                                  const ModelPicks& picks) {
   auto fail = [](std::string m) { return make_error(Reason::bad_request, std::move(m)); };
   if (records.size() < 10)
-    return fail("too few prompts to train on (" + std::to_string(records.size()) + ")");
-  if (file.models.size() > 64) return fail("at most 64 models can be trained at once");
+    return fail("too few prompts to train on (" + std::to_string(records.size()) +
+                "; at least 10)");
+  ModelPicks every;
+  if (picks.empty())
+    for (std::size_t m = 0; m < file.models.size(); ++m)
+      every.emplace_back(file.models[m], static_cast<int>(m));
+  const ModelPicks& use = picks.empty() ? every : picks;
+  if (use.size() > 64)
+    return fail("at most 64 models can be trained at once (" + std::to_string(use.size()) +
+                " given)");
   if (o.space.hash_bits < 8 || o.space.hash_bits > 24)
     return fail("hash_bits is between 8 and 24");
   if (o.space.char_ngrams > 8) return fail("char_ngrams is between 0 and 8");
   LearnedModel model;
   model.space = o.space;
-  model.models = file.models;
+  for (const auto& [name, m] : use) model.models.push_back(name);
   model.trained_on = std::move(trained_on);
-  const std::size_t nm = file.models.size();
+  const std::size_t nm = use.size();
   model.mean_quality.assign(nm, 0);
   model.mean_cost.assign(nm, 0);
+  std::vector<double> answered(nm, 0);
   for (std::size_t m = 0; m < nm; ++m) {
     double q = 0, c = 0, n = 0;
     for (const auto* r : records)
-      if (const auto& oc = r->outcomes[m]) q += oc->quality, c += oc->cost_usd, ++n;
-    if (n == 0) return fail("model " + file.models[m] + " has no outcome in the training prompts");
+      if (const auto& oc = r->outcomes[static_cast<std::size_t>(use[m].second)])
+        q += oc->quality, c += oc->cost_usd, ++n;
+    if (n == 0) return fail("model " + use[m].first + " has no outcome in the training prompts");
     model.mean_quality[m] = q / n;
     model.mean_cost[m] = c / n;
+    answered[m] = n;
   }
-  model.strongest = static_cast<std::uint32_t>(
-      std::max_element(model.mean_quality.begin(), model.mean_quality.end()) -
-      model.mean_quality.begin());
+  const double most = *std::max_element(answered.begin(), answered.end());
+  for (std::size_t m = 0; m < nm; ++m)
+    if (2 * answered[m] >= most &&
+        (2 * answered[model.strongest] < most ||
+         model.mean_quality[m] > model.mean_quality[model.strongest]))
+      model.strongest = static_cast<std::uint32_t>(m);
   model.reference_cost = model.mean_cost[model.strongest];
   if (!(model.reference_cost > 0)) model.reference_cost = 1e-9;
 
-  auto all = examples(file, records, o.space);
+  auto all = examples(records, use, o.space);
   std::vector<const Example*> shuffled;
   shuffled.reserve(all.size());
   for (const auto& e : all) shuffled.push_back(&e);
@@ -186,9 +202,14 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
 Result<LearnedModel> train_escalation(const OutcomeFile& file,
                                       std::span<const OutcomeRecord* const> records,
                                       Escalation escalation, const TrainOptions& o,
-                                      std::string trained_on) {
+                                      std::string trained_on, const ModelPicks& picks) {
   auto fail = [](std::string m) { return make_error(Reason::bad_request, std::move(m)); };
-  auto index = [&](const std::string& name) { return file.model_index(name); };
+  auto index = [&](const std::string& name) {
+    if (picks.empty()) return file.model_index(name);
+    auto it =
+        std::find_if(picks.begin(), picks.end(), [&](const auto& p) { return p.first == name; });
+    return it == picks.end() ? -1 : it->second;
+  };
   std::vector<std::size_t> from;
   from.reserve(escalation.from.size());
   for (const auto& name : escalation.from) {

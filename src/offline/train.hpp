@@ -36,20 +36,29 @@ struct TrainOptions {
 // values from 10^-3 to 10 on a log scale.
 std::vector<double> cost_weight_grid();
 
-// Trains on `records` (lines of `file`). Fails when there are fewer than 10 prompts or more
-// than 64 models.
+// The models of a file to train on, each as the name the trained model gives it (a route's
+// configured name, where eval aliases one) and its index in OutcomeFile::models. Empty: every
+// model of the file, under its own name.
+using ModelPicks = std::vector<std::pair<std::string, int>>;
+
+// Trains on `records` (lines of `file`), for the `picks` models. Fails when there are fewer than
+// 10 prompts or more than 64 models, or a model has no outcome in them. The strongest model (the
+// cost reference) is the best on average among those that answered at least half as many of the
+// prompts as the most answered: a model seen on a handful scores by luck.
 Result<LearnedModel> train_router(const OutcomeFile& file,
                                   std::span<const OutcomeRecord* const> records,
-                                  const TrainOptions& options, std::string trained_on);
+                                  const TrainOptions& options, std::string trained_on,
+                                  const ModelPicks& picks = {});
 
 // Trains an escalation model (router/learned/model.hpp) for a learned gate: on every record
 // with answers of each of `escalation.from` and of `escalation.to`, the quality gained by
-// escalating, from the prompt and the answer a cascade of the `from` tier would judge. Fails when
-// a model is not in the file or fewer than 10 records have all the answers.
+// escalating, from the prompt and the answer a cascade of the `from` tier would judge. The
+// escalation's models are looked up in `picks` by name (in the file's names if it is empty).
+// Fails when a model is not found or fewer than 10 records have all the answers.
 Result<LearnedModel> train_escalation(const OutcomeFile& file,
                                       std::span<const OutcomeRecord* const> records,
                                       Escalation escalation, const TrainOptions& options,
-                                      std::string trained_on);
+                                      std::string trained_on, const ModelPicks& picks = {});
 
 // The command line: `switchyard train --data FILE[:split] --out MODEL [options]` (argv after
 // "train"). Returns the process's exit code.

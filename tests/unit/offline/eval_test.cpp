@@ -212,5 +212,49 @@ TEST(Outcomes, SplitsAreAListAndBadValuesNameTheLine) {
       << bad.error().message;
 }
 
+TEST(Outcomes, CostsAndTokensAreNumbersOrAbsentAndBlankOrCrlfLinesAreSkipped) {
+  test::TempDir dir;
+  const std::string line =
+      R"({"messages":[{"role":"user","content":"a"}],"outcomes":{"m":{"quality":1,"cost_usd":)";
+  const std::string text = line + R"(0.5,"output_tokens":3.0}}})" "\r\n \t\r\n" + line +
+                           R"(null,"output_tokens":null}}})" "\r\n";
+  auto ok = load_outcomes(dir.write("ok.jsonl", text));
+  ASSERT_TRUE(ok) << ok.error().message;
+  ASSERT_EQ(ok->records.size(), 2u);
+  EXPECT_EQ(ok->records[0].outcomes[0]->cost_usd, 0.5);
+  EXPECT_EQ(ok->records[0].outcomes[0]->output_tokens, 3u);  // as pandas writes integers
+  EXPECT_EQ(ok->records[1].outcomes[0]->cost_usd, 0);        // null: not recorded
+
+  auto bad = [&](const std::string& text) {
+    auto r = load_outcomes(dir.write("bad.jsonl", "\n" + text + "\n"));
+    return r ? std::string("accepted") : r.error().message;
+  };
+  EXPECT_NE(bad(line + R"("0.5"}}})").find("bad.jsonl:2: outcomes.m.cost_usd must be a number"),
+            std::string::npos);
+  EXPECT_NE(bad(line + R"(1,"output_tokens":-2}}})").find("outcomes.m.output_tokens"),
+            std::string::npos);
+  // What is wrong with a line that is not JSON, and where.
+  EXPECT_NE(bad(line + "NaN}}}").find("bad.jsonl:2: not JSON: [json.exception.parse_error.101] "
+                                       "parse error at line 1, column"),
+            std::string::npos);
+}
+
+TEST(Eval, ARouteThatCallsNoModelTheFileHasIsAnError) {
+  test::TempDir dir;
+  EvalOptions o;
+  o.config = config_with(kThree + "      - {name: other}\n", static_route("auto", "other"));
+  o.data = dir.write("o.jsonl", four_prompts());
+  o.bootstrap = 10;
+  auto r = evaluate(o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "route \"auto\" answered none of the 4 prompts: it calls no model the file has");
+  o.config = config_with(kThree + "      - {name: other}\n", static_route("auto", "other, mid"));
+  r = evaluate(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->unanswered, 0u);  // "mid" answers what "other" cannot
+  EXPECT_EQ(r->configured.quality, 0.75);
+}
+
 }  // namespace
 }  // namespace switchyard::offline

@@ -157,10 +157,9 @@ TEST(Train, CharacterNgramsAreLearnedAndKeptInTheModelFile) {
   EXPECT_GT(weight, 0.1);
 }
 
-TEST(Train, EvalOfTheLearnedRouteBeatsBothSingleModels) {
-  test::TempDir dir;
-  const auto data = dir.write("s.jsonl", synthetic());
-  EvalOptions o = eval_options(config("unused.swr", "cost_weight: 0.3"), data, {0, 0.3, 3}, true);
+// Evaluates the learned route of `o` (at cost_weights 0, 0.3 and 3, trained on the train split)
+// on the test split of the synthetic file, then with --cv over all of it.
+void eval_sends_proofs_to_big(EvalOptions o) {
   auto r = evaluate(o);
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_TRUE(r->swept);
@@ -175,6 +174,97 @@ TEST(Train, EvalOfTheLearnedRouteBeatsBothSingleModels) {
   ASSERT_TRUE(cv) << cv.error().message;
   EXPECT_EQ(cv->prompts, 300u);
   EXPECT_EQ(cv->curve[1].quality, 1.0);
+}
+
+TEST(Train, EvalOfTheLearnedRouteBeatsBothSingleModels) {
+  test::TempDir dir;
+  const auto data = dir.write("s.jsonl", synthetic());
+  eval_sends_proofs_to_big(
+      eval_options(config("unused.swr", "cost_weight: 0.3"), data, {0, 0.3, 3}, true));
+}
+
+// A file whose models have other names than the config's, and a third model answered on a
+// few prompts, all right and nearly free.
+std::string renamed_with_a_lucky_model() {
+  std::string out;
+  std::istringstream in(synthetic());
+  int i = 0;
+  for (std::string line; std::getline(in, line); ++i) {
+    auto j = nlohmann::json::parse(line);
+    auto& o = j["outcomes"];
+    o["vendor/small"] = o["small"];
+    o["vendor/big"] = o["big"];
+    o.erase("small");
+    o.erase("big");
+    if (i % 100 == 0) o["lucky"] = {{"quality", 1}, {"cost_usd", 1e-6}, {"output_tokens", 1}};
+    out += j.dump() + "\n";
+  }
+  return out;
+}
+
+TEST(Train, AModelSeenOnAFewPromptsIsNotTheStrongest) {
+  test::TempDir dir;
+  auto file = load_outcomes(dir.write("r.jsonl", renamed_with_a_lucky_model()), "train");
+  ASSERT_TRUE(file) << file.error().message;
+  auto model = train_router(*file, all(*file), TrainOptions{}, "renamed");
+  ASSERT_TRUE(model) << model.error().message;
+  EXPECT_EQ(model->mean_quality[static_cast<std::size_t>(model->model_index("lucky"))], 1.0);
+  EXPECT_EQ(model->models[model->strongest], "vendor/big");
+  EXPECT_NEAR(model->reference_cost, 0.01, 1e-12);
+}
+
+TEST(Train, EvalTrainsTheConfiguredModelsUnderTheirAliases) {
+  test::TempDir dir;
+  const auto data = dir.write("r.jsonl", renamed_with_a_lucky_model());
+  EvalOptions o = eval_options(config("unused.swr", "cost_weight: 0.3"), data, {0, 0.3, 3}, true);
+  o.aliases = {{"vendor/small", "small"}, {"vendor/big", "big"}};
+  // The router learns small and big under the config's names, and not "lucky", which is not
+  // configured.
+  eval_sends_proofs_to_big(o);
+  // A configured model the training file lacks is named.
+  std::string without_big = synthetic();
+  for (auto at = without_big.find("\"big\":"); at != std::string::npos;
+       at = without_big.find("\"big\":", at))
+    without_big.replace(at, 6, "\"huge\":");
+  o.cv = 0;
+  o.split = "test";
+  std::tie(o.train_data, o.train_split) = std::pair(dir.write("s.jsonl", without_big), "train");
+  auto missing = evaluate(o);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("s.jsonl:train: no outcome of model big"),
+            std::string::npos)
+      << missing.error().message;
+}
+
+TEST(Train, EvalWithoutAConfigRoutesEveryModelOfTheFileByALearnedStage) {
+  test::TempDir dir;
+  // Any model name, YAML's special characters included.
+  std::string data = synthetic();
+  for (auto at = data.find("\"big\":"); at != std::string::npos; at = data.find("\"big\":", at))
+    data.replace(at, 6, R"("big: {x}":)");
+  const auto path = dir.write("s.jsonl", data);
+  const auto eval = [](std::vector<std::string> args) {
+    std::vector<char*> argv;
+    argv.reserve(args.size());
+    for (auto& a : args) argv.push_back(a.data());
+    return eval_main(static_cast<int>(argv.size()), argv.data());
+  };
+  testing::internal::CaptureStdout();
+  const int rc =
+      eval({"--data", path, "--cv", "3", "--grid", "0,0.3,3", "--bootstrap", "10", "--json"});
+  const auto out = testing::internal::GetCapturedStdout();
+  ASSERT_EQ(rc, 0) << out;
+  const auto report = nlohmann::json::parse(out);
+  EXPECT_EQ(report["route"], "auto");
+  EXPECT_EQ(report["models"], nlohmann::json({"big: {x}", "small"}));  // in the file's order
+  // Each model costs what the file records for it: at 0.3, proofs to big and chat to small.
+  EXPECT_EQ(report["curve"][1]["quality"], 1.0);
+  EXPECT_NEAR(report["curve"][1]["cost"].get<double>(), 0.0055, 1e-9);
+
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(eval({"--data", path}), 2);  // nothing to train the route on
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("--config unless --train or --cv"),
+            std::string::npos);
 }
 
 TEST(Train, TargetsBecomeCostWeightsByCalibration) {
