@@ -376,10 +376,11 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   d.oracle = oracle_at(0);
   d.oracle_curve.push_back(d.oracle);
   for (int k = 0; k <= 56; ++k) d.oracle_curve.push_back(oracle_at(std::pow(10.0, k / 8.0)));
-  for (std::size_t m = 1; m < nm; ++m)
-    if (weighted_mean(d.singles[m].quality, nullptr) >
-        weighted_mean(d.singles[d.best].quality, nullptr))
-      d.best = m;
+  // The best single model, and the cheapest of equals: the reference of the cost shares.
+  for (std::size_t m = 1; m < nm; ++m) {
+    const Point a = point(d.singles[m], nullptr), b = point(d.singles[d.best], nullptr);
+    if (a.quality > b.quality || (a.quality == b.quality && a.cost < b.cost)) d.best = m;
+  }
 
   // The route, as configured and at each knob value: over every prompt at once, or fold by
   // fold with a router trained on the other folds.

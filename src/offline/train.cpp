@@ -323,7 +323,7 @@ TrainFlag train_flag(const std::string& flag, const std::function<std::string()>
     ok = number(value(), o.space.hash_bits) && o.space.hash_bits >= 8 && o.space.hash_bits <= 24;
   else if (flag == "--char-ngrams")
     ok = number(value(), o.space.char_ngrams) && o.space.char_ngrams <= 8;
-  else if (flag == "--epochs") ok = number(value(), o.epochs);
+  else if (flag == "--epochs") ok = number(value(), o.epochs) && o.epochs > 0;
   else if (flag == "--learning-rate") ok = number(value(), o.learning_rate) && o.learning_rate > 0;
   else if (flag == "--l2") ok = number(value(), o.l2) && o.l2 >= 0;
   else if (flag == "--seed") ok = number(value(), o.seed);
@@ -404,8 +404,10 @@ int train_main(int argc, char** argv) {
     }
     if (eq != std::string::npos) pair->to = escalate.substr(eq + 1);
     if (pair->to.empty() || pair->from.empty() ||
-        std::any_of(pair->from.begin(), pair->from.end(), [](auto& m) { return m.empty(); })) {
-      std::fprintf(stderr, "switchyard train: --escalate: expected FROM[,FROM...]=TO\n");
+        std::any_of(pair->from.begin(), pair->from.end(),
+                    [&](auto& m) { return m.empty() || m == pair->to; })) {
+      std::fprintf(stderr, "switchyard train: --escalate: expected FROM[,FROM...]=TO, each FROM "
+                           "another model than TO\n");
       return 2;
     }
   }

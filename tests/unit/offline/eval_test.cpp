@@ -239,6 +239,23 @@ TEST(Outcomes, CostsAndTokensAreNumbersOrAbsentAndBlankOrCrlfLinesAreSkipped) {
             std::string::npos);
 }
 
+TEST(Eval, TheBestSingleModelIsTheCheapestOfEquals) {
+  test::TempDir dir;
+  const std::string line = R"({"messages":[{"role":"user","content":"q"}],"outcomes":{)"
+                           R"("dear":{"quality":1,"cost_usd":0.004},)"
+                           R"("free":{"quality":1,"cost_usd":0.001}}})";
+  EvalOptions o;
+  o.config = config_with("      - {name: dear}\n      - {name: free}\n",
+                         static_route("auto", "dear"));
+  o.data = dir.write("o.jsonl", line + "\n" + line + "\n");
+  o.bootstrap = 10;
+  auto r = evaluate(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->models.front(), "dear");  // first in the file, and yet not the reference
+  EXPECT_EQ(r->best_model, "free");
+  EXPECT_DOUBLE_EQ(figure(*r, "mixtures.cost_to_95"), 1.0);
+}
+
 TEST(Eval, ARouteThatCallsNoModelTheFileHasIsAnError) {
   test::TempDir dir;
   EvalOptions o;
