@@ -33,7 +33,7 @@ std::string read_line(const std::string& line, std::string_view splits, OutcomeF
   try {
     j = json::parse(line);
   } catch (const json::exception& e) {  // a syntax error, or a number out of range
-    return std::string("not JSON: ") + e.what();
+    return std::string("unreadable JSON: ") + e.what();
   }
   if (!j.is_object()) return "not a JSON object";
   auto string_member = [&](const char* key) {

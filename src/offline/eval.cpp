@@ -24,6 +24,7 @@
 #include <span>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <unistd.h>
 
@@ -194,16 +195,27 @@ class TempModels {
     std::error_code ec;
     for (const auto& p : paths_) std::filesystem::remove(p, ec);
   }
-  std::string add() {
+  // A new path, for a model trained on `trained_on`.
+  std::string add(const std::string& trained_on) {
     paths_.push_back((std::filesystem::temp_directory_path() /
                       ("switchyard-eval-" + std::to_string(::getpid()) + "-" +
                        std::to_string(paths_.size()) + ".swr"))
                          .string());
+    labels_.push_back("(trained by eval on " + trained_on + ")");
     return paths_.back();
+  }
+  // `message` (a config error) with each path replaced by what its model was trained on: the
+  // files are gone when the user reads it.
+  std::string described(std::string message) const {
+    for (std::size_t i = 0; i < paths_.size(); ++i)
+      for (auto at = message.find(paths_[i]); at != std::string::npos;
+           at = message.find(paths_[i], at + labels_[i].size()))
+        message.replace(at, paths_[i].size(), labels_[i]);
+    return message;
   }
 
  private:
-  std::vector<std::string> paths_;
+  std::vector<std::string> paths_, labels_;
 };
 
 // The route's models trained on `records` of `file`, as --train and each fold of --cv evaluate
@@ -218,7 +230,7 @@ Result<Config> trained(Config config, const std::string& route, const OutcomeFil
   // A trained model's path, once saved.
   const auto saved = [&](Result<LearnedModel> model) -> Result<std::string> {
     if (!model) return model.error();
-    std::string path = temp.add();
+    std::string path = temp.add(trained_on);
     if (auto w = model->save(path); !w) return w.error();
     return path;
   };
@@ -300,12 +312,8 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   considered.reserve(model_of_name.size());
   for (const auto& [name, index] : model_of_name) considered.push_back(index);
   std::sort(considered.begin(), considered.end());
-  // What training learns, under their configured names: the configured models the file has, so
-  // that a model no route can call cannot skew it and an alias holds for the trained router too.
-  std::vector<std::string> trainable;
-  trainable.reserve(considered.size());
-  for (int m : considered)
-    trainable.push_back(configured_name(file->models[static_cast<std::size_t>(m)]));
+  std::unordered_set<std::string> configured;  // the configured models the file has
+  for (const auto& [name, index] : model_of_name) configured.insert(name);
   if (!o.strong.empty() || !o.weak.empty()) {
     if (o.strong.empty() || o.weak.empty() || o.strong == o.weak)
       return fail("--strong and --weak name two different models");
@@ -388,15 +396,20 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   auto links = chain(base, o.route);
   report.swept = std::any_of(links.begin(), links.end(), [](auto* s) { return has_knob(*s); });
   if (report.swept) report.grid = o.grid.empty() ? cost_weight_grid() : o.grid;
-  const auto picks_in = [&](const OutcomeFile& f, const std::string& what) -> Result<ModelPicks> {
+  // What a router trained on `records` of `f` learns: each model with an outcome there, under its
+  // name in the file and, if --alias gives it another, under that one too (a learned stage's own
+  // aliases name the file's); more than a router can learn, only the configured ones.
+  const auto picks_in = [&](const OutcomeFile& f, std::span<const OutcomeRecord* const> records) {
     ModelPicks picks;
-    for (const auto& name : trainable) {
-      int found = -1;
-      for (std::size_t i = 0; i < f.models.size(); ++i)
-        if (configured_name(f.models[i]) == name) found = static_cast<int>(i);
-      if (found < 0) return fail(what + ": no outcome of model " + (name + " to train on"));
-      picks.emplace_back(name, found);
+    for (std::size_t i = 0; i < f.models.size(); ++i) {
+      if (std::none_of(records.begin(), records.end(), [&](auto* r) { return r->outcomes[i]; }))
+        continue;
+      picks.emplace_back(f.models[i], static_cast<int>(i));
+      if (configured_name(f.models[i]) != f.models[i])
+        picks.emplace_back(configured_name(f.models[i]), static_cast<int>(i));
     }
+    if (picks.size() > kMaxTrainedModels)
+      std::erase_if(picks, [&](const auto& p) { return !configured.contains(p.first); });
     return picks;
   };
   // A training failure says how many of the file's prompts the evaluation had to skip.
@@ -410,18 +423,17 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   if (!o.train_data.empty()) {
     auto train_file = load_outcomes(o.train_data, o.train_split);
     if (!train_file) return train_file.error();
-    auto picks = picks_in(*train_file, "--train " + o.train_data + ":" + o.train_split);
-    if (!picks) return picks.error();
     std::vector<const OutcomeRecord*> records;
     records.reserve(train_file->records.size());
     for (const auto& r : train_file->records) records.push_back(&r);
-    auto config = trained(base, o.route, *train_file, *picks, records, o.train,
-                          o.train_data + ":" + o.train_split, temp);
+    const std::string on = o.train_split.empty() ? o.train_data
+                                                  : o.train_data + ":" + o.train_split;
+    auto config =
+        trained(base, o.route, *train_file, picks_in(*train_file, records), records, o.train, on,
+                temp);
     if (!config) return config.error();
     base = std::move(*config);
   }
-  auto picks = picks_in(*file, o.data);
-  if (!picks) return picks.error();
   std::vector<std::vector<std::size_t>> folds(o.cv ? o.cv : 1);
   {
     std::vector<std::size_t> order(n);
@@ -445,7 +457,7 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   auto replay = [&](const Config& config, const std::vector<std::size_t>& fold,
                     Column& out) -> Result<void> {
     auto built = build_snapshot(config, metrics);
-    if (!built.snapshot) return fail(built.error);
+    if (!built.snapshot) return fail(temp.described(built.error));
     Replayer replayer(built.snapshot, o.route, model_of_name);
     for (std::size_t j = 0; j < fold.size(); ++j) {
       const std::size_t i = fold[j];
@@ -474,7 +486,7 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
       for (std::size_t j = 0; j < folds.size(); ++j)
         if (j != k)
           for (std::size_t i : folds[j]) rest.push_back(prompts[i]);
-      auto folded = trained(base, o.route, *file, *picks, rest, o.train,
+      auto folded = trained(base, o.route, *file, picks_in(*file, rest), rest, o.train,
                             "fold " + std::to_string(k + 1), temp);
       if (!folded) return training_failed(folded.error());
       config = std::move(*folded);
@@ -490,7 +502,8 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   if (o.progress) std::fprintf(stderr, "\n");
   if (report.unanswered == n)
     return fail("route \"" + o.route + "\" answered none of the " + std::to_string(n) +
-                " prompts: it calls no model the file has");
+                " prompts: it has no candidate among the models considered (the configured ones "
+                "the file has, or the --strong/--weak pair), or every call failed");
 
   // Figures, with their bootstrap intervals.
   std::vector<std::string> names;
@@ -584,8 +597,8 @@ void print_table(const EvalReport& r, const EvalOptions& o) {
     std::printf("\n");
   }
   if (r.unanswered)
-    std::printf("note: %zu prompts got no answer (quality 0): the route sent them only to models "
-                "the file does not have\n",
+    std::printf("note: %zu prompts got no answer (quality 0): the route had no candidate among "
+                "the models considered for them, or every call failed\n",
                 r.unanswered);
   if (r.unrecorded_calls)
     std::printf("note: %zu calls asked what the file has no answer to (a judge's prompt): each "
@@ -690,24 +703,41 @@ std::string svg(const EvalReport& r) {
   return quality_cost_svg(plot);
 }
 
-// The config eval uses without --config: one upstream with every model of the outcomes file
+// The config eval uses without --config: one upstream with the models of the outcomes file
 // (without prices, so that each costs the mean the file records for it) and the route "auto",
-// a learned stage over all of them, which --train or --cv trains. Written as JSON, which YAML
-// reads, so that any model name is quoted as it must be.
+// a learned stage over them, which --train or --cv trains. A model that answered fewer than half
+// as many prompts as the most answered one is left out (and said so on stderr): eval keeps only
+// the prompts every model of the route answered. Written as JSON, which YAML reads, so that any
+// model name is quoted as it must be.
 ConfigLoad learned_route_config(const std::string& data, const std::string& split) {
   auto file = load_outcomes(data, split);
   if (!file) return {std::nullopt, file.error().message};
-  nlohmann::json models = nlohmann::json::array();
-  for (const auto& m : file->models) models.push_back({{"name", m}});
+  std::vector<std::size_t> answered(file->models.size());
+  for (const auto& r : file->records)
+    for (std::size_t m = 0; m < answered.size(); ++m) answered[m] += r.outcomes[m].has_value();
+  const std::size_t most = *std::max_element(answered.begin(), answered.end());
+  nlohmann::json models = nlohmann::json::array(), names = nlohmann::json::array();
+  for (std::size_t m = 0; m < answered.size(); ++m) {
+    if (2 * answered[m] < most) {
+      std::fprintf(stderr, "eval: %s is left out of the route: it answered %zu of %zu prompts\n",
+                   file->models[m].c_str(), answered[m], file->records.size());
+      continue;
+    }
+    models.push_back({{"name", file->models[m]}});
+    names.push_back(file->models[m]);
+  }
   const nlohmann::json config = {
       {"upstreams", {{{"name", "recorded"}, {"base_url", "http://127.0.0.1:9/v1"},
                       {"models", models}}}},
       {"routes",
        {{"auto",
          {{"stages", {{{"type", "learned"}, {"model", "trained-by-eval.swr"},
-                       {"models", file->models}, {"cost_weight", 0.1}}}},
+                       {"models", names}, {"cost_weight", 0.1}}}},
           {"dispatcher", {{"type", "single"}}}}}}}};
-  return parse_config(config.dump(), data + " (its models, as a learned route)");
+  auto loaded = parse_config(config.dump(), data);
+  if (!loaded.config)
+    loaded.error = "the route built from the models of " + data + ": " + loaded.error;
+  return loaded;
 }
 
 }  // namespace

@@ -147,9 +147,9 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
     for (std::size_t m = 0; m < file.models.size(); ++m)
       every.emplace_back(file.models[m], static_cast<int>(m));
   const ModelPicks& use = picks.empty() ? every : picks;
-  if (use.size() > 64)
-    return fail("at most 64 models can be trained at once (" + std::to_string(use.size()) +
-                " given)");
+  if (use.size() > kMaxTrainedModels)
+    return fail("at most " + std::to_string(kMaxTrainedModels) +
+                " models can be trained at once (" + std::to_string(use.size()) + " given)");
   if (o.space.hash_bits < 8 || o.space.hash_bits > 24)
     return fail("hash_bits is between 8 and 24");
   if (o.space.char_ngrams > 8) return fail("char_ngrams is between 0 and 8");
@@ -205,10 +205,9 @@ Result<LearnedModel> train_escalation(const OutcomeFile& file,
                                       std::string trained_on, const ModelPicks& picks) {
   auto fail = [](std::string m) { return make_error(Reason::bad_request, std::move(m)); };
   auto index = [&](const std::string& name) {
-    if (picks.empty()) return file.model_index(name);
     auto it =
         std::find_if(picks.begin(), picks.end(), [&](const auto& p) { return p.first == name; });
-    return it == picks.end() ? -1 : it->second;
+    return it == picks.end() ? file.model_index(name) : it->second;
   };
   std::vector<std::size_t> from;
   from.reserve(escalation.from.size());

@@ -36,6 +36,9 @@ struct TrainOptions {
 // values from 10^-3 to 10 on a log scale.
 std::vector<double> cost_weight_grid();
 
+// The most models one router learns.
+constexpr std::size_t kMaxTrainedModels = 64;
+
 // The models of a file to train on, each as the name the trained model gives it (a route's
 // configured name, where eval aliases one) and its index in OutcomeFile::models. Empty: every
 // model of the file, under its own name.
@@ -53,7 +56,7 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
 // Trains an escalation model (router/learned/model.hpp) for a learned gate: on every record
 // with answers of each of `escalation.from` and of `escalation.to`, the quality gained by
 // escalating, from the prompt and the answer a cascade of the `from` tier would judge. The
-// escalation's models are looked up in `picks` by name (in the file's names if it is empty).
+// escalation's models are looked up by name in `picks`, then among the file's names.
 // Fails when a model is not found or fewer than 10 records have all the answers.
 Result<LearnedModel> train_escalation(const OutcomeFile& file,
                                       std::span<const OutcomeRecord* const> records,

@@ -48,10 +48,10 @@ struct LearnedModel {
   static constexpr std::uint32_t kVersion = 1;
 
   FeatureSpace space;  // how the prompt was hashed, which its input must be too
-  std::vector<std::string> models;  // as named in the training file
+  std::vector<std::string> models;  // as the training file names them (or eval's --alias)
   std::vector<double> mean_quality;  // per model, on the training prompts
   std::vector<double> mean_cost;     // per model: recorded USD per prompt
-  std::uint32_t strongest = 0;       // the model of best mean quality
+  std::uint32_t strongest = 0;       // of best mean quality, of those answered enough (train)
   // The unit of cost in cost_weight: the strongest model's mean cost. So a cost_weight of 1
   // gives up all of a prompt's quality to save what the strongest model costs on average.
   double reference_cost = 0;

@@ -218,8 +218,7 @@ TEST(Train, EvalTrainsTheConfiguredModelsUnderTheirAliases) {
   const auto data = dir.write("r.jsonl", renamed_with_a_lucky_model());
   EvalOptions o = eval_options(config("unused.swr", "cost_weight: 0.3"), data, {0, 0.3, 3}, true);
   o.aliases = {{"vendor/small", "small"}, {"vendor/big", "big"}};
-  // The router learns small and big under the config's names, and not "lucky", which is not
-  // configured.
+  // The router learns small and big under the config's names.
   eval_sends_proofs_to_big(o);
   // A configured model the training file lacks is named.
   std::string without_big = synthetic();
@@ -231,7 +230,8 @@ TEST(Train, EvalTrainsTheConfiguredModelsUnderTheirAliases) {
   std::tie(o.train_data, o.train_split) = std::pair(dir.write("s.jsonl", without_big), "train");
   auto missing = evaluate(o);
   ASSERT_FALSE(missing);
-  EXPECT_NE(missing.error().message.find("s.jsonl:train: no outcome of model big"),
+  EXPECT_NE(missing.error().message.find("\"big\" is not in the trained model (trained by eval "
+                                         "on " + o.train_data + ":train)"),
             std::string::npos)
       << missing.error().message;
 }
@@ -260,6 +260,18 @@ TEST(Train, EvalWithoutAConfigRoutesEveryModelOfTheFileByALearnedStage) {
   // Each model costs what the file records for it: at 0.3, proofs to big and chat to small.
   EXPECT_EQ(report["curve"][1]["quality"], 1.0);
   EXPECT_NEAR(report["curve"][1]["cost"].get<double>(), 0.0055, 1e-9);
+
+  // A model answered on a few prompts is left out of the route, not most of the prompts.
+  const auto lucky = dir.write("r.jsonl", renamed_with_a_lucky_model());
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(eval({"--data", lucky, "--cv", "3", "--grid", "0", "--bootstrap", "0", "--json"}), 0);
+  const auto without_lucky = nlohmann::json::parse(testing::internal::GetCapturedStdout());
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("lucky is left out of the route: it "
+                                                        "answered 3 of 300 prompts"),
+            std::string::npos);
+  EXPECT_EQ(without_lucky["models"], nlohmann::json({"vendor/big", "vendor/small"}));
+  EXPECT_EQ(without_lucky["prompts"], 300);
 
   testing::internal::CaptureStderr();
   EXPECT_EQ(eval({"--data", path}), 2);  // nothing to train the route on
