@@ -712,6 +712,7 @@ std::string svg(const EvalReport& r) {
 ConfigLoad learned_route_config(const std::string& data, const std::string& split) {
   auto file = load_outcomes(data, split);
   if (!file) return {std::nullopt, file.error().message};
+  if (file->models.empty()) return {std::nullopt, data + ": no outcome of any model"};
   std::vector<std::size_t> answered(file->models.size());
   for (const auto& r : file->records)
     for (std::size_t m = 0; m < answered.size(); ++m) answered[m] += r.outcomes[m].has_value();

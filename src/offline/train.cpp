@@ -147,6 +147,7 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
     for (std::size_t m = 0; m < file.models.size(); ++m)
       every.emplace_back(file.models[m], static_cast<int>(m));
   const ModelPicks& use = picks.empty() ? every : picks;
+  if (use.empty()) return fail("no model has an outcome to train on");
   if (use.size() > kMaxTrainedModels)
     return fail("at most " + std::to_string(kMaxTrainedModels) +
                 " models can be trained at once (" + std::to_string(use.size()) + " given)");

@@ -213,6 +213,18 @@ TEST(Train, AModelSeenOnAFewPromptsIsNotTheStrongest) {
   EXPECT_NEAR(model->reference_cost, 0.01, 1e-12);
 }
 
+TEST(Train, AFileWithoutOutcomesIsRefused) {
+  test::TempDir dir;
+  std::string lines;
+  for (int i = 0; i < 12; ++i)
+    lines += R"({"messages":[{"role":"user","content":"a"}],"outcomes":{}})" "\n";
+  auto file = load_outcomes(dir.write("e.jsonl", lines));
+  ASSERT_TRUE(file) << file.error().message;
+  auto model = train_router(*file, all(*file), TrainOptions{}, "empty");
+  ASSERT_FALSE(model);
+  EXPECT_EQ(model.error().message, "no model has an outcome to train on");
+}
+
 TEST(Train, EvalTrainsTheConfiguredModelsUnderTheirAliases) {
   test::TempDir dir;
   const auto data = dir.write("r.jsonl", renamed_with_a_lucky_model());
