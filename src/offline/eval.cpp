@@ -290,6 +290,12 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
     auto it = alias.find(file_model);
     return it == alias.end() ? file_model : it->second;
   };
+  {  // Two of the file's models under one name would be trained and replayed as different ones.
+    std::unordered_set<std::string> names;
+    for (const auto& m : file->models)
+      if (!names.insert(configured_name(m)).second)
+        return fail("--alias: two of the file's models would be called " + configured_name(m));
+  }
   EvalReport report;
   report.route = o.route;
   std::unordered_map<std::string, int> model_of_name;
@@ -384,10 +390,13 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   d.oracle = oracle_at(0);
   d.oracle_curve.push_back(d.oracle);
   for (int k = 0; k <= 56; ++k) d.oracle_curve.push_back(oracle_at(std::pow(10.0, k / 8.0)));
-  // The best single model, and the cheapest of equals: the reference of the cost shares.
+  // The best single model, and the cheapest of equals whose cost the file records: the
+  // reference of the cost shares.
   for (std::size_t m = 1; m < nm; ++m) {
     const Point a = point(d.singles[m], nullptr), b = point(d.singles[d.best], nullptr);
-    if (a.quality > b.quality || (a.quality == b.quality && a.cost < b.cost)) d.best = m;
+    if (a.quality > b.quality ||
+        (a.quality == b.quality && a.cost > 0 && (a.cost < b.cost || !(b.cost > 0))))
+      d.best = m;
   }
 
   // The route, as configured and at each knob value: over every prompt at once, or fold by
@@ -397,18 +406,27 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   report.swept = std::any_of(links.begin(), links.end(), [](auto* s) { return has_knob(*s); });
   if (report.swept) report.grid = o.grid.empty() ? cost_weight_grid() : o.grid;
   // What a router trained on `records` of `f` learns: each model with an outcome there, under its
-  // name in the file and, if --alias gives it another, under that one too (a learned stage's own
-  // aliases name the file's); more than a router can learn, only the configured ones.
+  // configured name (--alias) and, if that differs and no other model goes by it, under its name
+  // in the file too (a learned stage's own aliases name the file's models); past what a router
+  // can learn, only the configured models.
   const auto picks_in = [&](const OutcomeFile& f, std::span<const OutcomeRecord* const> records) {
+    std::unordered_set<std::string> taken;  // every name a pick may not take twice
+    for (const auto& m : f.models) taken.insert(configured_name(m));
+    std::unordered_set<std::string> picked;
     ModelPicks picks;
+    std::size_t models = 0;
     for (std::size_t i = 0; i < f.models.size(); ++i) {
-      if (std::none_of(records.begin(), records.end(), [&](auto* r) { return r->outcomes[i]; }))
+      const std::string name = configured_name(f.models[i]);
+      if (picked.contains(name) ||
+          std::none_of(records.begin(), records.end(), [&](auto* r) { return r->outcomes[i]; }))
         continue;
-      picks.emplace_back(f.models[i], static_cast<int>(i));
-      if (configured_name(f.models[i]) != f.models[i])
-        picks.emplace_back(configured_name(f.models[i]), static_cast<int>(i));
+      ++models;
+      picked.insert(name);
+      picks.emplace_back(name, static_cast<int>(i));
+      if (name != f.models[i] && !taken.contains(f.models[i]))
+        picks.emplace_back(f.models[i], static_cast<int>(i));
     }
-    if (picks.size() > kMaxTrainedModels)
+    if (models > kMaxTrainedModels)
       std::erase_if(picks, [&](const auto& p) { return !configured.contains(p.first); });
     return picks;
   };

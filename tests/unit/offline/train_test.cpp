@@ -232,6 +232,17 @@ TEST(Train, EvalTrainsTheConfiguredModelsUnderTheirAliases) {
   o.aliases = {{"vendor/small", "small"}, {"vendor/big", "big"}};
   // The router learns small and big under the config's names.
   eval_sends_proofs_to_big(o);
+  // Aliases that swap two names: each model keeps its own answers under the other's name.
+  o.data = dir.write("s.jsonl", synthetic());
+  o.train_data = o.data;
+  o.aliases = {{"small", "big"}, {"big", "small"}};
+  eval_sends_proofs_to_big(o);
+  o.aliases = {{"small", "big"}};  // two models called big
+  auto twice = evaluate(o);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message, "--alias: two of the file's models would be called big");
+  o.aliases = {{"vendor/small", "small"}, {"vendor/big", "big"}};
+  o.data = data;
   // A configured model the training file lacks is named.
   std::string without_big = synthetic();
   for (auto at = without_big.find("\"big\":"); at != std::string::npos;
