@@ -241,11 +241,13 @@ TEST(Outcomes, CostsAndTokensAreNumbersOrAbsentAndBlankOrCrlfLinesAreSkipped) {
 
 TEST(Eval, TheBestSingleModelIsTheCheapestOfEquals) {
   test::TempDir dir;
+  // "unknown" records no cost: the shares of its cost would all be undefined.
   const std::string line = R"({"messages":[{"role":"user","content":"q"}],"outcomes":{)"
                            R"("dear":{"quality":1,"cost_usd":0.004},)"
-                           R"("free":{"quality":1,"cost_usd":0.001}}})";
+                           R"("free":{"quality":1,"cost_usd":0.001},)"
+                           R"("unknown":{"quality":1}}})";
   EvalOptions o;
-  o.config = config_with("      - {name: dear}\n      - {name: free}\n",
+  o.config = config_with("      - {name: dear}\n      - {name: free}\n      - {name: unknown}\n",
                          static_route("auto", "dear"));
   o.data = dir.write("o.jsonl", line + "\n" + line + "\n");
   o.bootstrap = 10;
@@ -253,7 +255,7 @@ TEST(Eval, TheBestSingleModelIsTheCheapestOfEquals) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->models.front(), "dear");  // first in the file, and yet not the reference
   EXPECT_EQ(r->best_model, "free");
-  EXPECT_DOUBLE_EQ(figure(*r, "mixtures.cost_to_95"), 1.0);
+  EXPECT_DOUBLE_EQ(figure(*r, "route.cost_to_95"), 4.0);  // "dear" costs four times as much
 }
 
 TEST(Eval, ARouteThatCallsNoModelTheFileHasIsAnError) {
