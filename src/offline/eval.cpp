@@ -221,8 +221,8 @@ class TempModels {
 // The route's models trained on `records` of `file`, as --train and each fold of --cv evaluate
 // it: its learned stages read a router trained there; each learned gate of its cascade reads an
 // escalation model trained there for the escalation its configured model was trained for (the
-// same from and to), which is why that file must exist. Only the `picks` models are trained,
-// under their configured names. Each model is trained once.
+// same from and to), which is why that file must exist. The router learns the `picks` models,
+// under the names they give. Each model is trained once.
 Result<Config> trained(Config config, const std::string& route, const OutcomeFile& file,
                        const ModelPicks& picks, std::span<const OutcomeRecord* const> records,
                        const TrainOptions& options, const std::string& trained_on,
