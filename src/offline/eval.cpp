@@ -317,7 +317,6 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
   Data d;
   considered.reserve(model_of_name.size());
   for (const auto& [name, index] : model_of_name) considered.push_back(index);
-  std::sort(considered.begin(), considered.end());
   std::unordered_set<std::string> configured;  // the configured models the file has
   for (const auto& [name, index] : model_of_name) configured.insert(name);
   if (!o.strong.empty() || !o.weak.empty()) {
@@ -737,7 +736,7 @@ ConfigLoad learned_route_config(const std::string& data, const std::string& spli
   const std::size_t most = *std::max_element(answered.begin(), answered.end());
   nlohmann::json models = nlohmann::json::array(), names = nlohmann::json::array();
   for (std::size_t m = 0; m < answered.size(); ++m) {
-    if (2 * answered[m] < most) {
+    if (!answered_enough(answered[m], most)) {
       std::fprintf(stderr, "eval: %s is left out of the route: it answered %zu of %zu prompts\n",
                    file->models[m].c_str(), answered[m], file->records.size());
       continue;

@@ -54,7 +54,7 @@ struct EvalReport {
   // (a judge's), calls asking for logprobs, which it does not record, and calls asking for several
   // choices, of which it records one (PromptResult).
   std::size_t unrecorded_calls = 0, logprob_calls = 0, sampled_calls = 0;
-  std::size_t unanswered = 0;  // prompts the route sent only to models the file lacks
+  std::size_t unanswered = 0;  // prompts the route as configured committed no answer to
   std::string best_model;           // the best single model, the reference of the cost shares
   bool swept = false;               // the route has a cost knob
   std::vector<double> grid;         // the knob's values, if swept

@@ -174,8 +174,8 @@ Result<LearnedModel> train_router(const OutcomeFile& file,
   }
   const double most = *std::max_element(answered.begin(), answered.end());
   for (std::size_t m = 0; m < nm; ++m)
-    if (2 * answered[m] >= most &&
-        (2 * answered[model.strongest] < most ||
+    if (answered_enough(answered[m], most) &&
+        (!answered_enough(answered[model.strongest], most) ||
          model.mean_quality[m] > model.mean_quality[model.strongest]))
       model.strongest = static_cast<std::uint32_t>(m);
   model.reference_cost = model.mean_cost[model.strongest];

@@ -39,6 +39,11 @@ std::vector<double> cost_weight_grid();
 // The most models one router learns.
 constexpr std::size_t kMaxTrainedModels = 64;
 
+// Whether a model that answered `answered` of the prompts, where the most answered one answered
+// `most`, has been seen enough to stand for its quality: at least half as many. A model seen on a
+// handful of prompts scores by luck.
+constexpr bool answered_enough(double answered, double most) { return 2 * answered >= most; }
+
 // The models of a file to train on, each as the name the trained model gives it (a route's
 // configured name, where eval aliases one) and its index in OutcomeFile::models. Empty: every
 // model of the file, under its own name.
@@ -46,8 +51,7 @@ using ModelPicks = std::vector<std::pair<std::string, int>>;
 
 // Trains on `records` (lines of `file`), for the `picks` models. Fails when there are fewer than
 // 10 prompts or more than 64 models, or a model has no outcome in them. The strongest model (the
-// cost reference) is the best on average among those that answered at least half as many of the
-// prompts as the most answered: a model seen on a handful scores by luck.
+// cost reference) is the best on average among those answered_enough().
 Result<LearnedModel> train_router(const OutcomeFile& file,
                                   std::span<const OutcomeRecord* const> records,
                                   const TrainOptions& options, std::string trained_on,
