@@ -26,15 +26,28 @@ bool wanted(std::string_view split, std::string_view splits) {
   return false;
 }
 
+// Deeper than any chat message; bounded because copying and writing out a DOM recurse once a
+// level (the messages are kept as text), so a line of a million brackets would end the process.
+constexpr int kMaxDepth = 64;
+
 // One line into `file`; an error message (without the location) when it is malformed.
 std::string read_line(const std::string& line, std::string_view splits, OutcomeFile& file) {
   using nlohmann::json;
   json j;
+  bool too_deep = false;
+  // Values below the limit are dropped as they are read, so a deep line is never built.
+  const auto bounded = [&](int depth, json::parse_event_t event, json&) {
+    const bool opens = event == json::parse_event_t::object_start ||
+                       event == json::parse_event_t::array_start;
+    too_deep = too_deep || (opens && depth >= kMaxDepth);  // depth: the levels already open
+    return !too_deep;
+  };
   try {
-    j = json::parse(line);
+    j = json::parse(line, bounded);
   } catch (const json::exception& e) {  // a syntax error, or a number out of range
     return std::string("unreadable JSON: ") + e.what();
   }
+  if (too_deep) return "nested more than " + std::to_string(kMaxDepth) + " levels deep";
   if (!j.is_object()) return "not a JSON object";
   auto string_member = [&](const char* key) {
     auto it = j.find(key);

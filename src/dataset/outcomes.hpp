@@ -47,9 +47,10 @@ struct OutcomeFile {
 
 // Reads the lines of `path` whose split is one of `splits` (comma-separated, e.g.
 // "train,validation"; empty: every line). A line that is not an object, has no non-empty
-// `messages` list ending in a message with string content, or an outcome without a numeric
-// `quality` in [0, 1], or with a cost_usd or output_tokens that is not a number at least 0, is
-// an error "path:line: what is wrong", as is a file with no line kept. cost_usd and
+// `messages` list ending in a message with string content, is nested more than 64 levels deep,
+// or has an outcome without a numeric `quality` in [0, 1], or with a cost_usd or output_tokens
+// that is not a number at least 0, is an error "path:line: what is wrong", as is a file with
+// no line kept. cost_usd and
 // output_tokens absent or null are 0 (output_tokens is rounded), response absent is "". Blank
 // lines are skipped; a line may end in CR.
 Result<OutcomeFile> load_outcomes(const std::string& path, std::string_view splits = {});

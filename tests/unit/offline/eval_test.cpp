@@ -239,6 +239,25 @@ TEST(Outcomes, CostsAndTokensAreNumbersOrAbsentAndBlankOrCrlfLinesAreSkipped) {
             std::string::npos);
 }
 
+TEST(Outcomes, ALineNestedDeeperThanAMessageIsRefusedNotCrashedOn) {
+  test::TempDir dir;
+  // Brackets `levels` deep in the last message, whose DOM is written back out as text.
+  const auto nested = [](std::size_t levels) {
+    return R"({"messages":[{"role":"user","content":"a","x":)" + std::string(levels, '[') +
+           std::string(levels, ']') + R"(}],"outcomes":{"m":{"quality":1}}})";
+  };
+  const std::string path = dir.write("deep.jsonl", "\n" + nested(100000) + "\n");
+  auto deep = load_outcomes(path);
+  ASSERT_FALSE(deep);
+  EXPECT_EQ(deep.error().message, path + ":2: nested more than 64 levels deep");
+  // The line itself, messages and the message are three levels: 61 brackets make 64.
+  auto limit = load_outcomes(dir.write("limit.jsonl", nested(61)));
+  ASSERT_TRUE(limit) << limit.error().message;
+  EXPECT_EQ(limit->records[0].messages, R"([{"content":"a","role":"user","x":)" +
+                                            std::string(61, '[') + std::string(61, ']') + "}]");
+  EXPECT_FALSE(load_outcomes(dir.write("over.jsonl", nested(62))));
+}
+
 TEST(Eval, TheBestSingleModelIsTheCheapestOfEquals) {
   test::TempDir dir;
   // "unknown" records no cost: the shares of its cost would all be undefined.
