@@ -13,6 +13,7 @@ namespace switchyard {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'W', 'Y', 'R', 'O', 'U', 'T', 'R'};
+constexpr float kMaxWeight = 1e6f;
 
 template <class T>
 void put(std::string& out, const T& v) {
@@ -177,14 +178,22 @@ Result<std::shared_ptr<const LearnedModel>> LearnedModel::load(const std::string
     return bad(std::string("router model metadata: ") + e.what());
   }
   const std::size_t n = m->models.size();
+  const auto quality = [](double q) { return q >= 0 && q <= 1; };
+  const auto cost = [](double c) { return c >= 0 && std::isfinite(c); };
   if (n == 0 || n > 64 || m->space.hash_bits < 8 ||
       m->space.hash_bits > 24 || m->space.char_ngrams > 8 || m->mean_quality.size() != n ||
       m->mean_cost.size() != n || m->strongest >= n || !(m->reference_cost > 0) ||
+      !cost(m->reference_cost) || !std::ranges::all_of(m->mean_quality, quality) ||
+      !std::ranges::all_of(m->mean_cost, cost) ||
       (m->escalation && (n != 1 || m->escalation->from.empty())))
     return bad("router model metadata is inconsistent");
   if (!r.floats(m->weights, std::uint64_t{m->features()} * 2 * n))
     return bad("truncated router model");
   if (!r.done()) return bad("router model has bytes past its end");
+  // Trained weights are a few units (2.6 at most on RouterBench); a far larger one, or one that
+  // is not a number, is a damaged file, whose sums could make predictions that are not numbers.
+  if (!std::ranges::all_of(m->weights, [](float w) { return std::fabs(w) <= kMaxWeight; }))
+    return bad("router model has a weight that is not a number below 1e6 in size");
   return std::shared_ptr<const LearnedModel>(std::move(m));
 }
 

@@ -83,8 +83,9 @@ struct LearnedModel {
   double weight_for_cost_share(double share) const;
 
   Result<void> save(const std::string& path) const;
-  // Errors name the path: unreadable, not a model file, another version, truncated, or
-  // inconsistent metadata.
+  // Errors name the path: unreadable, not a model file, another version, truncated,
+  // inconsistent metadata (a mean quality outside [0, 1], a cost below 0 …), or a weight that
+  // is not a number or is 1e6 or more in size, which no training writes.
   static Result<std::shared_ptr<const LearnedModel>> load(const std::string& path);
 };
 

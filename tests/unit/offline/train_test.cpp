@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace switchyard::offline {
@@ -404,6 +406,18 @@ TEST(LearnedModelFile, WrongVersionAndTruncatedFilesAreRefusedWithThePath) {
             dir.path().string() + "/cut.swr: truncated router model");
   EXPECT_EQ(refused(write("text.swr", "hello")),
             dir.path().string() + "/text.swr: not a switchyard router model (switchyard train writes them)");
+  // A damaged weight (the file's last float): not a number, or far beyond any trained one.
+  const auto damaged = [&](const std::string& name, float w) {
+    std::string b = bytes;
+    std::memcpy(b.data() + b.size() - sizeof w, &w, sizeof w);
+    return refused(write(name, b));
+  };
+  const std::string weight_error =
+      ": router model has a weight that is not a number below 1e6 in size";
+  EXPECT_EQ(damaged("nan.swr", std::numeric_limits<float>::quiet_NaN()),
+            dir.path().string() + "/nan.swr" + weight_error);
+  EXPECT_EQ(damaged("big.swr", -2e6f), dir.path().string() + "/big.swr" + weight_error);
+  EXPECT_EQ(damaged("fine.swr", 3.0f), "loaded");
   // A config naming a bad file is a config error that names the stage's key and the file.
   Metrics metrics;
   auto loaded = parse_config(config(dir.path().string() + "/cut.swr", "cost_weight: 1"), "c.yaml");
