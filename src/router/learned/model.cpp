@@ -95,7 +95,8 @@ void LearnedModel::predict(std::span<const Feature> x, std::span<double> quality
   }
   for (std::size_t j = 0; j < m; ++j) {
     quality_out[j] = 1 / (1 + std::exp(-static_cast<double>(z[j])));
-    tokens_out[j] = std::max(0.0, std::expm1(static_cast<double>(z[m + j])));
+    // Bounded as the outcomes loader bounds a recorded count, so that a cost is never infinite.
+    tokens_out[j] = std::clamp(std::expm1(static_cast<double>(z[m + j])), 0.0, 1048576.0);
   }
 }
 

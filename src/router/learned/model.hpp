@@ -72,8 +72,8 @@ struct LearnedModel {
   }
   int model_index(std::string_view name) const;  // -1 if not trained on
 
-  // The expected quality (0..1) and output tokens of every model for the prompt `x`; both spans
-  // have models.size() elements. No allocation.
+  // The expected quality (0..1) and output tokens (0..2^20) of every model for the prompt `x`;
+  // both spans have models.size() elements. No allocation.
   void predict(std::span<const Feature> x, std::span<double> quality_out,
                std::span<double> tokens_out) const;
 
