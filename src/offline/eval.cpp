@@ -273,6 +273,21 @@ Result<Config> trained(Config config, const std::string& route, const OutcomeFil
 
 }  // namespace
 
+std::vector<std::vector<std::size_t>> cv_folds(std::span<const OutcomeRecord* const> prompts,
+                                               std::size_t k, std::uint64_t seed) {
+  std::vector<std::size_t> order(prompts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::vector<std::size_t>> folds(k);
+  std::unordered_map<std::string_view, std::size_t> group;  // messages → the order first seen
+  for (const std::size_t i : order) {
+    const auto at = group.try_emplace(prompts[i]->messages, group.size()).first;
+    folds[at->second % k].push_back(i);
+  }
+  return folds;
+}
+
 Result<EvalReport> evaluate(const EvalOptions& o) {
   auto fail = [](std::string m) { return make_error(Reason::bad_request, std::move(m)); };
   auto file = load_outcomes(o.data, o.split);
@@ -451,13 +466,12 @@ Result<EvalReport> evaluate(const EvalOptions& o) {
     if (!config) return config.error();
     base = std::move(*config);
   }
-  std::vector<std::vector<std::size_t>> folds(o.cv ? o.cv : 1);
-  {
-    std::vector<std::size_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(o.seed);
-    if (o.cv) std::shuffle(order.begin(), order.end(), rng);
-    for (std::size_t k = 0; k < n; ++k) folds[k % folds.size()].push_back(order[k]);
+  std::vector<std::vector<std::size_t>> folds(1);
+  if (o.cv) {
+    folds = cv_folds(prompts, o.cv, o.seed);
+  } else {
+    folds[0].resize(n);
+    std::iota(folds[0].begin(), folds[0].end(), 0);
   }
   auto sized = [&] {
     Column c;
@@ -569,7 +583,8 @@ A/B experiments in a decision log instead: see `switchyard eval --log x --help`.
   --route NAME         the route (default: auto)
   --data FILE[:split]  the outcomes file, and the split to evaluate (default: every line)
   --train FILE[:split] first train the route's learned stages and gates on this outcomes file
-  --cv K               train and evaluate in K folds of the evaluated prompts
+  --cv K               train and evaluate in K folds of the evaluated prompts (a repeated
+                       prompt's copies in one fold)
   --alias A=B          the file's model A is the config's model B (repeatable)
   --strong M --weak M  also RouteLLM's APGR and CPT(50%), CPT(80%) for this pair (file names);
                        the route is restricted to them

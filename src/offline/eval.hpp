@@ -12,6 +12,7 @@
 #include "switchyard/error.hpp"
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +68,13 @@ struct EvalReport {
   Point random;
   std::vector<Figure> figures;
 };
+
+// --cv's folds: `k` lists of indices into `prompts` (which the caller owns), shuffled by `seed`
+// and dealt in turn, except that prompts with the same messages share a fold, so that a prompt
+// asked twice (a retry in a decision log, a question a benchmark repeats) is never both trained
+// on and evaluated. Every index is in exactly one fold.
+std::vector<std::vector<std::size_t>> cv_folds(std::span<const OutcomeRecord* const> prompts,
+                                               std::size_t k, std::uint64_t seed);
 
 // Replays the route and computes every figure. Errors: the file cannot be read, the route does
 // not exist or uses no model the file has, an alias or the strong/weak pair names an unknown

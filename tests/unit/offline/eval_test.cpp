@@ -296,5 +296,35 @@ TEST(Eval, ARouteThatCallsNoModelTheFileHasIsAnError) {
   EXPECT_EQ(r->configured.quality, 0.75);
 }
 
+TEST(Eval, CrossValidationKeepsARepeatedPromptInOneFold) {
+  // 30 prompts, of which "q0" to "q4" are asked three times each.
+  std::vector<OutcomeRecord> records(30);
+  for (std::size_t i = 0; i < records.size(); ++i)
+    records[i].messages = "q" + std::to_string(i < 15 ? i % 5 : i);
+  std::vector<const OutcomeRecord*> prompts;
+  prompts.reserve(records.size());
+  for (const auto& r : records) prompts.push_back(&r);
+  for (std::uint64_t seed : {1, 2, 3}) {
+    const auto folds = cv_folds(prompts, 4, seed);
+    ASSERT_EQ(folds.size(), 4u);
+    std::vector<int> fold_of(records.size(), -1);
+    for (std::size_t k = 0; k < folds.size(); ++k) {
+      EXPECT_GE(folds[k].size(), 5u);  // 20 groups dealt in turn: 5 each, 5 to 11 prompts
+      for (std::size_t i : folds[k]) {
+        EXPECT_EQ(fold_of[i], -1) << i << " in two folds";
+        fold_of[i] = static_cast<int>(k);
+      }
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      ASSERT_NE(fold_of[i], -1) << i << " in no fold";
+      if (i < 15) {
+        EXPECT_EQ(fold_of[i], fold_of[i % 5]) << records[i].messages;
+      }
+    }
+  }
+  // The shuffle depends on the seed.
+  EXPECT_NE(cv_folds(prompts, 4, 1), cv_folds(prompts, 4, 2));
+}
+
 }  // namespace
 }  // namespace switchyard::offline
