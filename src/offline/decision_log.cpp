@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -22,9 +23,18 @@ std::string str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-double num(const json& j, const char* key) {
+// The number at `key` if it is one from 0 to `most`, else `otherwise`: a line edited by hand
+// must not make a status negative or a count wrap.
+double num(const json& j, const char* key, double most = std::numeric_limits<double>::max(),
+           double otherwise = 0) {
   auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<double>() : 0;
+  const double v = it != j.end() && it->is_number() ? it->get<double>() : -1;
+  return v >= 0 && v <= most ? v : otherwise;
+}
+
+bool flag(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
 }
 
 LoggedRequest from_decision(const json& j) {
@@ -36,17 +46,17 @@ LoggedRequest from_decision(const json& j) {
   r.model = str(j, "model");
   r.prompt = str(j, "prompt");
   r.system = str(j, "system");
-  r.status = static_cast<int>(num(j, "status"));
+  r.status = static_cast<int>(num(j, "status", 999));
   r.cost_usd = num(j, "cost_usd");
   r.latency_ms = num(j, "latency_ms");
-  r.output_tokens = static_cast<std::uint64_t>(num(j, "output_tokens"));
+  r.output_tokens = static_cast<std::uint64_t>(num(j, "output_tokens", 1e15));
   if (auto d = j.find("decision"); d != j.end() && d->is_object()) {
     if (auto l = d->find("labels"); l != d->end() && l->is_array() && !l->empty() &&
                                     l->front().is_object())
       r.label = str(l->front(), "label");
     if (auto b = d->find("bandit"); b != d->end() && b->is_object()) {
       r.bandit_model = str(*b, "model");
-      r.bandit_shadow = b->value("shadow", false);
+      r.bandit_shadow = flag(*b, "shadow");
     }
   }
   return r;
@@ -101,7 +111,9 @@ Result<std::vector<LoggedRequest>> load_decision_log(const std::vector<std::stri
         by_id[str(j, "request_id")] = out.size();
         out.push_back(from_decision(j));
       } else if (j["type"] == "feedback") {
-        feedback.emplace_back(str(j, "request_id"), num(j, "score"));
+        // A score the gateway never writes (not a number from 0 to 1) is no feedback.
+        if (const double score = num(j, "score", 1, -1); score >= 0)
+          feedback.emplace_back(str(j, "request_id"), score);
       }
     }
   }

@@ -28,7 +28,9 @@ struct LoggedRequest {
 
 // Reads `paths` in order (rotated files oldest first, as the caller lists them). A line that is
 // not a JSON object with a string `type` is an error "path:line: …"; lines of other types are
-// skipped, as are feedback lines whose request has no decision line in the files.
+// skipped, as are feedback lines whose request has no decision line in the files or whose score
+// is not a number from 0 to 1. A field of the wrong type or out of range (a status not from 0
+// to 999, a negative cost) reads as absent.
 Result<std::vector<LoggedRequest>> load_decision_log(const std::vector<std::string>& paths);
 
 // The requests that have a prompt and a feedback score and were answered, as an outcomes file

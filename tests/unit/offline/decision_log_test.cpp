@@ -100,6 +100,29 @@ TEST_F(DecisionLog, MeasuresAShadowBanditsRegret) {
   EXPECT_NEAR(b.served_regret, 0.8 * 0.7, 1e-9);
 }
 
+TEST_F(DecisionLog, FieldsOfTheWrongTypeOrOutOfRangeReadAsAbsent) {
+  // Hand-edited lines: nothing may throw, wrap or turn into a thumbs-down.
+  json odd = decision("r1", "auto", "m", -0.5);
+  odd["status"] = 1e300;
+  odd["output_tokens"] = -5;
+  odd["latency_ms"] = "slow";
+  odd["decision"]["bandit"] = {{"model", "n"}, {"shadow", "yes"}};
+  write({odd, feedback("r1", 7), {{"type", "feedback"}, {"request_id", "r1"}, {"score", "up"}},
+         decision("r2", "auto", "m", 0.001), feedback("r2", 0.5)});
+  auto requests = load_decision_log({path_});
+  ASSERT_TRUE(requests) << requests.error().message;
+  ASSERT_EQ(requests->size(), 2u);
+  const LoggedRequest& r = (*requests)[0];
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.output_tokens, 0u);
+  EXPECT_EQ(r.cost_usd, 0);
+  EXPECT_EQ(r.latency_ms, 0);
+  EXPECT_EQ(r.bandit_model, "n");
+  EXPECT_FALSE(r.bandit_shadow);
+  EXPECT_FALSE(r.score);  // 7 and "up" are no scores
+  EXPECT_EQ((*requests)[1].score, 0.5);
+}
+
 TEST_F(DecisionLog, BecomesAnOutcomesFileToTrainOn) {
   std::vector<json> lines;
   for (int i = 0; i < 40; ++i) {
