@@ -413,7 +413,7 @@ std::optional<Usage> usage_of(simdjson::dom::element root, std::string_view text
   const bool no_output = out.error() == simdjson::NO_SUCH_FIELD || out.is_null();
   std::uint64_t input = 0, output = 0;
   if (in.get(input) || (!no_output && out.get(output))) return extract_usage(text);
-  return Usage{input, output, true};
+  return Usage{std::min(input, kMaxReportedTokens), std::min(output, kMaxReportedTokens), true};
 }
 
 // is_bounded_json, and with `usage`, the answer's usage as well.

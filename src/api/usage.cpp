@@ -3,6 +3,7 @@
 #include "core/find.hpp"
 #include "core/json_text.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -41,8 +42,9 @@ std::optional<Usage> extract_usage(std::string_view s) {
   auto input = number_after(s, "\"prompt_tokens\"", at);
   if (!input) return std::nullopt;  // "usage": null
   Usage u;
-  u.input_tokens = *input;
-  u.output_tokens = number_after(s, "\"completion_tokens\"", at).value_or(0);
+  u.input_tokens = std::min(*input, kMaxReportedTokens);
+  u.output_tokens =
+      std::min(number_after(s, "\"completion_tokens\"", at).value_or(0), kMaxReportedTokens);
   u.reported = true;
   return u;
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace switchyard {
 
@@ -68,7 +69,12 @@ nanoseconds RateLimit::take(std::uint64_t limit, std::uint64_t units, SteadyTime
 }
 
 void RateLimit::adjust(std::uint64_t limit, std::int64_t units) noexcept {
-  full_until_.fetch_add(ns_per_unit(limit) * units, std::memory_order_relaxed);
+  // As take() does, no more than a minute's worth: an upstream's usage is its own to report,
+  // and a count of 2^62 tokens must not wrap the clock.
+  constexpr auto kMost = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  const auto most = static_cast<std::int64_t>(std::min(limit, kMost));
+  full_until_.fetch_add(ns_per_unit(limit) * std::clamp(units, -most, most),
+                        std::memory_order_relaxed);
 }
 
 namespace {

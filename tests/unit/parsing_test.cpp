@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 namespace switchyard {
 namespace {
 
@@ -49,6 +51,24 @@ TEST(Usage, ExtractsFromBodyAndChunk) {
   auto emb = extract_usage(R"({"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}})");
   ASSERT_TRUE(emb);
   EXPECT_EQ(emb->output_tokens, 0u);
+}
+
+TEST(Usage, AnUpstreamsCountIsReadAsAtMostTwoToThe32) {
+  // 2^64 - 1 and 2^63: a rate limit charged either would wrap.
+  const std::string body = R"({"usage":{"prompt_tokens":18446744073709551615,)"
+                           R"("completion_tokens":9223372036854775808}})";
+  auto scanned = extract_usage(body);
+  ASSERT_TRUE(scanned);
+  EXPECT_EQ(scanned->input_tokens, kMaxReportedTokens);
+  EXPECT_EQ(scanned->output_tokens, kMaxReportedTokens);
+  std::optional<Usage> parsed;
+  ASSERT_TRUE(is_bounded_json(body, 64, parsed));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->input_tokens, kMaxReportedTokens);
+  EXPECT_EQ(parsed->output_tokens, kMaxReportedTokens);
+  EXPECT_EQ(extract_usage(R"({"usage":{"prompt_tokens":7,"completion_tokens":4294967296}})")
+                ->output_tokens,
+            kMaxReportedTokens);  // 2^32 itself
 }
 
 TEST(Usage, ReadFromTheParseThatChecksTheAnswer) {
@@ -128,6 +148,12 @@ TEST(RetryAfter, MillisecondsSecondsAndHttpDates) {
   EXPECT_EQ(retry_after_ms("", "Sun, 06 Nov 1994 08:49:40 GMT trailing", now), 0u);
   EXPECT_EQ(retry_after_ms("", "", now), 0u);
   EXPECT_EQ(retry_after_ms("", "-5", now), 0u);
+  // Past what the result holds, without overflow on the way: seconds whose milliseconds wrap
+  // 64 bits, a date after 2262 (nanoseconds since 1970 wrap), one before 1677.
+  constexpr auto most = std::numeric_limits<std::uint32_t>::max();
+  EXPECT_EQ(retry_after_ms("", "18446744073709552", now), most);
+  EXPECT_EQ(retry_after_ms("", "Fri, 31 Dec 9999 23:59:59 GMT", now), most);
+  EXPECT_EQ(retry_after_ms("", "Sun, 06 Nov 1500 08:49:40 GMT", now), 0u);
 }
 
 TEST(Usage, CostFromPrices) {
@@ -211,14 +237,17 @@ TEST(Request, BoundedJsonAcceptsWhatJsonAllowsAndNothingElse) {
 }
 
 TEST(Request, DuplicateTopLevelKeysAreRejected) {
-  for (const char* body : {R"({"model":"a","model":"b","messages":[1]})",
-                           R"({"model":"a","mod\u0065l":"b","messages":[1]})",
-                           R"({"model":"a","messages":[1],"stream":false,"stream":true})",
-                           // the slow parser's path (an integer past 64 bits)
-                           R"({"seed":123456789012345678901234567890,"model":"a","model":"b"})",
-                           // past the keys held in place
-                           R"({"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1,"j":1,)"
-                           R"("model":"a","messages":[1],"e":2})"}) {
+  const std::string past_the_keys_held_in_place =
+      R"({"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1,"j":1,)"
+      R"("model":"a","messages":[1],"e":2})";
+  const std::vector<std::string> bodies = {
+      R"({"model":"a","model":"b","messages":[1]})",
+      R"({"model":"a","mod\u0065l":"b","messages":[1]})",
+      R"({"model":"a","messages":[1],"stream":false,"stream":true})",
+      // the slow parser's path (an integer past 64 bits)
+      R"({"seed":123456789012345678901234567890,"model":"a","model":"b"})",
+      past_the_keys_held_in_place};
+  for (const std::string& body : bodies) {
     auto r = parse_api_request(Endpoint::chat_completions, body);
     ASSERT_FALSE(r) << body;
     EXPECT_EQ(r.error().status, 400);

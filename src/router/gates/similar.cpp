@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 namespace switchyard {
@@ -44,8 +45,10 @@ std::vector<std::vector<float>> embeddings(std::string_view body, std::size_t co
     auto& v = out[index->get<std::size_t>()];
     v.reserve(d["embedding"].size());
     for (const auto& x : d["embedding"]) {
-      if (!x.is_number()) return {};
-      v.push_back(x.get<float>());
+      // Beyond a float's range the conversion is undefined: such a vector is not an embedding.
+      if (!x.is_number() || !(std::fabs(x.get<double>()) <= std::numeric_limits<float>::max()))
+        return {};
+      v.push_back(static_cast<float>(x.get<double>()));
     }
   }
   for (const auto& v : out)

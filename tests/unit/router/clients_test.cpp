@@ -6,6 +6,7 @@
 #include <prometheus/metric_family.h>
 
 #include <chrono>
+#include <limits>
 
 namespace switchyard::test {
 namespace {
@@ -37,6 +38,21 @@ TEST(RateLimit, ARequestLargerThanTheLimitFitsAnEmptyBucket) {
   EXPECT_EQ(r.take(1000, 1, t0), 60ms);
   r.adjust(1000, -1000);  // it used a thousand fewer than taken
   EXPECT_EQ(r.take(1000, 1, t0).count(), 0);
+}
+
+TEST(RateLimit, AnAdjustmentCountsAsAMinutesWorthAtMost) {
+  // An upstream that reports 2^62 tokens more (or fewer) than taken must not wrap the clock.
+  // One token a minute: each costs 60 s of the bucket's clock.
+  const SteadyTime t0(1h);
+  RateLimit more;
+  ASSERT_EQ(more.take(1, 1, t0).count(), 0);
+  more.adjust(1, std::numeric_limits<std::int64_t>::max() / 2);
+  EXPECT_EQ(more.take(1, 1, t0), 120s);  // one more minute's worth, not centuries
+  RateLimit fewer;
+  ASSERT_EQ(fewer.take(1, 1, t0).count(), 0);
+  fewer.adjust(1, std::numeric_limits<std::int64_t>::min() / 2);
+  EXPECT_EQ(fewer.take(1, 1, t0).count(), 0);  // the token given back
+  EXPECT_EQ(fewer.take(1, 1, t0), 60s);        // and no more: the limit still holds
 }
 
 TEST(PeriodSpend, StartsFromZeroInANewPeriod) {
