@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -115,7 +116,9 @@ class Map {
     try {
       std::size_t used = 0;
       unsigned long long v = std::stoull(s, &used);
-      if (used != s.size() || s.front() == '-' || v > std::numeric_limits<U>::max())
+      // stoull skips leading spaces and negates a '-': " -1" would read as the largest value.
+      if (used != s.size() || !std::isdigit(static_cast<unsigned char>(s.front())) ||
+          v > std::numeric_limits<U>::max())
         throw std::out_of_range(s);
       out = static_cast<U>(v);
     } catch (const std::exception&) {

@@ -138,6 +138,11 @@ TEST(Config, StructuralErrors) {
   std::string neg = kValid;
   neg.replace(neg.find("listen: 127.0.0.1:9999"), 22, "max_body_bytes: -5");
   EXPECT_EQ(error_of(neg), "server.max_body_bytes: expected a non-negative integer, got \"-5\"");
+  // Quoted, stoull would skip the space and negate: 2^64 - 1.
+  std::string spaced = kValid;
+  spaced.replace(spaced.find("listen: 127.0.0.1:9999"), 22, "max_body_bytes: \" -1\"");
+  EXPECT_EQ(error_of(spaced),
+            "server.max_body_bytes: expected a non-negative integer, got \" -1\"");
   auto e = error_of("upstreams: [ {name: a");
   EXPECT_EQ(e.rfind("(yaml) line 1", 0), 0u) << e;
 }

@@ -103,7 +103,11 @@ std::optional<CachedAnswer> decode(std::string_view text) {
   const auto status = j.find("status");
   const auto* type = string_at("content_type");
   const auto* model = string_at("model");
-  if (status == j.end() || !status->is_number_integer() || !type || !model) return std::nullopt;
+  // Another writer's value (a shared Redis) may hold anything: a status no response can have
+  // is no cached answer.
+  if (status == j.end() || !status->is_number_integer() || status->get<std::int64_t>() < 100 ||
+      status->get<std::int64_t>() > 599 || !type || !model)
+    return std::nullopt;
   CachedAnswer a;
   a.status = status->get<int>();
   a.content_type = *type;

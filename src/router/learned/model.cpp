@@ -158,14 +158,22 @@ Result<std::shared_ptr<const LearnedModel>> LearnedModel::load(const std::string
   if (!r.get(meta_size) || !r.get(meta_text, meta_size)) return bad("truncated router model");
   auto meta = nlohmann::json::parse(meta_text, nullptr, false);
   auto m = std::make_shared<LearnedModel>();
+  // A count written otherwise than as an unsigned integer (1e30, 4294967304.0) reads as one
+  // no check below accepts: get<std::uint32_t>() of it would convert out of range.
+  const auto count = [&](const char* key) {
+    const auto& v = meta.at(key);
+    return v.is_number_unsigned() && v.get<std::uint64_t>() <= 1000 ? v.get<std::uint32_t>()
+                                                                     : 1000u;
+  };
   try {
     if (meta.is_discarded()) return bad("router model metadata is not JSON");
-    m->space.hash_bits = meta.at("hash_bits").get<std::uint32_t>();
-    m->space.char_ngrams = meta.value("char_ngrams", 0u);  // absent before they existed
+    m->space.hash_bits = count("hash_bits");
+    // Absent in files written before character n-grams existed.
+    m->space.char_ngrams = meta.contains("char_ngrams") ? count("char_ngrams") : 0;
     m->models = meta.at("models").get<std::vector<std::string>>();
     m->mean_quality = meta.at("mean_quality").get<std::vector<double>>();
     m->mean_cost = meta.at("mean_cost").get<std::vector<double>>();
-    m->strongest = meta.at("strongest").get<std::uint32_t>();
+    m->strongest = count("strongest");
     m->reference_cost = meta.at("reference_cost").get<double>();
     m->trained_on = meta.value("trained_on", "");
     for (const auto& c : meta.at("calibration"))

@@ -418,6 +418,25 @@ TEST(LearnedModelFile, WrongVersionAndTruncatedFilesAreRefusedWithThePath) {
             dir.path().string() + "/nan.swr" + weight_error);
   EXPECT_EQ(damaged("big.swr", -2e6f), dir.path().string() + "/big.swr" + weight_error);
   EXPECT_EQ(damaged("fine.swr", 3.0f), "loaded");
+  // Counts written as floats: 4294967296.0 would convert (out of range) to a model index.
+  const auto with_meta = [&](const std::string& name, const std::string& key,
+                             const nlohmann::json& v) {
+    std::uint64_t size = 0;
+    std::memcpy(&size, bytes.data() + 12, sizeof size);
+    nlohmann::json meta = nlohmann::json::parse(bytes.substr(20, size));
+    meta[key] = v;
+    const std::string text = meta.dump();
+    const std::uint64_t new_size = text.size();
+    std::string b = bytes.substr(0, 12);
+    b.append(reinterpret_cast<const char*>(&new_size), sizeof new_size);
+    b += text + bytes.substr(20 + size);
+    return refused(write(name, b));
+  };
+  ASSERT_EQ(with_meta("same.swr", "strongest", 0), "loaded");  // the rewrite itself is sound
+  EXPECT_EQ(with_meta("float.swr", "strongest", 4294967296.0),
+            dir.path().string() + "/float.swr: router model metadata is inconsistent");
+  EXPECT_EQ(with_meta("bits.swr", "hash_bits", 1e30),
+            dir.path().string() + "/bits.swr: router model metadata is inconsistent");
   // A config naming a bad file is a config error that names the stage's key and the file.
   Metrics metrics;
   auto loaded = parse_config(config(dir.path().string() + "/cut.swr", "cost_weight: 1"), "c.yaml");

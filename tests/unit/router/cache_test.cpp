@@ -247,7 +247,9 @@ TEST(CacheSharing, AnswersTravelAsTextAndTheOutboxIsBounded) {
   EXPECT_EQ(back->bytes, stream.events[0].size() + stream.events[1].size());
   for (const char* junk : {"", "junk", "{}", "[]", R"({"status":"200","content_type":"","model":""})",
                            R"({"status":200,"content_type":"","model":"","events":[1]})",
-                           R"({"status":200,"content_type":"","model":""})"})
+                           R"({"status":200,"content_type":"","model":""})",
+                           R"({"status":-1,"content_type":"","model":"","body":""})",
+                           R"({"status":4294967496,"content_type":"","model":"","body":""})"})
     EXPECT_FALSE(decode(junk)) << junk;
 
   ResponseCaches caches;
