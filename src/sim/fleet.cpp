@@ -233,8 +233,9 @@ Result<void> add_dataset_models(Fleet& fleet, const std::string& models_json_pat
     auto sm = std::make_unique<SimModel>();
     sm->name = name;
     sm->max_concurrent = 256;
+    // An entry that is not an object (a hand-edited models.json) describes nothing.
     if (catalogue.is_object() && catalogue.contains("models") &&
-        catalogue["models"].contains(name)) {
+        catalogue["models"].contains(name) && catalogue["models"][name].is_object()) {
       const auto& c = catalogue["models"][name];
       const auto& p = c.value("price_usd_per_mtok", nlohmann::json());
       if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number()) {

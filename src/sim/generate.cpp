@@ -87,7 +87,8 @@ json number_for(const json& s, std::mt19937_64& rng, bool integer) {
   if (hi < lo) hi = lo;
   if (integer) {
     // In doubles, then clamped into a range every JSON parser reads exactly.
-    const double a = std::max(std::ceil(lo), -9e15), b = std::max(a, std::min(std::floor(hi), 9e15));
+    const double a = std::clamp(std::ceil(lo), -9e15, 9e15);
+    const double b = std::clamp(std::floor(hi), a, 9e15);
     return static_cast<long long>(std::min(b, a + std::floor(unit(rng()) * (b - a + 1))));
   }
   return lo + (hi - lo) * unit(rng());
@@ -103,7 +104,14 @@ std::vector<std::string> answer_words(std::uint64_t seed, std::uint32_t n) {
   return out;
 }
 
-json instance_of(const json& schema_in, std::mt19937_64& rng, const json& root, int depth) {
+namespace {
+
+// instance_of, with `budget` the values it may still make: a schema whose items refer back to
+// it ({"minItems": 32, "items": {"$ref": "#"}}) would otherwise ask for 32^16 of them.
+json instance_in(const json& schema_in, std::mt19937_64& rng, const json& root, int depth,
+                 std::size_t& budget) {
+  if (budget == 0) return nullptr;
+  --budget;  // every value counts, the nulls below 16 levels too
   if (!schema_in.is_object() || depth > 16) return nullptr;
   const json& s = *resolve_ref(schema_in, root);
   if (s.contains("const")) return s["const"];
@@ -111,11 +119,11 @@ json instance_of(const json& schema_in, std::mt19937_64& rng, const json& root, 
     return (*e)[rng() % e->size()];
   for (const char* k : {"anyOf", "oneOf"})
     if (auto a = s.find(k); a != s.end() && a->is_array() && !a->empty())
-      return instance_of((*a)[0], rng, root, depth + 1);
+      return instance_in((*a)[0], rng, root, depth + 1, budget);
   if (auto all = s.find("allOf"); all != s.end() && all->is_array()) {
     json merged = json::object();
     for (const auto& part : *all) {
-      auto v = instance_of(part, rng, root, depth + 1);
+      auto v = instance_in(part, rng, root, depth + 1, budget);
       if (v.is_object()) merged.update(v);
     }
     return merged;
@@ -146,7 +154,7 @@ json instance_of(const json& schema_in, std::mt19937_64& rng, const json& root, 
     if (auto props = s.find("properties"); props != s.end() && props->is_object())
       for (auto it = props->begin(); it != props->end(); ++it)
         if (!deep || std::find(required.begin(), required.end(), it.key()) != required.end())
-          out[it.key()] = instance_of(it.value(), rng, root, depth + 1);
+          out[it.key()] = instance_in(it.value(), rng, root, depth + 1, budget);
     return out;
   }
   if (type == "array") {
@@ -156,7 +164,8 @@ json instance_of(const json& schema_in, std::mt19937_64& rng, const json& root, 
     std::size_t n = lo + rng() % (hi - lo + 1);
     json out = json::array();
     const json items = s.contains("items") ? s["items"] : json::object();
-    for (std::size_t i = 0; i < n; ++i) out.push_back(instance_of(items, rng, root, depth + 1));
+    for (std::size_t i = 0; i < n && budget > 0; ++i)
+      out.push_back(instance_in(items, rng, root, depth + 1, budget));
     return out;
   }
   if (type == "string") return string_for(s, rng);
@@ -165,6 +174,13 @@ json instance_of(const json& schema_in, std::mt19937_64& rng, const json& root, 
   if (type == "boolean") return (rng() & 1) != 0;
   if (type == "null") return nullptr;
   return word(rng);  // no type: any value validates
+}
+
+}  // namespace
+
+json instance_of(const json& schema, std::mt19937_64& rng, const json& root, int depth) {
+  std::size_t budget = 10000;
+  return instance_in(schema, rng, root, depth, budget);
 }
 
 std::vector<std::string> token_pieces(std::string_view text) {

@@ -141,6 +141,20 @@ TEST(Schema, RecursiveAndHostileSchemasStayBounded) {
   auto v = instance_of(hostile, rng, hostile);
   EXPECT_LE(v["s"].get<std::string>().size(), 4200u);
   EXPECT_LE(v["a"].size(), 32u);
+  // Items that refer back to their array, 32 a level: 32^16 values, had each level its due.
+  const json explode = json::parse(R"({"type":"array","minItems":32,"items":{"$ref":"#"}})");
+  std::function<std::size_t(const json&)> values = [&](const json& n) {
+    std::size_t count = 1;
+    if (n.is_structured())
+      for (const auto& c : n) count += values(c);
+    return count;
+  };
+  EXPECT_LE(values(instance_of(explode, rng, explode)), 10000u);
+  // Bounds no integer a JSON parser reads exactly can meet: clamped, not converted out of range.
+  const json huge = json::parse(R"({"type":"integer","minimum":1e300})");
+  EXPECT_EQ(instance_of(huge, rng, huge), 9000000000000000);
+  const json tiny = json::parse(R"({"type":"integer","minimum":-1e300,"maximum":-1e300})");
+  EXPECT_EQ(instance_of(tiny, rng, tiny), -9000000000000000);
 }
 
 TEST(Embeddings, DeterministicUnitVectorsSimilarForSimilarText) {
@@ -200,6 +214,25 @@ TEST(FleetConfig, ShippedFleetLoadsAndErrorsNameThePath) {
   auto r2 = load_fleet(ep);
   ASSERT_FALSE(r2);
   EXPECT_NE(r2.error().message.find("models[0].episodes[0].type"), std::string::npos);
+}
+
+TEST(Fleet, ACatalogueEntryThatIsNotAnObjectDescribesNothing) {
+  test::TempDir dir;
+  auto data = Dataset::load(
+      dir.write("d.jsonl", R"({"messages":[{"role":"user","content":"q"}],"outcomes":)"
+                           R"({"odd":{"quality":1},"priced":{"quality":1}}})" "\n"),
+      "");
+  ASSERT_TRUE(data) << data.error().message;
+  Fleet fleet;
+  fleet.dataset = *data;
+  const auto catalogue = dir.write(
+      "models.json", R"({"models":{"odd":5,"priced":{"price_usd_per_mtok":[1.5,2]}}})");
+  ASSERT_TRUE(add_dataset_models(fleet, catalogue));  // no type_error out of the loader
+  ASSERT_NE(fleet.find("odd"), nullptr);
+  EXPECT_EQ(fleet.find("odd")->price.input, 0);
+  ASSERT_NE(fleet.find("priced"), nullptr);
+  EXPECT_EQ(fleet.find("priced")->price.input, 1.5);
+  EXPECT_EQ(fleet.find("priced")->price.output, 2);
 }
 
 }  // namespace
