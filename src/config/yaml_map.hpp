@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -103,7 +104,11 @@ class Map {
       std::size_t used = 0;
       auto s = expand_env(n.Scalar(), path);
       out = std::stod(s, &used);
-      if (used != s.size() || out < 0) throw std::invalid_argument(s);
+      // stod also skips leading spaces and reads nan and inf: a NaN price makes every cost NaN,
+      // which no budget is ever charged.
+      if (used != s.size() || std::isspace(static_cast<unsigned char>(s.front())) ||
+          !std::isfinite(out) || out < 0)
+        throw std::invalid_argument(s);
     } catch (const std::exception&) {
       fail(path, "expected a non-negative number, got \"" + n.Scalar() + "\"");
     }

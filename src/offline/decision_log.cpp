@@ -49,7 +49,8 @@ LoggedRequest from_decision(const json& j) {
   r.status = static_cast<int>(num(j, "status", 999));
   r.cost_usd = num(j, "cost_usd");
   r.latency_ms = num(j, "latency_ms");
-  r.output_tokens = static_cast<std::uint64_t>(num(j, "output_tokens", 1e15));
+  // As the outcomes loader bounds a recorded count; the outcome keeps 32 bits of it.
+  r.output_tokens = static_cast<std::uint64_t>(num(j, "output_tokens", 1048576));
   if (auto d = j.find("decision"); d != j.end() && d->is_object()) {
     if (auto l = d->find("labels"); l != d->end() && l->is_array() && !l->empty() &&
                                     l->front().is_object())

@@ -69,10 +69,10 @@ struct EvalReport {
   std::vector<Figure> figures;
 };
 
-// --cv's folds: `k` lists of indices into `prompts` (which the caller owns), shuffled by `seed`
-// and dealt in turn, except that prompts with the same messages share a fold, so that a prompt
-// asked twice (a retry in a decision log, a question a benchmark repeats) is never both trained
-// on and evaluated. Every index is in exactly one fold.
+// --cv's folds: `k` (at least 1) lists of indices into `prompts` (which the caller owns),
+// shuffled by `seed` and dealt in turn, except that prompts with the same messages share a
+// fold, so that a prompt asked twice (a retry in a decision log, a question a benchmark repeats)
+// is never both trained on and evaluated. Every index is in exactly one fold.
 std::vector<std::vector<std::size_t>> cv_folds(std::span<const OutcomeRecord* const> prompts,
                                                std::size_t k, std::uint64_t seed);
 

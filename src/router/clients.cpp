@@ -69,12 +69,11 @@ nanoseconds RateLimit::take(std::uint64_t limit, std::uint64_t units, SteadyTime
 }
 
 void RateLimit::adjust(std::uint64_t limit, std::int64_t units) noexcept {
-  // As take() does, no more than a minute's worth: an upstream's usage is its own to report,
-  // and a count of 2^62 tokens must not wrap the clock.
-  constexpr auto kMost = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  const auto most = static_cast<std::int64_t>(std::min(limit, kMost));
-  full_until_.fetch_add(ns_per_unit(limit) * std::clamp(units, -most, most),
-                        std::memory_order_relaxed);
+  // At most 30 days' worth either way: a long answer's debt is kept, but a count an upstream
+  // makes up (2^62 tokens) must not wrap the clock.
+  constexpr std::int64_t kMonthNs = 30 * 24 * 60 * kMinuteNs;
+  const std::int64_t per_unit = ns_per_unit(limit), most = kMonthNs / per_unit;
+  full_until_.fetch_add(per_unit * std::clamp(units, -most, most), std::memory_order_relaxed);
 }
 
 namespace {

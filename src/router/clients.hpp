@@ -69,7 +69,7 @@ class RateLimit {
   // until they would.
   std::chrono::nanoseconds take(std::uint64_t limit, std::uint64_t units, SteadyTime now,
                                 std::uint64_t others = 0) noexcept;
-  // Counts `units` more (or, negative, fewer) than were taken.
+  // Counts `units` more (or, negative, fewer) than were taken, up to 30 days' worth.
   void adjust(std::uint64_t limit, std::int64_t units) noexcept;
 
  private:

@@ -223,7 +223,9 @@ struct SharedState::Exchange {
       // window still covers. Negative entries are token corrections.
       const auto windowed = [&](const RedisReply& now_r, const RedisReply& before_r) {
         const double v = others_sum(now_r, id) + others_sum(before_r, id) * (1 - into_minute);
-        return v > 0 ? static_cast<std::uint64_t>(std::llround(v)) : std::uint64_t{0};
+        // Another writer's value may be anything (1e300): llround past 2^63 is unspecified.
+        return v > 0 ? static_cast<std::uint64_t>(std::llround(std::min(v, 1e15)))
+                     : std::uint64_t{0};
       };
       o.requests.store(windowed(r[2], r[3]), std::memory_order_relaxed);
       o.tokens.store(windowed(r[6], r[7]), std::memory_order_relaxed);

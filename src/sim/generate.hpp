@@ -22,8 +22,9 @@ std::vector<std::string> answer_words(std::uint64_t seed, std::uint32_t n);
 
 // An instance that validates against `schema` (types, enum, const, properties/required,
 // items/minItems/maxItems, string formats and lengths, numeric bounds, anyOf/oneOf/allOf, $ref
-// into $defs/definitions). `root` resolves $refs. At most 10,000 values are made: past them, and
-// below 16 levels, the rest is null (a schema that asks for more is not met in full).
+// into $defs/definitions). `root` resolves $refs. At most 10,000 values are made, a const or
+// enum value counting for all it holds: past them, and below 16 levels, the rest is null or left
+// out (a schema that asks for more is not met in full).
 nlohmann::json instance_of(const nlohmann::json& schema, std::mt19937_64& rng,
                            const nlohmann::json& root, int depth = 0);
 

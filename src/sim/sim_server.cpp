@@ -671,10 +671,11 @@ class SimSession {
     return {{"index", index}, {"message", message}, {"logprobs", lp}, {"finish_reason", c.finish}};
   }
 
-  // Simulated milliseconds, scaled by the fleet's time_scale.
+  // Simulated milliseconds, scaled by the fleet's time_scale; at most a day (a catalogue's
+  // ttft_ms of 1e300, or tokens_per_s of 1e-300, must not convert out of range), none if NaN.
   net::awaitable<void> sleep_sim(double sim_ms) {
-    const double real_ms = sim_ms * fleet_.time_scale;
-    if (real_ms < 0.05) co_return;
+    const double real_ms = std::min(sim_ms * fleet_.time_scale, 86'400'000.0);
+    if (!(real_ms >= 0.05)) co_return;
     co_await sleep_real(std::chrono::microseconds(static_cast<long long>(real_ms * 1000)));
   }
 

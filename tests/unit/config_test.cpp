@@ -143,6 +143,14 @@ TEST(Config, StructuralErrors) {
   spaced.replace(spaced.find("listen: 127.0.0.1:9999"), 22, "max_body_bytes: \" -1\"");
   EXPECT_EQ(error_of(spaced),
             "server.max_body_bytes: expected a non-negative integer, got \" -1\"");
+  // A number must be finite: a NaN price would make every cost NaN, which no budget is charged.
+  for (const std::string price : {"nan", "inf", "\" 1\""}) {
+    std::string odd = kValid;
+    odd.replace(odd.find("output: 1.5}"), 12, "output: " + price + "}");
+    const std::string raw = price == "\" 1\"" ? " 1" : price;  // YAML unquotes it
+    EXPECT_EQ(error_of(odd), "upstreams[0].models[0].price_usd_per_mtok.output: expected a "
+                             "non-negative number, got \"" + raw + "\"");
+  }
   auto e = error_of("upstreams: [ {name: a");
   EXPECT_EQ(e.rfind("(yaml) line 1", 0), 0u) << e;
 }

@@ -150,6 +150,15 @@ TEST(Schema, RecursiveAndHostileSchemasStayBounded) {
     return count;
   };
   EXPECT_LE(values(instance_of(explode, rng, explode)), 10000u);
+  // The same with a large const at the leaves, and with many properties.
+  json copies = json::parse(R"({"type":"array","minItems":32,"items":{"type":"array",
+    "minItems":32,"items":{"$ref":"#/$defs/c"}},"$defs":{}})");
+  copies["$defs"]["c"]["const"] = json::array();
+  for (int i = 0; i < 1000; ++i) copies["$defs"]["c"]["const"].push_back(i);
+  EXPECT_LE(values(instance_of(copies, rng, copies)), 10000u);
+  json wide = json::parse(R"({"type":"object","properties":{}})");
+  for (int i = 0; i < 20000; ++i) wide["properties"][std::to_string(i)] = {{"type", "integer"}};
+  EXPECT_LE(values(instance_of(wide, rng, wide)), 10000u);
   // Bounds no integer a JSON parser reads exactly can meet: clamped, not converted out of range.
   const json huge = json::parse(R"({"type":"integer","minimum":1e300})");
   EXPECT_EQ(instance_of(huge, rng, huge), 9000000000000000);

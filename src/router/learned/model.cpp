@@ -201,7 +201,7 @@ Result<std::shared_ptr<const LearnedModel>> LearnedModel::load(const std::string
   if (!r.done()) return bad("router model has bytes past its end");
   // Trained weights are a few units (2.6 at most on RouterBench); a far larger one, or one that
   // is not a number, is a damaged file, whose sums could make predictions that are not numbers.
-  if (!std::ranges::all_of(m->weights, [](float w) { return std::fabs(w) <= kMaxWeight; }))
+  if (!std::ranges::all_of(m->weights, [](float w) { return std::fabs(w) < kMaxWeight; }))
     return bad("router model has a weight that is not a number below 1e6 in size");
   return std::shared_ptr<const LearnedModel>(std::move(m));
 }

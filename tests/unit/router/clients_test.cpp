@@ -40,14 +40,18 @@ TEST(RateLimit, ARequestLargerThanTheLimitFitsAnEmptyBucket) {
   EXPECT_EQ(r.take(1000, 1, t0).count(), 0);
 }
 
-TEST(RateLimit, AnAdjustmentCountsAsAMinutesWorthAtMost) {
-  // An upstream that reports 2^62 tokens more (or fewer) than taken must not wrap the clock.
+TEST(RateLimit, AnAdjustmentKeepsALongAnswersDebtButNeverWraps) {
   // One token a minute: each costs 60 s of the bucket's clock.
   const SteadyTime t0(1h);
+  RateLimit debt;
+  ASSERT_EQ(debt.take(1, 1, t0).count(), 0);
+  debt.adjust(1, 4);  // it used five: four more minutes before the next
+  EXPECT_EQ(debt.take(1, 1, t0), 5min);
+  // An upstream that reports 2^62 tokens more (or fewer) than taken must not wrap the clock.
   RateLimit more;
   ASSERT_EQ(more.take(1, 1, t0).count(), 0);
   more.adjust(1, std::numeric_limits<std::int64_t>::max() / 2);
-  EXPECT_EQ(more.take(1, 1, t0), 120s);  // one more minute's worth, not centuries
+  EXPECT_EQ(more.take(1, 1, t0), 24h * 30 + 60s);  // thirty days' worth, not centuries
   RateLimit fewer;
   ASSERT_EQ(fewer.take(1, 1, t0).count(), 0);
   fewer.adjust(1, std::numeric_limits<std::int64_t>::min() / 2);
