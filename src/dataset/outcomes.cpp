@@ -89,7 +89,8 @@ std::string read_line(const std::string& line, std::string_view splits, OutcomeF
       return "outcomes." + it.key() + ".cost_usd must be a number at least 0";
     if (!number(tokens, tokens_read))
       return "outcomes." + it.key() + ".output_tokens must be a number at least 0";
-    oc.output_tokens = static_cast<std::uint32_t>(std::min(std::round(tokens_read), 1048576.0));
+    oc.output_tokens =
+        static_cast<std::uint32_t>(std::min(std::round(tokens_read), double{kMaxOutputTokens}));
     if (response != o.end() && response->is_string()) oc.response = response->get<std::string>();
     int m = file.model_index(it.key());
     if (m < 0) {

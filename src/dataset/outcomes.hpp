@@ -19,6 +19,9 @@
 
 namespace switchyard {
 
+// The most output tokens a recorded answer counts (a larger count is read as this).
+inline constexpr std::uint32_t kMaxOutputTokens = 1u << 20;
+
 // One model's recorded answer to one prompt.
 struct Outcome {
   double quality = 0;  // in [0, 1], higher is better

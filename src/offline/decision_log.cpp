@@ -50,7 +50,7 @@ LoggedRequest from_decision(const json& j) {
   r.cost_usd = num(j, "cost_usd");
   r.latency_ms = num(j, "latency_ms");
   // As the outcomes loader bounds a recorded count; the outcome keeps 32 bits of it.
-  r.output_tokens = static_cast<std::uint64_t>(num(j, "output_tokens", 1048576));
+  r.output_tokens = static_cast<std::uint64_t>(num(j, "output_tokens", kMaxOutputTokens));
   if (auto d = j.find("decision"); d != j.end() && d->is_object()) {
     if (auto l = d->find("labels"); l != d->end() && l->is_array() && !l->empty() &&
                                     l->front().is_object())
