@@ -4,46 +4,28 @@
 // quality in [0, 1] and a finite token count for every model. Nothing may crash or hang.
 //
 // The input is the file's bytes; each is written to one temporary file, as load reads a path.
+#include "fuzz.hpp"
 #include "router/classify/features.hpp"
 #include "router/learned/model.hpp"
-
-#include <unistd.h>
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-std::string& path() {
-  static std::string p = "/tmp/fuzz_model." + std::to_string(getpid()) + ".swr";
-  return p;
-}
+using fuzz::check;
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  std::atexit([] { std::remove(path().c_str()); });
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace switchyard;
-  std::FILE* f = std::fopen(path().c_str(), "wb");
-  check(f != nullptr);
-  check(std::fwrite(data, 1, size, f) == size);
-  std::fclose(f);
-  auto model = LearnedModel::load(path());
+  const std::string& path = fuzz::write_input(".swr", data, size);
+  auto model = LearnedModel::load(path);
   if (!model) {
-    check(model.error().message.starts_with(path() + ": "));  // a refusal names the file
+    check(model.error().message.starts_with(path + ": "));  // a refusal names the file
     return 0;
   }
   PromptInfo prompt;

@@ -5,33 +5,23 @@
 //
 // The input is the file's bytes; each is written to one temporary file, as load reads a path.
 // Each input is read twice: every line, then the "train" split only.
+#include "fuzz.hpp"
 #include "dataset/outcomes.hpp"
-
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using fuzz::check;
 
-std::string& path() {
-  static std::string p = "/tmp/fuzz_outcomes." + std::to_string(getpid()) + ".jsonl";
-  return p;
-}
-
-void loads(std::string_view splits) {
+void loads(const std::string& path, std::string_view splits) {
   using namespace switchyard;
-  auto file = load_outcomes(path(), splits);
+  auto file = load_outcomes(path, splits);
   if (!file) {
-    check(file.error().message.starts_with(path() + ":"));  // a refusal names the file
+    check(file.error().message.starts_with(path + ":"));  // a refusal names the file
     return;
   }
   check(!file->records.empty());
@@ -44,17 +34,9 @@ void loads(std::string_view splits) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  std::atexit([] { std::remove(path().c_str()); });
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  std::FILE* f = std::fopen(path().c_str(), "wb");
-  check(f != nullptr);
-  check(std::fwrite(data, 1, size, f) == size);
-  std::fclose(f);
-  loads({});
-  loads("train");
+  const std::string& path = fuzz::write_input(".jsonl", data, size);
+  loads(path, {});
+  loads(path, "train");
   return 0;
 }

@@ -5,6 +5,7 @@
 //
 // Input layout: byte 0 picks the endpoint (byte0 % 3: '0' chat/completions, '1' completions,
 // '2' embeddings, so seeds stay readable); the rest is the body.
+#include "fuzz.hpp"
 #include "api/prompt.hpp"
 #include "api/request.hpp"
 
@@ -16,9 +17,7 @@
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using fuzz::check;
 
 // Invariants of an accepted request: its spans point into its own bytes, and every way of
 // forwarding it is still JSON.

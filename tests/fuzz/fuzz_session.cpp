@@ -6,6 +6,7 @@
 //
 // Input layout: byte 0 is the read size (1..256), byte 1 the operation that fails (0: none);
 // the rest is what the client sends before closing.
+#include "fuzz.hpp"
 #include "api/request.hpp"
 #include "server/request_reader.hpp"
 
@@ -24,9 +25,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using namespace switchyard;
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using fuzz::check;
 
 net::awaitable<void> serve(beast::test::stream& server, const ServerConfig& sc) {
   beast::flat_buffer buffer;

@@ -6,6 +6,7 @@
 //                 default (1 MiB) when that is 0, so small limits exercise overflow
 //   bytes 1..n    piece sizes, used in turn (0 feeds an empty piece)
 //   the rest      the stream
+#include "fuzz.hpp"
 #include "upstream/sse.hpp"
 
 #include <cstddef>
@@ -15,9 +16,7 @@
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using fuzz::check;
 
 // Where the first event of `s` ends (just past its blank line: "\n\n", or "\n\r\n", which covers
 // "\r\n\r\n" and a CRLF blank line after an LF line), or npos.
