@@ -9,17 +9,13 @@
 
 #include "switchyard/router.hpp"
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <string>
 
 namespace switchyard {
 
 // The decision as one line of JSON, written by hand (a nlohmann document built only to be
-// dumped cost 45k instructions a request on the full route); keys in the order
-// decision_object's are dumped in. A number that is not finite is null.
+// dumped cost 45k instructions a request on the full route); keys sorted, as nlohmann dumps
+// them. A number that is not finite is null.
 std::string decision_json(const Decision& decision);
-// The same as a document, for a larger one (the decision log's line).
-nlohmann::json decision_object(const Decision& decision);
 
 }  // namespace switchyard

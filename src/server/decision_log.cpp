@@ -60,7 +60,11 @@ std::string decision_line(const RouteContext& ctx, const AccessRecord& rec, bool
   line["features"] = {{"tokens", estimated_tokens(p.chars)}, {"messages", p.messages},
                       {"user_turns", p.user_turns},          {"images", p.images},
                       {"tools", p.tools},                    {"json_output", p.json_output}};
-  if (!ctx.decision.empty()) line["decision"] = decision_object(ctx.decision);
+  if (!ctx.decision.empty()) {
+    // The access line's text: names are UTF-8 (the config checks them), so it always parses.
+    auto decision = json::parse(decision_json(ctx.decision), nullptr, false);
+    if (!decision.is_discarded()) line["decision"] = std::move(decision);
+  }
   // Each candidate's live statistics as the request ends (merged about once a second), in the
   // candidates' order: what the scorer will see next.
   json candidates = json::array(), live = json::array();
