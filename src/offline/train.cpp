@@ -43,6 +43,14 @@ std::vector<Example> examples(std::span<const OutcomeRecord* const> records,
   return out;
 }
 
+// The logit of a model's mean quality, the mean kept within [0.01, 0.99] so that a model always
+// right or always wrong has a finite one: where fit() starts each model, and where shrink()
+// moves its predictions toward.
+double mean_logit(double mean) {
+  const double q = std::clamp(mean, 0.01, 0.99);
+  return std::log(q / (1 - q));
+}
+
 // The weights of both heads, trained by AdaGrad on `train`.
 void fit(LearnedModel& model, const std::vector<const Example*>& train, const TrainOptions& o) {
   const std::size_t nm = model.models.size(), nf = model.features();
@@ -56,8 +64,7 @@ void fit(LearnedModel& model, const std::vector<const Example*>& train, const Tr
       if (const auto* oc = e->outcomes[m])
         q += oc->quality, t += std::log1p(oc->output_tokens), ++n;
     if (n == 0) continue;
-    const double mean_q = std::clamp(q / n, 0.01, 0.99);
-    model.weights[model.at(bias, 0, m)] = static_cast<float>(std::log(mean_q / (1 - mean_q)));
+    model.weights[model.at(bias, 0, m)] = static_cast<float>(mean_logit(q / n));
     model.weights[model.at(bias, 1, m)] = static_cast<float>(t / n);
   }
   std::vector<std::size_t> order(train.size());
@@ -127,12 +134,6 @@ std::vector<Calibration> calibrate(const LearnedModel& model,
   return out;
 }
 
-// The prior logit of each model's quality: its mean on the training prompts, as fit() starts it.
-double prior_logit(const LearnedModel& model, std::size_t m) {
-  const double q = std::clamp(model.mean_quality[m], 0.01, 0.99);
-  return std::log(q / (1 - q));
-}
-
 // Moves every quality prediction of `model` toward its model's prior, keeping `alpha` of the
 // distance in logits: the features' weights scaled by alpha, the bias moved to match. 1 keeps
 // the model as trained; 0 leaves each model's mean quality alone, whatever the prompt.
@@ -141,7 +142,7 @@ void shrink(LearnedModel& model, double alpha) {
   const auto a = static_cast<float>(alpha);
   const std::uint32_t bias = std::uint32_t{1} << model.space.hash_bits;
   for (std::size_t m = 0; m < model.models.size(); ++m) {
-    const auto prior = static_cast<float>(prior_logit(model, m));
+    const auto prior = static_cast<float>(mean_logit(model.mean_quality[m]));
     for (std::uint32_t f = 0; f < model.features(); ++f) {
       float& w = model.weights[model.at(f, 0, m)];
       w = f == bias ? prior + a * (w - prior) : a * w;
@@ -163,7 +164,7 @@ double best_shrink(const LearnedModel& model, const std::vector<const Example*>&
       const Outcome* oc = e->outcomes[m];
       if (!oc) continue;
       const double p = std::clamp(q[m], 1e-9, 1 - 1e-9);
-      const double z = std::log(p / (1 - p)), prior = prior_logit(model, m);
+      const double z = std::log(p / (1 - p)), prior = mean_logit(model.mean_quality[m]);
       for (std::size_t k = 0; k < kShrinks.size(); ++k) {
         const double s = 1 / (1 + std::exp(-(prior + kShrinks[k] * (z - prior))));
         loss[k] -= oc->quality * std::log(s) + (1 - oc->quality) * std::log(1 - s);
