@@ -11,7 +11,6 @@
 #include <array>
 #include <charconv>
 #include <cstring>
-#include <iterator>
 
 namespace switchyard {
 
