@@ -292,14 +292,14 @@ void canonical(simdjson::dom::element e, std::string& out,
   using Type = simdjson::dom::element_type;
   const auto text = [&out](std::string_view s) {
     char size[24];
-    out.append(size, std::to_chars(size, size + sizeof size, s.size()).ptr);
+    out.append(std::string_view(size, std::to_chars(size, size + sizeof size, s.size()).ptr));
     out += ':';
     out.append(s);
   };
   const auto number = [&out](char tag, auto v) {
     char digits[32];
     out += tag;
-    out.append(digits, std::to_chars(digits, digits + sizeof digits, v).ptr);
+    out.append(std::string_view(digits, std::to_chars(digits, digits + sizeof digits, v).ptr));
     out += ',';
   };
   switch (e.type()) {

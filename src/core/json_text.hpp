@@ -11,21 +11,25 @@
 namespace switchyard {
 
 // Appends `s` as the inside of a JSON string: quotes, backslashes and control characters
-// escaped. Other bytes are copied as they are (names from a config, ids the gateway checked).
+// escaped. Other bytes are copied as they are (names from a config, ids the gateway checked), a
+// run of them in one append.
 inline void append_json_escaped(std::string& out, std::string_view s) {
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20 || u == 0x7f) {
+  std::size_t run = 0;  // where the bytes not yet appended start
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x20 && u != 0x7f && u != '"' && u != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    if (u == '"' || u == '\\') {
+      const char esc[] = {'\\', s[i]};
+      out.append(esc, sizeof esc);
+    } else {
       constexpr char kHex[] = "0123456789abcdef";
       const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
       out.append(esc, sizeof esc);
-    } else {
-      out.push_back(c);
     }
   }
+  out.append(s.data() + run, s.size() - run);
 }
 
 // Appends `v` as a JSON number, in the shortest form that reads back as the same double; null
@@ -36,7 +40,7 @@ inline void append_json_number(std::string& out, double v) {
     return;
   }
   char buf[32];
-  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  out.append(std::string_view(buf, std::to_chars(buf, buf + sizeof buf, v).ptr));
 }
 
 // Appends `v` with exactly `decimals` digits after the point (at most 9), the digits printf's
@@ -58,7 +62,7 @@ inline void append_fixed(std::string& out, double v, int decimals) {
   if (!scalable || !(scaled < 4e15)) {  // whole + 0.5 below stays exact; NaN lands here too
     char buf[330];
     const auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
-    out.append(buf, end.ptr);
+    out.append(std::string_view(buf, end.ptr));
     return;
   }
   double whole = std::floor(scaled);
@@ -74,7 +78,7 @@ inline void append_fixed(std::string& out, double v, int decimals) {
   const auto units = static_cast<std::uint64_t>(whole);
   if (v < 0 && units > 0) out.push_back('-');
   char buf[24];
-  out.append(buf, std::to_chars(buf, buf + sizeof buf, units / scale).ptr);
+  out.append(std::string_view(buf, std::to_chars(buf, buf + sizeof buf, units / scale).ptr));
   if (decimals == 0) return;
   out.push_back('.');
   char frac[9];

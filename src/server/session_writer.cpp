@@ -56,7 +56,7 @@ void SessionWriter::head(int status, std::initializer_list<Header> framing) {
   // instructions a request, bench/instructions.sh).
   const auto number = [this](unsigned n) {
     char digits[12];
-    pending_.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+    pending_.append(std::string_view(digits, std::to_chars(digits, std::end(digits), n).ptr));
   };
   pending_.append("HTTP/", 5);
   number(version_ / 10);
@@ -110,7 +110,7 @@ void SessionWriter::write_event(std::string_view event) {
   char* end = std::to_chars(size, size + 16, event.size(), 16).ptr;
   *end++ = '\r';
   *end++ = '\n';
-  pending_.append(size, end).append(event).append("\r\n", 2);
+  pending_.append(size, static_cast<std::size_t>(end - size)).append(event).append("\r\n", 2);
 }
 
 Task<Result<void>> SessionWriter::flush() {

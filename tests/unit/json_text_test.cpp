@@ -2,6 +2,7 @@
 #include "core/json_text.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -20,6 +21,28 @@ std::string fixed(double v, int decimals) {
 std::string exact(double v, int decimals) {
   char buf[400];
   return {buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals).ptr};
+}
+
+TEST(JsonText, EscapedStringsReadBackAsWritten) {
+  const auto escaped = [](std::string_view s) {
+    std::string out = "[\"";
+    append_json_escaped(out, s);
+    return out + "\"]";
+  };
+  EXPECT_EQ(escaped(""), R"([""])");
+  EXPECT_EQ(escaped("plain name"), R"(["plain name"])");
+  EXPECT_EQ(escaped("a\"b\\c"), R"(["a\"b\\c"])");
+  EXPECT_EQ(escaped(std::string("\0\n\x1f\x7f", 4)), R"(["\u0000\u000a\u001f\u007f"])");
+  EXPECT_EQ(escaped("\"\""), R"(["\"\""])");  // escapes next to each other, no run between
+  // Every ASCII byte, alone and amid others, and UTF-8 passed through: nlohmann reads back
+  // the string it was.
+  std::string all;
+  for (int c = 0; c < 128; ++c) all.push_back(static_cast<char>(c));
+  for (const std::string& s : {all, "x" + all + "\xC3\xA9y", std::string("\xE2\x82\xAC\"")}) {
+    const auto parsed = nlohmann::json::parse(escaped(s), nullptr, false);
+    ASSERT_FALSE(parsed.is_discarded()) << escaped(s);
+    EXPECT_EQ(parsed.at(0).get<std::string>(), s);
+  }
 }
 
 TEST(JsonText, FixedWritesTheDigitsPrintfWould) {
