@@ -440,11 +440,6 @@ void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::siz
     out.set_header("x-upstream-request-id", ctx.upstream_request_id);
 }
 
-Task<bool> cancelled() {
-  auto state = co_await boost::asio::this_coro::cancellation_state;
-  co_return state.cancelled() != boost::asio::cancellation_type::none;
-}
-
 double spent_usd(const RouteContext& ctx) {
   double usd = 0;
   for (const AttemptRecord& a : ctx.attempts) usd += a.cost_usd;

@@ -14,10 +14,6 @@ namespace switchyard {
 // the upstream calls made for this response, the current one included.
 void set_decision_headers(const RouteContext& ctx, ResponseWriter& out, std::size_t attempts);
 
-// Whether the calling coroutine has been asked to stop (the client went away, a race was
-// decided): checked before each step that would start more work.
-Task<bool> cancelled();
-
 // Sends a gateway's own `request` (a judge's prompt, an embeddings lookup) to `targets` in order
 // until one answers with a 2xx, and returns that answer; otherwise why none did: the first
 // non-2xx answer, a failure no other target would mend, or the last failure. Each call is billed

@@ -1,5 +1,6 @@
 #include "router/contest.hpp"
 
+#include "core/cancelled.hpp"
 #include "metrics/metrics.hpp"
 #include "router/call.hpp"
 
@@ -120,7 +121,8 @@ Task<Outcome> run_entrant(State& s, std::size_t i) {
       } else {
         auto woke = co_await (s.ctx.clock.sleep_until(s.start + e.delay) ||
                               nudge.async_wait(use_tuple));
-        if (woke.index() == 0 && !s.nudged[i] && !co_await cancelled()) {
+        if (woke.index() == 0 && !s.nudged[i] &&
+            !cancelled(co_await net::this_coro::cancellation_state)) {
           delay_passed = true;
           if (!e.may_hedge || e.may_hedge()) {
             how = Start::at_delay;
@@ -128,10 +130,10 @@ Task<Outcome> run_entrant(State& s, std::size_t i) {
           }
         }
       }
-      if (co_await cancelled()) co_return o;
+      if (cancelled(co_await net::this_coro::cancellation_state)) co_return o;
     }
     if (how != Start::at_delay) {
-      if (s.winner || co_await cancelled()) co_return o;
+      if (s.winner || cancelled(co_await net::this_coro::cancellation_state)) co_return o;
       how = Start::on_failure;
     }
   }

@@ -1,5 +1,6 @@
 #include "upstream/http_upstream.hpp"
 
+#include "core/cancelled.hpp"
 #include "core/clock.hpp"
 #include "core/http1.hpp"
 #include "core/http_head.hpp"
@@ -373,14 +374,6 @@ struct Phase {
   Reason reason;
 };
 
-// True once the coroutine has been asked to stop (the client hung up, a race was lost). Checked
-// after every step, because an operation started after the cancellation signal, or one that had
-// already completed when it came, would otherwise run on.
-Task<bool> cancelled() {
-  auto state = co_await net::this_coro::cancellation_state;
-  co_return state.cancelled() != net::cancellation_type::none;
-}
-
 bool stale_connection_error(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
@@ -501,14 +494,14 @@ class HttpUpstream final : public Upstream {
       // getaddrinfo cannot be interrupted; connect_timeout_ms applies from here on.
       tcp::resolver resolver(io_);
       auto [rec, found] = co_await resolver.async_resolve(rt_.url.host, rt_.url.port, use_tuple);
-      if (co_await cancelled()) co_return cancelled_error();
+      if (cancelled(co_await net::this_coro::cancellation_state)) co_return cancelled_error();
       if (rec) co_return fail(rec, ph.reason, Reason::connect);
       pool_->cache_endpoints(found);
       endpoints = std::move(found);
     }
     c->lowest().expires_at(ph.until);
     auto [cec, ep] = co_await c->lowest().async_connect(endpoints, use_tuple);
-    if (co_await cancelled()) co_return cancelled_error();
+    if (cancelled(co_await net::this_coro::cancellation_state)) co_return cancelled_error();
     if (cec) co_return fail(cec, ph.reason, Reason::connect);
     c->lowest().socket().set_option(tcp::no_delay(true), ec);
     if (auto* tls = std::get_if<Connection::Tls>(&c->stream)) {
@@ -518,7 +511,7 @@ class HttpUpstream final : public Upstream {
       if (!cfg_.tls.insecure_skip_verify)
         tls->set_verify_callback(ssl::host_name_verification(rt_.url.host));
       auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
-      if (co_await cancelled()) co_return cancelled_error();
+      if (cancelled(co_await net::this_coro::cancellation_state)) co_return cancelled_error();
       if (hec) co_return fail(hec, ph.reason, Reason::tls);
     }
     c->lowest().expires_never();  // the exchanges' deadlines are the connection's own
@@ -565,7 +558,8 @@ class HttpUpstream final : public Upstream {
           [&](auto& s) { return exchange(s, *conn, req, sink, start, deadline, reused); },
           conn->stream);
       if (r.retry_on_fresh && round == 0) {
-        const bool stop = co_await cancelled();  // not inside &&: GCC 12 and co_await
+        // Not inside &&: GCC 12 and co_await.
+        const bool stop = cancelled(co_await net::this_coro::cancellation_state);
         if (!stop) continue;
       }
       if (r.result && r.keep_alive) pool_->give(std::move(conn));
@@ -593,7 +587,8 @@ class HttpUpstream final : public Upstream {
       p->limit = cfg_.max_response_bytes;
       conn.deadline.expires_at(first.until);
       const auto ec = conn.deadline.end(co_await read_parse(s, conn, *p, false));
-      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      if (cancelled(co_await net::this_coro::cancellation_state))
+        co_return Exchange{cancelled_error()};
       if (ec)
         co_return Exchange{fail(ec, first.reason, Reason::connect), false,
                            reused && !interim && !p->got_some() && stale_connection_error(ec)};
@@ -614,11 +609,13 @@ class HttpUpstream final : public Upstream {
                              Reason::timeout_first_token, deadline);
     conn.deadline.expires_at(first.until);
     if (auto ec = conn.deadline.end(co_await write(s, conn, req))) {
-      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      if (cancelled(co_await net::this_coro::cancellation_state))
+        co_return Exchange{cancelled_error()};
       co_return Exchange{fail(ec, first.reason, Reason::connect), false,
                          reused && ec != beast::error::timeout};
     }
-    if (co_await cancelled()) co_return Exchange{cancelled_error()};
+    if (cancelled(co_await net::this_coro::cancellation_state))
+      co_return Exchange{cancelled_error()};
 
     std::optional<ReplyParser> p;
     if (auto failed = co_await read_head(s, conn, p, first, reused)) co_return std::move(*failed);
@@ -631,7 +628,8 @@ class HttpUpstream final : public Upstream {
       if (!bec && !p->is_done()) {
         conn.deadline.expires_at(deadline);
         bec = conn.deadline.end(co_await read_parse(s, conn, *p, true));
-        if (co_await cancelled()) co_return Exchange{cancelled_error()};
+        if (cancelled(co_await net::this_coro::cancellation_state))
+          co_return Exchange{cancelled_error()};
       }
       if (bec) co_return Exchange{fail(bec, Reason::timeout_total, Reason::protocol)};
       co_return Exchange{std::move(reply), p->keep_alive()};
@@ -690,7 +688,8 @@ class HttpUpstream final : public Upstream {
       conn.deadline.expires_at(step.until);
       auto [rec, n] = co_await read_some(s, conn.buffer);
       auto ec = conn.deadline.end(rec);
-      if (co_await cancelled()) co_return Exchange{cancelled_error()};
+      if (cancelled(co_await net::this_coro::cancellation_state))
+        co_return Exchange{cancelled_error()};
       conn.buffer.commit(n);
       if (ec == net::error::eof) ec = at_eof(*p);  // a body without a length ends so
       if (ec) co_return Exchange{fail(ec, step.reason, Reason::protocol)};

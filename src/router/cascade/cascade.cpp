@@ -32,6 +32,7 @@
 #include "router/cascade/cascade.hpp"
 
 #include "config/yaml_map.hpp"
+#include "core/cancelled.hpp"
 #include "metrics/metrics.hpp"
 #include "router/call.hpp"
 #include "router/gates/gates.hpp"
@@ -205,7 +206,8 @@ class CascadeDispatcher final : public Dispatcher {
           if (results.back().ok()) break;
         }
       }
-      if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
+      if (cancelled(co_await boost::asio::this_coro::cancellation_state))
+        co_return make_error(Reason::cancelled, "client went away");
       // The tier's answers: one per call that answered, or each of its choices when the gate
       // asked for several.
       std::vector<Said> said;
@@ -282,19 +284,22 @@ class CascadeDispatcher final : public Dispatcher {
           const bool decides = i != final_tier;
           if (g.code && decides && g.undecided(findings)) {
             std::string why = co_await check_code(*g.code, answer.text);
-            if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
+            if (cancelled(co_await boost::asio::this_coro::cancellation_state))
+              co_return make_error(Reason::cancelled, "client went away");
             count(*gates.coded, why);
             findings.push_back({"code", std::move(why)});
           }
           if (g.similar && decides && g.undecided(findings)) {
             std::string why = co_await check_similar(ctx, *g.similar, answer);
-            if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
+            if (cancelled(co_await boost::asio::this_coro::cancellation_state))
+              co_return make_error(Reason::cancelled, "client went away");
             count(*gates.compared, why);
             findings.push_back({"similar", std::move(why)});
           }
           if (g.judge && decides && g.undecided(findings)) {
             std::string why = co_await judge_answer(ctx, *g.judge, answer);
-            if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
+            if (cancelled(co_await boost::asio::this_coro::cancellation_state))
+              co_return make_error(Reason::cancelled, "client went away");
             count(*gates.judged, why);
             findings.push_back({"judge", std::move(why)});
           }

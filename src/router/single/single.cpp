@@ -24,6 +24,7 @@
 #include "router/single/single.hpp"
 
 #include "config/yaml_map.hpp"
+#include "core/cancelled.hpp"
 #include "router/call.hpp"
 #include "router/share_budget.hpp"
 
@@ -76,7 +77,8 @@ class SingleDispatcher final : public Dispatcher {
       for (const Target* t : ctx.candidates) {
         if (max_attempts_ && tried++ >= max_attempts_) break;
         // A client that hung up during the last attempt does not get another one.
-        if (co_await cancelled()) co_return make_error(Reason::cancelled, "client went away");
+        if (cancelled(co_await boost::asio::this_coro::cancellation_state))
+          co_return make_error(Reason::cancelled, "client went away");
         // A stream passes straight through, for the upstream's time to first token.
         auto a = co_await answer_with(ctx, *t, out);
         if (a.done) co_return a.result;
