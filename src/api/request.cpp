@@ -463,7 +463,8 @@ bool is_bounded_json(std::string_view text, std::uint32_t max_depth, std::option
 
 Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits) {
   BodySax sax(endpoint, limits);
-  read_body(body, body.capacity() - body.size() >= simdjson::SIMDJSON_PADDING, sax);
+  static_assert(kJsonPadding >= simdjson::SIMDJSON_PADDING);
+  read_body(body, body.capacity() - body.size() >= kJsonPadding, sax);
   switch (sax.stop_) {
     case BodySax::Stop::none: break;
     case BodySax::Stop::syntax:

@@ -19,13 +19,17 @@ struct BodyLimits {
   std::uint32_t max_top_level_members = 256;
 };
 
+// The spare capacity past a body that lets parse_api_request parse it where it is (simdjson
+// reads up to SIMDJSON_PADDING bytes past a text; without the room it copies the text first).
+inline constexpr std::size_t kJsonPadding = 64;
+
 // Parses and validates a client body once, without exceptions: valid JSON with no NUL byte (at
 // most `limits.max_depth` deep), an object with no duplicate top-level key, a string `model`,
 // the endpoint's required input (`messages`, `prompt` or `input`), and well-typed `stream` and
 // `stream_options`; reads the prompt (ApiRequest::prompt, api/prompt.hpp) in the same pass.
 // simdjson parses it into the calling thread's reusable tape (a body with an integer past 64
 // bits takes nlohmann's slower SAX parser). Takes the body by value: the request owns the bytes
-// it will forward; with SIMDJSON_PADDING (64) bytes of spare capacity it is never copied.
+// it will forward; with kJsonPadding bytes of spare capacity it is never copied.
 // Errors name the offending param, as OpenAI does.
 Result<ApiRequest> parse_api_request(Endpoint endpoint, std::string body, BodyLimits limits = {});
 

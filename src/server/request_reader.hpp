@@ -4,6 +4,7 @@
 // the fuzz target.
 #pragma once
 
+#include "api/request.hpp"
 #include "server/http_request.hpp"
 #include "switchyard/config.hpp"
 #include "switchyard/error.hpp"
@@ -206,13 +207,16 @@ boost::asio::awaitable<RequestRead> read_request(Stream& stream,
     // What came with the head, then reads straight into the body. It grows by at most what it
     // holds (16 KB first): a client can declare a length and send nothing, and its connection
     // then holds 16 KB until body_timeout_ms, not the length it declared.
+    // Each growth leaves room for the JSON parser's padding, so that it reads the body in place.
     const auto length = static_cast<std::size_t>(head.length);
     const auto first = detail::buffered(buffer).substr(0, length);
+    req.body.reserve(first.size() + kJsonPadding);
     req.body.assign(first);
     buffer.consume(first.size());
     while (req.body.size() < length) {
       const std::size_t have = req.body.size();
       const std::size_t room = std::min(length - have, std::max<std::size_t>(have, 16 << 10));
+      req.body.reserve(have + room + kJsonPadding);
       req.body.resize(have + room);
       auto [ec, n] = co_await detail::within(stream, body_deadline, [&] {
         return stream.async_read_some(net::buffer(req.body.data() + have, room),
