@@ -9,7 +9,6 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -291,15 +290,13 @@ void canonical(simdjson::dom::element e, std::string& out,
                std::span<const std::string_view> without = {}) {
   using Type = simdjson::dom::element_type;
   const auto text = [&out](std::string_view s) {
-    char size[24];
-    out.append(std::string_view(size, std::to_chars(size, size + sizeof size, s.size()).ptr));
+    append_chars(out, s.size());
     out += ':';
     out.append(s);
   };
   const auto number = [&out](char tag, auto v) {
-    char digits[32];
     out += tag;
-    out.append(std::string_view(digits, std::to_chars(digits, digits + sizeof digits, v).ptr));
+    append_chars(out, v);
     out += ',';
   };
   switch (e.type()) {

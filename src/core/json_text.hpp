@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,15 @@ inline void append_json_escaped(std::string& out, std::string_view s) {
   out.append(s.data() + run, s.size() - run);
 }
 
+// Appends `v` as std::to_chars writes it: an integer in decimal, a double in the shortest form
+// that reads back as the same value. The digits go in as one view: an iterator range would take
+// libstdc++'s general _M_replace.
+template <class Number>
+void append_chars(std::string& out, Number v) {
+  char buf[32];  // a double's shortest form takes at most 24
+  out.append(std::string_view(buf, std::to_chars(buf, std::end(buf), v).ptr));
+}
+
 // Appends `v` as a JSON number, in the shortest form that reads back as the same double; null
 // when it is not finite (JSON has no NaN or infinity).
 inline void append_json_number(std::string& out, double v) {
@@ -39,8 +49,7 @@ inline void append_json_number(std::string& out, double v) {
     out.append("null");
     return;
   }
-  char buf[32];
-  out.append(std::string_view(buf, std::to_chars(buf, buf + sizeof buf, v).ptr));
+  append_chars(out, v);
 }
 
 // Appends `v` with exactly `decimals` digits after the point (at most 9), the digits printf's
@@ -77,8 +86,7 @@ inline void append_fixed(std::string& out, double v, int decimals) {
   }
   const auto units = static_cast<std::uint64_t>(whole);
   if (v < 0 && units > 0) out.push_back('-');
-  char buf[24];
-  out.append(std::string_view(buf, std::to_chars(buf, buf + sizeof buf, units / scale).ptr));
+  append_chars(out, units / scale);
   if (decimals == 0) return;
   out.push_back('.');
   char frac[9];

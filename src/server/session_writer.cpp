@@ -1,6 +1,7 @@
 #include "server/session_writer.hpp"
 
 #include "core/http_head.hpp"
+#include "core/json_text.hpp"
 #include "core/write_now.hpp"
 
 #include <boost/beast/core/string.hpp>
@@ -54,16 +55,12 @@ void SessionWriter::head(int status, std::initializer_list<Header> framing) {
   pending_.reserve(pending_.size() + fields_.size() + 192);
   // "HTTP/1.1 200 ": by hand, as fmt parsed its format string on every answer (about 1k
   // instructions a request, bench/instructions.sh).
-  const auto number = [this](unsigned n) {
-    char digits[12];
-    pending_.append(std::string_view(digits, std::to_chars(digits, std::end(digits), n).ptr));
-  };
   pending_.append("HTTP/", 5);
-  number(version_ / 10);
+  append_chars(pending_, version_ / 10);
   pending_.push_back('.');
-  number(version_ % 10);
+  append_chars(pending_, version_ % 10);
   pending_.push_back(' ');
-  number(static_cast<unsigned>(status));
+  append_chars(pending_, static_cast<unsigned>(status));
   pending_.push_back(' ');
   pending_.append(http::obsolete_reason(static_cast<http::status>(status)));
   pending_.append("\r\n", 2).append(fields_);
