@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <charconv>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -121,12 +120,12 @@ class LineWriter {
     return *this;
   }
   LineWriter& number(std::uint64_t v) {
-    char buf[24];
-    return text({buf, std::to_chars(buf, buf + sizeof buf, v).ptr});
+    append_chars(out_, v);
+    return *this;
   }
   LineWriter& number(int v) {
-    char buf[16];
-    return text({buf, std::to_chars(buf, buf + sizeof buf, v).ptr});
+    append_chars(out_, v);
+    return *this;
   }
   LineWriter& fixed(double v, int decimals) {
     append_fixed(out_, v, decimals);
