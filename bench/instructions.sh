@@ -11,6 +11,7 @@
 #   bench/instructions.sh full-json  # the full route (cache miss, classifier, scorer, single)
 #   bench/instructions.sh nginx      # nginx as bench/proxy.sh runs it, for the same JSON request
 #   bench/instructions.sh nginx-sse  # nginx, the same 8-event stream
+#   KB=16 bench/instructions.sh      # the same with a 16 KB prompt (KB: its size, 1 by default)
 #   CALLGRIND_OUT=/tmp/sse.out bench/instructions.sh bench-sse  # keeps the profile, for
 #                                    # callgrind_annotate --inclusive=yes /tmp/sse.out
 #
@@ -41,7 +42,7 @@ fi
 SY_PID=$!
 PIDS+=($SY_PID)
 wait_port $SY
-body "${MODEL/nginx/bench}" "$STREAM" > "$WORK/body.json"  # the same bytes for nginx
+body "${MODEL/nginx/bench}" "$STREAM" "${KB:-1}" > "$WORK/body.json"  # the same bytes for nginx
 pace() {
   "$BUILD/bench/load/pace" --port $SY --path "$URL_PATH" --body "$WORK/body.json" --rate 200 \
     --connections 8 --seconds "$1"
